@@ -1,0 +1,80 @@
+/**
+ * The test run: one Temporal dev server for every test file (unless TEMPORAL_ADDRESS names one),
+ * the workflow bundle built once, then node's test runner over test/**\/*.test.ts.
+ * Usage: npm test [-- file-or-folder ...]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { ZerodownError } from '../src/domain/errors.ts';
+import { projectRoot } from '../src/paths.ts';
+import { startDevServer } from '../src/client/server.ts';
+import { freePort } from '../test/helpers/ports.ts';
+
+function testFiles(roots: string[]): string[] {
+  const found: string[] = [];
+  const walk = (entry: string) => {
+    if (statSync(entry).isDirectory()) {
+      for (const name of readdirSync(entry).sort()) walk(path.join(entry, name));
+    } else if (entry.endsWith('.test.ts')) {
+      found.push(entry);
+    }
+  };
+  for (const root of roots) walk(path.resolve(root));
+  return found;
+}
+
+async function main(): Promise<number> {
+  const files = testFiles(process.argv.length > 2 ? process.argv.slice(2) : [path.join(projectRoot, 'test')]);
+  const scratch = mkdtempSync(path.join(tmpdir(), 'zerodown-test-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, ZERODOWN_TEST_SCRATCH: scratch };
+  let stopServer = async () => {};
+  try {
+    if (!process.env.TEMPORAL_ADDRESS) {
+      const port = await freePort();
+      const uiPort = await freePort();
+      const server = await startDevServer(
+        { stateDir: path.join(scratch, 'temporal'), ip: '127.0.0.1', port, uiPort, namespace: 'default' },
+        { detach: false, quiet: true },
+      );
+      env.TEMPORAL_ADDRESS = server.address;
+      env.ZERODOWN_TEST_UI_URL = server.uiUrl;
+      stopServer = async () => {
+        const child = server.child;
+        if (!child || child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        child.kill('SIGKILL');
+      };
+      process.stderr.write(`test harness: Temporal dev server at ${server.address}, Web UI ${server.uiUrl}\n`);
+    }
+    const bundle = await bundleWorkflowCode({
+      workflowsPath: path.join(projectRoot, 'test', 'fixtures', 'workflows.ts'),
+      logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
+    });
+    const bundlePath = path.join(scratch, 'workflow-bundle.js');
+    writeFileSync(bundlePath, bundle.code);
+    env.ZERODOWN_TEST_WORKFLOW_BUNDLE = bundlePath;
+
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+      cwd: projectRoot,
+      env,
+      stdio: 'inherit',
+    });
+    return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  } finally {
+    await stopServer();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`test harness: ${error instanceof ZerodownError ? `${error.message}\n  ${error.hint ?? ''}` : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,53 @@
+import { createConnection } from 'node:net';
+import { unreachable } from '../domain/errors.ts';
+
+/**
+ * HAProxy's runtime API over its stats socket: one command per connection, and the answer ends
+ * when HAProxy closes the socket. No maintained npm client exists, and this is all it takes.
+ */
+export async function runtimeCommand(socketPath: string, command: string, timeoutMs = 5000): Promise<string> {
+  if (/[\n;]/.test(command)) throw new Error(`refusing a runtime API command with a newline or semicolon: ${command}`);
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(unreachable(`HAProxy runtime API at ${socketPath} did not answer "${command}" within ${timeoutMs} ms`, 'Check that HAProxy is running and not overloaded.'));
+    }, timeoutMs);
+    socket.on('connect', () => socket.end(`${command}\n`));
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(socketError(socketPath, error));
+    });
+    socket.on('close', (hadError) => {
+      clearTimeout(timer);
+      if (!hadError) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+}
+
+function socketError(socketPath: string, error: NodeJS.ErrnoException): Error {
+  switch (error.code) {
+    case 'ENOENT':
+      return unreachable(`HAProxy runtime API socket ${socketPath} does not exist`, 'Start the load balancer (zerodown fleet up) or fix loadBalancer.statsSocket in the fleet file.');
+    case 'ECONNREFUSED':
+      return unreachable(`HAProxy runtime API socket ${socketPath} refused the connection (HAProxy is not running)`, 'Start the load balancer (zerodown fleet up).');
+    case 'EACCES':
+      return unreachable(`no permission to open HAProxy runtime API socket ${socketPath}`, 'Run zerodown as the user that owns the socket.');
+    default:
+      return unreachable(`cannot talk to HAProxy runtime API socket ${socketPath}: ${error.message}`);
+  }
+}
+
+/** Parses `show stat` CSV by header name (column positions change between HAProxy versions). */
+export function parseStatCsv(csv: string): Array<Record<string, string>> {
+  const lines = csv.split('\n').filter((line) => line.trim() !== '');
+  const header = lines.shift();
+  if (!header?.startsWith('# ')) throw new Error(`unexpected "show stat" answer: ${csv.slice(0, 200)}`);
+  const names = header.slice(2).split(',');
+  return lines.map((line) => {
+    const values = line.split(',');
+    return Object.fromEntries(names.map((name, i) => [name, values[i] ?? '']));
+  });
+}

@@ -1,0 +1,161 @@
+import { ZerodownError, badInput } from '../domain/errors.ts';
+import { parseStatCsv, runtimeCommand } from './haproxy-socket.ts';
+import type { AdminState, FrontendState, LoadBalancer, ServerRef, ServerState, TrafficFigures } from './load-balancer.ts';
+
+/** Admin-state bits of `show servers state` (HAProxy's enum srv_admin). */
+const maintBits = 0x01 | 0x02 | 0x04 | 0x20;
+const drainBits = 0x08 | 0x10;
+const namePattern = /^[A-Za-z0-9_.:-]+$/;
+
+/** The LoadBalancer for HAProxy, driven through its runtime API socket. */
+export class HAProxyLoadBalancer implements LoadBalancer {
+  constructor(
+    readonly socketPath: string,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  drain(ref: ServerRef): Promise<void> {
+    return this.setState(ref, 'drain');
+  }
+
+  maintenance(ref: ServerRef): Promise<void> {
+    return this.setState(ref, 'maint');
+  }
+
+  ready(ref: ServerRef): Promise<void> {
+    return this.setState(ref, 'ready');
+  }
+
+  /** Marks the server's health down; only `rise` fresh passing checks bring it back up. */
+  async resetHealth(ref: ServerRef): Promise<void> {
+    await this.expectEmptyAnswer(`set server ${serverPath(ref)} health down`);
+  }
+
+  async server(ref: ServerRef): Promise<ServerState> {
+    const servers = await this.servers(ref.backend);
+    const found = servers.find((s) => s.server === ref.server);
+    if (!found) {
+      throw badInput(`HAProxy backend ${ref.backend} has no server ${ref.server} (servers: ${servers.map((s) => s.server).join(', ') || 'none'})`, 'Check the instance names in the fleet file against the HAProxy config.');
+    }
+    return found;
+  }
+
+  async servers(backend: string): Promise<ServerState[]> {
+    checkName(backend);
+    // All proxies (-1), filtered here: `show stat <name>` picks the first proxy of that name,
+    // which is the frontend when a frontend and a backend share the service's name.
+    const [stat, state] = await Promise.all([
+      this.command('show stat -1 4 -1'),
+      this.command(`show servers state ${backend}`),
+    ]);
+    if (!stat.startsWith('# ') || /Can't find backend/i.test(state)) {
+      if (!stat.startsWith('# ')) throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
+      throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
+    }
+    const admin = parseAdminStates(state);
+    return parseStatCsv(stat)
+      .filter((row) => row.pxname === backend && row.type === '2')
+      .map((row) => ({
+        backend,
+        server: row.svname ?? '',
+        admin: admin.get(row.svname ?? '') ?? 'ready',
+        status: row.status ?? '',
+        health: health(row.status ?? ''),
+        checkStatus: (row.check_status ?? '').replace(/^\* /, ''),
+        checkPassing: /^(\* )?L[4-7]OK$/.test(row.check_status ?? ''),
+        checkCode: row.check_code ? Number(row.check_code) : undefined,
+        currentSessions: num(row.scur),
+        queuedSessions: num(row.qcur),
+        figures: figures(row),
+      }));
+  }
+
+  async frontend(name: string): Promise<FrontendState> {
+    checkName(name);
+    const stat = await this.command('show stat -1 1 -1');
+    const row = stat.startsWith('# ') ? parseStatCsv(stat).find((r) => r.pxname === name && r.svname === 'FRONTEND') : undefined;
+    if (!row) throw badInput(`HAProxy has no frontend named ${name}`, 'Check the service name against the fleet file.');
+    return {
+      frontend: name,
+      status: row.status ?? '',
+      currentSessions: num(row.scur),
+      requestErrors: num(row.ereq),
+      deniedRequests: num(row.dreq),
+      figures: figures(row),
+    };
+  }
+
+  /** Sends one raw runtime API command and returns HAProxy's answer as it is. */
+  command(command: string): Promise<string> {
+    return runtimeCommand(this.socketPath, command, this.timeoutMs);
+  }
+
+  private async setState(ref: ServerRef, state: AdminState): Promise<void> {
+    // Setting the state a server already has is a no-op in HAProxy, so retries are safe.
+    await this.expectEmptyAnswer(`set server ${serverPath(ref)} state ${state}`);
+  }
+
+  private async expectEmptyAnswer(command: string): Promise<void> {
+    const answer = (await this.command(command)).trim();
+    if (answer === '') return;
+    if (/No such (backend|server)/i.test(answer)) {
+      throw badInput(`HAProxy refused "${command}": ${answer}`, 'Check the service and instance names against the fleet file.');
+    }
+    throw new ZerodownError('failed', `HAProxy refused "${command}": ${answer}`);
+  }
+}
+
+function serverPath(ref: ServerRef): string {
+  checkName(ref.backend);
+  checkName(ref.server);
+  return `${ref.backend}/${ref.server}`;
+}
+
+/** Names go into runtime API commands, so nothing but name characters may pass. */
+function checkName(name: string): void {
+  if (!namePattern.test(name)) throw badInput(`"${name}" is not a valid HAProxy backend or server name`);
+}
+
+function parseAdminStates(answer: string): Map<string, AdminState> {
+  const lines = answer.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  const states = new Map<string, AdminState>();
+  for (const line of lines.slice(1)) {
+    // Fields: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state …
+    const fields = line.trim().split(/\s+/);
+    const bits = Number(fields[6]);
+    if (fields[3] === undefined || Number.isNaN(bits)) continue;
+    states.set(fields[3], bits & maintBits ? 'maint' : bits & drainBits ? 'drain' : 'ready');
+  }
+  return states;
+}
+
+/** HAProxy shows `UP 1/2`-style fractions while rise/fall counting is under way. */
+function health(status: string): ServerState['health'] {
+  if (/^(UP|DRAIN)$/.test(status)) return 'up';
+  if (status === 'DOWN' || status === 'NOLB') return 'down';
+  if (/^(UP|DOWN|DRAIN|NOLB) \d+\/\d+$/.test(status)) return 'changing';
+  if (status === 'no check') return 'unchecked';
+  return 'unknown';
+}
+
+function figures(row: Record<string, string>): TrafficFigures {
+  return {
+    total: num(row.req_tot) || num(row.stot),
+    http2xx: num(row.hrsp_2xx),
+    http4xx: num(row.hrsp_4xx),
+    http5xx: num(row.hrsp_5xx),
+    connectionErrors: num(row.econ),
+    responseErrors: num(row.eresp),
+    retries: num(row.wretr),
+    redispatches: num(row.wredis),
+    queueTimeMs: num(row.qtime),
+    connectTimeMs: num(row.ctime),
+    responseTimeMs: num(row.rtime),
+    totalTimeMs: num(row.ttime),
+  };
+}
+
+function num(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : 0;
+}

@@ -1,0 +1,132 @@
+import { ZerodownError } from '../domain/errors.ts';
+
+/**
+ * What zerodown needs from a load balancer. Implementations: haproxy.ts. Every command is
+ * idempotent: draining a drained server, or readying a ready one, is a no-op.
+ */
+
+/** One server (instance) in one backend (service). */
+export interface ServerRef {
+  backend: string;
+  server: string;
+}
+
+/** The administrative state an operator sets. */
+export type AdminState = 'ready' | 'drain' | 'maint';
+
+/** Error and timing figures, as the load balancer counts them. */
+export interface TrafficFigures {
+  /** Requests (HTTP) or sessions the element has handled in total. */
+  total: number;
+  http2xx: number;
+  http4xx: number;
+  /** 5xx as the element counts them; see `LoadBalancer.frontend` for client-visible errors. */
+  http5xx: number;
+  connectionErrors: number;
+  responseErrors: number;
+  retries: number;
+  redispatches: number;
+  /** Averages over the last 1024 requests, in milliseconds (not percentiles). */
+  queueTimeMs: number;
+  connectTimeMs: number;
+  responseTimeMs: number;
+  totalTimeMs: number;
+}
+
+/** What the load balancer knows about one server right now. */
+export interface ServerState extends ServerRef {
+  admin: AdminState;
+  /** The load balancer's own status text, e.g. `UP`, `DOWN`, `DRAIN`, `MAINT`, `UP 1/2`. */
+  status: string;
+  /** Settled health by the load balancer's checks; `changing` while rise/fall counts run. */
+  health: 'up' | 'down' | 'changing' | 'unchecked' | 'unknown';
+  /** Result of the last health check, e.g. `L7OK`, `L7STS`, `L4CON`. */
+  checkStatus: string;
+  /** True when the last completed health check passed. */
+  checkPassing: boolean;
+  /** HTTP status of the last check, when there was one. */
+  checkCode: number | undefined;
+  currentSessions: number;
+  queuedSessions: number;
+  figures: TrafficFigures;
+}
+
+/** A frontend's figures: where errors the load balancer generated itself show up. */
+export interface FrontendState {
+  frontend: string;
+  status: string;
+  currentSessions: number;
+  requestErrors: number;
+  deniedRequests: number;
+  figures: TrafficFigures;
+}
+
+export interface LoadBalancer {
+  /** Stop sending new requests; requests in flight finish. Health checks keep running. */
+  drain(ref: ServerRef): Promise<void>;
+  /** Take the server out entirely (checks stop); in-flight requests still finish. */
+  maintenance(ref: ServerRef): Promise<void>;
+  /**
+   * Send traffic again, at once, whatever the checks say. Prefer `readmit`, which waits for the
+   * load balancer's own check to pass first.
+   */
+  ready(ref: ServerRef): Promise<void>;
+  /**
+   * Forget past health-check results, so the server counts as healthy only after checks run from
+   * now on pass. A check that passed before a restart proves nothing about the new process.
+   */
+  resetHealth(ref: ServerRef): Promise<void>;
+  server(ref: ServerRef): Promise<ServerState>;
+  servers(backend: string): Promise<ServerState[]>;
+  frontend(name: string): Promise<FrontendState>;
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  pollMs?: number;
+  /** Called on every poll, e.g. to heartbeat a Temporal activity. */
+  onPoll?: (state: ServerState) => void;
+}
+
+/** Polls until the server has no current and no queued sessions; returns the final state. */
+export async function waitUntilIdle(lb: LoadBalancer, ref: ServerRef, options: WaitOptions): Promise<ServerState> {
+  return pollServer(lb, ref, options, (s) => s.currentSessions === 0 && s.queuedSessions === 0, (s) =>
+    `${ref.backend}/${ref.server} still has ${s.currentSessions} current and ${s.queuedSessions} queued sessions after ${options.timeoutMs} ms of draining`,
+  );
+}
+
+/**
+ * The safe way back into rotation. Taking a server out of maintenance straight to `ready` gives it
+ * traffic before any check has run; instead drain it (checks run, no traffic), forget old check
+ * results, wait until the load balancer's own fresh checks pass, and only then make it ready.
+ */
+export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOptions): Promise<ServerState> {
+  const current = await lb.server(ref);
+  if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
+  await lb.drain(ref);
+  await lb.resetHealth(ref);
+  await pollServer(lb, ref, options, (s) => s.admin === 'drain' && s.health === 'up' && s.checkPassing, (s) =>
+    `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
+  );
+  await lb.ready(ref);
+  return lb.server(ref);
+}
+
+async function pollServer(
+  lb: LoadBalancer,
+  ref: ServerRef,
+  { timeoutMs, pollMs = 50, onPoll }: WaitOptions,
+  done: (state: ServerState) => boolean,
+  timeoutMessage: (state: ServerState) => string,
+): Promise<ServerState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await lb.server(ref);
+    onPoll?.(state);
+    if (done(state)) return state;
+    if (Date.now() >= deadline) {
+      throw new ZerodownError('failed', timeoutMessage(state), 'Check the instance log and its readiness endpoint, then retry.');
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}

@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ZerodownError, refused } from '../domain/errors.ts';
+import { verifyArtifact } from '../artifacts/manifest.ts';
+import { readReport, waitForEndpoint } from './instance-probe.ts';
+import { isAlive, isPortFree, tail, terminate } from './processes.ts';
+import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions } from './runtime.ts';
+
+export interface LocalRuntimeOptions {
+  /** Per-instance pid, log and install records go under `<stateDir>/instances/<service>/<instance>/`. */
+  stateDir: string;
+  buildsRoot: string;
+  /** Artifacts are verified against this key before they are installed or started. */
+  publicKeyPath: string;
+  /** argv run from the artifact directory; a leading `node` means this Node binary. */
+  command: string[];
+  /** How long a started instance may take to answer its liveness endpoint. */
+  startTimeoutMs?: number;
+}
+
+const pidRecord = z.object({ pid: z.number().int().positive(), version: z.string(), startedAt: z.string() });
+const installRecord = z.object({ version: z.string(), installedAt: z.string() });
+
+/**
+ * Instances as processes on this machine. Each runs detached in its own session, with its output
+ * going to a log file, so it keeps serving when the process that started it (a CLI, a worker)
+ * exits or is killed. A pid file finds it again from any later process.
+ */
+export class LocalProcessRuntime implements InstanceRuntime {
+  constructor(private readonly options: LocalRuntimeOptions) {}
+
+  /** Records which version this instance runs on its next (re)start, after verifying the artifact. */
+  async install(ref: InstanceRef, version: string): Promise<void> {
+    await verifyArtifact({ buildsRoot: this.options.buildsRoot, service: ref.service, version, publicKeyPath: this.options.publicKeyPath });
+    const files = this.files(ref);
+    await mkdir(files.dir, { recursive: true });
+    await writeAtomically(files.installed, { version, installedAt: new Date().toISOString() });
+  }
+
+  async start(ref: InstanceRef): Promise<InstanceState> {
+    const running = await this.runningPid(ref);
+    if (running) return this.inspect(ref);
+    const files = this.files(ref);
+    const version = (await readRecord(files.installed, installRecord))?.version;
+    if (!version) {
+      throw refused(`instance ${ref.instance} has no version installed`, `Install one first (zerodown fleet up --version <v> installs it on every instance).`);
+    }
+    const artifact = await verifyArtifact({ buildsRoot: this.options.buildsRoot, service: ref.service, version, publicKeyPath: this.options.publicKeyPath });
+    if (!(await isPortFree(ref.address, ref.port))) {
+      throw refused(`port ${ref.address}:${ref.port} of instance ${ref.instance} is already in use by another process`, 'Stop that process, or give the instance another port in the fleet file.');
+    }
+    const [program = 'node', ...args] = this.options.command;
+    const log = openSync(files.log, 'a');
+    let exited = false;
+    try {
+      const child = spawn(program === 'node' ? process.execPath : program, args, {
+        cwd: artifact.dir,
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { ...process.env, ...instanceEnv(ref, version), [markerName]: markerValue(ref) },
+      });
+      child.once('exit', () => (exited = true));
+      child.once('error', () => (exited = true));
+      child.unref();
+      if (child.pid === undefined) throw new ZerodownError('failed', `cannot start instance ${ref.instance}: ${program} could not be run`, 'Check runtime.command in the fleet file.');
+      await writeAtomically(files.pid, { pid: child.pid, version, startedAt: new Date().toISOString() });
+      const live = await waitForEndpoint(ref, 'liveness', { timeoutMs: this.options.startTimeoutMs ?? 10_000, stillAlive: () => !exited });
+      if (!live.ok) {
+        // Leave nothing half-started behind: a failed start changes nothing.
+        await terminate(child.pid, 2000, marker(ref));
+        await rm(files.pid, { force: true });
+        const why = live.died ? 'exited during startup' : `did not answer ${ref.health.liveness} within ${this.options.startTimeoutMs ?? 10_000} ms`;
+        throw new ZerodownError('failed', `instance ${ref.instance} (${ref.service} ${version}) ${why}; last log lines:\n${await tail(files.log)}`, `Full log: ${files.log}`);
+      }
+    } finally {
+      closeSync(log);
+    }
+    return this.inspect(ref);
+  }
+
+  async stop(ref: InstanceRef, { timeoutMs }: StopOptions): Promise<void> {
+    const pid = await this.runningPid(ref);
+    if (pid) await terminate(pid, timeoutMs, marker(ref));
+    await rm(this.files(ref).pid, { force: true });
+  }
+
+  async restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState> {
+    await this.stop(ref, options);
+    return this.start(ref);
+  }
+
+  async inspect(ref: InstanceRef): Promise<InstanceState> {
+    const files = this.files(ref);
+    const pid = await this.runningPid(ref);
+    const installed = await readRecord(files.installed, installRecord);
+    return {
+      instance: ref.instance,
+      installedVersion: installed?.version,
+      running: pid !== undefined,
+      pid,
+      report: pid ? await readReport(ref) : undefined,
+    };
+  }
+
+  /** Where this instance's files live; exposed for status output and tests. */
+  files(ref: InstanceRef): { dir: string; pid: string; log: string; installed: string } {
+    const dir = join(this.options.stateDir, 'instances', ref.service, ref.instance);
+    return { dir, pid: join(dir, 'instance.pid'), log: join(dir, 'instance.log'), installed: join(dir, 'installed.json') };
+  }
+
+  private async runningPid(ref: InstanceRef): Promise<number | undefined> {
+    const record = await readRecord(this.files(ref).pid, pidRecord);
+    return record && isAlive(record.pid, marker(ref)) ? record.pid : undefined;
+  }
+}
+
+const markerName = 'ZERODOWN_INSTANCE_ID';
+
+/** Carried in the instance's environment, so a reused pid is never mistaken for the instance. */
+function marker(ref: InstanceRef): string {
+  return `${markerName}=${markerValue(ref)}`;
+}
+
+function markerValue(ref: InstanceRef): string {
+  return `${ref.service}/${ref.instance}@${ref.address}:${ref.port}`;
+}
+
+export function instanceEnv(ref: InstanceRef, version: string): Record<string, string> {
+  return {
+    HOST: ref.address,
+    PORT: String(ref.port),
+    ZERODOWN_SERVICE: ref.service,
+    ZERODOWN_INSTANCE: ref.instance,
+    ZERODOWN_ROLE: ref.role,
+    ZERODOWN_VERSION: version,
+  };
+}
+
+async function readRecord<T>(path: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Write-then-rename, so a crash never leaves a half-written record that a retry would trip on. */
+async function writeAtomically(path: string, value: unknown): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(value)}\n`);
+  await rename(temporary, path);
+}

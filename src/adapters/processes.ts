@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+
+/** Small, careful helpers for processes zerodown did not necessarily start itself. */
+
+/**
+ * True when `pid` is a live process (not a zombie) and, where /proc exists, carries `marker` in
+ * its environment, so a pid reused by an unrelated process after a reboot is not mistaken for ours.
+ */
+export function isAlive(pid: number, marker?: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    // ESRCH: gone. EPERM: it exists but belongs to someone else, so it is not ours either.
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false;
+    if (marker) return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker);
+  } catch {
+    // No /proc (not Linux), or the process has just gone: trust kill(0) alone.
+  }
+  return true;
+}
+
+/** Sends a signal, ignoring a process that has already gone. */
+export function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** Polls until the process is gone; false if it is still alive at the deadline. */
+export async function waitForExit(pid: number, timeoutMs: number, marker?: string): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid, marker)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+/** SIGTERM, wait up to `timeoutMs`, then SIGKILL. Returns how it ended. */
+export async function terminate(pid: number, timeoutMs: number, marker?: string): Promise<'not-running' | 'exited' | 'killed'> {
+  if (!isAlive(pid, marker)) return 'not-running';
+  signal(pid, 'SIGTERM');
+  if (await waitForExit(pid, timeoutMs, marker)) return 'exited';
+  signal(pid, 'SIGKILL');
+  await waitForExit(pid, 5000, marker);
+  return 'killed';
+}
+
+/** Whether something on this machine already listens on address:port. */
+export function isPortFree(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: address, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The last lines of a log file, for error messages about a process that died. */
+export async function tail(path: string, lines = 8): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

@@ -1,0 +1,56 @@
+import type { HealthConfig, ServiceRole } from '../domain/fleet-config.ts';
+
+/**
+ * What zerodown needs from whatever runs a service's instances. Implementations:
+ * local-runtime.ts (processes on this machine) and hook-runtime.ts (the user's own commands).
+ * Every operation is idempotent: starting a running instance or stopping a stopped one is a no-op.
+ */
+
+/** One instance, with everything a runtime needs to find and manage it. */
+export interface InstanceRef {
+  service: string;
+  role: ServiceRole;
+  instance: string;
+  host: string;
+  address: string;
+  port: number;
+  health: HealthConfig;
+}
+
+/** What an instance reports about itself on its status endpoint. */
+export interface InstanceReport {
+  version: string;
+  ready: boolean;
+  uptimeSeconds: number | undefined;
+  inFlight: number | undefined;
+  raw: Record<string, unknown>;
+}
+
+/** An instance as the runtime sees it. */
+export interface InstanceState {
+  instance: string;
+  /** The version installed (what a start would run), if the runtime knows it. */
+  installedVersion: string | undefined;
+  running: boolean;
+  pid: number | undefined;
+  /** What the running instance itself says; undefined when it does not answer. */
+  report: InstanceReport | undefined;
+}
+
+export interface StopOptions {
+  /** How long to wait for a graceful exit before killing the instance. */
+  timeoutMs: number;
+}
+
+export interface InstanceRuntime {
+  /** Put the artifact of `version` in place for this instance (does not restart it). */
+  install(ref: InstanceRef, version: string): Promise<void>;
+  /** Start the installed version; resolves once the instance answers its liveness endpoint. */
+  start(ref: InstanceRef): Promise<InstanceState>;
+  /** Stop gracefully (SIGTERM or the stop hook), waiting up to `timeoutMs`. */
+  stop(ref: InstanceRef, options: StopOptions): Promise<void>;
+  /** Stop, then start the installed version. */
+  restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState>;
+  /** What is installed and running; the version is read back from the instance itself. */
+  inspect(ref: InstanceRef): Promise<InstanceState>;
+}

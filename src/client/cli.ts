@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { exitCodes } from '../domain/errors.ts';
+import { artifactCommand } from './commands/artifact.ts';
+import { fleetCommand } from './commands/fleet.ts';
+import { keysCommand } from './commands/keys.ts';
+import { serverCommand } from './commands/server.ts';
+import { workerCommand } from './commands/worker.ts';
+
+/** A top-level command: a file in commands/ that adds itself (and its subcommands) to the program. */
+export type CommandModule = (program: Command) => void;
+
+/** The one table of commands. Each row is one file in commands/. */
+const commands: CommandModule[] = [serverCommand, workerCommand, keysCommand, artifactCommand, fleetCommand];
+
+const exitCodeHelp = `
+Exit codes:
+  ${exitCodes.ok}  success
+  ${exitCodes.internal}  unexpected error (a bug)
+  ${exitCodes.badInput}  bad input (flags, arguments, config files)
+  ${exitCodes.unreachable}  cannot reach Temporal (or another required system)
+  ${exitCodes.refused}  refused: the command does not apply now
+  ${exitCodes.failed}  the deployment failed
+  ${exitCodes.rolledBack}  the deployment was rolled back`;
+
+export function buildProgram(): Command {
+  const program = new Command('zerodown')
+    .description('Zero-downtime rolling deployments of backend services, as durable Temporal workflows.')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', exitCodeHelp)
+    .exitOverride();
+  for (const register of commands) register(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { badInput, formatIssues } from '../../domain/errors.ts';
+import { serviceName, version } from '../../domain/names.ts';
+import { type FleetStatus, fleetDown, fleetStatus, fleetUp } from '../../fleet/local-fleet.ts';
+import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+
+const upInput = z.object({ fleet: z.string().optional(), service: serviceName.optional(), version, retries: z.boolean().optional() });
+const statusInput = z.object({ fleet: z.string().optional(), json: z.boolean().optional() });
+
+function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw badInput(`invalid options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown fleet --help.');
+  return parsed.data;
+}
+
+/** `zerodown fleet`: the local fleet (HAProxy + instances on loopback ports), the embedded default target. */
+export function fleetCommand(program: Command): void {
+  const fleet = program.command('fleet').description('the local fleet: service instances behind a local HAProxy');
+
+  fleet
+    .command('up')
+    .description('start HAProxy and every instance of a service at a version (idempotent)')
+    .requiredOption('--version <version>', 'artifact version to run (build it first with zerodown artifact build)')
+    .option('--service <name>', 'service to start (default: the only api service)')
+    .option('--no-retries', 'turn HAProxy retries and redispatch off')
+    .option(...fleetFlag)
+    .action(async (raw: Record<string, unknown>) => {
+      const flags = parse(upInput, raw);
+      const loaded = await fleetFromFlags(flags);
+      const status = await fleetUp(loaded, { service: flags.service, version: flags.version, retries: flags.retries === false ? false : undefined });
+      process.stdout.write(renderStatus(status));
+    });
+
+  fleet
+    .command('status')
+    .description('each instance\'s version, load balancer state, sessions and health')
+    .option('--json', 'print as JSON')
+    .option(...fleetFlag)
+    .action(async (raw: Record<string, unknown>) => {
+      const flags = parse(statusInput, raw);
+      const status = await fleetStatus(await fleetFromFlags(flags));
+      process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
+    });
+
+  fleet
+    .command('down')
+    .description('stop HAProxy and every local instance the fleet started (idempotent)')
+    .option(...fleetFlag)
+    .action(async (raw: Record<string, unknown>) => {
+      const result = await fleetDown(await fleetFromFlags(parse(statusInput, raw)));
+      const stopped = result.instancesStopped.length ? result.instancesStopped.join(', ') : 'no instances';
+      process.stdout.write(`Stopped ${result.haproxyStopped ? 'HAProxy and ' : ''}${stopped}.\n`);
+    });
+}
+
+function renderStatus(status: FleetStatus): string {
+  const lb = status.loadBalancer;
+  const header = lb.running ? `HAProxy running (pid ${lb.pid}), socket ${lb.socket}${lb.error ? ` — ${lb.error}` : ''}` : 'HAProxy not running';
+  const frontends = lb.frontends.map((f) => `  frontend ${f.frontend}: ${f.figures.total} requests, ${f.figures.http5xx} 5xx, ${f.currentSessions} sessions, avg ${f.figures.totalTimeMs} ms`);
+  const rows = [
+    ['INSTANCE', 'ENDPOINT', 'PID', 'VERSION', 'READY', 'LB', 'CHECK', 'SESSIONS', 'QUEUED'],
+    ...status.instances.map((i) => [
+      `${i.service}/${i.instance}`,
+      i.endpoint,
+      i.pid ? String(i.pid) : '-',
+      i.version ?? (i.running ? '?' : 'stopped'),
+      i.ready ? 'yes' : 'no',
+      i.loadBalancer ? `${i.loadBalancer.status} (${i.loadBalancer.admin})` : '-',
+      i.loadBalancer?.checkStatus || '-',
+      i.loadBalancer ? String(i.loadBalancer.currentSessions) : '-',
+      i.loadBalancer ? String(i.loadBalancer.queuedSessions) : '-',
+    ]),
+  ];
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+  const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd());
+  return `${[header, ...frontends, '', ...table].join('\n')}\n`;
+}

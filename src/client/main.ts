@@ -1,0 +1,29 @@
+import { CommanderError } from 'commander';
+import { ZerodownError } from '../domain/errors.ts';
+import { buildProgram } from './cli.ts';
+
+/** The one top-level handler: commands throw, this prints one clear message and sets the exit code. */
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = report(error);
+  }
+  // A failed gRPC connection can leave timers behind; the command is over, so the process is too.
+  process.exit(process.exitCode ?? 0);
+}
+
+function report(error: unknown): number {
+  if (error instanceof ZerodownError) {
+    process.stderr.write(`zerodown: ${error.message}\n`);
+    if (error.hint) process.stderr.write(`  ${error.hint}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`zerodown: unexpected error (this is a bug, please report it):\n${message}\n`);
+  return 1;
+}
+
+await main(process.argv);

@@ -1,0 +1,42 @@
+/**
+ * The catalogue of failures zerodown reports to people. Each kind maps to one CLI exit code,
+ * and the message always says what happened and what to do next.
+ */
+export const exitCodes = {
+  ok: 0,
+  internal: 1,
+  badInput: 2,
+  unreachable: 3,
+  refused: 4,
+  failed: 5,
+  rolledBack: 6,
+} as const;
+
+/** A kind of failure a person can act on. */
+export type FailureKind = Exclude<keyof typeof exitCodes, 'ok'>;
+
+/** An error whose message is fit to print as it is: one line, what happened, what to do. */
+export class ZerodownError extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    /** What the person should do next, printed after the message. */
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'ZerodownError';
+  }
+
+  get exitCode(): number {
+    return exitCodes[this.kind];
+  }
+}
+
+export const badInput = (message: string, hint?: string) => new ZerodownError('badInput', message, hint);
+export const refused = (message: string, hint?: string) => new ZerodownError('refused', message, hint);
+export const unreachable = (message: string, hint?: string) => new ZerodownError('unreachable', message, hint);
+
+/** Formats zod-style issues as `path: message` lines, all of them at once. */
+export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
+  return issues.map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`).join('\n');
+}

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { hostName, instanceName, serviceName } from './names.ts';
+
+/**
+ * The fleet file: which services exist, where their instances run, which load balancer fronts
+ * them and which runtime starts them. Pure schema; loading and path resolution live in
+ * src/fleet/fleet-file.ts.
+ */
+
+const port = z.number().int().min(1).max(65535);
+const urlPath = z.string().regex(/^\/[\x21-\x7e]*$/, 'must be an absolute URL path such as /api/health/readiness');
+
+/** An address:port to listen on or connect to. */
+export const listenAddress = z.object({ address: z.string().min(1).default('127.0.0.1'), port }).strict();
+
+/** What a service does; only `api` instances sit behind the load balancer (seed §5.2, §7). */
+export const serviceRole = z.enum(['api', 'worker', 'scheduler', 'listener']);
+
+/** One running copy of a service. */
+export const instanceConfig = z
+  .object({
+    /** Unique across the fleet; also the load balancer's server name. */
+    name: instanceName,
+    /** The host it runs on; its activities run on that host's worker. */
+    host: hostName.default('local'),
+    address: z.string().min(1).default('127.0.0.1'),
+    port,
+  })
+  .strict();
+
+/** The seed's three health endpoints (§4.2) and how the load balancer probes readiness. */
+export const healthConfig = z
+  .object({
+    liveness: urlPath.default('/api/health/liveness'),
+    readiness: urlPath.default('/api/health/readiness'),
+    status: urlPath.default('/api/health/status'),
+    /** Interval of the load balancer's readiness check. */
+    checkIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+    /** Consecutive passing checks before the load balancer counts an instance up. */
+    rise: z.number().int().min(1).max(10).default(2),
+    /** Consecutive failing checks before the load balancer counts an instance down. */
+    fall: z.number().int().min(1).max(10).default(2),
+  })
+  .strict();
+
+/** An argv list run without a shell; `{service}`, `{instance}`, `{version}`… are substituted per element. */
+export const commandLine = z.array(z.string().min(1)).min(1, 'must name a program to run');
+
+/** Instances are processes on this machine, started detached from the artifact directory. */
+export const localRuntimeConfig = z
+  .object({
+    type: z.literal('local'),
+    /** Run with the artifact directory as working directory; `node` means this Node binary. */
+    command: commandLine.default(['node', 'build/server.mjs']),
+  })
+  .strict();
+
+/** Instances are managed by the user's own commands (systemd, ssh, …), one per lifecycle step. */
+export const hookRuntimeConfig = z
+  .object({
+    type: z.literal('hooks'),
+    stop: commandLine,
+    install: commandLine,
+    start: commandLine,
+    /** Optional extra check after start; the health endpoints are always checked as well. */
+    validate: commandLine.optional(),
+    timeoutSeconds: z.number().int().min(1).max(3600).default(120),
+  })
+  .strict();
+
+export const runtimeConfig = z.discriminatedUnion('type', [localRuntimeConfig, hookRuntimeConfig]);
+
+export const serviceConfig = z
+  .object({
+    role: serviceRole,
+    /** Where clients reach the service through the load balancer (required for role api). */
+    frontend: listenAddress.optional(),
+    instances: z.array(instanceConfig).min(1, 'a service needs at least one instance'),
+    runtime: runtimeConfig.prefault({ type: 'local' }),
+    health: healthConfig.prefault({}),
+    /** How long draining may wait for in-flight requests before the step fails. */
+    drainTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+  })
+  .strict();
+
+export const loadBalancerConfig = z
+  .object({
+    type: z.literal('haproxy'),
+    /** Runtime API socket; defaults to <stateDir>/haproxy/admin.sock. */
+    statsSocket: z.string().min(1).optional(),
+    /** Prometheus exporter (/metrics) and stats page (/stats). */
+    metrics: listenAddress.optional(),
+    /**
+     * HAProxy's retries + redispatch: a safety net for unplanned failures. Turn it off to prove
+     * the drain sequence alone keeps clients whole (FACTS.md).
+     */
+    retries: z.boolean().default(true),
+    binary: z.string().min(1).default('/usr/sbin/haproxy'),
+  })
+  .strict();
+
+/** Everything in the fleet file but the services: where things are kept and which load balancer. */
+export const fleetSettings = z.object({
+  /** Artifact store root: `<buildsRoot>/<service>/<version>/`. */
+  buildsRoot: z.string().min(1).default('.builds'),
+  /** Pid files, logs, HAProxy config and socket of the local fleet. */
+  stateDir: z.string().min(1).default('.state'),
+  signing: z.object({ publicKey: z.string().min(1).default('.state/keys/zerodown.pub') }).strict().prefault({}),
+  loadBalancer: loadBalancerConfig.prefault({ type: 'haproxy' }),
+});
+
+export const fleetConfig = fleetSettings
+  .extend({
+    services: z.record(serviceName, serviceConfig).refine((s) => Object.keys(s).length > 0, 'name at least one service'),
+  })
+  .strict()
+  .superRefine((fleet, ctx) => {
+    const instanceNames = new Map<string, string>();
+    const endpoints = new Map<string, string>();
+    const claim = (key: string, owner: string, path: PropertyKey[]) => {
+      const previous = endpoints.get(key);
+      if (previous) ctx.addIssue({ code: 'custom', path, message: `${key} is already used by ${previous}` });
+      else endpoints.set(key, owner);
+    };
+    if (fleet.loadBalancer.metrics) {
+      const { address, port } = fleet.loadBalancer.metrics;
+      claim(`${address}:${port}`, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
+    }
+    for (const [name, service] of Object.entries(fleet.services)) {
+      if (service.role === 'api' && !service.frontend) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'frontend'], message: 'an api service needs a frontend address and port' });
+      }
+      if (service.frontend) {
+        const { address, port } = service.frontend;
+        claim(`${address}:${port}`, `services.${name}.frontend`, ['services', name, 'frontend', 'port']);
+      }
+      service.instances.forEach((instance, i) => {
+        const path = ['services', name, 'instances', i];
+        const previous = instanceNames.get(instance.name);
+        if (previous) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `instance name ${instance.name} is already used in service ${previous}` });
+        else instanceNames.set(instance.name, name);
+        // Ports only clash on the same host; the load balancer's ports are on host "local".
+        const where = `${instance.address}:${instance.port}`;
+        claim(instance.host === 'local' ? where : `${instance.host}/${where}`, `${name}/${instance.name}`, [...path, 'port']);
+      });
+    }
+  });
+
+export type FleetConfig = z.infer<typeof fleetConfig>;
+export type FleetSettings = z.infer<typeof fleetSettings>;
+export type ServiceConfig = z.infer<typeof serviceConfig>;
+export type InstanceConfig = z.infer<typeof instanceConfig>;
+export type HealthConfig = z.infer<typeof healthConfig>;
+export type RuntimeConfig = z.infer<typeof runtimeConfig>;
+export type HookRuntimeConfig = z.infer<typeof hookRuntimeConfig>;
+export type LocalRuntimeConfig = z.infer<typeof localRuntimeConfig>;
+export type LoadBalancerConfig = z.infer<typeof loadBalancerConfig>;
+export type ServiceRole = z.infer<typeof serviceRole>;

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+/** A service name: lower-case, safe in paths, HAProxy backend names and task queues. */
+export const serviceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
+
+/** An instance name, unique within the fleet; also its HAProxy server name. */
+export const instanceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
+
+/** A host name as the fleet file names it ("local" is this machine). */
+export const hostName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, 'must be a host name (letters, digits, dots and dashes)');
+
+/**
+ * A version as it appears in artifact paths: semver-like, with no path separators, so
+ * `<builds-root>/<service>/<version>/` can never escape the builds root.
+ */
+export const version = z
+  .string()
+  .regex(
+    /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/,
+    'must be a semantic version such as 1.4.2 or 1.5.0-rc.1',
+  );

@@ -1,0 +1,191 @@
+import { readFile } from 'node:fs/promises';
+import { ZerodownError, badInput, refused } from '../domain/errors.ts';
+import { verifyArtifact } from '../artifacts/manifest.ts';
+import type { FrontendState, ServerState } from '../adapters/load-balancer.ts';
+import { isPortFree } from '../adapters/processes.ts';
+import type { InstanceRef, InstanceState } from '../adapters/runtime.ts';
+import { type LoadedFleet, requireService } from './fleet-file.ts';
+import { haproxyConfig } from './haproxy-config.ts';
+import { type HAProxyFiles, checkConfig, haproxyFiles, haproxyPid, startHAProxy, stopHAProxy } from './haproxy-process.ts';
+import { instanceRefs, loadBalancerFor, runtimeFor, serverRef } from './wiring.ts';
+
+/**
+ * The embedded default target: N instances of a service on loopback ports behind a local
+ * HAProxy, all started from a signed artifact and all outliving the process that started them.
+ */
+
+export interface FleetUpOptions {
+  /** Defaults to the fleet's only api service. */
+  service?: string;
+  version: string;
+  /** Overrides loadBalancer.retries for this HAProxy. */
+  retries?: boolean;
+  /** How long to wait for HAProxy to see every instance healthy. */
+  readyTimeoutMs?: number;
+}
+
+export interface InstanceStatus {
+  service: string;
+  instance: string;
+  host: string;
+  endpoint: string;
+  running: boolean;
+  pid: number | undefined;
+  installedVersion: string | undefined;
+  /** The version the instance itself reports. */
+  version: string | undefined;
+  ready: boolean;
+  inFlight: number | undefined;
+  loadBalancer: ServerState | undefined;
+}
+
+export interface FleetStatus {
+  source: string;
+  loadBalancer: { running: boolean; pid: number | undefined; socket: string; error: string | undefined; frontends: FrontendState[] };
+  instances: InstanceStatus[];
+}
+
+export function haproxyFilesFor(fleet: LoadedFleet): HAProxyFiles {
+  return haproxyFiles(fleet.paths.haproxyDir, fleet.paths.statsSocket, fleet.config.loadBalancer.binary);
+}
+
+/** Brings the fleet up; idempotent (an instance or HAProxy already running is left alone). */
+export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Promise<FleetStatus> {
+  const name = options.service ?? defaultService(fleet);
+  const service = requireService(fleet, name);
+  if (service.runtime.type !== 'local') {
+    throw refused(`fleet up runs local instances only, and service ${name} uses the ${service.runtime.type} runtime`, 'Start hook-managed instances with their own tooling; zerodown deploys to them as they are.');
+  }
+  const runtime = runtimeFor(fleet, name);
+  const refs = instanceRefs(fleet, name);
+  const files = haproxyFilesFor(fleet);
+  const config = haproxyConfig(fleet.config, { statsSocket: files.socket, retries: options.retries, services: [name] });
+
+  // Preflight: every check that can fail runs before anything is changed.
+  await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: name, version: options.version, publicKeyPath: fleet.paths.publicKey });
+  const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
+  const otherVersions = states.filter((s) => s.running && s.report && s.report.version !== options.version);
+  if (otherVersions.length > 0) {
+    throw refused(
+      `fleet is already up with other versions (${otherVersions.map((s) => `${s.instance} runs ${s.report?.version}`).join(', ')})`,
+      `Deploy ${options.version} with zerodown deploy, or run zerodown fleet down first.`,
+    );
+  }
+  const lbPid = await haproxyPid(files);
+  if (lbPid && (await readFile(files.config, 'utf8').catch(() => '')) !== config) {
+    throw refused(`this fleet's HAProxy (pid ${lbPid}) already runs with a different config (${files.config})`, 'Run zerodown fleet down first.');
+  }
+  await requireFreePorts(fleet, name, refs, states, lbPid === undefined);
+  if (!lbPid) await checkConfig(files, config);
+
+  const started: InstanceRef[] = [];
+  try {
+    await Promise.all(
+      refs.map(async (ref, i) => {
+        if (states[i]?.running) return;
+        await runtime.install(ref, options.version);
+        await runtime.start(ref);
+        started.push(ref);
+      }),
+    );
+    if (!lbPid) await startHAProxy(files, config);
+  } catch (error) {
+    // A failed bring-up leaves nothing of its own behind.
+    await Promise.all(started.map((ref) => runtime.stop(ref, { timeoutMs: 5000 })));
+    throw error;
+  }
+  await waitUntilHealthy(fleet, name, options.readyTimeoutMs ?? defaultReadyTimeout(fleet, name));
+  return fleetStatus(fleet);
+}
+
+/** Every instance of every service: what runs, which version it reports, and what HAProxy thinks of it. */
+export async function fleetStatus(fleet: LoadedFleet): Promise<FleetStatus> {
+  const files = haproxyFilesFor(fleet);
+  const lb = loadBalancerFor(fleet);
+  const pid = await haproxyPid(files);
+  let error: string | undefined = pid ? undefined : 'HAProxy is not running';
+  const frontends: FrontendState[] = [];
+  const instances: InstanceStatus[] = [];
+  for (const [name, service] of Object.entries(fleet.config.services)) {
+    const runtime = runtimeFor(fleet, name);
+    const refs = instanceRefs(fleet, name);
+    const balanced = pid !== undefined && service.role === 'api';
+    const servers = balanced ? await lb.servers(name).catch((e: Error) => ((error ??= e.message), [])) : [];
+    if (balanced) await lb.frontend(name).then((f) => frontends.push(f), () => undefined);
+    const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
+    refs.forEach((ref, i) => instances.push(describe(ref, states[i], servers.find((s) => s.server === serverRef(ref).server))));
+  }
+  return { source: fleet.source, loadBalancer: { running: pid !== undefined, pid, socket: files.socket, error, frontends }, instances };
+}
+
+/** Stops HAProxy and every local instance this fleet started; idempotent. */
+export async function fleetDown(fleet: LoadedFleet, { stopTimeoutMs = 10_000 } = {}): Promise<{ haproxyStopped: boolean; instancesStopped: string[] }> {
+  const haproxyStopped = await stopHAProxy(haproxyFilesFor(fleet));
+  const instancesStopped: string[] = [];
+  for (const [name, service] of Object.entries(fleet.config.services)) {
+    if (service.runtime.type !== 'local') continue;
+    const runtime = runtimeFor(fleet, name);
+    await Promise.all(
+      instanceRefs(fleet, name).map(async (ref) => {
+        if (!(await runtime.inspect(ref)).running) return;
+        await runtime.stop(ref, { timeoutMs: stopTimeoutMs });
+        instancesStopped.push(ref.instance);
+      }),
+    );
+  }
+  return { haproxyStopped, instancesStopped: instancesStopped.sort() };
+}
+
+function defaultService(fleet: LoadedFleet): string {
+  const api = Object.entries(fleet.config.services).filter(([, s]) => s.role === 'api');
+  if (api.length === 1 && api[0]) return api[0][0];
+  throw badInput(`fleet file ${fleet.source} has ${api.length} api services (${api.map(([n]) => n).join(', ') || 'none'}); name one with --service`);
+}
+
+async function requireFreePorts(fleet: LoadedFleet, name: string, refs: InstanceRef[], states: InstanceState[], checkLoadBalancer: boolean): Promise<void> {
+  const wanted = refs.filter((_, i) => !states[i]?.running).map((r) => ({ what: `instance ${r.instance}`, address: r.address, port: r.port }));
+  const { frontend } = requireService(fleet, name);
+  const { metrics } = fleet.config.loadBalancer;
+  if (checkLoadBalancer && frontend) wanted.push({ what: `frontend of ${name}`, ...frontend });
+  if (checkLoadBalancer && metrics) wanted.push({ what: 'HAProxy metrics', ...metrics });
+  const busy = (await Promise.all(wanted.map(async (w) => ((await isPortFree(w.address, w.port)) ? undefined : w)))).filter((w) => w !== undefined);
+  if (busy.length > 0) {
+    throw refused(`port(s) already in use by another process: ${busy.map((b) => `${b.address}:${b.port} (${b.what})`).join(', ')}`, 'Stop whatever holds them, or change the ports in the fleet file; nothing was started.');
+  }
+}
+
+async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
+  if (requireService(fleet, name).role !== 'api') return;
+  const lb = loadBalancerFor(fleet);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const servers = await lb.servers(name);
+    const waiting = servers.filter((s) => s.admin === 'ready' && !(s.health === 'up' && s.checkPassing));
+    if (waiting.length === 0 && servers.length === requireService(fleet, name).instances.length) return;
+    if (Date.now() > deadline) {
+      throw new ZerodownError('failed', `HAProxy does not see ${waiting.map((s) => `${s.server} (${s.status}, check ${s.checkStatus || 'none yet'})`).join(', ')} as healthy after ${timeoutMs} ms`, 'The instances keep running: look at zerodown fleet status and the instance logs, then zerodown fleet down.');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function defaultReadyTimeout(fleet: LoadedFleet, name: string): number {
+  const { checkIntervalMs, rise } = requireService(fleet, name).health;
+  return checkIntervalMs * (rise + 2) + 10_000;
+}
+
+function describe(ref: InstanceRef, state: InstanceState | undefined, server: ServerState | undefined): InstanceStatus {
+  return {
+    service: ref.service,
+    instance: ref.instance,
+    host: ref.host,
+    endpoint: `${ref.address}:${ref.port}`,
+    running: state?.running ?? false,
+    pid: state?.pid,
+    installedVersion: state?.installedVersion,
+    version: state?.report?.version,
+    ready: state?.report?.ready ?? false,
+    inFlight: state?.report?.inFlight,
+    loadBalancer: server,
+  };
+}

@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import { type BuiltArtifact, buildArtifact } from '../artifacts/build.ts';
+
+/** The sample service's source folder: packaged as an artifact like any other service. */
+export const sampleServiceDir = fileURLToPath(new URL('./sample-service/', import.meta.url));
+
+/** How a version of the sample service behaves; written as build/behavior.json. */
+export interface SampleBehavior {
+  /** `fail`: readiness always answers 503 (the "bad v3" that rollback tests need). */
+  readiness?: 'ok' | 'fail';
+  /** Time between listening (liveness) and ready. */
+  startupDelayMs?: number;
+  /** Time between SIGTERM (readiness fails) and closing the listener. */
+  shutdownDelayMs?: number;
+}
+
+export interface SampleArtifactOptions {
+  buildsRoot: string;
+  service: string;
+  version: string;
+  privateKeyPath: string;
+  behavior?: SampleBehavior;
+  releaseNotes?: string;
+}
+
+/** Builds and signs an artifact of the sample service at `version`. */
+export function buildSampleArtifact(options: SampleArtifactOptions): Promise<BuiltArtifact> {
+  const { behavior, ...rest } = options;
+  return buildArtifact({
+    ...rest,
+    from: sampleServiceDir,
+    extraBuildFiles: behavior ? { 'behavior.json': `${JSON.stringify(behavior)}\n` } : {},
+  });
+}

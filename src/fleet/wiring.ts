@@ -1,0 +1,53 @@
+import type { ServiceConfig } from '../domain/fleet-config.ts';
+import { HAProxyLoadBalancer } from '../adapters/haproxy.ts';
+import { HookRuntime } from '../adapters/hook-runtime.ts';
+import type { ServerRef } from '../adapters/load-balancer.ts';
+import { LocalProcessRuntime } from '../adapters/local-runtime.ts';
+import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
+import { type LoadedFleet, requireService } from './fleet-file.ts';
+
+/**
+ * The one place that turns fleet-file choices into adapters, so a new load balancer or runtime
+ * is a new adapter file plus one case here.
+ */
+
+export function loadBalancerFor(fleet: LoadedFleet): HAProxyLoadBalancer {
+  switch (fleet.config.loadBalancer.type) {
+    case 'haproxy':
+      return new HAProxyLoadBalancer(fleet.paths.statsSocket);
+  }
+}
+
+export function runtimeFor(fleet: LoadedFleet, serviceName: string): InstanceRuntime {
+  const service = requireService(fleet, serviceName);
+  const { buildsRoot, stateDir, publicKey } = fleet.paths;
+  const runtime = service.runtime;
+  switch (runtime.type) {
+    case 'local':
+      return new LocalProcessRuntime({ stateDir, buildsRoot, publicKeyPath: publicKey, command: runtime.command });
+    case 'hooks':
+      return new HookRuntime({ hooks: runtime, buildsRoot, publicKeyPath: publicKey, stateDir });
+    default: {
+      const unknown: never = runtime;
+      throw new Error(`unknown runtime ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+export function instanceRefs(fleet: LoadedFleet, serviceName: string): InstanceRef[] {
+  const service: ServiceConfig = requireService(fleet, serviceName);
+  return service.instances.map((i) => ({
+    service: serviceName,
+    role: service.role,
+    instance: i.name,
+    host: i.host,
+    address: i.address,
+    port: i.port,
+    health: service.health,
+  }));
+}
+
+/** Backends are named after services and servers after instances (see haproxy-config.ts). */
+export function serverRef(ref: Pick<InstanceRef, 'service' | 'instance'>): ServerRef {
+  return { backend: ref.service, server: ref.instance };
+}

@@ -1,0 +1,62 @@
+import { DefaultLogger, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { connectWorker, type ConnectionSettings } from './client/connection.ts';
+import { createLogger } from './logging.ts';
+
+const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+let runtimeInstalled = false;
+
+/** Routes the SDK's logs, and the Rust core's forwarded logs, through pino. Once per process. */
+export function installRuntimeLogging(logger: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new DefaultLogger('INFO', (entry) => logger[pinoLevel[entry.level]]({ ...entry.meta, sdk: true }, entry.message)),
+    // On these signals every worker of the process stops polling and lets running activities finish.
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
+}
+
+/** What a worker process serves. Workflow code comes from a path to bundle or a prebuilt bundle. */
+export interface WorkerSettings {
+  connection: ConnectionSettings;
+  taskQueue: string;
+  /** How long running activities may go on after SIGINT/SIGTERM before they are cancelled. */
+  shutdownGraceMs: number;
+  workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'>;
+  activities: object;
+}
+
+/** Connects, creates and runs a worker until a shutdown signal; running activities finish first. */
+export async function runWorker(settings: WorkerSettings, logger: Logger = createLogger('zerodown-worker')): Promise<void> {
+  installRuntimeLogging(logger);
+  const connection = await connectWorker(settings.connection);
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: settings.connection.namespace,
+      taskQueue: settings.taskQueue,
+      ...settings.workflows,
+      activities: settings.activities,
+      shutdownGraceTime: settings.shutdownGraceMs,
+      // workflowFailureErrorTypes stays unset on purpose: a non-determinism error then stalls the
+      // deployment (visible in the Web UI) instead of failing it half-applied; a fixed worker resumes it.
+    });
+    logger.info(
+      { address: settings.connection.address, namespace: settings.connection.namespace, taskQueue: settings.taskQueue },
+      'worker started',
+    );
+    await worker.run();
+    logger.info('worker stopped');
+  } finally {
+    await connection.close();
+  }
+}

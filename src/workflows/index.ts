@@ -1,0 +1,2 @@
+// Re-exports only: the worker bundles this file, so every workflow type is registered from here.
+export {};

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ZerodownError } from '../../src/domain/errors.ts';
+import { LocalProcessRuntime } from '../../src/adapters/local-runtime.ts';
+import { isAlive } from '../../src/adapters/processes.ts';
+import { type TestFleet, createTestFleet, get } from '../helpers/local-fleet.ts';
+
+// Instances only (no HAProxy): the runtime on its own.
+let fleet: TestFleet;
+let runtime: LocalProcessRuntime;
+before(async () => {
+  fleet = await createTestFleet({ instances: 3, versions: { '1.0.0': undefined, '2.0.0': undefined, '2.0.1': undefined } });
+  runtime = fleet.runtime as LocalProcessRuntime;
+});
+after(() => fleet?.cleanup());
+
+test('start, stop and restart are idempotent, and the running version is read back from the instance', async () => {
+  const [ref] = fleet.refs;
+  assert.ok(ref);
+  await runtime.install(ref, '1.0.0');
+  const first = await runtime.start(ref);
+  assert.equal(first.running, true);
+  assert.equal(first.report?.version, '1.0.0');
+  const again = await runtime.start(ref);
+  assert.equal(again.pid, first.pid, 'starting a running instance is a no-op');
+
+  await runtime.install(ref, '2.0.0');
+  assert.equal((await runtime.inspect(ref)).report?.version, '1.0.0', 'install alone does not change what runs');
+  const restarted = await runtime.restart(ref, { timeoutMs: 5000 });
+  assert.notEqual(restarted.pid, first.pid);
+  assert.equal(restarted.report?.version, '2.0.0');
+  assert.equal((await get(ref.port, '/api/health/status')).body.version, '2.0.0');
+  assert.match(await readFile(runtime.files(ref).log, 'utf8'), /"msg":"ready"/);
+
+  await runtime.stop(ref, { timeoutMs: 5000 });
+  assert.equal(isAlive(restarted.pid ?? 0), false);
+  await runtime.stop(ref, { timeoutMs: 5000 }); // stopping a stopped instance is a no-op
+  const stopped = await runtime.inspect(ref);
+  assert.deepEqual([stopped.running, stopped.installedVersion, stopped.report], [false, '2.0.0', undefined]);
+});
+
+test('a port already in use is refused and nothing is started', async () => {
+  const [, ref] = fleet.refs;
+  assert.ok(ref);
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(ref.port, ref.address, resolve));
+  try {
+    await runtime.install(ref, '1.0.0');
+    await assert.rejects(runtime.start(ref), (error: unknown) => {
+      assert.ok(error instanceof ZerodownError);
+      assert.equal(error.kind, 'refused');
+      assert.match(error.message, new RegExp(`port 127\\.0\\.0\\.1:${ref.port} of instance api-2 is already in use`));
+      return true;
+    });
+    assert.equal((await runtime.inspect(ref)).running, false);
+    await assert.rejects(stat(runtime.files(ref).pid), /ENOENT/);
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
+  }
+});
+
+test('a tampered artifact is refused at install and the installed version stays as it was', async () => {
+  const [, , ref] = fleet.refs;
+  assert.ok(ref);
+  await runtime.install(ref, '1.0.0');
+  await writeFile(join(fleet.fleet.paths.buildsRoot, 'api', '2.0.1', 'build', 'server.mjs'), '// tampered\n', { flag: 'a' });
+  await assert.rejects(runtime.install(ref, '2.0.1'), /artifact api 2\.0\.1 failed verification: build\/server\.mjs changed/);
+  await assert.rejects(runtime.install(ref, '7.7.7'), /no artifact api 7\.7\.7/);
+  assert.equal((await runtime.inspect(ref)).installedVersion, '1.0.0');
+});
+
+test('an instance that dies during startup is reported with its last log lines', async () => {
+  const [, , ref] = fleet.refs;
+  assert.ok(ref);
+  const crashing = new LocalProcessRuntime({
+    stateDir: fleet.fleet.paths.stateDir,
+    buildsRoot: fleet.fleet.paths.buildsRoot,
+    publicKeyPath: fleet.fleet.paths.publicKey,
+    command: ['node', '-e', 'console.error("boom: missing DATABASE_URL"); process.exit(3)'],
+  });
+  await crashing.install(ref, '1.0.0');
+  await assert.rejects(crashing.start(ref), (error: unknown) => {
+    assert.ok(error instanceof ZerodownError);
+    assert.match(error.message, /instance api-3 \(api 1\.0\.0\) exited during startup; last log lines:\n.*boom: missing DATABASE_URL/s);
+    return true;
+  });
+  assert.equal((await crashing.inspect(ref)).running, false);
+});

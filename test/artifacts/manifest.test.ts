@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { appendFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ZerodownError } from '../../src/domain/errors.ts';
+import { buildArtifact } from '../../src/artifacts/build.ts';
+import { generateKeyPair } from '../../src/artifacts/keys.ts';
+import { verifyArtifact } from '../../src/artifacts/manifest.ts';
+
+let dir: string;
+let buildsRoot: string;
+let source: string;
+let keys: { privateKeyPath: string; publicKeyPath: string };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'zerodown-artifacts-'));
+  buildsRoot = join(dir, 'builds');
+  source = join(dir, 'out');
+  await mkdir(join(source, 'lib'), { recursive: true });
+  await writeFile(join(source, 'server.js'), 'console.log("hi")\n');
+  await writeFile(join(source, 'lib', 'util.js'), 'export const x = 1;\n');
+  keys = await generateKeyPair({ dir: join(dir, 'keys') });
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const build = (version: string) =>
+  buildArtifact({ buildsRoot, service: 'api', version, from: source, privateKeyPath: keys.privateKeyPath, releaseNotes: '# notes\n', commit: { sha: 'abc123', branch: 'main' } });
+const verify = (version: string, publicKeyPath = keys.publicKeyPath) => verifyArtifact({ buildsRoot, service: 'api', version, publicKeyPath });
+
+async function rejectsWith(promise: Promise<unknown>, kind: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof ZerodownError, `expected a ZerodownError, got ${String(error)}`);
+    assert.equal(error.kind, kind);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+test('a built artifact holds build output, commit metadata, release notes and a signature that verifies', async () => {
+  const built = await build('1.0.0');
+  assert.equal(built.dir, join(buildsRoot, 'api', '1.0.0'));
+  assert.equal(await readFile(join(built.dir, 'build', 'lib', 'util.js'), 'utf8'), 'export const x = 1;\n');
+  const metadata = JSON.parse(await readFile(join(built.dir, 'metadata.json'), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(metadata.commit, { sha: 'abc123', branch: 'main', time: 'unknown', dirty: false });
+  assert.match(String(metadata.builder), /@/);
+  assert.equal(await readFile(join(built.dir, 'RELEASE_NOTES.md'), 'utf8'), '# notes\n');
+  const verified = await verify('1.0.0');
+  assert.equal(verified.fileCount, 4);
+});
+
+test('a single changed byte fails verification with a message naming the file', async () => {
+  const { dir: artifact } = await build('1.0.1');
+  const path = join(artifact, 'build', 'server.js');
+  const original = await readFile(path);
+  original[0] = original[0] === 0x63 ? 0x64 : 0x63;
+  await writeFile(path, original);
+  await rejectsWith(verify('1.0.1'), 'refused', /artifact api 1\.0\.1 failed verification: build\/server\.js changed/);
+});
+
+test('added, removed and re-signed-manifest tampering are all caught', async () => {
+  const { dir: artifact } = await build('1.0.2');
+  await writeFile(join(artifact, 'build', 'extra.js'), 'evil()\n');
+  await unlink(join(artifact, 'RELEASE_NOTES.md'));
+  await rejectsWith(verify('1.0.2'), 'refused', /RELEASE_NOTES\.md is missing; build\/extra\.js was added after signing/);
+  const { dir: other } = await build('1.0.3');
+  await appendFile(join(other, 'manifest.json'), ' ');
+  await rejectsWith(verify('1.0.3'), 'refused', /manifest\.json does not match its signature/);
+});
+
+test('an artifact signed with another key is refused, naming both keys', async () => {
+  await build('1.0.4');
+  const stranger = await generateKeyPair({ dir: join(dir, 'stranger') });
+  await rejectsWith(verify('1.0.4', stranger.publicKeyPath), 'refused', /signed with key [0-9a-f]{16}, not with the trusted key [0-9a-f]{16}/);
+});
+
+test('a missing artifact, an unknown service and a missing key each get a clear message', async () => {
+  await build('1.0.5');
+  await rejectsWith(verify('9.9.9'), 'badInput', /no artifact api 9\.9\.9 in .* \(present: .*1\.0\.5/);
+  await rejectsWith(verifyArtifact({ buildsRoot, service: 'nope', version: '1.0.0', publicKeyPath: keys.publicKeyPath }), 'badInput', /no artifacts for service nope/);
+  await rejectsWith(verify('1.0.5', join(dir, 'missing.pub')), 'badInput', /no public signing key at .*missing\.pub/);
+  await rejectsWith(verifyArtifact({ buildsRoot, service: 'api', version: '../../etc', publicKeyPath: keys.publicKeyPath }), 'badInput', /not a valid version/);
+});
+
+test('artifacts are immutable: building an existing version is refused and changes nothing', async () => {
+  await build('1.0.6');
+  await writeFile(join(source, 'server.js'), 'changed\n');
+  try {
+    await rejectsWith(build('1.0.6'), 'refused', /already exists/);
+    await verify('1.0.6');
+  } finally {
+    await writeFile(join(source, 'server.js'), 'console.log("hi")\n');
+  }
+});

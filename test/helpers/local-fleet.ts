@@ -1,0 +1,143 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPair } from '../../src/artifacts/keys.ts';
+import type { HAProxyLoadBalancer } from '../../src/adapters/haproxy.ts';
+import type { InstanceRef, InstanceRuntime } from '../../src/adapters/runtime.ts';
+import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
+import { fleetDown, fleetUp } from '../../src/fleet/local-fleet.ts';
+import { type SampleBehavior, buildSampleArtifact } from '../../src/fleet/sample-service.ts';
+import { instanceRefs, loadBalancerFor, runtimeFor } from '../../src/fleet/wiring.ts';
+
+/**
+ * A real local fleet for tests: its own temp folder, key pair, artifacts of the sample service,
+ * fleet file and free loopback ports, so tests can run in parallel with anything else.
+ */
+export interface TestFleet {
+  dir: string;
+  fleetFile: string;
+  fleet: LoadedFleet;
+  lb: HAProxyLoadBalancer;
+  runtime: InstanceRuntime;
+  refs: InstanceRef[];
+  frontendPort: number;
+  metricsPort: number;
+  privateKeyPath: string;
+  /** Stops everything the fleet started and removes its folder. Safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+export interface TestFleetOptions {
+  instances?: number;
+  /** Versions of the sample service to build, with their behaviour. */
+  versions?: Record<string, SampleBehavior | undefined>;
+  retries?: boolean;
+  checkIntervalMs?: number;
+  /** Bring the fleet up at this version. */
+  upVersion?: string;
+}
+
+export async function createTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
+  const { instances = 2, versions = { '1.0.0': undefined }, retries = true, checkIntervalMs = 200 } = options;
+  const dir = await mkdtemp(join(tmpdir(), 'zerodown-fleet-'));
+  const [frontendPort = 0, metricsPort = 0, ...instancePorts] = await freePorts(instances + 2);
+  const fleetFile = join(dir, 'fleet.yaml');
+  await writeFile(
+    fleetFile,
+    [
+      'buildsRoot: builds',
+      'stateDir: state',
+      'signing: { publicKey: keys/zerodown.pub }',
+      `loadBalancer: { type: haproxy, retries: ${retries}, metrics: { address: 127.0.0.1, port: ${metricsPort} } }`,
+      'services:',
+      '  api:',
+      '    role: api',
+      `    frontend: { address: 127.0.0.1, port: ${frontendPort} }`,
+      `    health: { checkIntervalMs: ${checkIntervalMs}, rise: 2, fall: 2 }`,
+      '    drainTimeoutSeconds: 10',
+      '    instances:',
+      ...instancePorts.map((port, i) => `      - { name: api-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`),
+      '',
+    ].join('\n'),
+  );
+  // No environment overrides may leak in from the developer's shell.
+  const fleet = await loadFleetFile(fleetFile, {});
+  const keys = await generateKeyPair({ dir: join(dir, 'keys') });
+  for (const [version, behavior] of Object.entries(versions)) {
+    await buildSampleArtifact({ buildsRoot: fleet.paths.buildsRoot, service: 'api', version, privateKeyPath: keys.privateKeyPath, behavior });
+  }
+  let cleaned = false;
+  const testFleet: TestFleet = {
+    dir,
+    fleetFile,
+    fleet,
+    lb: loadBalancerFor(fleet),
+    runtime: runtimeFor(fleet, 'api'),
+    refs: instanceRefs(fleet, 'api'),
+    frontendPort,
+    metricsPort,
+    privateKeyPath: keys.privateKeyPath,
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      await fleetDown(fleet, { stopTimeoutMs: 3000 });
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  if (options.upVersion) {
+    try {
+      await fleetUp(fleet, { version: options.upVersion });
+    } catch (error) {
+      await testFleet.cleanup();
+      throw error;
+    }
+  }
+  return testFleet;
+}
+
+/** `n` distinct loopback ports that were free a moment ago (all held open together, so no repeats). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+      servers.push(server);
+    }
+    return servers.map((s) => {
+      const address = s.address();
+      if (typeof address !== 'object' || !address) throw new Error('no port');
+      return address.port;
+    });
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
+
+/** One GET through a fresh connection; resolves with status and parsed JSON body. */
+export async function get(port: number, path: string, timeoutMs = 10_000): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } });
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { text };
+  }
+  return { status: response.status, body };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns true; fails after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
