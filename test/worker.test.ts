@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { projectRoot } from '../src/paths.ts';
 import * as activities from './fixtures/activities.ts';
+import type { slowActivityWorkflow } from './fixtures/workflows.ts';
 import { testClient, uniqueTaskQueue, withWorker } from './helpers/temporal.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -24,7 +25,7 @@ describe('worker', () => {
     const { client, close } = await testClient();
     try {
       const result = await withWorker({ taskQueue, activities }, () =>
-        client.workflow.execute('slowActivityWorkflow', {
+        client.workflow.execute<typeof slowActivityWorkflow>('slowActivityWorkflow', {
           taskQueue,
           workflowId: `harness-${taskQueue}`,
           args: [{ marker, durationMs: 100 }],
@@ -47,7 +48,7 @@ describe('worker', () => {
     });
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {
-      const handle = await client.workflow.start('slowActivityWorkflow', {
+      const handle = await client.workflow.start<typeof slowActivityWorkflow>('slowActivityWorkflow', {
         taskQueue,
         workflowId: `sigterm-${taskQueue}`,
         args: [{ marker, durationMs: 3_000 }],

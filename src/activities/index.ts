@@ -1,7 +1,24 @@
-/**
- * Every activity zerodown registers, built from the clients it is given. The worker is the one
- * place that wires real clients in; tests hand in real local servers.
- */
-export function createActivities(): Record<string, (...args: never[]) => Promise<unknown>> {
-  return {};
+import { createInstanceActivities } from './instances.ts';
+import { createLoadBalancerActivities } from './load-balancer.ts';
+import { createValidationActivities } from './validation.ts';
+import type { ActivityDeps } from './context.ts';
+
+export type { ActivityDeps } from './context.ts';
+
+/** Activities of the worker that runs workflows and reaches the load balancer. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createLoadBalancerActivities(deps),
+    ...createValidationActivities(deps),
+    ...createInstanceActivities(deps),
+  };
 }
+
+/** Activities of a worker on a host that only runs instances. */
+export function createHostActivities(deps: ActivityDeps) {
+  return createInstanceActivities(deps);
+}
+
+export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;
+export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
+export type ValidationActivities = ReturnType<typeof createValidationActivities>;

@@ -152,7 +152,7 @@ export async function connectWorker(settings: ConnectionSettings): Promise<Nativ
   await probe.close();
   const options: NativeConnectionOptions = {
     address: settings.address,
-    tls: (await tlsOptions(settings)) as NativeConnectionOptions['tls'],
+    tls: await tlsOptions(settings),
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   };
   try {

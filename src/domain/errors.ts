@@ -40,3 +40,21 @@ export const unreachable = (message: string, hint?: string) => new ZerodownError
 export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
   return issues.map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`).join('\n');
 }
+
+/**
+ * Failure types of activities and workflows (ApplicationFailure types). Permanent problems are
+ * thrown as non-retryable failures of these types; transient I/O errors are left to retries.
+ */
+export const failureTypes = {
+  invalidSpec: 'InvalidDeploymentSpec',
+  artifactInvalid: 'ArtifactInvalid',
+  fleetNotReady: 'FleetNotReady',
+  migrationsUnverified: 'MigrationsUnverified',
+  drainTimeout: 'DrainTimeout',
+  instanceUnhealthy: 'InstanceUnhealthy',
+  readmitTimeout: 'ReadmitTimeout',
+  smokeTestFailed: 'SmokeTestFailed',
+  deploymentFailed: 'DeploymentFailed',
+} as const;
+
+export type FailureType = (typeof failureTypes)[keyof typeof failureTypes];

@@ -1,2 +1,2 @@
 // Re-exports only: the worker bundles this file, so every workflow type is registered from here.
-export {};
+export { rollingDeployment } from './rolling-deployment.ts';

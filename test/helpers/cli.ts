@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { projectRoot } from '../../src/paths.ts';
 
 export interface CliResult {
@@ -22,5 +23,14 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
   clearTimeout(timer);
+  // 'exit' can come before the last output is read; wait (bounded, in case a detached child kept a pipe) for both streams to end.
+  const ended = (stream: Readable) =>
+    stream.readableEnded ? Promise.resolve() : new Promise((resolve) => stream.once('end', resolve));
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all([ended(child.stdout), ended(child.stderr)]),
+    new Promise((resolve) => (grace = setTimeout(resolve, 2_000))),
+  ]);
+  clearTimeout(grace);
   return { code, stdout, stderr };
 }

@@ -36,10 +36,12 @@ export interface TestFleetOptions {
   checkIntervalMs?: number;
   /** Bring the fleet up at this version. */
   upVersion?: string;
+  /** Service name; deployments are one per service, so parallel workflow tests use their own. */
+  service?: string;
 }
 
 export async function createTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
-  const { instances = 2, versions = { '1.0.0': undefined }, retries = true, checkIntervalMs = 200 } = options;
+  const { instances = 2, versions = { '1.0.0': undefined }, retries = true, checkIntervalMs = 200, service = 'api' } = options;
   const dir = await mkdtemp(join(tmpdir(), 'zerodown-fleet-'));
   const [frontendPort = 0, metricsPort = 0, ...instancePorts] = await freePorts(instances + 2);
   const fleetFile = join(dir, 'fleet.yaml');
@@ -51,13 +53,13 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       'signing: { publicKey: keys/zerodown.pub }',
       `loadBalancer: { type: haproxy, retries: ${retries}, metrics: { address: 127.0.0.1, port: ${metricsPort} } }`,
       'services:',
-      '  api:',
+      `  ${service}:`,
       '    role: api',
       `    frontend: { address: 127.0.0.1, port: ${frontendPort} }`,
       `    health: { checkIntervalMs: ${checkIntervalMs}, rise: 2, fall: 2 }`,
       '    drainTimeoutSeconds: 10',
       '    instances:',
-      ...instancePorts.map((port, i) => `      - { name: api-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`),
+      ...instancePorts.map((port, i) => `      - { name: ${service}-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`),
       '',
     ].join('\n'),
   );
@@ -65,7 +67,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   const fleet = await loadFleetFile(fleetFile, {});
   const keys = await generateKeyPair({ dir: join(dir, 'keys') });
   for (const [version, behavior] of Object.entries(versions)) {
-    await buildSampleArtifact({ buildsRoot: fleet.paths.buildsRoot, service: 'api', version, privateKeyPath: keys.privateKeyPath, behavior });
+    await buildSampleArtifact({ buildsRoot: fleet.paths.buildsRoot, service, version, privateKeyPath: keys.privateKeyPath, behavior });
   }
   let cleaned = false;
   const testFleet: TestFleet = {
@@ -73,8 +75,8 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
     fleetFile,
     fleet,
     lb: loadBalancerFor(fleet),
-    runtime: runtimeFor(fleet, 'api'),
-    refs: instanceRefs(fleet, 'api'),
+    runtime: runtimeFor(fleet, service),
+    refs: instanceRefs(fleet, service),
     frontendPort,
     metricsPort,
     privateKeyPath: keys.privateKeyPath,

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+
+// The SDK's own INFO lines would bury the test report; warnings and errors still show.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 /** The shared dev server the harness started (or TEMPORAL_ADDRESS named). */
 export const temporalAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';

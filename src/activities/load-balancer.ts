@@ -1,0 +1,65 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { readmit, waitUntilIdle } from '../adapters/load-balancer.ts';
+import { failureTypes } from '../domain/errors.ts';
+import type { TrafficSample } from '../domain/triggers.ts';
+import { serverRef } from '../fleet/wiring.ts';
+import { type ActivityDeps, heartbeater, instanceContext, loadBalancer, permanentAs } from './context.ts';
+
+/** Names one instance of one service; every load-balancer activity takes it. */
+export interface InstanceInput {
+  service: string;
+  instance: string;
+}
+
+/** Load-balancer activities: they run on a worker that reaches the load balancer's runtime API. */
+export function createLoadBalancerActivities(deps: ActivityDeps) {
+  const lb = loadBalancer(deps);
+  const log = deps.logger.child({ activities: 'load-balancer' });
+
+  return {
+    /** Stops new requests to the instance (seed §4.3); in-flight requests finish. Idempotent. */
+    async drainInstance({ service, instance }: InstanceInput): Promise<void> {
+      instanceContext(deps, service, instance);
+      await lb.drain(serverRef({ service, instance }));
+      log.info({ service, instance }, 'instance drained at the load balancer');
+    },
+
+    /** Waits until the instance has no current or queued sessions, heartbeating. */
+    async waitForIdle({ service, instance, timeoutMs }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      const started = Date.now();
+      try {
+        await waitUntilIdle(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() });
+      } catch (error) {
+        throw ApplicationFailure.nonRetryable((error as Error).message, failureTypes.drainTimeout);
+      }
+      const waitedMs = Date.now() - started;
+      log.info({ service, instance, drainToIdleMs: waitedMs }, 'instance idle: connections drained');
+      return { waitedMs };
+    },
+
+    /** Puts the instance back only after the load balancer's own fresh checks pass. Idempotent. */
+    async readmitInstance({ service, instance, timeoutMs }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      const started = Date.now();
+      await permanentAs(failureTypes.readmitTimeout, () =>
+        readmit(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() }),
+      );
+      const waitedMs = Date.now() - started;
+      log.info({ service, instance, readmitMs: waitedMs }, 'instance back in the load balancer after its health check passed');
+      return { waitedMs };
+    },
+
+    /** Client-visible request counts at the service's frontend, for the error-rate trigger. */
+    async trafficSample({ service }: { service: string }): Promise<TrafficSample> {
+      const frontend = await lb.frontend(service);
+      const { total, http5xx } = frontend.figures;
+      return { total, failed: http5xx + frontend.requestErrors };
+    },
+
+    /** How many of the service's instances the load balancer sends traffic to right now. */
+    async servingInstances({ service }: { service: string }): Promise<{ serving: string[]; notServing: string[] }> {
+      const servers = await lb.servers(service);
+      const isServing = (s: (typeof servers)[number]) => s.admin === 'ready' && s.health === 'up';
+      return { serving: servers.filter(isServing).map((s) => s.server), notServing: servers.filter((s) => !isServing(s)).map((s) => `${s.server} (${s.status})`) };
+    },
+  };
+}

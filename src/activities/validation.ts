@@ -1,0 +1,84 @@
+import { appendFile, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { httpGet } from '../adapters/instance-probe.ts';
+import { artifactDir, buildDir, verifyArtifact } from '../artifacts/manifest.ts';
+import { failureTypes } from '../domain/errors.ts';
+import type { DeploymentStatus } from '../domain/status.ts';
+import { requireService } from '../fleet/fleet-file.ts';
+import { type ActivityDeps, permanentAs } from './context.ts';
+
+/** Checks before and after a deployment, and the deployment log's archive. */
+export function createValidationActivities(deps: ActivityDeps) {
+  const log = deps.logger.child({ activities: 'validation' });
+  const { buildsRoot, publicKey, stateDir } = deps.fleet.paths;
+
+  return {
+    /** The artifact exists and its signature and every file verify (seed §3.3). */
+    async verifyArtifact({ service, version }: { service: string; version: string }): Promise<{ fileCount: number }> {
+      const verified = await permanentAs(failureTypes.artifactInvalid, () =>
+        verifyArtifact({ buildsRoot, service, version, publicKeyPath: publicKey }),
+      );
+      log.info({ service, version, keyId: verified.keyId }, 'artifact signature verified');
+      return { fileCount: verified.fileCount };
+    },
+
+    /**
+     * Migration verification (seed §6.3). Artifacts without migrations pass. Artifacts that carry
+     * them are refused until zerodown can lint and apply them, rather than deployed unchecked.
+     */
+    async verifyMigrations({ service, version }: { service: string; version: string }): Promise<{ migrations: number }> {
+      const dir = join(artifactDir({ buildsRoot, service, version }), buildDir, 'migrations');
+      const files = await readdir(dir).catch(() => [] as string[]);
+      const migrations = files.filter((f) => f.endsWith('.sql'));
+      if (migrations.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `artifact ${service} ${version} carries ${migrations.length} database migration(s), and this zerodown cannot verify migrations yet; nothing was changed`,
+          failureTypes.migrationsUnverified,
+        );
+      }
+      return { migrations: 0 };
+    },
+
+    /**
+     * Smoke tests through the load balancer (seed §8.1): the service answers its health endpoints
+     * for clients, several times in a row, and every answer reports `version`.
+     */
+    async smokeTest({ service, version, requests = 10 }: { service: string; version: string; requests?: number }): Promise<{ passed: number }> {
+      const config = requireService(deps.fleet, service);
+      if (!config.frontend) return { passed: 0 };
+      const { address, port } = config.frontend;
+      for (let i = 0; i < requests; i++) {
+        for (const path of [config.health.readiness, config.health.status]) {
+          const answer = await httpGet(address, port, path, 2000);
+          const reported = path === config.health.status && answer.ok ? (JSON.parse(answer.body) as { version?: string }).version : version;
+          if (!answer.ok || reported !== version) {
+            throw ApplicationFailure.nonRetryable(
+              `smoke test failed: GET ${path} through ${address}:${port} answered ${answer.statusCode ?? answer.error}${reported !== version ? ` reporting version ${reported}, expected ${version}` : ''}`,
+              failureTypes.smokeTestFailed,
+            );
+          }
+        }
+      }
+      log.info({ service, version, requests }, 'smoke tests passed');
+      return { passed: requests };
+    },
+
+    /**
+     * Appends the deployment's log (seed §10) to a JSON-lines file that outlives Temporal's
+     * retention. Each line carries the run id and its sequence number, so a retried write is
+     * recognised and dropped by readers (`zerodown logs`).
+     */
+    async archiveDeploymentLog({ runId, status }: { runId: string; status: DeploymentStatus }): Promise<{ file: string }> {
+      const dir = join(stateDir, 'deployment-log');
+      await mkdir(dir, { recursive: true });
+      const file = join(dir, `${status.service}.jsonl`);
+      const lines = status.events.map((event, seq) =>
+        JSON.stringify({ runId, seq, service: status.service, version: status.version, previousVersion: status.previousVersion, ...event }),
+      );
+      await appendFile(file, `${lines.join('\n')}\n`);
+      for (const event of status.events) log.info({ service: status.service, version: status.version, runId, ...event }, 'deployment log');
+      return { file };
+    },
+  };
+}

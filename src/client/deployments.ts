@@ -1,0 +1,84 @@
+import { type Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { verifyArtifact } from '../artifacts/manifest.ts';
+import { deploymentSpec, deploymentWorkflowId, hostTaskQueue, type DeploymentSpec, type DeploymentSpecInput } from '../domain/deployment.ts';
+import { badInput, formatIssues, refused } from '../domain/errors.ts';
+import { serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
+import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
+import type { rollingDeployment } from '../workflows/rolling-deployment.ts';
+
+/** What an operator asks for; everything else comes from the fleet file. */
+export interface DeployRequest {
+  service: string;
+  version: string;
+  taskQueue: string;
+  batchSize?: number;
+  requireApproval?: boolean;
+  pauseAfterBatches?: number[];
+  bakeSeconds?: number;
+  healthTimeoutSeconds?: number;
+  errorRateThreshold?: number;
+  requestedBy?: string;
+}
+
+/** Builds and validates the spec from the fleet file; every problem is reported at once. */
+export function buildSpec(fleet: LoadedFleet, request: DeployRequest): DeploymentSpec {
+  const service = requireService(fleet, request.service);
+  const input: DeploymentSpecInput = {
+    service: request.service,
+    version: request.version,
+    instances: service.instances.map((i) => ({ instance: i.name, host: i.host, taskQueue: hostTaskQueue(i.host, request.taskQueue) })),
+    loadBalancerTaskQueue: request.taskQueue,
+    drainTimeoutSeconds: service.drainTimeoutSeconds,
+    ...(request.batchSize !== undefined ? { batchSize: request.batchSize } : {}),
+    ...(request.requireApproval !== undefined ? { requireApproval: request.requireApproval } : {}),
+    ...(request.pauseAfterBatches ? { pauseAfterBatches: request.pauseAfterBatches } : {}),
+    ...(request.bakeSeconds !== undefined ? { bakeSeconds: request.bakeSeconds } : {}),
+    ...(request.healthTimeoutSeconds !== undefined ? { healthTimeoutSeconds: request.healthTimeoutSeconds } : {}),
+    ...(request.errorRateThreshold !== undefined ? { errorRateThreshold: request.errorRateThreshold } : {}),
+    ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
+  };
+  const parsed = deploymentSpec.safeParse(input);
+  if (!parsed.success) throw badInput(`cannot deploy ${request.service} ${request.version}:\n${formatIssues(parsed.error.issues)}`);
+  if (service.role !== 'api') {
+    throw badInput(`service ${request.service} has role ${service.role}; this zerodown deploys api services behind the load balancer only`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Starts the deployment workflow. The artifact is verified here first, so a missing or tampered
+ * artifact is refused before any workflow exists; a second deployment of a service is refused
+ * with the running one named.
+ */
+export async function startDeployment(client: Client, fleet: LoadedFleet, request: DeployRequest): Promise<WorkflowHandle<typeof rollingDeployment>> {
+  const spec = buildSpec(fleet, request);
+  await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: spec.service, version: spec.version, publicKeyPath: fleet.paths.publicKey });
+  const workflowId = deploymentWorkflowId(spec.service);
+  try {
+    return await client.workflow.start<typeof rollingDeployment>('rollingDeployment', {
+      workflowId,
+      taskQueue: request.taskQueue,
+      args: [spec],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: serviceKey, value: spec.service },
+        { key: versionKey, value: spec.version },
+        { key: phaseKey, value: 'validating' },
+      ]),
+      staticSummary: `Deploy ${spec.service} ${spec.version} to ${spec.instances.length} instances`,
+      staticDetails: `Rolling deployment of **${spec.service}** to **${spec.version}**, ${spec.batchSize} instance(s) at a time, requested by ${spec.requestedBy}.`,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      const running = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+      const version = running?.typedSearchAttributes.get(versionKey);
+      throw refused(
+        `${spec.service} already has a deployment running: workflow ${workflowId}${version ? ` (to ${version})` : ''}${running ? `, run ${running.runId}` : ''}`,
+        `watch it with \`zerodown status ${spec.service}\`, or stop it with \`zerodown abort ${spec.service} --reason "…"\` before deploying again`,
+      );
+    }
+    throw error;
+  }
+}

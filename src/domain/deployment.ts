@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { hostName, instanceName, serviceName, version } from './names.ts';
+
+/**
+ * The desired state of one deployment: what the workflow is asked to do. Built by the client from
+ * the fleet file and the operator's flags, validated again by the workflow (it is a boundary).
+ */
+
+/** One instance to update, with the task queue of the worker on its host. */
+export const deploymentTarget = z.object({
+  instance: instanceName,
+  host: hostName,
+  /** Activities that touch this instance run here (DESIGN.md, "Many hosts"). */
+  taskQueue: z.string().min(1),
+});
+
+export const deploymentSpec = z
+  .object({
+    service: serviceName,
+    version,
+    instances: z.array(deploymentTarget).min(2, 'a zero-downtime deployment needs at least two instances (seed §5.2)'),
+    /** Where load-balancer activities run: a worker that reaches the load balancer's runtime API. */
+    loadBalancerTaskQueue: z.string().min(1),
+    /** Instances updated at once; the rest keep serving. */
+    batchSize: z.number().int().min(1).default(1),
+    /** Wait for an operator's approval before the first instance changes. */
+    requireApproval: z.boolean().default(false),
+    /** Pause after these batches (1-based) until resumed. */
+    pauseAfterBatches: z.array(z.number().int().min(1)).default([]),
+    /** How long each updated batch is watched before the next one starts. */
+    bakeSeconds: z.number().min(0).max(3600).default(2),
+    /** Client-visible error rate that triggers an automatic rollback (seed §9.1: 5 %). */
+    errorRateThreshold: z.number().min(0).max(1).default(0.05),
+    drainTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /** How long a restarted instance may take to prove itself healthy. */
+    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /** Who started it, for the deployment log. */
+    requestedBy: z.string().min(1).default('unknown'),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.batchSize >= spec.instances.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batchSize'],
+        message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
+      });
+    }
+    const seen = new Set<string>();
+    for (const [i, target] of spec.instances.entries()) {
+      if (seen.has(target.instance)) ctx.addIssue({ code: 'custom', path: ['instances', i, 'instance'], message: `${target.instance} is listed twice` });
+      seen.add(target.instance);
+    }
+  });
+
+/** A validated deployment spec (defaults filled in). */
+export type DeploymentSpec = z.infer<typeof deploymentSpec>;
+/** A deployment spec as a caller writes it (defaults optional). */
+export type DeploymentSpecInput = z.input<typeof deploymentSpec>;
+export type DeploymentTarget = z.infer<typeof deploymentTarget>;
+
+/** One deployment per service at a time: the workflow id is derived from the service. */
+export const deploymentWorkflowId = (service: string) => `deploy-${service}`;
+
+/** Splits the instances into the batches the workflow updates one after another. */
+export function planBatches<T>(instances: readonly T[], batchSize: number): T[][] {
+  const batches: T[][] = [];
+  for (let i = 0; i < instances.length; i += batchSize) batches.push(instances.slice(i, i + batchSize));
+  return batches;
+}
+
+/** The default task queue: workflows, load-balancer activities and the instances of host `local`. */
+export const defaultTaskQueue = 'zerodown';
+
+/**
+ * The task queue of a host's worker. Instances on host `local` share the main queue, so on one
+ * machine one worker serves everything; any other host has a queue of its own.
+ */
+export function hostTaskQueue(host: string, mainQueue: string = defaultTaskQueue): string {
+  return host === 'local' ? mainQueue : `${mainQueue}@${host}`;
+}

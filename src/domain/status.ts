@@ -1,0 +1,194 @@
+/**
+ * The observed state of a deployment (what the `status` query returns) and the pure reducer that
+ * operator commands go through. The workflow only ever changes its status through these functions.
+ */
+
+export type Phase =
+  | 'validating'
+  | 'awaiting-approval'
+  | 'deploying'
+  | 'paused'
+  | 'verifying'
+  | 'rolling-back'
+  | 'succeeded'
+  | 'rolled-back'
+  | 'failed'
+  | 'aborted';
+
+export const terminalPhases: readonly Phase[] = ['succeeded', 'rolled-back', 'failed', 'aborted'];
+export const isTerminal = (phase: Phase) => terminalPhases.includes(phase);
+
+export type InstanceState =
+  | 'pending'
+  | 'draining'
+  | 'installing'
+  | 'restarting'
+  | 'checking'
+  | 'readmitting'
+  | 'baking'
+  | 'updated'
+  | 'restoring'
+  | 'restored'
+  | 'failed';
+
+/** How long each step of one instance took, in milliseconds. */
+export interface InstanceTimings {
+  drainMs?: number;
+  restartMs?: number;
+  healthMs?: number;
+  readmitMs?: number;
+  totalMs?: number;
+}
+
+export interface InstanceStatus {
+  instance: string;
+  host: string;
+  state: InstanceState;
+  /** The version it runs now, as far as the deployment knows. */
+  version: string | undefined;
+  /** True once the instance was touched, so a rollback must restore it. */
+  changed: boolean;
+  timings: InstanceTimings;
+  error?: string;
+}
+
+export type LogKind =
+  | 'phase'
+  | 'instance-replaced'
+  | 'health-check'
+  | 'drain'
+  | 'error'
+  | 'rollback'
+  | 'operator'
+  | 'ignored-command';
+
+/** One line of the deployment log (seed §10). */
+export interface LogEvent {
+  at: number;
+  kind: LogKind;
+  message: string;
+  instance?: string;
+}
+
+export interface DeploymentStatus {
+  service: string;
+  version: string;
+  previousVersion: string | undefined;
+  phase: Phase;
+  /** What it is doing right now, in words. */
+  step: string;
+  batch: number;
+  batches: number;
+  instances: InstanceStatus[];
+  startedAt: number;
+  finishedAt?: number;
+  approvedBy?: string;
+  pauseRequestedBy?: string;
+  rollback?: { reason: string; by: string; automatic: boolean; startedAt?: number; finishedAt?: number };
+  abort?: { reason: string; by: string };
+  lastError?: string;
+  events: LogEvent[];
+}
+
+/** What an operator can ask of a running deployment. */
+export type OperatorCommand =
+  | { type: 'approve'; by: string }
+  | { type: 'pause'; by: string }
+  | { type: 'resume'; by: string }
+  | { type: 'rollback'; by: string; reason: string }
+  | { type: 'abort'; by: string; reason: string };
+
+const maxEvents = 500;
+
+export function initialStatus(input: {
+  service: string;
+  version: string;
+  instances: { instance: string; host: string }[];
+  batches: number;
+  now: number;
+}): DeploymentStatus {
+  return {
+    service: input.service,
+    version: input.version,
+    previousVersion: undefined,
+    phase: 'validating',
+    step: 'validating the deployment',
+    batch: 0,
+    batches: input.batches,
+    instances: input.instances.map(({ instance, host }) => ({ instance, host, state: 'pending', version: undefined, changed: false, timings: {} })),
+    startedAt: input.now,
+    events: [],
+  };
+}
+
+export function withEvent(status: DeploymentStatus, event: LogEvent): DeploymentStatus {
+  const events = [...status.events, event];
+  return { ...status, events: events.length > maxEvents ? events.slice(events.length - maxEvents) : events };
+}
+
+export function withPhase(status: DeploymentStatus, phase: Phase, step: string, now: number): DeploymentStatus {
+  const next = { ...status, phase, step, ...(isTerminal(phase) ? { finishedAt: now } : {}) };
+  return withEvent(next, { at: now, kind: 'phase', message: `${phase}: ${step}` });
+}
+
+export function withInstance(status: DeploymentStatus, instance: string, patch: Partial<Omit<InstanceStatus, 'instance'>>): DeploymentStatus {
+  return {
+    ...status,
+    instances: status.instances.map((s) =>
+      s.instance === instance ? { ...s, ...patch, timings: { ...s.timings, ...patch.timings } } : s,
+    ),
+  };
+}
+
+/** Why a command does not apply now, or undefined when it does. Never changes anything. */
+export function refusal(status: DeploymentStatus, command: OperatorCommand): string | undefined {
+  const where = `the deployment of ${status.service} ${status.version} is ${status.phase}`;
+  if (isTerminal(status.phase)) return `${where}: it is finished, nothing to ${command.type}`;
+  switch (command.type) {
+    case 'approve':
+      return status.phase === 'awaiting-approval' ? undefined : `${where}, not waiting for approval`;
+    case 'pause':
+      if (status.phase === 'rolling-back') return `${where}: a rollback cannot be paused`;
+      if (status.phase === 'paused' || status.pauseRequestedBy) return `${where}: a pause was already requested by ${status.pauseRequestedBy ?? 'someone'}`;
+      return undefined;
+    case 'resume':
+      return status.phase === 'paused' || status.pauseRequestedBy ? undefined : `${where}, not paused`;
+    case 'rollback':
+    case 'abort':
+      if (status.phase === 'rolling-back') return `${where}: a rollback is already under way (${status.rollback?.reason ?? ''})`;
+      if (status.rollback || status.abort) return `${where}: a ${status.abort ? 'abort' : 'rollback'} was already requested`;
+      return undefined;
+    default: {
+      const unknown: never = command;
+      return `unknown command ${JSON.stringify(unknown)}`;
+    }
+  }
+}
+
+/** Applies a command that `refusal` accepted; the workflow acts on the flags it sets. */
+export function applyCommand(status: DeploymentStatus, command: OperatorCommand, now: number): DeploymentStatus {
+  const logged = (next: DeploymentStatus, message: string) => withEvent(next, { at: now, kind: 'operator', message });
+  switch (command.type) {
+    case 'approve':
+      return logged({ ...status, approvedBy: command.by }, `approved by ${command.by}`);
+    case 'pause':
+      return logged({ ...status, pauseRequestedBy: command.by }, `pause requested by ${command.by}`);
+    case 'resume': {
+      const { pauseRequestedBy: _, ...rest } = status;
+      return logged(rest, `resumed by ${command.by}`);
+    }
+    case 'rollback':
+      return logged({ ...status, rollback: { reason: command.reason, by: command.by, automatic: false } }, `rollback requested by ${command.by}: ${command.reason}`);
+    case 'abort':
+      return logged({ ...status, abort: { reason: command.reason, by: command.by } }, `abort requested by ${command.by}: ${command.reason}`);
+    default: {
+      const unknown: never = command;
+      return unknown;
+    }
+  }
+}
+
+/** Records a command that did not apply (signals cannot be refused, so they are noted instead). */
+export function withIgnoredCommand(status: DeploymentStatus, command: OperatorCommand, reason: string, now: number): DeploymentStatus {
+  return withEvent(status, { at: now, kind: 'ignored-command', message: `${command.type} from ${command.by} ignored: ${reason}` });
+}

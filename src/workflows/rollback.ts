@@ -1,0 +1,49 @@
+import { CancellationScope } from '@temporalio/workflow';
+import { planBatches, type DeploymentSpec } from '../domain/deployment.ts';
+import { failureMessage } from './failures.ts';
+import { validationActivities } from './proxies.ts';
+import type { DeploymentState } from './state.ts';
+import { replaceInstance } from './update-instance.ts';
+
+/**
+ * Seed §9.2: freeze (no instance is updated any more), restore the previous version on every
+ * instance already changed, restart, re-verify with smoke tests, and log why. It runs in a
+ * non-cancellable scope: once started, a rollback is never left half way.
+ * Returns undefined when every changed instance was restored, or what went wrong.
+ */
+export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Promise<string | undefined> {
+  return await CancellationScope.nonCancellable(async () => {
+    const reason = state.status.rollback?.reason ?? state.status.abort?.reason ?? 'unknown';
+    const started = Date.now();
+    state.status = { ...state.status, rollback: { ...(state.status.rollback ?? { reason, by: state.status.abort?.by ?? 'unknown', automatic: false }), startedAt: started } };
+    state.phase('rolling-back', `rolling back: ${reason}`);
+    state.event('rollback', `rollback started: ${reason}`);
+
+    const previous = state.status.previousVersion;
+    const changed = spec.instances.filter((t) => state.status.instances.find((i) => i.instance === t.instance)?.changed);
+    if (changed.length > 0 && !previous) return 'the previous version is unknown, so the changed instances cannot be restored';
+    const failures: string[] = [];
+    for (const batch of planBatches(changed, spec.batchSize)) {
+      const results = await Promise.allSettled(batch.map((t) => replaceInstance(spec, state, t, previous ?? '', 'restore')));
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          const instance = batch[i]?.instance ?? '?';
+          failures.push(`${instance}: ${failureMessage(r.reason)}`);
+          state.instance(instance, { state: 'failed', error: failureMessage(r.reason) });
+        }
+      });
+    }
+    if (failures.length === 0 && previous && changed.length > 0) {
+      try {
+        await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: previous });
+      } catch (error) {
+        failures.push(`smoke test after rollback: ${failureMessage(error)}`);
+      }
+    }
+    const finished = Date.now();
+    state.status = { ...state.status, rollback: { ...state.status.rollback!, finishedAt: finished } };
+    const outcome = failures.length === 0 ? `rollback finished in ${finished - started} ms: ${changed.length} instance(s) restored to ${previous ?? '(none changed)'}` : `rollback failed: ${failures.join('; ')}`;
+    state.event('rollback', outcome);
+    return failures.length === 0 ? undefined : outcome;
+  });
+}

@@ -1,0 +1,168 @@
+import { ApplicationFailure, condition, isCancellation, log, sleep, workflowInfo } from '@temporalio/workflow';
+import { deploymentSpec, planBatches, type DeploymentSpec, type DeploymentSpecInput, type DeploymentTarget } from '../domain/deployment.ts';
+import { failureTypes, formatIssues } from '../domain/errors.ts';
+import type { InstanceStatus, Phase } from '../domain/status.ts';
+import { errorRateTrigger } from '../domain/triggers.ts';
+import { failureMessage } from './failures.ts';
+import { registerHandlers } from './handlers.ts';
+import { loadBalancerActivities, validationActivities } from './proxies.ts';
+import { rollBack } from './rollback.ts';
+import { DeploymentState } from './state.ts';
+import { replaceInstance } from './update-instance.ts';
+import { validateDeployment } from './validate.ts';
+
+/** What a finished deployment returns (and the CLI prints). */
+export interface DeploymentResult {
+  service: string;
+  version: string;
+  previousVersion: string | undefined;
+  phase: Phase;
+  reason?: string;
+  wallMs: number;
+  rollbackMs?: number;
+  instances: InstanceStatus[];
+}
+
+/**
+ * A zero-downtime rolling deployment (seed §5): validate, wait for approval if asked, update the
+ * instances batch by batch, watch each batch, validate the result, and roll back by itself when
+ * the new version misbehaves or an operator asks.
+ */
+export async function rollingDeployment(input: DeploymentSpecInput): Promise<DeploymentResult> {
+  const spec = parseSpec(input);
+  const batches = planBatches(spec.instances, spec.batchSize);
+  const state = new DeploymentState(spec, batches.length);
+  registerHandlers(state);
+
+  try {
+    await validateDeployment(spec, state);
+  } catch (error) {
+    if (!isCancellation(error)) return await fail(spec, state, `validation failed, nothing was changed: ${failureMessage(error)}`);
+    state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
+  }
+
+  try {
+    if (await approved(spec, state)) {
+      for (const [index, batch] of batches.entries()) {
+        if (!(await checkpoint(state))) break;
+        await deployBatch(spec, state, batch, index + 1);
+        if (state.rollbackOrAbortRequested) break;
+        if (spec.pauseAfterBatches.includes(index + 1) && index + 1 < batches.length) {
+          state.status = { ...state.status, pauseRequestedBy: `plan (after batch ${index + 1})` };
+        }
+      }
+      if (await checkpoint(state)) await verifyDeployment(spec, state);
+    }
+  } catch (error) {
+    if (isCancellation(error)) state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
+    else requestAutomaticRollback(state, failureMessage(error));
+  }
+
+  if (state.rollbackOrAbortRequested) {
+    const problem = await rollBack(spec, state);
+    if (problem) return await fail(spec, state, problem);
+    const aborted = Boolean(state.status.abort);
+    state.phase(aborted ? 'aborted' : 'rolled-back', `${aborted ? 'aborted' : 'rolled back'}: ${state.status.rollback?.reason ?? state.status.abort?.reason}`);
+    return await finish(spec, state);
+  }
+  state.phase('succeeded', `every instance runs ${spec.version}`);
+  return await finish(spec, state);
+}
+
+function parseSpec(input: DeploymentSpecInput): DeploymentSpec {
+  const parsed = deploymentSpec.safeParse(input);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(`invalid deployment spec:\n${formatIssues(parsed.error.issues)}`, failureTypes.invalidSpec);
+  }
+  return parsed.data;
+}
+
+/** Waits for an operator's approval when the spec asks for one; false when told to stop instead. */
+async function approved(spec: DeploymentSpec, state: DeploymentState): Promise<boolean> {
+  if (state.rollbackOrAbortRequested) return false;
+  if (!spec.requireApproval) return true;
+  state.phase('awaiting-approval', `waiting for approval: run \`zerodown approve ${spec.service}\``);
+  await condition(() => Boolean(state.status.approvedBy) || state.rollbackOrAbortRequested);
+  return !state.rollbackOrAbortRequested;
+}
+
+/**
+ * The safe point between batches: no instance is mid-update here, so a pause holds here and a
+ * rollback or abort starts from here. Returns false when the deployment must stop.
+ */
+async function checkpoint(state: DeploymentState): Promise<boolean> {
+  if (state.rollbackOrAbortRequested) return false;
+  if (state.status.pauseRequestedBy) {
+    state.phase('paused', `paused by ${state.status.pauseRequestedBy}: run \`zerodown resume ${state.status.service}\``);
+    await condition(() => !state.status.pauseRequestedBy || state.rollbackOrAbortRequested);
+    if (state.rollbackOrAbortRequested) return false;
+  }
+  return true;
+}
+
+/** Updates one batch, watches it for the bake window, and asks for a rollback if it misbehaves. */
+async function deployBatch(spec: DeploymentSpec, state: DeploymentState, batch: DeploymentTarget[], number: number): Promise<void> {
+  const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
+  const pending = batch.filter((t) => state.status.instances.find((i) => i.instance === t.instance)?.state !== 'updated');
+  state.status = { ...state.status, batch: number };
+  state.phase('deploying', `batch ${number}/${state.status.batches}: ${pending.map((t) => t.instance).join(', ') || 'already updated'}`);
+  const before = await lb.trafficSample({ service: spec.service });
+  const results = await Promise.allSettled(pending.map((t) => replaceInstance(spec, state, t, spec.version, 'update')));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${pending[i]?.instance}: ${failureMessage(r.reason)}`] : []));
+  for (const [i, r] of results.entries()) {
+    if (r.status === 'rejected') state.instance(pending[i]?.instance ?? '', { state: 'failed', error: failureMessage(r.reason) });
+  }
+  if (failed.length > 0) return requestAutomaticRollback(state, failed.join('; '));
+
+  if (spec.bakeSeconds > 0) {
+    state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
+    for (const t of pending) state.instance(t.instance, { state: 'baking' });
+    await sleep(spec.bakeSeconds * 1000);
+    for (const t of pending) state.instance(t.instance, { state: 'updated' });
+  }
+  const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
+  if (reason) requestAutomaticRollback(state, reason);
+}
+
+/** Post-deployment validation (seed §8.1): smoke tests through the load balancer. */
+async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
+  state.phase('verifying', 'post-deployment smoke tests through the load balancer');
+  await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
+}
+
+function requestAutomaticRollback(state: DeploymentState, reason: string): void {
+  log.warn('automatic rollback', { reason });
+  state.status = { ...state.status, lastError: reason, rollback: state.status.rollback ?? { reason, by: 'zerodown', automatic: true } };
+  state.event('error', reason);
+}
+
+async function fail(spec: DeploymentSpec, state: DeploymentState, reason: string): Promise<never> {
+  state.status = { ...state.status, lastError: reason };
+  state.phase('failed', reason);
+  await archive(spec, state);
+  throw ApplicationFailure.nonRetryable(reason, failureTypes.deploymentFailed, state.status);
+}
+
+async function finish(spec: DeploymentSpec, state: DeploymentState): Promise<DeploymentResult> {
+  await archive(spec, state);
+  const s = state.status;
+  const rollbackMs = s.rollback?.startedAt && s.rollback.finishedAt ? s.rollback.finishedAt - s.rollback.startedAt : undefined;
+  return {
+    service: s.service,
+    version: s.version,
+    previousVersion: s.previousVersion,
+    phase: s.phase,
+    ...(s.rollback || s.abort ? { reason: s.rollback?.reason ?? s.abort?.reason } : {}),
+    wallMs: (s.finishedAt ?? Date.now()) - s.startedAt,
+    ...(rollbackMs !== undefined ? { rollbackMs } : {}),
+    instances: s.instances,
+  };
+}
+
+async function archive(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
+  try {
+    await validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({ runId: workflowInfo().runId, status: state.status });
+  } catch (error) {
+    log.error('could not archive the deployment log', { error: failureMessage(error) });
+  }
+}

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import pino from 'pino';
+import { createActivities } from '../../src/activities/index.ts';
+import { startDeployment, type DeployRequest } from '../../src/client/deployments.ts';
+import type { DeploymentStatus } from '../../src/domain/status.ts';
+import { statusQuery } from '../../src/workflows/messages.ts';
+import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
+import { createTestFleet, type TestFleet, type TestFleetOptions } from './local-fleet.ts';
+import { testClient, uniqueTaskQueue } from './temporal.ts';
+
+/** A real fleet, a Temporal client and a task queue of its own: what a deployment test needs. */
+export interface DeploymentHarness {
+  fleet: TestFleet;
+  client: Client;
+  taskQueue: string;
+  service: string;
+  activities: ReturnType<typeof createActivities>;
+  deploy(request: Partial<DeployRequest> & { version: string }): Promise<WorkflowHandle<typeof rollingDeployment>>;
+  cleanup(): Promise<void>;
+}
+
+export async function createDeploymentHarness(name: string, options: TestFleetOptions): Promise<DeploymentHarness> {
+  // One deployment per service at a time, namespace-wide: each test deploys a service of its own.
+  const service = `${name}-${randomUUID().slice(0, 6)}`;
+  const fleet = await createTestFleet({ ...options, service });
+  const { client, close } = await testClient();
+  const taskQueue = uniqueTaskQueue(name);
+  return {
+    fleet,
+    client,
+    taskQueue,
+    service,
+    activities: createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) }),
+    deploy: (request) =>
+      startDeployment(client, fleet.fleet, { service, taskQueue, bakeSeconds: 0, healthTimeoutSeconds: 10, requestedBy: 'test', ...request }),
+    async cleanup() {
+      await fleet.cleanup();
+      await close();
+    },
+  };
+}
+
+/** Polls the status query until `done` holds. */
+export async function waitForStatus(
+  handle: WorkflowHandle,
+  done: (status: DeploymentStatus) => boolean,
+  timeoutMs = 30_000,
+): Promise<DeploymentStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    if (status && done(status)) return status;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms; last status: ${JSON.stringify(status && { phase: status.phase, step: status.step })}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
