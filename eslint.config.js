@@ -35,10 +35,17 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': [
         'error',
         // node:test's describe/it return promises the runner itself awaits.
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+          ],
+        },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       // Exhaustive switches end in a `never` check; this keeps them honest.
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
@@ -81,9 +88,13 @@ export default tseslint.config(
             {
               regex: '^(\\.\\./)+activities(/|$)',
               allowTypeImports: true,
-              message: 'Workflows import activities as types only (`import type`), and call them through proxyActivities.',
+              message:
+                'Workflows import activities as types only (`import type`), and call them through proxyActivities.',
             },
-            intoFolders(['client', 'adapters', 'fleet', 'artifacts'], 'Workflow code must not reach the client or real systems.'),
+            intoFolders(
+              ['client', 'adapters', 'fleet', 'artifacts'],
+              'Workflow code must not reach the client or real systems.',
+            ),
           ],
         },
       ],

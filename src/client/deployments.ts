@@ -1,4 +1,4 @@
-import { type Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { type Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { verifyArtifact } from '../artifacts/manifest.ts';
 import { deploymentSpec, deploymentWorkflowId, hostTaskQueue, type DeploymentSpec, type DeploymentSpecInput } from '../domain/deployment.ts';
@@ -51,7 +51,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
  * artifact is refused before any workflow exists; a second deployment of a service is refused
  * with the running one named.
  */
-export async function startDeployment(client: Client, fleet: LoadedFleet, request: DeployRequest): Promise<WorkflowHandle<typeof rollingDeployment>> {
+export async function startDeployment(client: Client, fleet: LoadedFleet, request: DeployRequest): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
   const spec = buildSpec(fleet, request);
   await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: spec.service, version: spec.version, publicKeyPath: fleet.paths.publicKey });
   const workflowId = deploymentWorkflowId(spec.service);

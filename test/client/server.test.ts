@@ -13,7 +13,10 @@ import { uniqueTaskQueue } from '../helpers/temporal.ts';
 
 const startTimeoutMs = 90_000;
 
-async function withClient<T>(address: string, body: (client: Client, connection: Connection) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  address: string,
+  body: (client: Client, connection: Connection) => Promise<T>,
+): Promise<T> {
   const connection = await Connection.connect({ address, connectTimeout: 5_000 });
   try {
     return await body(new Client({ connection, namespace: 'default' }), connection);
@@ -54,7 +57,8 @@ describe('zerodown server', () => {
 
       await withClient(address, async (client, connection) => {
         const names = await customAttributeNames(connection);
-        for (const key of customSearchAttributes) assert.ok(names.includes(key.name), `${key.name} is registered on a new server`);
+        for (const key of customSearchAttributes)
+          assert.ok(names.includes(key.name), `${key.name} is registered on a new server`);
         // No worker serves this queue: the run just waits, which is all this test needs.
         await client.workflow.start('serverRestartProbe', {
           taskQueue: uniqueTaskQueue('no-worker'),
@@ -78,11 +82,15 @@ describe('zerodown server', () => {
 
       await withClient(address, async (client, connection) => {
         const names = await customAttributeNames(connection);
-        for (const key of customSearchAttributes) assert.ok(names.includes(key.name), `${key.name} is still registered after the restart`);
+        for (const key of customSearchAttributes)
+          assert.ok(names.includes(key.name), `${key.name} is still registered after the restart`);
         const description = await client.workflow.getHandle(workflowId).describe();
         assert.equal(description.status.name, 'RUNNING', 'the earlier run survived the restart');
         assert.equal(description.typedSearchAttributes.get(serviceKey), service);
-        assert.ok((await listUntilFound(client, query, workflowId)).includes(workflowId), 'still found by its search attribute');
+        assert.ok(
+          (await listUntilFound(client, query, workflowId)).includes(workflowId),
+          'still found by its search attribute',
+        );
       });
     } finally {
       await runCli(['server', 'stop', ...flags]);

@@ -37,7 +37,8 @@ async function waitForText(page: Page, url: string, text: string, timeoutMs: num
       await page.getByText(text).first().waitFor({ state: 'visible', timeout: 5_000 });
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`"${text}" did not appear at ${url} within ${timeoutMs / 1000}s`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`"${text}" did not appear at ${url} within ${timeoutMs / 1000}s`, { cause: error });
     }
   }
 }

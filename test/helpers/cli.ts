@@ -10,7 +10,10 @@ export interface CliResult {
 }
 
 /** Runs the real `zerodown` binary as a user would, with a time limit. */
-export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'zerodown.js'), ...args], {
     cwd: projectRoot,
     env: { ...process.env, ...options.env },

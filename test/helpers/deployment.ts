@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import pino from 'pino';
 import { createActivities } from '../../src/activities/index.ts';
 import { startDeployment, type DeployRequest } from '../../src/client/deployments.ts';
@@ -16,7 +16,7 @@ export interface DeploymentHarness {
   taskQueue: string;
   service: string;
   activities: ReturnType<typeof createActivities>;
-  deploy(request: Partial<DeployRequest> & { version: string }): Promise<WorkflowHandle<typeof rollingDeployment>>;
+  deploy(request: Partial<DeployRequest> & { version: string }): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>>;
   cleanup(): Promise<void>;
 }
 
