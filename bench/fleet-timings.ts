@@ -22,7 +22,7 @@ let finished: Promise<autocannon.Result | undefined> = Promise.resolve(undefined
 try {
   finished = new Promise((resolve, reject) => {
     load = autocannon({ url: `http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=${requestDelayMs}`, connections: 12, duration: 600 }, (error, result) =>
-      error ? reject(error) : resolve(result),
+      error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result),
     );
   });
   await sleep(500);

@@ -189,6 +189,6 @@ export function applyCommand(status: DeploymentStatus, command: OperatorCommand,
 }
 
 /** Records a command that did not apply (signals cannot be refused, so they are noted instead). */
-export function withIgnoredCommand(status: DeploymentStatus, command: OperatorCommand, reason: string, now: number): DeploymentStatus {
-  return withEvent(status, { at: now, kind: 'ignored-command', message: `${command.type} from ${command.by} ignored: ${reason}` });
+export function withIgnoredCommand(status: DeploymentStatus, command: OperatorCommand['type'], reason: string, now: number): DeploymentStatus {
+  return withEvent(status, { at: now, kind: 'ignored-command', message: `${command} signal ignored: ${reason}` });
 }

@@ -34,7 +34,7 @@ export function registerHandlers(state: DeploymentState): void {
       state.status =
         'command' in decision
           ? applyCommand(state.status, decision.command, Date.now())
-          : withIgnoredCommand(state.status, { type: name, by: 'signal', reason: '' } as OperatorCommand, decision.problem, Date.now());
+          : withIgnoredCommand(state.status, name, decision.problem, Date.now());
     });
   }
 }

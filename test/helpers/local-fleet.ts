@@ -38,10 +38,12 @@ export interface TestFleetOptions {
   upVersion?: string;
   /** Service name; deployments are one per service, so parallel workflow tests use their own. */
   service?: string;
+  /** Hosts the instances are spread over, round robin (all on this machine; default: local). */
+  hosts?: string[];
 }
 
 export async function createTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
-  const { instances = 2, versions = { '1.0.0': undefined }, retries = true, checkIntervalMs = 200, service = 'api' } = options;
+  const { instances = 2, versions = { '1.0.0': undefined }, retries = true, checkIntervalMs = 200, service = 'api', hosts = ['local'] } = options;
   const dir = await mkdtemp(join(tmpdir(), 'zerodown-fleet-'));
   const [frontendPort = 0, metricsPort = 0, ...instancePorts] = await freePorts(instances + 2);
   const fleetFile = join(dir, 'fleet.yaml');
@@ -59,7 +61,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       `    health: { checkIntervalMs: ${checkIntervalMs}, rise: 2, fall: 2 }`,
       '    drainTimeoutSeconds: 10',
       '    instances:',
-      ...instancePorts.map((port, i) => `      - { name: ${service}-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`),
+      ...instancePorts.map((port, i) => `      - { name: ${service}-${i + 1}, host: ${hosts[i % hosts.length]}, address: 127.0.0.1, port: ${port} }`),
       '',
     ].join('\n'),
   );

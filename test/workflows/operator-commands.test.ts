@@ -12,7 +12,7 @@ async function refusalOf(update: Promise<unknown>): Promise<string> {
     await update;
   } catch (error) {
     assert.ok(error instanceof WorkflowUpdateFailedError, `expected a refused update, got ${String(error)}`);
-    return (error.cause as Error | undefined)?.message ?? '';
+    return error.cause?.message ?? '';
   }
   assert.fail('the update was accepted');
 }
