@@ -1,16 +1,34 @@
 import { Command } from 'commander';
 import { exitCodes } from '../domain/errors.ts';
 import { artifactCommand } from './commands/artifact.ts';
+import { demoCommand } from './commands/demo.ts';
+import { deployCommand } from './commands/deploy.ts';
 import { fleetCommand } from './commands/fleet.ts';
 import { keysCommand } from './commands/keys.ts';
+import { listCommand } from './commands/list.ts';
+import { logsCommand } from './commands/logs.ts';
 import { serverCommand } from './commands/server.ts';
+import { statusCommand } from './commands/status.ts';
+import { steerCommands } from './commands/steer.ts';
 import { workerCommand } from './commands/worker.ts';
 
 /** A top-level command: a file in commands/ that adds itself (and its subcommands) to the program. */
 export type CommandModule = (program: Command) => void;
 
 /** The one table of commands. Each row is one file in commands/. */
-const commands: CommandModule[] = [serverCommand, workerCommand, keysCommand, artifactCommand, fleetCommand];
+const commands: CommandModule[] = [
+  demoCommand,
+  deployCommand,
+  statusCommand,
+  listCommand,
+  steerCommands,
+  logsCommand,
+  serverCommand,
+  workerCommand,
+  keysCommand,
+  artifactCommand,
+  fleetCommand,
+];
 
 const exitCodeHelp = `
 Exit codes:

@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { verifyArtifact } from '../../artifacts/manifest.ts';
+import { defaultTaskQueue } from '../../domain/deployment.ts';
+import { badInput, formatIssues } from '../../domain/errors.ts';
+import { serviceName, version } from '../../domain/names.ts';
+import { withConnectionOptions } from '../connection.ts';
+import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
+import { buildSpec, type DeployRequest, startDeployment } from '../deployments.ts';
+import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { followDeployment } from '../follow.ts';
+
+const count = z.coerce.number().int('must be a whole number');
+const deployFlags = z.object({
+  service: serviceName,
+  version,
+  batchSize: count.min(1, 'must be 1 or more').optional(),
+  approval: z.boolean().optional(),
+  pauseAfter: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'must be batch numbers separated by commas, e.g. 1 or 1,3')
+    .transform((s) => s.split(',').map(Number))
+    .optional(),
+  bake: z.coerce.number().min(0, 'must be 0 or more seconds').max(3600, 'must be at most 3600 seconds').optional(),
+  healthTimeout: count.min(1, 'must be 1 or more seconds').max(3600, 'must be at most 3600 seconds').optional(),
+  errorRate: z.coerce.number().min(0, 'must be a fraction between 0 and 1').max(1, 'must be a fraction between 0 and 1').optional(),
+  detach: z.boolean().optional(),
+  json: z.boolean().optional(),
+  by: z.string().optional(),
+  taskQueue: z.string().min(1, 'must not be empty'),
+  fleet: z.string().optional(),
+});
+
+const examples = `
+Examples:
+  zerodown deploy api 1.4.2                     deploy and watch it live
+  zerodown deploy api 1.4.2 --approval          wait for \`zerodown approve api\` before changing anything
+  zerodown deploy api 1.4.2 --batch-size 2 --pause-after 1 --bake 30
+  zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)`;
+
+/** `zerodown deploy <service> <version>`: starts a rolling deployment and, unless --detach, watches it to the end. */
+export function deployCommand(program: Command): void {
+  withConnectionOptions(program.command('deploy <service> <version>'))
+    .description('deploy a signed artifact version to every instance of a service, one batch at a time')
+    .option('--batch-size <n>', 'instances updated at once (default 1; must leave some serving)')
+    .option('--approval', 'wait for an operator\'s `zerodown approve` before the first instance changes')
+    .option('--pause-after <batches>', 'pause after these batches (e.g. 1 or 1,3) until `zerodown resume`')
+    .option('--bake <seconds>', 'watch each updated batch this long before the next (default 2)')
+    .option('--health-timeout <seconds>', 'how long a restarted instance may take to become healthy (default 30)')
+    .option('--error-rate <fraction>', 'client error rate that triggers an automatic rollback (default 0.05)')
+    .option('--detach', 'start it and return at once, without the live view')
+    .option('--json', 'print the result (or, with --detach, the ids) as JSON; no live view')
+    .option('--by <name>', 'who is deploying, for the log [env ZERODOWN_USER, else your login]')
+    .option('--task-queue <name>', 'the workers\' main task queue [env ZERODOWN_TASK_QUEUE]', process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue)
+    .option(...fleetFlag)
+    .addHelpText('after', examples)
+    .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
+      const parsed = deployFlags.safeParse({ ...raw, service, version: ver });
+      if (!parsed.success) throw badInput(`cannot deploy ${service} ${ver}:\n${formatIssues(parsed.error.issues)}`, 'See zerodown deploy --help.');
+      const flags = parsed.data;
+      const fleet = await fleetFromFlags(flags);
+      const request: DeployRequest = {
+        service: flags.service,
+        version: flags.version,
+        taskQueue: flags.taskQueue,
+        requestedBy: operatorName(flags.by),
+        ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+        ...(flags.approval ? { requireApproval: true } : {}),
+        ...(flags.pauseAfter ? { pauseAfterBatches: flags.pauseAfter } : {}),
+        ...(flags.bake !== undefined ? { bakeSeconds: flags.bake } : {}),
+        ...(flags.healthTimeout !== undefined ? { healthTimeoutSeconds: flags.healthTimeout } : {}),
+        ...(flags.errorRate !== undefined ? { errorRateThreshold: flags.errorRate } : {}),
+      };
+      // Everything that can be checked here is checked before Temporal is contacted: bad input is
+      // reported as such even when Temporal is down, and a refused deployment starts nothing.
+      const spec = buildSpec(fleet, request);
+      await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: spec.service, version: spec.version, publicKeyPath: fleet.paths.publicKey });
+
+      await withClient(raw, async (dc) => {
+        const handle = await startDeployment(dc.client, fleet, request);
+        const runId = handle.firstExecutionRunId;
+        const url = dc.runUrl(handle.workflowId, runId);
+        const noWorker = !(await workerPolls(dc, flags.taskQueue));
+        if (noWorker) process.stderr.write(`zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`);
+        if (flags.detach) {
+          const next = flags.approval ? `approve it: zerodown approve ${spec.service}` : `watch it: zerodown status ${spec.service} --watch`;
+          process.stdout.write(
+            flags.json
+              ? `${JSON.stringify({ service: spec.service, version: spec.version, workflowId: handle.workflowId, runId, url }, null, 2)}\n`
+              : `Started the deployment of ${spec.service} ${spec.version} to ${spec.instances.length} instances (workflow ${handle.workflowId}, run ${runId}).\n${webUiLine(dc, handle.workflowId, runId)}\nNext: ${next}\n`,
+          );
+          return;
+        }
+        if (!flags.json) {
+          process.stdout.write(`Deploying ${spec.service} ${spec.version} to ${spec.instances.length} instances, ${spec.batchSize} at a time (workflow ${handle.workflowId}, run ${runId})\n${webUiLine(dc, handle.workflowId, runId)}\n\n`);
+        }
+        await followDeployment(dc, handle, { service: spec.service, version: spec.version, workflowId: handle.workflowId, runId, taskQueue: flags.taskQueue, json: Boolean(flags.json) });
+      });
+    });
+}

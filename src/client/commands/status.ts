@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { withConnectionOptions } from '../connection.ts';
+import { type DeploymentSnapshot, serviceArg, snapshotOf, withClient } from '../deployment-client.ts';
+import { failOnOutcome, followDeployment } from '../follow.ts';
+import { listDeployments, renderList } from '../listing.ts';
+import { clock, renderFrame, renderOutcome } from '../render.ts';
+import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
+
+const examples = `
+Examples:
+  zerodown status                 every deployment running now
+  zerodown status api             the latest deployment of api: phase, instances, timings
+  zerodown status api --watch     the live view until it ends (exit code as for deploy)
+  zerodown status api --json`;
+
+function renderSnapshot(s: DeploymentSnapshot): string {
+  const header = `${s.workflowId} run ${s.runId}: ${s.executionStatus.toLowerCase()}, started ${s.startTime.toISOString()}${s.closeTime ? `, closed ${s.closeTime.toISOString()}` : ''}`;
+  if (!s.status) {
+    const waiting = s.running ? `  no worker answered on task queue ${s.taskQueue}: start one with \`zerodown worker --task-queue ${s.taskQueue}\`` : '';
+    return [header, `${s.service} ${s.version ?? '?'}   phase: ${s.phase ?? '?'}`, waiting, s.url ? `  Web UI: ${s.url}` : ''].filter(Boolean).join('\n') + '\n';
+  }
+  const frame = renderFrame(s.status, { now: Date.now(), ...(s.url ? { url: s.url } : {}) });
+  const ending = s.outcome ? ['', ...renderOutcome(s.service, s.status.version, s.outcome, s.status)] : [];
+  return [header, ...frame, ...ending].join('\n') + '\n';
+}
+
+/** `zerodown status [service]`: where a deployment is, or which ones are running. */
+export function statusCommand(program: Command): void {
+  withConnectionOptions(program.command('status [service]'))
+    .description('show the latest deployment of a service (or every running one)')
+    .option('--watch', 'follow it live until it ends')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', examples)
+    .action(async (service: string | undefined, flags: Record<string, unknown>) => {
+      const json = Boolean(flags.json);
+      if (!service) {
+        await withClient(flags, async (dc) => {
+          const rows = await listDeployments(dc, { running: true }, 100);
+          process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployment is running\n');
+        });
+        return;
+      }
+      const name = serviceArg(service);
+      await withClient(flags, async (dc) => {
+        const snapshot = await snapshotOf(dc, name);
+        if (flags.watch && snapshot.running) {
+          if (!json) process.stdout.write(`Watching ${snapshot.workflowId} (run ${snapshot.runId}), started ${clock(snapshot.startTime.getTime())}\n\n`);
+          const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(snapshot.workflowId, snapshot.runId);
+          await followDeployment(dc, handle, { service: name, version: snapshot.version ?? '?', workflowId: snapshot.workflowId, runId: snapshot.runId, taskQueue: snapshot.taskQueue, json });
+          return;
+        }
+        process.stdout.write(json ? `${JSON.stringify(snapshot, null, 2)}\n` : renderSnapshot(snapshot));
+        // --watch on a finished deployment answers at once, with the exit code of how it ended.
+        if (flags.watch && snapshot.outcome) failOnOutcome(name, snapshot.version ?? '?', snapshot.outcome, snapshot.url);
+      });
+    });
+}

@@ -1,0 +1,117 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogUpdate } from 'log-update';
+import type { DeploymentStatus, InstanceStatus } from '../domain/status.ts';
+import { type DeploymentClient, type DeploymentHandle, type Outcome, outcomeOf, queryStatus } from './deployment-client.ts';
+import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
+
+/**
+ * The live view of a running deployment. On a terminal it redraws one screen in place (log-update):
+ * a line per instance with its state, version and timings, the phase, and the command to type
+ * when the deployment waits. Anywhere else (a pipe, a CI log) it prints plain lines, one per change.
+ */
+interface View {
+  show(status: DeploymentStatus | undefined, context: FrameContext): void;
+  end(): void;
+}
+
+function terminalView(stream: NodeJS.WriteStream): View {
+  const render = createLogUpdate(stream, { showCursor: false });
+  return {
+    show(status, context) {
+      render((status ? renderFrame(status, context) : [`waiting for the deployment to report…`, `  ${context.waitingFor ?? ''}`]).join('\n'));
+    },
+    end: () => render.done(),
+  };
+}
+
+function timingsText(i: InstanceStatus): string {
+  const t = i.timings;
+  if (t.totalMs === undefined) return '';
+  return ` (drain ${seconds(t.drainMs)}, restart ${seconds(t.restartMs)}, health ${seconds(t.healthMs)}, readmit ${seconds(t.readmitMs)}, total ${seconds(t.totalMs)})`;
+}
+
+/** Plain lines: each new log event, each instance state change, and the hint when it waits. */
+export function plainView(write: (line: string) => void): View {
+  let eventsSeen = 0;
+  let phase: string | undefined;
+  let waitingShown = false;
+  const states = new Map<string, string>();
+  return {
+    show(status, context) {
+      if (!status) {
+        if (context.waitingFor && !waitingShown) write(`${clock(context.now)}  ${context.waitingFor}`);
+        waitingShown = true;
+        return;
+      }
+      waitingShown = false;
+      for (const event of status.events.slice(Math.min(eventsSeen, status.events.length))) write(`${clock(event.at)}  ${eventText(event)}`);
+      eventsSeen = Math.max(eventsSeen, status.events.length);
+      for (const i of status.instances) {
+        const state = `${i.state} ${i.version ?? '?'}`;
+        if (states.get(i.instance) === state) continue;
+        if (states.has(i.instance) || i.state !== 'pending') {
+          write(`${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${i.error}` : ''}`);
+        }
+        states.set(i.instance, state);
+      }
+      if (status.phase !== phase) {
+        phase = status.phase;
+        const hint = actionHint(status);
+        if (hint) write(`${clock(context.now)}  ${hint}`);
+      }
+    },
+    end() {},
+  };
+}
+
+const silentView: View = { show() {}, end() {} };
+
+export type ViewMode = 'terminal' | 'plain' | 'silent';
+
+/** The terminal view when stdout is a terminal, plain lines otherwise. */
+export const defaultViewMode = (): ViewMode => (process.stdout.isTTY ? 'terminal' : 'plain');
+
+export interface WatchOptions {
+  mode: ViewMode;
+  taskQueue: string;
+  url?: string;
+  pollMs?: number;
+}
+
+export interface Watched {
+  outcome?: Outcome;
+  status?: DeploymentStatus;
+  /** True when the person pressed Ctrl-C: the deployment goes on without the view. */
+  interrupted: boolean;
+}
+
+/** Shows the deployment until it finishes (or Ctrl-C) and returns how it ended. */
+export async function watchDeployment(dc: DeploymentClient, handle: DeploymentHandle, options: WatchOptions): Promise<Watched> {
+  const view = options.mode === 'terminal' ? terminalView(process.stdout) : options.mode === 'plain' ? plainView((line) => process.stdout.write(`${line}\n`)) : silentView;
+  const finished = outcomeOf(handle).then((outcome) => ({ outcome }));
+  // Raced below; this only keeps a late failure (after Ctrl-C) from becoming an unhandled rejection.
+  finished.catch(() => undefined);
+  let onInterrupt = () => {};
+  const interrupted = new Promise<{ interrupted: true }>((resolve) => (onInterrupt = () => resolve({ interrupted: true })));
+  process.once('SIGINT', onInterrupt);
+  const waitingFor = `no worker has answered on task queue ${options.taskQueue} yet — is one running? start one with: zerodown worker --task-queue ${options.taskQueue}`;
+  const context = (answered: boolean): FrameContext => ({ now: Date.now(), ...(answered ? {} : { waitingFor }), ...(options.url ? { url: options.url } : {}) });
+  let last: DeploymentStatus | undefined;
+  try {
+    for (;;) {
+      const status = await queryStatus(dc, handle, 2_000);
+      if (status) last = status;
+      view.show(status ?? last, context(Boolean(status)));
+      const settled = await Promise.race([finished, interrupted, sleep(options.pollMs ?? 250).then(() => undefined)]);
+      if (settled && 'interrupted' in settled) return { interrupted: true, ...(last ? { status: last } : {}) };
+      if (settled) {
+        const final = settled.outcome.status ?? (await queryStatus(dc, handle, 2_000)) ?? last;
+        if (final) view.show(final, context(true));
+        return { outcome: settled.outcome, interrupted: false, ...(final ? { status: final } : {}) };
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+    view.end();
+  }
+}

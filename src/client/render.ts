@@ -1,0 +1,87 @@
+import type { DeploymentStatus, InstanceStatus, InstanceTimings, LogEvent } from '../domain/status.ts';
+import type { Outcome } from './deployment-client.ts';
+
+/** Text renderings shared by the live view, `status`, `list` and `logs`. Pure: status in, lines out. */
+
+export const seconds = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`);
+
+export const clock = (at: number): string => new Date(at).toTimeString().slice(0, 8);
+
+/** Lays out rows as left-aligned columns two spaces apart. */
+export function table(rows: string[][], indent = ''): string[] {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+  return rows.map((r) => indent + r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ').trimEnd());
+}
+
+const timingColumns: (keyof InstanceTimings)[] = ['drainMs', 'restartMs', 'healthMs', 'readmitMs', 'totalMs'];
+
+function instanceRow(i: InstanceStatus): string[] {
+  return [i.instance, i.host, i.state, i.version ?? '?', ...timingColumns.map((key) => seconds(i.timings[key])), i.error ? `error: ${i.error}` : ''];
+}
+
+/** What the person can do now, given the phase: the command to type. */
+export function actionHint(status: Pick<DeploymentStatus, 'phase' | 'service' | 'rollback' | 'abort'>): string | undefined {
+  switch (status.phase) {
+    case 'awaiting-approval':
+      return `waiting for approval — run: zerodown approve ${status.service}   (or: zerodown abort ${status.service} --reason "…")`;
+    case 'paused':
+      return `paused — run: zerodown resume ${status.service}   (or: zerodown rollback ${status.service} --reason "…")`;
+    case 'rolling-back':
+      return `rolling back: ${status.rollback?.reason ?? status.abort?.reason ?? ''}`;
+    default:
+      return undefined;
+  }
+}
+
+export interface FrameContext {
+  now: number;
+  /** Shown when no worker answered the status query. */
+  waitingFor?: string;
+  url?: string;
+}
+
+/** One screen of the live view (also what `zerodown status <service>` prints). */
+export function renderFrame(status: DeploymentStatus, context: FrameContext): string[] {
+  const from = status.previousVersion ? `${status.previousVersion} -> ` : '';
+  const elapsed = seconds((status.finishedAt ?? context.now) - status.startedAt);
+  const batch = status.batches > 0 ? `   batch ${status.batch}/${status.batches}` : '';
+  const lines = [
+    `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   elapsed ${elapsed}`,
+    `  ${status.step}`,
+    '',
+    ...table([['INSTANCE', 'HOST', 'STATE', 'VERSION', 'DRAIN', 'RESTART', 'HEALTH', 'READMIT', 'TOTAL', ''], ...status.instances.map(instanceRow)], '  '),
+  ];
+  const hint = actionHint(status);
+  const last = status.events.at(-1);
+  lines.push('');
+  if (hint) lines.push(`  ${hint}`);
+  if (context.waitingFor) lines.push(`  ${context.waitingFor}`);
+  if (last) lines.push(`  last event ${clock(last.at)}: ${eventText(last)}`);
+  if (context.url) lines.push(`  Web UI: ${context.url}`);
+  return lines;
+}
+
+export function eventText(event: Pick<LogEvent, 'kind' | 'message' | 'instance'>): string {
+  return `${event.kind}${event.instance ? ` [${event.instance}]` : ''}: ${event.message}`;
+}
+
+/** The lines printed when a deployment ends. */
+export function renderOutcome(service: string, version: string, outcome: Outcome, status: DeploymentStatus | undefined): string[] {
+  const wallMs = outcome.result?.wallMs ?? (status?.finishedAt && status.startedAt ? status.finishedAt - status.startedAt : undefined);
+  const instances = outcome.result?.instances ?? status?.instances ?? [];
+  const versions = [...new Set(instances.map((i) => i.version ?? '?'))].join(', ');
+  switch (outcome.phase) {
+    case 'succeeded':
+      return [`${service} ${version}: succeeded in ${seconds(wallMs)} — ${instances.length} instances run ${versions}`];
+    case 'rolled-back':
+    case 'aborted': {
+      const rollbackMs = outcome.result?.rollbackMs;
+      return [
+        `${service} ${version}: ${outcome.phase === 'aborted' ? 'aborted' : 'rolled back'} after ${seconds(wallMs)}: ${outcome.reason ?? 'no reason given'}`,
+        `  ${rollbackMs !== undefined ? `rollback took ${seconds(rollbackMs)}; ` : ''}instances run ${versions || '?'}`,
+      ];
+    }
+    default:
+      return [`${service} ${version}: FAILED: ${outcome.reason ?? 'no reason given'}`, ...(versions ? [`  instances run ${versions}`] : [])];
+  }
+}
