@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { startDeployment } from '../../src/client/deployments.ts';
 import { startDevServer, type DevServerOptions } from '../../src/client/server.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
+import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { startLoad } from '../helpers/load.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -86,7 +87,7 @@ describe('durability', () => {
     server = await startDevServer(options, { detach: false, quiet: true });
     ({ connection, client } = await connect());
     try {
-      const result = await client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).result();
+      const result = await client.workflow.getHandle<typeof rollingDeployment>(handle.workflowId, handle.firstExecutionRunId).result();
       assert.equal(result.phase, 'succeeded');
       const versionsNow = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
       assert.deepEqual(versionsNow, ['2.0.0', '2.0.0', '2.0.0']);
