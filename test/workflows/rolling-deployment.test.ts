@@ -4,6 +4,7 @@ import { statusQuery } from '../../src/workflows/messages.ts';
 import { createDeploymentHarness } from '../helpers/deployment.ts';
 import { recordHistory } from '../helpers/histories.ts';
 import { startLoad } from '../helpers/load.ts';
+import { eventually } from '../helpers/local-fleet.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
 describe('rolling deployment', () => {
@@ -25,6 +26,12 @@ describe('rolling deployment', () => {
         await recordHistory(handle, 'normal-deployment');
         const status = await handle.query(statusQuery);
         assert.equal(status.phase, 'succeeded');
+        // The search attributes follow the phase, so the Web UI and `zerodown list` find the run by them.
+        const query = `ZerodownService = '${h.service}' AND ZerodownVersion = '2.0.0' AND ZerodownPhase = 'succeeded'`;
+        await eventually(async () => {
+          for await (const run of h.client.workflow.list({ query })) if (run.workflowId === handle.workflowId) return true;
+          return false;
+        }, 10_000, `a run matching ${query}`);
         return { result, wallMs: Date.now() - started };
       });
       const served = await load.stop();
