@@ -1,0 +1,185 @@
+// The benchmark behind the README's numbers (issue 7, seed §11): for fleets of 4, 8 and 16 local
+// instances behind HAProxy (retries and redispatch off), under continuous load, it measures a
+// rolling deployment, a manual rollback of every updated instance, an automatic rollback of a
+// version that fails readiness, and a plain script doing the same steps with no orchestration.
+// Run: npm run bench [-- 4 8 16]   → bench/results/latest.json, latest.md, timeline-4.svg
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { readReport, waitForEndpoint } from '../src/adapters/instance-probe.ts';
+import { readmit, waitUntilIdle } from '../src/adapters/load-balancer.ts';
+import { createActivities } from '../src/activities/index.ts';
+import { startDeployment } from '../src/client/deployments.ts';
+import type { DeploymentStatus } from '../src/domain/status.ts';
+import { serverRef } from '../src/fleet/wiring.ts';
+import { projectRoot } from '../src/paths.ts';
+import { statusQuery, updates } from '../src/workflows/messages.ts';
+import { createTestFleet, type TestFleet } from '../test/helpers/local-fleet.ts';
+import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
+import { p50, round } from './lib/stats.ts';
+import { startTimelineLoad } from './lib/timeline-load.ts';
+import { spansFrom, timelineSvg } from './lib/timeline-svg.ts';
+
+const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 2);
+const fleetSizes = sizes.length > 0 ? sizes : [4, 8, 16];
+const checkIntervalMs = 200;
+const bucketMs = 250;
+const resultsDir = path.join(projectRoot, 'bench', 'results');
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Runtime-API command → the new state visible in `show servers state`, both ways, on one instance. */
+async function measureTrafficShift(fleet: TestFleet, samples: number): Promise<number[]> {
+  const ref = serverRef(fleet.refs[0]!);
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    let started = performance.now();
+    await fleet.lb.drain(ref);
+    await waitFor(() => fleet.lb.server(ref), (s) => s.admin === 'drain', 5000);
+    times.push(performance.now() - started);
+    started = performance.now();
+    await fleet.lb.ready(ref);
+    await waitFor(() => fleet.lb.server(ref), (s) => s.admin === 'ready', 5000);
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+/** The same steps as the workflow, straight against the adapters: no Temporal, no checks between. */
+async function baselineDeploy(fleet: TestFleet, version: string): Promise<number> {
+  const started = performance.now();
+  for (const ref of fleet.refs) {
+    const server = serverRef(ref);
+    await fleet.lb.drain(server);
+    await waitUntilIdle(fleet.lb, server, { timeoutMs: 10_000 });
+    await fleet.runtime.install(ref, version);
+    await fleet.runtime.restart(ref, { timeoutMs: 10_000 });
+    await waitForEndpoint(ref, 'readiness', { timeoutMs: 10_000 });
+    const report = await readReport(ref);
+    if (report?.version !== version) throw new Error(`baseline: ${ref.instance} reports ${report?.version}, expected ${version}`);
+    await readmit(fleet.lb, server, { timeoutMs: 10_000 });
+  }
+  return performance.now() - started;
+}
+
+async function benchFleet(temporal: BenchTemporal, instances: number) {
+  const service = `bench${instances}`;
+  const fleet = await createTestFleet({
+    service,
+    instances,
+    retries: false,
+    checkIntervalMs,
+    upVersion: '1.0.0',
+    versions: { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': { readiness: 'fail' }, '4.0.0': undefined },
+  });
+  const taskQueue = `bench-${instances}-${Date.now()}`;
+  const activities = createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) });
+  const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=5`, { connections: 8, bucketMs });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const trafficShift = await measureTrafficShift(fleet, 10);
+    const request = { service, taskQueue, bakeSeconds: 0, healthTimeoutSeconds: 10, requestedBy: 'bench' };
+
+    return await withBenchWorker(temporal.address, taskQueue, activities, async () => {
+      // 1. The rolling deployment 1.0.0 → 2.0.0.
+      let started = performance.now();
+      const deploy = await startDeployment(temporal.client, fleet.fleet, { ...request, version: '2.0.0' });
+      const deployed = await deploy.result();
+      const deployWallMs = performance.now() - started;
+      if (deployed.phase !== 'succeeded') throw new Error(`deployment ended ${deployed.phase}`);
+      const status: DeploymentStatus = await deploy.query(statusQuery);
+
+      // 2. A manual rollback once all but one instance run 4.0.0: the operator's command → every instance restored and serving.
+      const manual = await startDeployment(temporal.client, fleet.fleet, { ...request, version: '4.0.0', pauseAfterBatches: [instances - 1] });
+      await waitFor(() => manual.query(statusQuery), (s) => s.phase === 'paused', 120_000);
+      started = performance.now();
+      await manual.executeUpdate(updates.rollback, { args: [{ by: 'bench', reason: 'benchmark: manual rollback' }] });
+      const rolledBack = await manual.result();
+      const rollbackWallMs = performance.now() - started;
+      if (rolledBack.phase !== 'rolled-back') throw new Error(`manual rollback ended ${rolledBack.phase}`);
+
+      // 3. An automatic rollback: 3.0.0 never becomes ready; detection → every instance restored.
+      const auto = await startDeployment(temporal.client, fleet.fleet, { ...request, version: '3.0.0', healthTimeoutSeconds: 2 });
+      const autoResult = await auto.result();
+      if (autoResult.phase !== 'rolled-back') throw new Error(`automatic rollback ended ${autoResult.phase}`);
+
+      // 4. The baseline: the same steps by a plain script, 2.0.0 → 4.0.0.
+      const baselineWallMs = await baselineDeploy(fleet, '4.0.0');
+      const report = await load.stop();
+
+      const t = status.instances.map((i) => i.timings);
+      const instanceTimeMs = t.reduce((sum, x) => sum + (x.drainMs ?? 0) + (x.restartMs ?? 0) + (x.healthMs ?? 0) + (x.readmitMs ?? 0), 0);
+      const result = {
+        instances,
+        deployWallMs: Math.round(deployWallMs),
+        rollbackWallMs: Math.round(rollbackWallMs),
+        rollbackInstances: instances - 1,
+        autoRollbackMs: autoResult.rollbackMs ?? null,
+        restartMsP50: round(p50(t.map((x) => (x.restartMs ?? 0) + (x.healthMs ?? 0)))),
+        trafficShiftMsP50: round(p50(trafficShift)),
+        healthValidationMsP50: round(p50(t.map((x) => x.healthMs ?? 0))),
+        drainToIdleMsP50: round(p50(t.map((x) => x.drainMs ?? 0))),
+        readmitMsP50: round(p50(t.map((x) => x.readmitMs ?? 0))),
+        requestsServed: report.served,
+        requestsFailed: report.failed,
+        overheadPerInstanceMs: Math.round((deployWallMs - instanceTimeMs) / instances),
+        baselineWallMs: Math.round(baselineWallMs),
+        wallRatioToBaseline: round(deployWallMs / baselineWallMs),
+      };
+      const svg = instances === fleetSizes[0]
+        ? timelineSvg(`zerodown: rolling deployment of ${instances} instances under load (${result.deployWallMs} ms, ${report.failed} failed requests)`, spansFrom(status, report.startedAt), report.buckets, bucketMs)
+        : undefined;
+      return { result, svg };
+    });
+  } finally {
+    await load.stop().catch(() => undefined);
+    await fleet.cleanup();
+  }
+}
+
+const temporal = await startBenchTemporal();
+const results: Awaited<ReturnType<typeof benchFleet>>['result'][] = [];
+try {
+  for (const instances of fleetSizes) {
+    process.stderr.write(`bench: ${instances} instances…\n`);
+    const { result, svg } = await benchFleet(temporal, instances);
+    results.push(result);
+    process.stderr.write(`${JSON.stringify(result)}\n`);
+    if (svg) await writeFile(path.join(resultsDir, `timeline-${instances}.svg`), svg);
+  }
+} finally {
+  await temporal.stop();
+}
+
+const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+const targets = { restartMs: 3000, trafficShiftMs: 50, healthValidationMs: 1000, deployWallMs: 120_000, rollbackWallMs: 10_000 };
+await mkdir(resultsDir, { recursive: true });
+await writeFile(
+  path.join(resultsDir, 'latest.json'),
+  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results }, null, 2)}\n`,
+);
+const row = (r: (typeof results)[number]) =>
+  `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) |`;
+await writeFile(
+  path.join(resultsDir, 'latest.md'),
+  [
+    `Recorded ${new Date().toISOString()} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; HAProxy check interval ${checkIntervalMs} ms, rise 2, retries off.`,
+    '',
+    '| instances | deploy ms | manual rollback ms | auto rollback ms | restart p50 ms | traffic shift p50 ms | health p50 ms | drain→idle p50 ms | served | failed | overhead/instance ms | baseline ms (ratio) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map(row),
+    '',
+    `Seed §11 targets: restart < ${targets.restartMs} ms, traffic shift < ${targets.trafficShiftMs} ms, health validation < ${targets.healthValidationMs} ms, full deployment < ${targets.deployWallMs} ms, rollback < ${targets.rollbackWallMs} ms.`,
+    '',
+  ].join('\n'),
+);
+process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);
