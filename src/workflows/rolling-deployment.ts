@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, isCancellation, log, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, isCancellation, log, workflowInfo } from '@temporalio/workflow';
 import { deploymentSpec, planBatches, type DeploymentSpec, type DeploymentSpecInput, type DeploymentTarget } from '../domain/deployment.ts';
 import { failureTypes, formatIssues } from '../domain/errors.ts';
 import type { InstanceStatus, Phase } from '../domain/status.ts';
@@ -117,7 +117,8 @@ async function deployBatch(spec: DeploymentSpec, state: DeploymentState, batch: 
   if (spec.bakeSeconds > 0) {
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
     for (const t of pending) state.instance(t.instance, { state: 'baking' });
-    await sleep(spec.bakeSeconds * 1000);
+    // The bake window ends early when an operator asks for a rollback or an abort.
+    await condition(() => state.rollbackOrAbortRequested, spec.bakeSeconds * 1000);
     for (const t of pending) state.instance(t.instance, { state: 'updated' });
   }
   const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
