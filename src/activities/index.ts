@@ -1,3 +1,4 @@
+import { createDatabaseActivities } from './database.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
 import { createValidationActivities } from './validation.ts';
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLoadBalancerActivities(deps),
     ...createValidationActivities(deps),
     ...createInstanceActivities(deps),
+    ...createDatabaseActivities(deps),
   };
 }
 
@@ -22,3 +24,4 @@ export function createHostActivities(deps: ActivityDeps) {
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;
 export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
+export type { DatabaseActivities } from './database.ts';

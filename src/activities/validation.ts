@@ -1,14 +1,14 @@
-import { appendFile, mkdir, readdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { httpGet } from '../adapters/instance-probe.ts';
-import { artifactDir, buildDir, verifyArtifact } from '../artifacts/manifest.ts';
+import { verifyArtifact } from '../artifacts/manifest.ts';
 import { failureTypes } from '../domain/errors.ts';
 import type { DeploymentStatus } from '../domain/status.ts';
 import { requireService } from '../fleet/fleet-file.ts';
 import { type ActivityDeps, permanentAs } from './context.ts';
 
-/** Checks before and after a deployment, and the deployment log's archive. */
+/** Checks before and after a deployment, and the deployment log's archive (migrations: database.ts). */
 export function createValidationActivities(deps: ActivityDeps) {
   const log = deps.logger.child({ activities: 'validation' });
   const { buildsRoot, publicKey, stateDir } = deps.fleet.paths;
@@ -21,23 +21,6 @@ export function createValidationActivities(deps: ActivityDeps) {
       );
       log.info({ service, version, keyId: verified.keyId }, 'artifact signature verified');
       return { fileCount: verified.fileCount };
-    },
-
-    /**
-     * Migration verification (seed §6.3). Artifacts without migrations pass. Artifacts that carry
-     * them are refused until zerodown can lint and apply them, rather than deployed unchecked.
-     */
-    async verifyMigrations({ service, version }: { service: string; version: string }): Promise<{ migrations: number }> {
-      const dir = join(artifactDir({ buildsRoot, service, version }), buildDir, 'migrations');
-      const files = await readdir(dir).catch(() => [] as string[]);
-      const migrations = files.filter((f) => f.endsWith('.sql'));
-      if (migrations.length > 0) {
-        throw ApplicationFailure.nonRetryable(
-          `artifact ${service} ${version} carries ${migrations.length} database migration(s), and this zerodown cannot verify migrations yet; nothing was changed`,
-          failureTypes.migrationsUnverified,
-        );
-      }
-      return { migrations: 0 };
     },
 
     /**

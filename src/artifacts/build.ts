@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { cp, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { badInput, refused } from '../domain/errors.ts';
 import { loadPrivateKey } from './keys.ts';
@@ -71,7 +71,10 @@ export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifac
   const staging = join(parent, `.building-${options.version}-${randomBytes(4).toString('hex')}`);
   try {
     await cp(from, join(staging, buildDir), { recursive: true, dereference: true, filter: (source) => basename(source) !== '.git' });
-    for (const [name, content] of Object.entries(options.extraBuildFiles ?? {})) await writeFile(join(staging, buildDir, name), content);
+    for (const [name, content] of Object.entries(options.extraBuildFiles ?? {})) {
+      await mkdir(dirname(join(staging, buildDir, name)), { recursive: true });
+      await writeFile(join(staging, buildDir, name), content);
+    }
     await writeFile(join(staging, metadataFile), `${JSON.stringify(metadata, null, 2)}\n`);
     await writeFile(join(staging, releaseNotesFile), options.releaseNotes ?? defaultNotes(metadata));
     const signed = await signTree(staging, options, privateKey, createPublicKey(privateKey));

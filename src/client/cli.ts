@@ -7,6 +7,7 @@ import { fleetCommand } from './commands/fleet.ts';
 import { keysCommand } from './commands/keys.ts';
 import { listCommand } from './commands/list.ts';
 import { logsCommand } from './commands/logs.ts';
+import { migrationsCommand } from './commands/migrations.ts';
 import { serverCommand } from './commands/server.ts';
 import { statusCommand } from './commands/status.ts';
 import { steerCommands } from './commands/steer.ts';
@@ -28,6 +29,7 @@ const commands: CommandModule[] = [
   keysCommand,
   artifactCommand,
   fleetCommand,
+  migrationsCommand,
 ];
 
 const exitCodeHelp = `
@@ -38,7 +40,20 @@ Exit codes:
   ${exitCodes.unreachable}  cannot reach Temporal (or another required system)
   ${exitCodes.refused}  refused: the command does not apply now
   ${exitCodes.failed}  the deployment failed
-  ${exitCodes.rolledBack}  the deployment was rolled back`;
+  ${exitCodes.rolledBack}  the deployment was rolled back (or aborted)
+  130  you pressed Ctrl-C while watching (the deployment goes on in Temporal)
+
+Examples:
+  zerodown demo                              the whole story on this machine, start here
+  zerodown deploy api 1.4.2 --approval       deploy with the live view, waiting for approval
+  zerodown approve api                       let it go ahead
+  zerodown status api --watch                follow it again from anywhere
+  zerodown rollback api --reason "…"         restore the previous version
+  zerodown list --phase rolled-back --json   recent rollbacks, for scripts
+
+Connection: --address/TEMPORAL_ADDRESS, --namespace/TEMPORAL_NAMESPACE, TLS and --api-key as for the
+worker. Fleet file: --fleet, else $ZERODOWN_FLEET_FILE, else ./fleet.yaml. Web UI links: $ZERODOWN_UI_URL
+(default: the local dev server's UI, port + 1000).`;
 
 export function buildProgram(): Command {
   const program = new Command('zerodown')

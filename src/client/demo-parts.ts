@@ -40,6 +40,9 @@ export async function startDemoWorker(options: { fleetFile: string; taskQueue: s
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.pipe(out, { end: false });
+  // Should the demo die suddenly, its worker goes with it rather than serving on unseen.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<void>((resolve) => {
     let seen = '';
@@ -58,6 +61,7 @@ export async function startDemoWorker(options: { fleetFile: string; taskQueue: s
   ]);
   clearTimeout(timer);
   const stop = async () => {
+    process.removeListener('exit', killOnExit);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);

@@ -14,7 +14,7 @@ import { startDemoLoad, startDemoWorker, type LoadSummary } from './demo-parts.t
 import { failOnOutcome } from './follow.ts';
 import { defaultViewMode, watchDeployment } from './live-view.ts';
 import { renderOutcome, seconds } from './render.ts';
-import { defaultDevServerOptions, ensureSearchAttributes, startDevServer } from './server.ts';
+import { defaultDevServerOptions, ensureSearchAttributes, runningServerPid, startDevServer } from './server.ts';
 
 export interface DemoOptions {
   fleet: LoadedFleet;
@@ -32,21 +32,25 @@ const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') 
 const exists = (path: string) => access(path).then(() => true, () => false);
 
 /** Reaches Temporal; with no address given and nothing serving, starts (or reuses) the local dev server. */
-async function ensureTemporal(flags: Record<string, unknown>): Promise<DeploymentClient> {
+async function ensureTemporal(flags: Record<string, unknown>): Promise<{ dc: DeploymentClient; startedServer: boolean }> {
   const settings = connectionSettingsFrom(flags);
   const explicit = flags.address !== undefined || process.env.TEMPORAL_ADDRESS !== undefined;
+  let startedServer = false;
   try {
     await (await connectClient(settings, 3_000)).close();
-    say('Temporal', `reached ${settings.address} (namespace ${settings.namespace})`);
+    // The local dev server of this checkout counts as the demo's own: the summary says how to stop it.
+    startedServer = settings.address === defaultAddress && runningServerPid(defaultDevServerOptions()) !== undefined;
+    say('Temporal', `reached ${settings.address} (namespace ${settings.namespace})${startedServer ? ', the local dev server' : ''}`);
   } catch (error) {
     if (!(error instanceof ZerodownError) || error.kind !== 'unreachable' || explicit || settings.address !== defaultAddress) throw error;
     const server = await startDevServer(defaultDevServerOptions(), { detach: true });
+    startedServer = true;
     say('Temporal', `dev server ${server.reused ? 'already running' : 'started'} at ${server.address} (pid ${server.pid}), Web UI ${server.uiUrl}`);
   }
   const dc = await openClient(flags);
   // A server started elsewhere may lack zerodown's search attributes; the demo is local, so add them.
   await ensureSearchAttributes(dc.connection, settings.namespace).catch(() => undefined);
-  return dc;
+  return { dc, startedServer };
 }
 
 function pickService(fleet: LoadedFleet, wanted: string | undefined): string {
@@ -102,9 +106,11 @@ function summary(load: LoadSummary): string[] {
  */
 export async function runDemo(options: DemoOptions): Promise<void> {
   const { fleet } = options;
+  // `zerodown demo | head` must not kill the demo half way: output that cannot be written is dropped.
+  process.stdout.on('error', () => undefined);
   process.stdout.write('zerodown demo: a zero-downtime deployment of the sample service under load\n\n');
   const service = pickService(fleet, options.service);
-  const dc = await ensureTemporal(options.flags);
+  const { dc, startedServer } = await ensureTemporal(options.flags);
   try {
     const running = await describeDeployment(dc, service);
     if (running?.status.name === 'RUNNING') {
@@ -122,7 +128,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const worker = await startDemoWorker({ fleetFile: fleet.source, taskQueue: options.taskQueue, settings: dc.settings, stateDir: fleet.paths.stateDir });
     say('worker', `running on task queue ${options.taskQueue} for the demo (log ${shown(worker.log)})`);
     try {
-      await deployUnderLoad(dc, options, service, from, to);
+      await deployUnderLoad(dc, options, service, from, to, startedServer);
     } finally {
       await worker.stop();
     }
@@ -131,7 +137,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   }
 }
 
-async function deployUnderLoad(dc: DeploymentClient, options: DemoOptions, service: string, from: string, to: string): Promise<void> {
+async function deployUnderLoad(dc: DeploymentClient, options: DemoOptions, service: string, from: string, to: string, startedServer: boolean): Promise<void> {
   const frontend = options.fleet.config.services[service]?.frontend;
   const url = `http://${frontend?.address}:${frontend?.port}/api/orders`;
   const load = startDemoLoad(url, { connections: options.connections, rate: options.rate });
@@ -152,10 +158,11 @@ async function deployUnderLoad(dc: DeploymentClient, options: DemoOptions, servi
       return;
     }
     process.stdout.write(`\nSummary\n  deployment ${renderOutcome(service, to, watched.outcome, watched.status).join('\n  ')}\n${summary(counted).join('\n')}\n${runUrl ? `  Web UI     ${runUrl}\n` : ''}`);
+    const fleetArg = shown(options.fleet.source) === 'fleet.yaml' ? '' : ` --fleet ${shown(options.fleet.source)}`;
     process.stdout.write(
-      `\nLeft running: the Temporal server and the fleet (${service} at ${watched.outcome.phase === 'succeeded' ? to : from}).\n` +
-        `Look around: zerodown status ${service}, zerodown list, zerodown logs ${service}, zerodown fleet status\n` +
-        `Stop them with: zerodown fleet down && zerodown server stop\n`,
+      `\nLeft running: ${startedServer ? 'the Temporal dev server and ' : ''}the fleet (${service} at ${watched.outcome.phase === 'succeeded' ? to : from}).\n` +
+        `Look around: zerodown status ${service}, zerodown list, zerodown logs ${service}, zerodown fleet status${fleetArg}\n` +
+        `Stop ${startedServer ? 'them' : 'it'} with: zerodown fleet down${fleetArg}${startedServer ? ' && zerodown server stop' : ''}\n`,
     );
     failOnOutcome(service, to, watched.outcome, runUrl);
     if (counted.failed > 0) {

@@ -47,7 +47,7 @@ export function plainView(write: (line: string) => void): View {
       for (const event of status.events.slice(Math.min(eventsSeen, status.events.length))) write(`${clock(event.at)}  ${eventText(event)}`);
       eventsSeen = Math.max(eventsSeen, status.events.length);
       for (const i of status.instances) {
-        const state = `${i.state} ${i.version ?? '?'}`;
+        const state = i.state;
         if (states.get(i.instance) === state) continue;
         if (states.has(i.instance) || i.state !== 'pending') {
           write(`${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${i.error}` : ''}`);
@@ -106,7 +106,8 @@ export async function watchDeployment(dc: DeploymentClient, handle: DeploymentHa
       if (settled && 'interrupted' in settled) return { interrupted: true, ...(last ? { status: last } : {}) };
       if (settled) {
         const final = settled.outcome.status ?? (await queryStatus(dc, handle, 2_000)) ?? last;
-        if (final) view.show(final, context(true));
+        // The last frame leaves the link out: the summary printed next carries it.
+        if (final) view.show(final, { now: Date.now() });
         return { outcome: settled.outcome, interrupted: false, ...(final ? { status: final } : {}) };
       }
     }

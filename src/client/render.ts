@@ -44,9 +44,10 @@ export interface FrameContext {
 export function renderFrame(status: DeploymentStatus, context: FrameContext): string[] {
   const from = status.previousVersion ? `${status.previousVersion} -> ` : '';
   const elapsed = seconds((status.finishedAt ?? context.now) - status.startedAt);
-  const batch = status.batches > 0 ? `   batch ${status.batch}/${status.batches}` : '';
+  const batch = status.batch > 0 ? `   batch ${status.batch}/${status.batches}` : '';
+  const onNew = status.instances.filter((i) => i.version === status.version && i.changed).length;
   const lines = [
-    `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   elapsed ${elapsed}`,
+    `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
     `  ${status.step}`,
     '',
     ...table([['INSTANCE', 'HOST', 'STATE', 'VERSION', 'DRAIN', 'RESTART', 'HEALTH', 'READMIT', 'TOTAL', ''], ...status.instances.map(instanceRow)], '  '),

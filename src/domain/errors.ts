@@ -50,6 +50,12 @@ export const failureTypes = {
   artifactInvalid: 'ArtifactInvalid',
   fleetNotReady: 'FleetNotReady',
   migrationsUnverified: 'MigrationsUnverified',
+  /** A migration is unsafe now (lint, contract rules) or the schema does not suit the version. */
+  migrationRefused: 'MigrationRefused',
+  /** A migration failed while being applied; its transaction was rolled back. */
+  migrationFailed: 'MigrationFailed',
+  /** The post-deployment database check (seed §8.1) failed. */
+  databaseCheckFailed: 'DatabaseCheckFailed',
   drainTimeout: 'DrainTimeout',
   instanceUnhealthy: 'InstanceUnhealthy',
   readmitTimeout: 'ReadmitTimeout',

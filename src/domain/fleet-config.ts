@@ -70,6 +70,14 @@ export const hookRuntimeConfig = z
 
 export const runtimeConfig = z.discriminatedUnion('type', [localRuntimeConfig, hookRuntimeConfig]);
 
+/** The service's PostgreSQL, whose schema deployments migrate and verify (seed §6, §8.1). */
+export const databaseConfig = z
+  .object({
+    /** A postgres:// connection URL; the password may come from PGPASSWORD instead of the URL. */
+    url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL'),
+  })
+  .strict();
+
 export const serviceConfig = z
   .object({
     role: serviceRole,
@@ -80,6 +88,8 @@ export const serviceConfig = z
     health: healthConfig.prefault({}),
     /** How long draining may wait for in-flight requests before the step fails. */
     drainTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /** Optional: the service's database; without it, artifacts that carry migrations are refused. */
+    database: databaseConfig.optional(),
   })
   .strict();
 
@@ -155,4 +165,5 @@ export type RuntimeConfig = z.infer<typeof runtimeConfig>;
 export type HookRuntimeConfig = z.infer<typeof hookRuntimeConfig>;
 export type LocalRuntimeConfig = z.infer<typeof localRuntimeConfig>;
 export type LoadBalancerConfig = z.infer<typeof loadBalancerConfig>;
+export type DatabaseConfig = z.infer<typeof databaseConfig>;
 export type ServiceRole = z.infer<typeof serviceRole>;

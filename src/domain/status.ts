@@ -60,6 +60,7 @@ export type LogKind =
   | 'error'
   | 'rollback'
   | 'operator'
+  | 'database'
   | 'ignored-command';
 
 /** One line of the deployment log (seed §10). */

@@ -21,14 +21,16 @@ export interface SampleArtifactOptions {
   privateKeyPath: string;
   behavior?: SampleBehavior;
   releaseNotes?: string;
+  /** More files for `build/`, by relative path, e.g. `migrations/0001_add_email.sql` and `schema.json`. */
+  extraBuildFiles?: Record<string, string>;
 }
 
 /** Builds and signs an artifact of the sample service at `version`. */
 export function buildSampleArtifact(options: SampleArtifactOptions): Promise<BuiltArtifact> {
-  const { behavior, ...rest } = options;
+  const { behavior, extraBuildFiles, ...rest } = options;
   return buildArtifact({
     ...rest,
     from: sampleServiceDir,
-    extraBuildFiles: behavior ? { 'behavior.json': `${JSON.stringify(behavior)}\n` } : {},
+    extraBuildFiles: { ...extraBuildFiles, ...(behavior ? { 'behavior.json': `${JSON.stringify(behavior)}\n` } : {}) },
   });
 }

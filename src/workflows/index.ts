@@ -1,2 +1,3 @@
 // Re-exports only: the worker bundles this file, so every workflow type is registered from here.
 export { rollingDeployment } from './rolling-deployment.ts';
+export { schemaBackfill } from './backfill.ts';

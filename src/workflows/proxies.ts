@@ -1,5 +1,5 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { InstanceActivities, LoadBalancerActivities, ValidationActivities } from '../activities/index.ts';
+import type { DatabaseActivities, InstanceActivities, LoadBalancerActivities, ValidationActivities } from '../activities/index.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -44,5 +44,21 @@ export function instanceActivities(taskQueue: string, spec: DeploymentSpec) {
 }
 
 export function validationActivities(taskQueue: string) {
-  return proxyActivities<ValidationActivities>({ taskQueue, startToCloseTimeout: '2 minutes', heartbeatTimeout: '30s', retry });
+  return proxyActivities<ValidationActivities & Pick<DatabaseActivities, 'verifyMigrations'>>({ taskQueue, startToCloseTimeout: '2 minutes', heartbeatTimeout: '30s', retry });
+}
+
+/**
+ * The service's database. Applying migrations may wait for the service's migration lock and run
+ * long statements, so it heartbeats; a backfill heartbeats after every batch and, retried after a
+ * crash, resumes after the last committed one.
+ */
+export function databaseActivities(taskQueue: string) {
+  const migrating = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '15 minutes', heartbeatTimeout: '30s', retry });
+  const checking = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '30s', retry });
+  const backfilling = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '2 hours', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 20 } });
+  return {
+    applyMigrations: migrating.applyMigrations,
+    checkDatabase: checking.checkDatabase,
+    runBackfill: backfilling.runBackfill,
+  };
 }

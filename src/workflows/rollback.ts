@@ -1,5 +1,6 @@
-import { CancellationScope } from '@temporalio/workflow';
+import { CancellationScope, patched } from '@temporalio/workflow';
 import { planBatches, type DeploymentSpec } from '../domain/deployment.ts';
+import { rollbackSchemaRefusal } from './database.ts';
 import { failureMessage } from './failures.ts';
 import { validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
@@ -22,6 +23,15 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
     const previous = state.status.previousVersion;
     const changed = spec.instances.filter((t) => state.status.instances.find((i) => i.instance === t.instance)?.changed);
     if (changed.length > 0 && !previous) return 'the previous version is unknown, so the changed instances cannot be restored';
+    if (changed.length > 0 && previous && patched('rollback-schema-check')) {
+      // Restoring a version the schema has moved past would break the service instead of saving it.
+      const refusal = await rollbackSchemaRefusal(spec, previous);
+      if (refusal) {
+        const outcome = `rollback refused, the ${changed.length} changed instance(s) keep running ${spec.version}: ${refusal}`;
+        state.event('rollback', outcome);
+        return outcome;
+      }
+    }
     const failures: string[] = [];
     for (const batch of planBatches(changed, spec.batchSize)) {
       const results = await Promise.allSettled(batch.map((t) => replaceInstance(spec, state, t, previous ?? '', 'restore')));

@@ -1,8 +1,9 @@
-import { ApplicationFailure, condition, isCancellation, log, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, isCancellation, log, patched, workflowInfo } from '@temporalio/workflow';
 import { deploymentSpec, planBatches, type DeploymentSpec, type DeploymentSpecInput, type DeploymentTarget } from '../domain/deployment.ts';
 import { failureTypes, formatIssues } from '../domain/errors.ts';
 import type { InstanceStatus, Phase } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
+import { verifyDatabase } from './database.ts';
 import { failureMessage } from './failures.ts';
 import { registerHandlers } from './handlers.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
@@ -125,10 +126,11 @@ async function deployBatch(spec: DeploymentSpec, state: DeploymentState, batch: 
   if (reason) requestAutomaticRollback(state, reason);
 }
 
-/** Post-deployment validation (seed §8.1): smoke tests through the load balancer. */
+/** Post-deployment validation (seed §8.1): smoke tests through the load balancer, then the database. */
 async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
   state.phase('verifying', 'post-deployment smoke tests through the load balancer');
   await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
+  if (patched('database-checks')) await verifyDatabase(spec, state);
 }
 
 function requestAutomaticRollback(state: DeploymentState, reason: string): void {

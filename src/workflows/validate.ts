@@ -1,13 +1,15 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 import { failureTypes } from '../domain/errors.ts';
+import { applySchemaMigrations } from './database.ts';
 import { instanceActivities, loadBalancerActivities, validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
 
 /**
- * Seed §3 and §5.2, before anything changes: the artifact exists and verifies, migrations are
+ * Seed §3 and §5.2, before any instance changes: the artifact exists and verifies, migrations are
  * verified, every instance runs one known version, and enough instances serve to keep serving
- * while a batch is out. Throws a non-retryable failure naming the problem; changes nothing.
+ * while a batch is out; then the migrations are applied. Throws a non-retryable failure naming the
+ * problem; a failing migration is rolled back, so nothing is changed then either.
  */
 export async function validateDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
@@ -44,4 +46,7 @@ export async function validateDeployment(spec: DeploymentSpec, state: Deployment
       failureTypes.fleetNotReady,
     );
   }
+  // Last, once every check passed and before any instance changes (seed §6.3). Patched: recorded
+  // deployments from before this step replay without it.
+  if (patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
 }

@@ -40,6 +40,10 @@ export interface TestFleetOptions {
   service?: string;
   /** Hosts the instances are spread over, round robin (all on this machine; default: local). */
   hosts?: string[];
+  /** The service's database URL (adds a `database:` block to the fleet file). */
+  database?: string;
+  /** More files for each version's `build/` (e.g. migrations/0001_x.sql, schema.json), by version. */
+  buildFiles?: Record<string, Record<string, string>>;
 }
 
 export async function createTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
@@ -60,6 +64,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       `    frontend: { address: 127.0.0.1, port: ${frontendPort} }`,
       `    health: { checkIntervalMs: ${checkIntervalMs}, rise: 2, fall: 2 }`,
       '    drainTimeoutSeconds: 10',
+      ...(options.database ? [`    database: { url: ${JSON.stringify(options.database)} }`] : []),
       '    instances:',
       ...instancePorts.map((port, i) => `      - { name: ${service}-${i + 1}, host: ${hosts[i % hosts.length]}, address: 127.0.0.1, port: ${port} }`),
       '',
@@ -69,7 +74,8 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   const fleet = await loadFleetFile(fleetFile, {});
   const keys = await generateKeyPair({ dir: join(dir, 'keys') });
   for (const [version, behavior] of Object.entries(versions)) {
-    await buildSampleArtifact({ buildsRoot: fleet.paths.buildsRoot, service, version, privateKeyPath: keys.privateKeyPath, behavior });
+    const extraBuildFiles = options.buildFiles?.[version];
+    await buildSampleArtifact({ buildsRoot: fleet.paths.buildsRoot, service, version, privateKeyPath: keys.privateKeyPath, behavior, ...(extraBuildFiles ? { extraBuildFiles } : {}) });
   }
   let cleaned = false;
   const testFleet: TestFleet = {
