@@ -124,7 +124,7 @@ async function checkNamespace(connection: Connection, settings: ConnectionSettin
 }
 
 /** Opens a client connection and checks the namespace; every failure is one clear ZerodownError. */
-export async function connectClient(settings: ConnectionSettings, connectTimeoutMs = 5_000): Promise<Connection> {
+export async function connectClient(settings: ConnectionSettings, connectTimeoutMs = 3_000): Promise<Connection> {
   const options: ConnectionOptions = {
     address: settings.address,
     connectTimeout: connectTimeoutMs,

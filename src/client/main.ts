@@ -4,6 +4,11 @@ import { buildProgram } from './cli.ts';
 
 /** The one top-level handler: commands throw, this prints one clear message and sets the exit code. */
 async function main(argv: string[]): Promise<void> {
+  // `zerodown … | head` closes stdout early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
