@@ -16,10 +16,22 @@ import { startTimelineLoad } from './lib/timeline-load.ts';
 const runs = Number(process.argv[2] ?? 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const temporal = await startBenchTemporal();
-const fleet = await createTestFleet({ service: 'chaos', instances: 4, retries: false, upVersion: '1.0.0', versions: { '1.0.0': undefined, '2.0.0': undefined } });
+const fleet = await createTestFleet({
+  service: 'chaos',
+  instances: 4,
+  retries: false,
+  upVersion: '1.0.0',
+  versions: { '1.0.0': undefined, '2.0.0': undefined },
+});
 const taskQueue = `chaos-${Date.now()}`;
-const startWorker = () => startWorkerProcess(['--fleet', fleet.fleetFile, '--task-queue', taskQueue, '--shutdown-grace', '1'], { TEMPORAL_ADDRESS: temporal.address });
-const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/chaos?delay=5`, { connections: 6, maxSeconds: 1800 });
+const startWorker = () =>
+  startWorkerProcess(['--fleet', fleet.fleetFile, '--task-queue', taskQueue, '--shutdown-grace', '1'], {
+    TEMPORAL_ADDRESS: temporal.address,
+  });
+const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/chaos?delay=5`, {
+  connections: 6,
+  maxSeconds: 1800,
+});
 
 interface RunRecord {
   run: number;
@@ -38,8 +50,13 @@ let worker: WorkerProcess = startWorker();
 
 async function inspectFleet() {
   const servers = await fleet.lb.servers('chaos');
-  const versions = await Promise.all(fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version ?? 'none'));
-  return { drained: servers.filter((s) => s.admin !== 'ready' || s.status !== 'UP').map((s) => `${s.server}:${s.status}`), versions };
+  const versions = await Promise.all(
+    fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version ?? 'none'),
+  );
+  return {
+    drained: servers.filter((s) => s.admin !== 'ready' || s.status !== 'UP').map((s) => `${s.server}:${s.status}`),
+    versions,
+  };
 }
 
 try {
@@ -47,7 +64,14 @@ try {
     const version = run % 2 === 1 ? '2.0.0' : '1.0.0';
     const serverRestart = run === runs + 1;
     const started = Date.now();
-    const handle = await startDeployment(temporal.client, fleet.fleet, { service: 'chaos', version, taskQueue, bakeSeconds: 0, healthTimeoutSeconds: 10, requestedBy: 'chaos' });
+    const handle = await startDeployment(temporal.client, fleet.fleet, {
+      service: 'chaos',
+      version,
+      taskQueue,
+      bakeSeconds: 0,
+      healthTimeoutSeconds: 10,
+      requestedBy: 'chaos',
+    });
     // A random moment while instances are being replaced: the deployment takes ~4 s once it deploys.
     for (let i = 0; i < 600; i++) {
       const phase = (await handle.query(statusQuery).catch(() => undefined))?.phase;
@@ -57,7 +81,9 @@ try {
     const atMs = Math.round(Math.random() * 3500);
     await sleep(atMs);
     const status = await handle.query(statusQuery).catch(() => undefined);
-    const stateAtChaos = status ? `${status.phase}: ${status.instances.map((i) => `${i.instance.replace('chaos-', '#')}=${i.state}`).join(' ')}` : 'no answer (worker starting)';
+    const stateAtChaos = status
+      ? `${status.phase}: ${status.instances.map((i) => `${i.instance.replace('chaos-', '#')}=${i.state}`).join(' ')}`
+      : 'no answer (worker starting)';
     if (serverRestart) {
       await temporal.restart();
     } else {
@@ -65,13 +91,28 @@ try {
       await sleep(Math.round(Math.random() * 1000));
       worker = startWorker();
     }
-    const result = await temporal.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).result().then(
-      (r: { phase: string }) => r.phase,
-      (error: Error) => `failed: ${error.message}`,
-    );
+    const result = await temporal.client.workflow
+      .getHandle(handle.workflowId, handle.firstExecutionRunId)
+      .result()
+      .then(
+        (r: { phase: string }) => r.phase,
+        (error: Error) => `failed: ${error.message}`,
+      );
     const { drained, versions } = await inspectFleet();
-    records.push({ run, version, chaos: serverRestart ? 'Temporal server restart' : 'worker SIGKILL', atMs, stateAtChaos, phase: result, wallMs: Date.now() - started, drained, versions });
-    process.stderr.write(`chaos run ${run}: ${records.at(-1)?.chaos} at ${atMs} ms (${stateAtChaos}) → ${result}, ${drained.length} drained, versions ${versions.join(',')}\n`);
+    records.push({
+      run,
+      version,
+      chaos: serverRestart ? 'Temporal server restart' : 'worker SIGKILL',
+      atMs,
+      stateAtChaos,
+      phase: result,
+      wallMs: Date.now() - started,
+      drained,
+      versions,
+    });
+    process.stderr.write(
+      `chaos run ${run}: ${records.at(-1)?.chaos} at ${atMs} ms (${stateAtChaos}) → ${result}, ${drained.length} drained, versions ${versions.join(',')}\n`,
+    );
   }
 } finally {
   await worker.stop();

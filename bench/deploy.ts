@@ -21,7 +21,10 @@ import { p50, round } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 import { spansFrom, timelineSvg } from './lib/timeline-svg.ts';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 2);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n >= 2);
 const fleetSizes = sizes.length > 0 ? sizes : [4, 8, 16];
 const checkIntervalMs = 200;
 const bucketMs = 250;
@@ -44,11 +47,19 @@ async function measureTrafficShift(fleet: TestFleet, samples: number): Promise<n
   for (let i = 0; i < samples; i++) {
     let started = performance.now();
     await fleet.lb.drain(ref);
-    await waitFor(() => fleet.lb.server(ref), (s) => s.admin === 'drain', 5000);
+    await waitFor(
+      () => fleet.lb.server(ref),
+      (s) => s.admin === 'drain',
+      5000,
+    );
     times.push(performance.now() - started);
     started = performance.now();
     await fleet.lb.ready(ref);
-    await waitFor(() => fleet.lb.server(ref), (s) => s.admin === 'ready', 5000);
+    await waitFor(
+      () => fleet.lb.server(ref),
+      (s) => s.admin === 'ready',
+      5000,
+    );
     times.push(performance.now() - started);
   }
   return times;
@@ -65,7 +76,8 @@ async function baselineDeploy(fleet: TestFleet, version: string): Promise<number
     await fleet.runtime.restart(ref, { timeoutMs: 10_000 });
     await waitForEndpoint(ref, 'readiness', { timeoutMs: 10_000 });
     const report = await readReport(ref);
-    if (report?.version !== version) throw new Error(`baseline: ${ref.instance} reports ${report?.version}, expected ${version}`);
+    if (report?.version !== version)
+      throw new Error(`baseline: ${ref.instance} reports ${report?.version}, expected ${version}`);
     await readmit(fleet.lb, server, { timeoutMs: 10_000 });
   }
   return performance.now() - started;
@@ -83,7 +95,10 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
   });
   const taskQueue = `bench-${instances}-${Date.now()}`;
   const activities = createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) });
-  const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=5`, { connections: 8, bucketMs });
+  const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=5`, {
+    connections: 8,
+    bucketMs,
+  });
   try {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const trafficShift = await measureTrafficShift(fleet, 10);
@@ -99,8 +114,16 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
       const status: DeploymentStatus = await deploy.query(statusQuery);
 
       // 2. A manual rollback once all but one instance run 4.0.0: the operator's command → every instance restored and serving.
-      const manual = await startDeployment(temporal.client, fleet.fleet, { ...request, version: '4.0.0', pauseAfterBatches: [instances - 1] });
-      await waitFor(() => manual.query(statusQuery), (s) => s.phase === 'paused', 120_000);
+      const manual = await startDeployment(temporal.client, fleet.fleet, {
+        ...request,
+        version: '4.0.0',
+        pauseAfterBatches: [instances - 1],
+      });
+      await waitFor(
+        () => manual.query(statusQuery),
+        (s) => s.phase === 'paused',
+        120_000,
+      );
       started = performance.now();
       await manual.executeUpdate(updates.rollback, { args: [{ by: 'bench', reason: 'benchmark: manual rollback' }] });
       const rolledBack = await manual.result();
@@ -108,7 +131,11 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
       if (rolledBack.phase !== 'rolled-back') throw new Error(`manual rollback ended ${rolledBack.phase}`);
 
       // 3. An automatic rollback: 3.0.0 never becomes ready; detection → every instance restored.
-      const auto = await startDeployment(temporal.client, fleet.fleet, { ...request, version: '3.0.0', healthTimeoutSeconds: 2 });
+      const auto = await startDeployment(temporal.client, fleet.fleet, {
+        ...request,
+        version: '3.0.0',
+        healthTimeoutSeconds: 2,
+      });
       const autoResult = await auto.result();
       if (autoResult.phase !== 'rolled-back') throw new Error(`automatic rollback ended ${autoResult.phase}`);
 
@@ -117,7 +144,10 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
       const report = await load.stop();
 
       const t = status.instances.map((i) => i.timings);
-      const instanceTimeMs = t.reduce((sum, x) => sum + (x.drainMs ?? 0) + (x.restartMs ?? 0) + (x.healthMs ?? 0) + (x.readmitMs ?? 0), 0);
+      const instanceTimeMs = t.reduce(
+        (sum, x) => sum + (x.drainMs ?? 0) + (x.restartMs ?? 0) + (x.healthMs ?? 0) + (x.readmitMs ?? 0),
+        0,
+      );
       const result = {
         instances,
         deployWallMs: Math.round(deployWallMs),
@@ -135,9 +165,15 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
         baselineWallMs: Math.round(baselineWallMs),
         wallRatioToBaseline: round(deployWallMs / baselineWallMs),
       };
-      const svg = instances === fleetSizes[0]
-        ? timelineSvg(`zerodown: rolling deployment of ${instances} instances under load (${result.deployWallMs} ms, ${report.failed} failed requests)`, spansFrom(status, report.startedAt), report.buckets, bucketMs)
-        : undefined;
+      const svg =
+        instances === fleetSizes[0]
+          ? timelineSvg(
+              `zerodown: rolling deployment of ${instances} instances under load (${result.deployWallMs} ms, ${report.failed} failed requests)`,
+              spansFrom(status, report.startedAt),
+              report.buckets,
+              bucketMs,
+            )
+          : undefined;
       return { result, svg };
     });
   } finally {
@@ -160,8 +196,19 @@ try {
   await temporal.stop();
 }
 
-const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-const targets = { restartMs: 3000, trafficShiftMs: 50, healthValidationMs: 1000, deployWallMs: 120_000, rollbackWallMs: 10_000 };
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+};
+const targets = {
+  restartMs: 3000,
+  trafficShiftMs: 50,
+  healthValidationMs: 1000,
+  deployWallMs: 120_000,
+  rollbackWallMs: 10_000,
+};
 await mkdir(resultsDir, { recursive: true });
 await writeFile(
   path.join(resultsDir, 'latest.json'),

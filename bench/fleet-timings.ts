@@ -16,13 +16,24 @@ const checkIntervalMs = 200;
 const requestDelayMs = 50;
 const fleet = await createTestFleet({ instances: 3, upVersion: '1.0.0', checkIntervalMs, retries: false });
 
-const samples = { stopMs: [] as number[], startToReadyMs: [] as number[], restartMs: [] as number[], drainToIdleMs: [] as number[], readmitMs: [] as number[] };
+const samples = {
+  stopMs: [] as number[],
+  startToReadyMs: [] as number[],
+  restartMs: [] as number[],
+  drainToIdleMs: [] as number[],
+  readmitMs: [] as number[],
+};
 let load: autocannon.Instance | undefined;
 let finished: Promise<autocannon.Result | undefined> = Promise.resolve(undefined);
 try {
   finished = new Promise((resolve, reject) => {
-    load = autocannon({ url: `http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=${requestDelayMs}`, connections: 12, duration: 600 }, (error, result) =>
-      error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result),
+    load = autocannon(
+      {
+        url: `http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=${requestDelayMs}`,
+        connections: 12,
+        duration: 600,
+      },
+      (error, result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result)),
     );
   });
   await sleep(500);
@@ -61,7 +72,14 @@ const summary = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
   const round = (n: number) => Math.round(n * 10) / 10;
-  return { n: values.length, min: round(sorted[0] ?? NaN), median: round(at(0.5)), p90: round(at(0.9)), max: round(sorted.at(-1) ?? NaN), samples: values.map(round) };
+  return {
+    n: values.length,
+    min: round(sorted[0] ?? NaN),
+    median: round(at(0.5)),
+    p90: round(at(0.9)),
+    max: round(sorted.at(-1) ?? NaN),
+    samples: values.map(round),
+  };
 };
 const report = {
   measuredAt: new Date().toISOString(),
@@ -78,11 +96,14 @@ const report = {
   startToReadyMs: summary(samples.startToReadyMs),
   drainToIdleMs: summary(samples.drainToIdleMs),
   readmitAfterReadyMs: summary(samples.readmitMs),
-  load: result ? { requests: result.requests.total, errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx } : undefined,
+  load: result
+    ? { requests: result.requests.total, errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx }
+    : undefined,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(new URL('./results/fleet-timings.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
-const line = (name: string, s: ReturnType<typeof summary>) => `${name.padEnd(28)} median ${s.median} ms, p90 ${s.p90} ms, min ${s.min}, max ${s.max} (n=${s.n})`;
+const line = (name: string, s: ReturnType<typeof summary>) =>
+  `${name.padEnd(28)} median ${s.median} ms, p90 ${s.p90} ms, min ${s.min}, max ${s.max} (n=${s.n})`;
 process.stdout.write(
   [
     line('restart (stop → ready)', report.restartStopToReadyMs),

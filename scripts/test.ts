@@ -59,11 +59,15 @@ async function main(): Promise<number> {
     writeFileSync(bundlePath, bundle.code);
     env.ZERODOWN_TEST_WORKFLOW_BUNDLE = bundlePath;
 
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
-      cwd: projectRoot,
-      env,
-      stdio: 'inherit',
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+      {
+        cwd: projectRoot,
+        env,
+        stdio: 'inherit',
+      },
+    );
     return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   } finally {
     await stopServer();
@@ -74,7 +78,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`test harness: ${error instanceof ZerodownError ? `${error.message}\n  ${error.hint ?? ''}` : String(error)}\n`);
+    process.stderr.write(
+      `test harness: ${error instanceof ZerodownError ? `${error.message}\n  ${error.hint ?? ''}` : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -1,4 +1,11 @@
-import { DefaultLogger, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  Runtime,
+  Worker,
+  makeTelemetryFilterString,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { connectWorker, type ConnectionSettings } from './client/connection.ts';
 import { createLogger } from './logging.ts';
@@ -18,7 +25,9 @@ export function installRuntimeLogging(logger: Logger): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({
-    logger: new DefaultLogger('INFO', (entry) => logger[pinoLevel[entry.level]]({ ...entry.meta, sdk: true }, entry.message)),
+    logger: new DefaultLogger('INFO', (entry) =>
+      logger[pinoLevel[entry.level]]({ ...entry.meta, sdk: true }, entry.message),
+    ),
     // On these signals every worker of the process stops polling and lets running activities finish.
     shutdownSignals: ['SIGINT', 'SIGTERM'],
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
@@ -36,7 +45,10 @@ export interface WorkerSettings {
 }
 
 /** Connects, creates and runs a worker until a shutdown signal; running activities finish first. */
-export async function runWorker(settings: WorkerSettings, logger: Logger = createLogger('zerodown-worker')): Promise<void> {
+export async function runWorker(
+  settings: WorkerSettings,
+  logger: Logger = createLogger('zerodown-worker'),
+): Promise<void> {
   installRuntimeLogging(logger);
   const connection = await connectWorker(settings.connection);
   try {

@@ -42,10 +42,14 @@ describe('worker', () => {
     const taskQueue = uniqueTaskQueue('sigterm');
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'zd-')), 'marker');
     const { client, close } = await testClient();
-    const worker = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'test/fixtures/worker-process.ts')], {
-      env: { ...process.env, FIXTURE_TASK_QUEUE: taskQueue, ZERODOWN_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const worker = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(projectRoot, 'test/fixtures/worker-process.ts')],
+      {
+        env: { ...process.env, FIXTURE_TASK_QUEUE: taskQueue, ZERODOWN_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {
       const handle = await client.workflow.start<typeof slowActivityWorkflow>('slowActivityWorkflow', {
@@ -57,7 +61,11 @@ describe('worker', () => {
       worker.kill('SIGTERM');
       const code = await Promise.race([exited, sleep(25_000).then(() => 'timeout' as const)]);
       assert.equal(code, 0, 'the worker exits cleanly after its activity');
-      assert.equal(readFileSync(marker, 'utf8'), 'started\nfinished\n', 'the activity ran to its end before the process exited');
+      assert.equal(
+        readFileSync(marker, 'utf8'),
+        'started\nfinished\n',
+        'the activity ran to its end before the process exited',
+      );
 
       // The activity's result was reported: another worker completes the run without running it again.
       const result = await withWorker({ taskQueue, activities }, () => handle.result());

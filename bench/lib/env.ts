@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { startDevServer } from '../../src/client/server.ts';
 import { projectRoot } from '../../src/paths.ts';
 import { freePort } from '../../test/helpers/ports.ts';
@@ -52,14 +59,25 @@ export async function startBenchTemporal(): Promise<BenchTemporal> {
 let bundle: WorkflowBundleWithSourceMap | undefined;
 
 /** Runs an in-process zerodown worker (the real workflows and activities) while `body` runs. */
-export async function withBenchWorker<T>(address: string, taskQueue: string, activities: object, body: () => Promise<T>): Promise<T> {
+export async function withBenchWorker<T>(
+  address: string,
+  taskQueue: string,
+  activities: object,
+  body: () => Promise<T>,
+): Promise<T> {
   bundle ??= await bundleWorkflowCode({
     workflowsPath: path.join(projectRoot, 'src', 'workflows', 'index.ts'),
     logger: new DefaultLogger('WARN'),
   });
   const connection = await NativeConnection.connect({ address });
   try {
-    const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities, shutdownGraceTime: '5s' });
+    const worker = await Worker.create({
+      connection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities,
+      shutdownGraceTime: '5s',
+    });
     return await worker.runUntil(body());
   } finally {
     await connection.close();

@@ -13,7 +13,11 @@ export interface ActivityDeps {
 }
 
 /** The instance an activity acts on, with the adapters that reach it. */
-export function instanceContext(deps: ActivityDeps, service: string, instance: string): { ref: InstanceRef; runtime: InstanceRuntime } {
+export function instanceContext(
+  deps: ActivityDeps,
+  service: string,
+  instance: string,
+): { ref: InstanceRef; runtime: InstanceRuntime } {
   const ref = instanceRefs(deps.fleet, service).find((r) => r.instance === instance);
   if (!ref) {
     throw ApplicationFailure.nonRetryable(

@@ -18,8 +18,10 @@ import { type ActivityDeps, withHeartbeats } from './context.ts';
 export function createDatabaseActivities(deps: ActivityDeps) {
   const log = deps.logger.child({ activities: 'database' });
   const { buildsRoot } = deps.fleet.paths;
-  const databaseUrl = (service: string) => guard(() => Promise.resolve(requireService(deps.fleet, service).database?.url));
-  const migrationSet = (service: string, version: string) => guard(() => loadMigrationSet(artifactDir({ buildsRoot, service, version })));
+  const databaseUrl = (service: string) =>
+    guard(() => Promise.resolve(requireService(deps.fleet, service).database?.url));
+  const migrationSet = (service: string, version: string) =>
+    guard(() => loadMigrationSet(artifactDir({ buildsRoot, service, version })));
 
   return {
     /**
@@ -27,7 +29,13 @@ export function createDatabaseActivities(deps: ActivityDeps) {
      * and the applied schema suits this version (a deployment to an older version whose schema
      * was contracted away is refused here, with why). Artifacts without migrations pass.
      */
-    async verifyMigrations({ service, version }: { service: string; version: string }): Promise<{ migrations: number } & Partial<MigrationPlan>> {
+    async verifyMigrations({
+      service,
+      version,
+    }: {
+      service: string;
+      version: string;
+    }): Promise<{ migrations: number } & Partial<MigrationPlan>> {
       const set = await migrationSet(service, version);
       const url = await databaseUrl(service);
       if (!url) {
@@ -47,14 +55,27 @@ export function createDatabaseActivities(deps: ActivityDeps) {
      * transaction) and verifies the schema version. Contract steps run only when none of
      * `runningVersions` uses what they remove. Idempotent: a retry applies nothing twice.
      */
-    async applyMigrations({ service, version, runningVersions }: { service: string; version: string; runningVersions: string[] }): Promise<ApplyResult | { skipped: true }> {
+    async applyMigrations({
+      service,
+      version,
+      runningVersions,
+    }: {
+      service: string;
+      version: string;
+      runningVersions: string[];
+    }): Promise<ApplyResult | { skipped: true }> {
       const url = await databaseUrl(service);
       if (!url) return { skipped: true };
       const set = await migrationSet(service, version);
       const running = await Promise.all(
-        runningVersions.map(async (v) => ({ version: v, set: await loadMigrationSet(artifactDir({ buildsRoot, service, version: v })).catch(() => undefined) })),
+        runningVersions.map(async (v) => ({
+          version: v,
+          set: await loadMigrationSet(artifactDir({ buildsRoot, service, version: v })).catch(() => undefined),
+        })),
       );
-      const result = await withHeartbeats(() => guard(() => applyMigrations({ url, service, version, set, running, log: (m) => log.debug({ service }, m) })));
+      const result = await withHeartbeats(() =>
+        guard(() => applyMigrations({ url, service, version, set, running, log: (m) => log.debug({ service }, m) })),
+      );
       log.info({ service, version, ...result }, 'migrations applied and schema version verified');
       return result;
     },
@@ -63,7 +84,13 @@ export function createDatabaseActivities(deps: ActivityDeps) {
      * Post-deployment (seed §8.1): the database answers, and its schema is one `version` runs
      * against. Marks the version's expand steps deployed and returns the backfills now due.
      */
-    async checkDatabase({ service, version }: { service: string; version: string }): Promise<{ checked: boolean; latencyMs?: number; schemaVersion?: string; backfills: string[] }> {
+    async checkDatabase({
+      service,
+      version,
+    }: {
+      service: string;
+      version: string;
+    }): Promise<{ checked: boolean; latencyMs?: number; schemaVersion?: string; backfills: string[] }> {
       const url = await databaseUrl(service);
       if (!url) return { checked: false, backfills: [] };
       const set = await migrationSet(service, version);
@@ -90,11 +117,23 @@ export function createDatabaseActivities(deps: ActivityDeps) {
      * commits with it), so a retry after a crash resumes after the last finished batch; heartbeats
      * carry it for the Web UI.
      */
-    async runBackfill({ service, expand }: { service: string; expand: string }): Promise<BackfillProgress & { resumedFrom: string | null; attempt: number }> {
+    async runBackfill({
+      service,
+      expand,
+    }: {
+      service: string;
+      expand: string;
+    }): Promise<BackfillProgress & { resumedFrom: string | null; attempt: number }> {
       const url = await databaseUrl(service);
-      if (!url) throw ApplicationFailure.nonRetryable(`service ${service} has no database in the fleet file ${deps.fleet.source}`, failureTypes.migrationsUnverified);
+      if (!url)
+        throw ApplicationFailure.nonRetryable(
+          `service ${service} has no database in the fleet file ${deps.fleet.source}`,
+          failureTypes.migrationsUnverified,
+        );
       heartbeat();
-      const result = await guard(() => runBackfill({ url, service, expand, onBatch: (progress) => heartbeat(progress) }));
+      const result = await guard(() =>
+        runBackfill({ url, service, expand, onBatch: (progress) => heartbeat(progress) }),
+      );
       log.info({ service, expand, ...result }, 'backfill finished');
       return { ...result, attempt: activityInfo().attempt };
     },

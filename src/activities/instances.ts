@@ -20,12 +20,19 @@ export function createInstanceActivities(deps: ActivityDeps) {
      * Restarts the instance on its installed version. Idempotent: when it already runs `version`
      * (a retry after the restart happened), nothing is restarted again.
      */
-    async restartInstance({ service, instance, version, stopTimeoutMs }: InstanceInput & { version: string; stopTimeoutMs: number }): Promise<{ restartMs: number }> {
+    async restartInstance({
+      service,
+      instance,
+      version,
+      stopTimeoutMs,
+    }: InstanceInput & { version: string; stopTimeoutMs: number }): Promise<{ restartMs: number }> {
       const { ref, runtime } = instanceContext(deps, service, instance);
       const current = await runtime.inspect(ref);
       if (current.running && current.report?.version === version) return { restartMs: 0 };
       const started = Date.now();
-      await withHeartbeats(() => permanentAs(failureTypes.instanceUnhealthy, () => runtime.restart(ref, { timeoutMs: stopTimeoutMs })));
+      await withHeartbeats(() =>
+        permanentAs(failureTypes.instanceUnhealthy, () => runtime.restart(ref, { timeoutMs: stopTimeoutMs })),
+      );
       const restartMs = Date.now() - started;
       log.info({ service, instance, version, restartMs }, 'instance restarted');
       return { restartMs };
@@ -35,7 +42,12 @@ export function createInstanceActivities(deps: ActivityDeps) {
      * Proves the instance healthy (seed §4.2): liveness and readiness answer 2xx and the status
      * endpoint reports the expected version. A failure is permanent: it triggers the rollback.
      */
-    async checkInstanceHealth({ service, instance, version, timeoutMs }: InstanceInput & { version: string; timeoutMs: number }): Promise<{ healthMs: number }> {
+    async checkInstanceHealth({
+      service,
+      instance,
+      version,
+      timeoutMs,
+    }: InstanceInput & { version: string; timeoutMs: number }): Promise<{ healthMs: number }> {
       const { ref } = instanceContext(deps, service, instance);
       const started = Date.now();
       const beat = heartbeater();
@@ -45,7 +57,9 @@ export function createInstanceActivities(deps: ActivityDeps) {
         beat();
         const remaining = Math.max(100, deadline - Date.now());
         const live = await waitForEndpoint(ref, 'liveness', { timeoutMs: Math.min(1000, remaining) });
-        const ready = live.ok ? await waitForEndpoint(ref, 'readiness', { timeoutMs: Math.min(1000, remaining) }) : undefined;
+        const ready = live.ok
+          ? await waitForEndpoint(ref, 'readiness', { timeoutMs: Math.min(1000, remaining) })
+          : undefined;
         const report = ready?.ok ? await readReport(ref) : undefined;
         if (report?.version === version) {
           const healthMs = Date.now() - started;
@@ -67,7 +81,11 @@ export function createInstanceActivities(deps: ActivityDeps) {
     },
 
     /** The version the instance itself reports, if it answers. */
-    async inspectInstance({ service, instance }: InstanceInput): Promise<{ version: string | undefined; running: boolean; installedVersion: string | undefined }> {
+    async inspectInstance({ service, instance }: InstanceInput): Promise<{
+      version: string | undefined;
+      running: boolean;
+      installedVersion: string | undefined;
+    }> {
       const { ref, runtime } = instanceContext(deps, service, instance);
       const state = await runtime.inspect(ref);
       return { version: state.report?.version, running: state.running, installedVersion: state.installedVersion };

@@ -25,7 +25,11 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
     },
 
     /** Waits until the instance has no current or queued sessions, heartbeating. */
-    async waitForIdle({ service, instance, timeoutMs }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+    async waitForIdle({
+      service,
+      instance,
+      timeoutMs,
+    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
       const started = Date.now();
       try {
         await waitUntilIdle(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() });
@@ -38,13 +42,20 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
     },
 
     /** Puts the instance back only after the load balancer's own fresh checks pass. Idempotent. */
-    async readmitInstance({ service, instance, timeoutMs }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+    async readmitInstance({
+      service,
+      instance,
+      timeoutMs,
+    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
       const started = Date.now();
       await permanentAs(failureTypes.readmitTimeout, () =>
         readmit(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() }),
       );
       const waitedMs = Date.now() - started;
-      log.info({ service, instance, readmitMs: waitedMs }, 'instance back in the load balancer after its health check passed');
+      log.info(
+        { service, instance, readmitMs: waitedMs },
+        'instance back in the load balancer after its health check passed',
+      );
       return { waitedMs };
     },
 
@@ -59,7 +70,10 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
     async servingInstances({ service }: { service: string }): Promise<{ serving: string[]; notServing: string[] }> {
       const servers = await lb.servers(service);
       const isServing = (s: (typeof servers)[number]) => s.admin === 'ready' && s.health === 'up';
-      return { serving: servers.filter(isServing).map((s) => s.server), notServing: servers.filter((s) => !isServing(s)).map((s) => `${s.server} (${s.status})`) };
+      return {
+        serving: servers.filter(isServing).map((s) => s.server),
+        notServing: servers.filter((s) => !isServing(s)).map((s) => `${s.server} (${s.status})`),
+      };
     },
   };
 }

@@ -27,14 +27,25 @@ export function createValidationActivities(deps: ActivityDeps) {
      * Smoke tests through the load balancer (seed §8.1): the service answers its health endpoints
      * for clients, several times in a row, and every answer reports `version`.
      */
-    async smokeTest({ service, version, requests = 10 }: { service: string; version: string; requests?: number }): Promise<{ passed: number }> {
+    async smokeTest({
+      service,
+      version,
+      requests = 10,
+    }: {
+      service: string;
+      version: string;
+      requests?: number;
+    }): Promise<{ passed: number }> {
       const config = requireService(deps.fleet, service);
       if (!config.frontend) return { passed: 0 };
       const { address, port } = config.frontend;
       for (let i = 0; i < requests; i++) {
         for (const path of [config.health.readiness, config.health.status]) {
           const answer = await httpGet(address, port, path, 2000);
-          const reported = path === config.health.status && answer.ok ? (JSON.parse(answer.body) as { version?: string }).version : version;
+          const reported =
+            path === config.health.status && answer.ok
+              ? (JSON.parse(answer.body) as { version?: string }).version
+              : version;
           if (!answer.ok || reported !== version) {
             throw ApplicationFailure.nonRetryable(
               `smoke test failed: GET ${path} through ${address}:${port} answered ${answer.statusCode ?? answer.error}${reported !== version ? ` reporting version ${reported}, expected ${version}` : ''}`,
@@ -52,15 +63,29 @@ export function createValidationActivities(deps: ActivityDeps) {
      * retention. Each line carries the run id and its sequence number, so a retried write is
      * recognised and dropped by readers (`zerodown logs`).
      */
-    async archiveDeploymentLog({ runId, status }: { runId: string; status: DeploymentStatus }): Promise<{ file: string }> {
+    async archiveDeploymentLog({
+      runId,
+      status,
+    }: {
+      runId: string;
+      status: DeploymentStatus;
+    }): Promise<{ file: string }> {
       const dir = join(stateDir, 'deployment-log');
       await mkdir(dir, { recursive: true });
       const file = join(dir, `${status.service}.jsonl`);
       const lines = status.events.map((event, seq) =>
-        JSON.stringify({ runId, seq, service: status.service, version: status.version, previousVersion: status.previousVersion, ...event }),
+        JSON.stringify({
+          runId,
+          seq,
+          service: status.service,
+          version: status.version,
+          previousVersion: status.previousVersion,
+          ...event,
+        }),
       );
       await appendFile(file, `${lines.join('\n')}\n`);
-      for (const event of status.events) log.info({ service: status.service, version: status.version, runId, ...event }, 'deployment log');
+      for (const event of status.events)
+        log.info({ service: status.service, version: status.version, runId, ...event }, 'deployment log');
       return { file };
     },
   };

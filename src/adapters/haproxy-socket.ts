@@ -12,7 +12,12 @@ export async function runtimeCommand(socketPath: string, command: string, timeou
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(unreachable(`HAProxy runtime API at ${socketPath} did not answer "${command}" within ${timeoutMs} ms`, 'Check that HAProxy is running and not overloaded.'));
+      reject(
+        unreachable(
+          `HAProxy runtime API at ${socketPath} did not answer "${command}" within ${timeoutMs} ms`,
+          'Check that HAProxy is running and not overloaded.',
+        ),
+      );
     }, timeoutMs);
     socket.on('connect', () => socket.end(`${command}\n`));
     socket.on('data', (chunk) => chunks.push(chunk));
@@ -30,11 +35,20 @@ export async function runtimeCommand(socketPath: string, command: string, timeou
 function socketError(socketPath: string, error: NodeJS.ErrnoException): Error {
   switch (error.code) {
     case 'ENOENT':
-      return unreachable(`HAProxy runtime API socket ${socketPath} does not exist`, 'Start the load balancer (zerodown fleet up) or fix loadBalancer.statsSocket in the fleet file.');
+      return unreachable(
+        `HAProxy runtime API socket ${socketPath} does not exist`,
+        'Start the load balancer (zerodown fleet up) or fix loadBalancer.statsSocket in the fleet file.',
+      );
     case 'ECONNREFUSED':
-      return unreachable(`HAProxy runtime API socket ${socketPath} refused the connection (HAProxy is not running)`, 'Start the load balancer (zerodown fleet up).');
+      return unreachable(
+        `HAProxy runtime API socket ${socketPath} refused the connection (HAProxy is not running)`,
+        'Start the load balancer (zerodown fleet up).',
+      );
     case 'EACCES':
-      return unreachable(`no permission to open HAProxy runtime API socket ${socketPath}`, 'Run zerodown as the user that owns the socket.');
+      return unreachable(
+        `no permission to open HAProxy runtime API socket ${socketPath}`,
+        'Run zerodown as the user that owns the socket.',
+      );
     default:
       return unreachable(`cannot talk to HAProxy runtime API socket ${socketPath}: ${error.message}`);
   }

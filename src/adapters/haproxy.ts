@@ -1,6 +1,13 @@
 import { ZerodownError, badInput } from '../domain/errors.ts';
 import { parseStatCsv, runtimeCommand } from './haproxy-socket.ts';
-import type { AdminState, FrontendState, LoadBalancer, ServerRef, ServerState, TrafficFigures } from './load-balancer.ts';
+import type {
+  AdminState,
+  FrontendState,
+  LoadBalancer,
+  ServerRef,
+  ServerState,
+  TrafficFigures,
+} from './load-balancer.ts';
 
 /** Admin-state bits of `show servers state` (HAProxy's enum srv_admin). */
 const maintBits = 0x01 | 0x02 | 0x04 | 0x20;
@@ -35,7 +42,10 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const servers = await this.servers(ref.backend);
     const found = servers.find((s) => s.server === ref.server);
     if (!found) {
-      throw badInput(`HAProxy backend ${ref.backend} has no server ${ref.server} (servers: ${servers.map((s) => s.server).join(', ') || 'none'})`, 'Check the instance names in the fleet file against the HAProxy config.');
+      throw badInput(
+        `HAProxy backend ${ref.backend} has no server ${ref.server} (servers: ${servers.map((s) => s.server).join(', ') || 'none'})`,
+        'Check the instance names in the fleet file against the HAProxy config.',
+      );
     }
     return found;
   }
@@ -49,7 +59,8 @@ export class HAProxyLoadBalancer implements LoadBalancer {
       this.command(`show servers state ${backend}`),
     ]);
     if (!stat.startsWith('# ') || /Can't find backend/i.test(state)) {
-      if (!stat.startsWith('# ')) throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
+      if (!stat.startsWith('# '))
+        throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
       throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
     }
     const admin = parseAdminStates(state);
@@ -73,7 +84,9 @@ export class HAProxyLoadBalancer implements LoadBalancer {
   async frontend(name: string): Promise<FrontendState> {
     checkName(name);
     const stat = await this.command('show stat -1 1 -1');
-    const row = stat.startsWith('# ') ? parseStatCsv(stat).find((r) => r.pxname === name && r.svname === 'FRONTEND') : undefined;
+    const row = stat.startsWith('# ')
+      ? parseStatCsv(stat).find((r) => r.pxname === name && r.svname === 'FRONTEND')
+      : undefined;
     if (!row) throw badInput(`HAProxy has no frontend named ${name}`, 'Check the service name against the fleet file.');
     return {
       frontend: name,
@@ -99,7 +112,10 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const answer = (await this.command(command)).trim();
     if (answer === '') return;
     if (/No such (backend|server)/i.test(answer)) {
-      throw badInput(`HAProxy refused "${command}": ${answer}`, 'Check the service and instance names against the fleet file.');
+      throw badInput(
+        `HAProxy refused "${command}": ${answer}`,
+        'Check the service and instance names against the fleet file.',
+      );
     }
     throw new ZerodownError('failed', `HAProxy refused "${command}": ${answer}`);
   }

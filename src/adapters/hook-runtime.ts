@@ -18,7 +18,17 @@ export interface HookRuntimeOptions {
 }
 
 type Hook = 'stop' | 'install' | 'start' | 'validate';
-const placeholders = ['service', 'instance', 'role', 'host', 'address', 'port', 'version', 'artifact', 'stopTimeoutSeconds'] as const;
+const placeholders = [
+  'service',
+  'instance',
+  'role',
+  'host',
+  'address',
+  'port',
+  'version',
+  'artifact',
+  'stopTimeoutSeconds',
+] as const;
 type Placeholder = (typeof placeholders)[number];
 
 /**
@@ -31,7 +41,12 @@ export class HookRuntime implements InstanceRuntime {
   constructor(private readonly options: HookRuntimeOptions) {}
 
   async install(ref: InstanceRef, version: string): Promise<void> {
-    await verifyArtifact({ buildsRoot: this.options.buildsRoot, service: ref.service, version, publicKeyPath: this.options.publicKeyPath });
+    await verifyArtifact({
+      buildsRoot: this.options.buildsRoot,
+      service: ref.service,
+      version,
+      publicKeyPath: this.options.publicKeyPath,
+    });
     await this.run('install', ref, version);
     const record = this.recordPath(ref);
     await mkdir(join(record, '..'), { recursive: true });
@@ -44,7 +59,11 @@ export class HookRuntime implements InstanceRuntime {
     const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     const live = await waitForEndpoint(ref, 'liveness', { timeoutMs });
     if (!live.ok) {
-      throw new ZerodownError('failed', `instance ${ref.instance} did not answer ${ref.health.liveness} within ${timeoutMs} ms after its start hook (${live.last?.error ?? `HTTP ${live.last?.statusCode}`})`, 'Check the start hook and the instance log on its host.');
+      throw new ZerodownError(
+        'failed',
+        `instance ${ref.instance} did not answer ${ref.health.liveness} within ${timeoutMs} ms after its start hook (${live.last?.error ?? `HTTP ${live.last?.statusCode}`})`,
+        'Check the start hook and the instance log on its host.',
+      );
     }
     if (this.options.hooks.validate) await this.run('validate', ref, await this.installedVersion(ref));
     return this.inspect(ref);
@@ -62,7 +81,13 @@ export class HookRuntime implements InstanceRuntime {
   async inspect(ref: InstanceRef): Promise<InstanceState> {
     const report = await readReport(ref);
     const live = report ? true : (await waitForEndpoint(ref, 'liveness', { timeoutMs: 500 })).ok;
-    return { instance: ref.instance, installedVersion: await this.installedVersion(ref), running: live, pid: undefined, report };
+    return {
+      instance: ref.instance,
+      installedVersion: await this.installedVersion(ref),
+      running: live,
+      pid: undefined,
+      report,
+    };
   }
 
   /** The argv a hook would run for this instance: exposed so a dry run can print it. */
@@ -77,22 +102,36 @@ export class HookRuntime implements InstanceRuntime {
       address: ref.address,
       port: String(ref.port),
       version,
-      artifact: version ? artifactDir({ buildsRoot: this.options.buildsRoot, service: ref.service, version }) : undefined,
+      artifact: version
+        ? artifactDir({ buildsRoot: this.options.buildsRoot, service: ref.service, version })
+        : undefined,
       stopTimeoutSeconds: String(stopTimeoutSeconds),
     };
     return command.map((arg) =>
       arg.replace(/\{([A-Za-z]+)\}/g, (_, name: string) => {
         if (!(placeholders as readonly string[]).includes(name)) {
-          throw badInput(`runtime.${hook} uses unknown placeholder {${name}}`, `Known placeholders: ${placeholders.map((p) => `{${p}}`).join(' ')}.`);
+          throw badInput(
+            `runtime.${hook} uses unknown placeholder {${name}}`,
+            `Known placeholders: ${placeholders.map((p) => `{${p}}`).join(' ')}.`,
+          );
         }
         const value = values[name as Placeholder];
-        if (value === undefined) throw badInput(`runtime.${hook} for ${ref.instance} needs {${name}}, but no version is installed yet`, 'Install a version first.');
+        if (value === undefined)
+          throw badInput(
+            `runtime.${hook} for ${ref.instance} needs {${name}}, but no version is installed yet`,
+            'Install a version first.',
+          );
         return value;
       }),
     );
   }
 
-  private async run(hook: Hook, ref: InstanceRef, version: string | undefined, stopTimeoutSeconds?: number): Promise<void> {
+  private async run(
+    hook: Hook,
+    ref: InstanceRef,
+    version: string | undefined,
+    stopTimeoutSeconds?: number,
+  ): Promise<void> {
     const [program, ...args] = this.argv(hook, ref, version, stopTimeoutSeconds);
     if (!program) return;
     const timeout = this.options.hooks.timeoutSeconds * 1000;
@@ -100,9 +139,19 @@ export class HookRuntime implements InstanceRuntime {
     await new Promise<void>((resolve, reject) => {
       execFile(program, args, { shell: false, timeout, env, maxBuffer: 1024 * 1024 }, (error, _stdout, stderr) => {
         if (!error) return resolve();
-        const how = error.killed ? `was killed after ${timeout} ms` : typeof error.code === 'number' ? `exited with code ${error.code}` : `could not run (${error.message})`;
+        const how = error.killed
+          ? `was killed after ${timeout} ms`
+          : typeof error.code === 'number'
+            ? `exited with code ${error.code}`
+            : `could not run (${error.message})`;
         const detail = String(stderr).trim().split('\n').slice(-5).join('\n');
-        reject(new ZerodownError('failed', `${hook} hook for instance ${ref.instance} (${program}) ${how}${detail ? `:\n${detail}` : ''}`, `Fix runtime.${hook} in the fleet file or the script it runs.`));
+        reject(
+          new ZerodownError(
+            'failed',
+            `${hook} hook for instance ${ref.instance} (${program}) ${how}${detail ? `:\n${detail}` : ''}`,
+            `Fix runtime.${hook} in the fleet file or the script it runs.`,
+          ),
+        );
       });
     });
   }
@@ -115,7 +164,9 @@ export class HookRuntime implements InstanceRuntime {
     const text = await readFile(this.recordPath(ref), 'utf8').catch(() => undefined);
     try {
       const parsed: unknown = text ? JSON.parse(text) : undefined;
-      return typeof parsed === 'object' && parsed && 'version' in parsed && typeof parsed.version === 'string' ? parsed.version : undefined;
+      return typeof parsed === 'object' && parsed && 'version' in parsed && typeof parsed.version === 'string'
+        ? parsed.version
+        : undefined;
     } catch {
       return undefined;
     }

@@ -23,15 +23,23 @@ export function probe(ref: InstanceRef, endpoint: Endpoint, timeoutMs = 1000): P
 
 export function httpGet(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: 'GET', agent: false, timeout: timeoutMs, headers: { connection: 'close' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const statusCode = res.statusCode ?? 0;
-        resolve({ ok: statusCode >= 200 && statusCode < 300, statusCode, body: Buffer.concat(chunks).toString('utf8'), error: undefined });
-      });
-      res.on('error', (error) => resolve({ ok: false, statusCode: res.statusCode, body: '', error: error.message }));
-    });
+    const req = request(
+      { host, port, path, method: 'GET', agent: false, timeout: timeoutMs, headers: { connection: 'close' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const statusCode = res.statusCode ?? 0;
+          resolve({
+            ok: statusCode >= 200 && statusCode < 300,
+            statusCode,
+            body: Buffer.concat(chunks).toString('utf8'),
+            error: undefined,
+          });
+        });
+        res.on('error', (error) => resolve({ ok: false, statusCode: res.statusCode, body: '', error: error.message }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (error) => resolve({ ok: false, statusCode: undefined, body: '', error: error.message }));
     req.end();

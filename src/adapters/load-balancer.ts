@@ -90,8 +90,13 @@ export interface WaitOptions {
 
 /** Polls until the server has no current and no queued sessions; returns the final state. */
 export async function waitUntilIdle(lb: LoadBalancer, ref: ServerRef, options: WaitOptions): Promise<ServerState> {
-  return pollServer(lb, ref, options, (s) => s.currentSessions === 0 && s.queuedSessions === 0, (s) =>
-    `${ref.backend}/${ref.server} still has ${s.currentSessions} current and ${s.queuedSessions} queued sessions after ${options.timeoutMs} ms of draining`,
+  return pollServer(
+    lb,
+    ref,
+    options,
+    (s) => s.currentSessions === 0 && s.queuedSessions === 0,
+    (s) =>
+      `${ref.backend}/${ref.server} still has ${s.currentSessions} current and ${s.queuedSessions} queued sessions after ${options.timeoutMs} ms of draining`,
   );
 }
 
@@ -105,8 +110,13 @@ export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOpt
   if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
   await lb.drain(ref);
   await lb.resetHealth(ref);
-  await pollServer(lb, ref, options, (s) => s.admin === 'drain' && s.health === 'up' && s.checkPassing, (s) =>
-    `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
+  await pollServer(
+    lb,
+    ref,
+    options,
+    (s) => s.admin === 'drain' && s.health === 'up' && s.checkPassing,
+    (s) =>
+      `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
   );
   await lb.ready(ref);
   return lb.server(ref);
@@ -125,7 +135,11 @@ async function pollServer(
     onPoll?.(state);
     if (done(state)) return state;
     if (Date.now() >= deadline) {
-      throw new ZerodownError('failed', timeoutMessage(state), 'Check the instance log and its readiness endpoint, then retry.');
+      throw new ZerodownError(
+        'failed',
+        timeoutMessage(state),
+        'Check the instance log and its readiness endpoint, then retry.',
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }

@@ -34,7 +34,12 @@ export class LocalProcessRuntime implements InstanceRuntime {
 
   /** Records which version this instance runs on its next (re)start, after verifying the artifact. */
   async install(ref: InstanceRef, version: string): Promise<void> {
-    await verifyArtifact({ buildsRoot: this.options.buildsRoot, service: ref.service, version, publicKeyPath: this.options.publicKeyPath });
+    await verifyArtifact({
+      buildsRoot: this.options.buildsRoot,
+      service: ref.service,
+      version,
+      publicKeyPath: this.options.publicKeyPath,
+    });
     const files = this.files(ref);
     await mkdir(files.dir, { recursive: true });
     await writeAtomically(files.installed, { version, installedAt: new Date().toISOString() });
@@ -46,11 +51,22 @@ export class LocalProcessRuntime implements InstanceRuntime {
     const files = this.files(ref);
     const version = (await readRecord(files.installed, installRecord))?.version;
     if (!version) {
-      throw refused(`instance ${ref.instance} has no version installed`, `Install one first (zerodown fleet up --version <v> installs it on every instance).`);
+      throw refused(
+        `instance ${ref.instance} has no version installed`,
+        `Install one first (zerodown fleet up --version <v> installs it on every instance).`,
+      );
     }
-    const artifact = await verifyArtifact({ buildsRoot: this.options.buildsRoot, service: ref.service, version, publicKeyPath: this.options.publicKeyPath });
+    const artifact = await verifyArtifact({
+      buildsRoot: this.options.buildsRoot,
+      service: ref.service,
+      version,
+      publicKeyPath: this.options.publicKeyPath,
+    });
     if (!(await isPortFree(ref.address, ref.port))) {
-      throw refused(`port ${ref.address}:${ref.port} of instance ${ref.instance} is already in use by another process`, 'Stop that process, or give the instance another port in the fleet file.');
+      throw refused(
+        `port ${ref.address}:${ref.port} of instance ${ref.instance} is already in use by another process`,
+        'Stop that process, or give the instance another port in the fleet file.',
+      );
     }
     const [program = 'node', ...args] = this.options.command;
     const log = openSync(files.log, 'a');
@@ -65,15 +81,29 @@ export class LocalProcessRuntime implements InstanceRuntime {
       child.once('exit', () => (exited = true));
       child.once('error', () => (exited = true));
       child.unref();
-      if (child.pid === undefined) throw new ZerodownError('failed', `cannot start instance ${ref.instance}: ${program} could not be run`, 'Check runtime.command in the fleet file.');
+      if (child.pid === undefined)
+        throw new ZerodownError(
+          'failed',
+          `cannot start instance ${ref.instance}: ${program} could not be run`,
+          'Check runtime.command in the fleet file.',
+        );
       await writeAtomically(files.pid, { pid: child.pid, version, startedAt: new Date().toISOString() });
-      const live = await waitForEndpoint(ref, 'liveness', { timeoutMs: this.options.startTimeoutMs ?? 10_000, stillAlive: () => !exited });
+      const live = await waitForEndpoint(ref, 'liveness', {
+        timeoutMs: this.options.startTimeoutMs ?? 10_000,
+        stillAlive: () => !exited,
+      });
       if (!live.ok) {
         // Leave nothing half-started behind: a failed start changes nothing.
         await terminate(child.pid, 2000, marker(ref));
         await rm(files.pid, { force: true });
-        const why = live.died ? 'exited during startup' : `did not answer ${ref.health.liveness} within ${this.options.startTimeoutMs ?? 10_000} ms`;
-        throw new ZerodownError('failed', `instance ${ref.instance} (${ref.service} ${version}) ${why}; last log lines:\n${await tail(files.log)}`, `Full log: ${files.log}`);
+        const why = live.died
+          ? 'exited during startup'
+          : `did not answer ${ref.health.liveness} within ${this.options.startTimeoutMs ?? 10_000} ms`;
+        throw new ZerodownError(
+          'failed',
+          `instance ${ref.instance} (${ref.service} ${version}) ${why}; last log lines:\n${await tail(files.log)}`,
+          `Full log: ${files.log}`,
+        );
       }
     } finally {
       closeSync(log);
@@ -108,7 +138,12 @@ export class LocalProcessRuntime implements InstanceRuntime {
   /** Where this instance's files live; exposed for status output and tests. */
   files(ref: InstanceRef): { dir: string; pid: string; log: string; installed: string } {
     const dir = join(this.options.stateDir, 'instances', ref.service, ref.instance);
-    return { dir, pid: join(dir, 'instance.pid'), log: join(dir, 'instance.log'), installed: join(dir, 'installed.json') };
+    return {
+      dir,
+      pid: join(dir, 'instance.pid'),
+      log: join(dir, 'instance.log'),
+      installed: join(dir, 'installed.json'),
+    };
   }
 
   private async runningPid(ref: InstanceRef): Promise<number | undefined> {

@@ -45,7 +45,11 @@ export async function waitForExit(pid: number, timeoutMs: number, marker?: strin
 }
 
 /** SIGTERM, wait up to `timeoutMs`, then SIGKILL. Returns how it ended. */
-export async function terminate(pid: number, timeoutMs: number, marker?: string): Promise<'not-running' | 'exited' | 'killed'> {
+export async function terminate(
+  pid: number,
+  timeoutMs: number,
+  marker?: string,
+): Promise<'not-running' | 'exited' | 'killed'> {
   if (!isAlive(pid, marker)) return 'not-running';
   signal(pid, 'SIGTERM');
   if (await waitForExit(pid, timeoutMs, marker)) return 'exited';

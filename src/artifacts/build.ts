@@ -6,7 +6,16 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { badInput, refused } from '../domain/errors.ts';
 import { loadPrivateKey } from './keys.ts';
-import { type ArtifactRef, artifactDir, buildDir, manifestFile, metadataFile, releaseNotesFile, signTree, signatureFile } from './manifest.ts';
+import {
+  type ArtifactRef,
+  artifactDir,
+  buildDir,
+  manifestFile,
+  metadataFile,
+  releaseNotesFile,
+  signTree,
+  signatureFile,
+} from './manifest.ts';
 
 const run = promisify(execFile);
 
@@ -51,11 +60,27 @@ export interface BuiltArtifact extends ArtifactRef {
 export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifact> {
   const dir = artifactDir(options);
   const from = resolve(options.from);
-  if (!(await stat(from).then((s) => s.isDirectory(), () => false))) {
-    throw badInput(`build output directory ${options.from} does not exist`, 'Pass --from with the directory your build wrote.');
+  if (
+    !(await stat(from).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
+    throw badInput(
+      `build output directory ${options.from} does not exist`,
+      'Pass --from with the directory your build wrote.',
+    );
   }
-  if (await stat(dir).then(() => true, () => false)) {
-    throw refused(`artifact ${options.service} ${options.version} already exists at ${dir}`, 'Artifacts are immutable: build a new version instead.');
+  if (
+    await stat(dir).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    throw refused(
+      `artifact ${options.service} ${options.version} already exists at ${dir}`,
+      'Artifacts are immutable: build a new version instead.',
+    );
   }
   const privateKey = await loadPrivateKey(options.privateKeyPath);
   const metadata: ArtifactMetadata = {
@@ -70,7 +95,11 @@ export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifac
   await mkdir(parent, { recursive: true });
   const staging = join(parent, `.building-${options.version}-${randomBytes(4).toString('hex')}`);
   try {
-    await cp(from, join(staging, buildDir), { recursive: true, dereference: true, filter: (source) => basename(source) !== '.git' });
+    await cp(from, join(staging, buildDir), {
+      recursive: true,
+      dereference: true,
+      filter: (source) => basename(source) !== '.git',
+    });
     for (const [name, content] of Object.entries(options.extraBuildFiles ?? {})) {
       await mkdir(dirname(join(staging, buildDir, name)), { recursive: true });
       await writeFile(join(staging, buildDir, name), content);
@@ -82,7 +111,10 @@ export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifac
     await writeFile(join(staging, signatureFile), signed.signature);
     await rename(staging, dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
-        throw refused(`artifact ${options.service} ${options.version} was created by someone else while building`, 'Artifacts are immutable: build a new version instead.');
+        throw refused(
+          `artifact ${options.service} ${options.version} was created by someone else while building`,
+          'Artifacts are immutable: build a new version instead.',
+        );
       }
       throw error;
     });
@@ -101,7 +133,11 @@ async function gitCommit(dir: string): Promise<CommitMetadata> {
     );
   const sha = await git('rev-parse', 'HEAD');
   if (!sha) return { sha: 'unknown', branch: 'unknown', time: 'unknown', dirty: false };
-  const [branch, time, status] = await Promise.all([git('rev-parse', '--abbrev-ref', 'HEAD'), git('log', '-1', '--format=%cI'), git('status', '--porcelain')]);
+  const [branch, time, status] = await Promise.all([
+    git('rev-parse', '--abbrev-ref', 'HEAD'),
+    git('log', '-1', '--format=%cI'),
+    git('status', '--porcelain'),
+  ]);
   return { sha, branch: branch ?? 'unknown', time: time ?? 'unknown', dirty: (status ?? '') !== '' };
 }
 

@@ -33,18 +33,26 @@ export async function generateKeyPair({ dir, force = false }: { dir: string; for
 
 /** A short, stable name for a public key, recorded in each signature so a wrong key is named as such. */
 export function keyId(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(publicKey.export({ format: 'der', type: 'spki' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export async function loadPrivateKey(path: string): Promise<KeyObject> {
   const pem = await readKeyFile(path, 'private signing key', 'zerodown keys generate');
   const key = parseKey(path, () => createPrivateKey(pem));
-  if (key.asymmetricKeyType !== 'ed25519') throw badInput(`${path} is not an ed25519 private key`, 'Generate one with zerodown keys generate.');
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw badInput(`${path} is not an ed25519 private key`, 'Generate one with zerodown keys generate.');
   return key;
 }
 
 export async function loadPublicKey(path: string): Promise<KeyObject> {
-  const pem = await readKeyFile(path, 'public signing key', "copy the builder's zerodown.pub there, or run zerodown keys generate");
+  const pem = await readKeyFile(
+    path,
+    'public signing key',
+    "copy the builder's zerodown.pub there, or run zerodown keys generate",
+  );
   const key = parseKey(path, () => createPublicKey(pem));
   if (key.asymmetricKeyType !== 'ed25519') throw badInput(`${path} is not an ed25519 public key`);
   return key;
@@ -54,7 +62,10 @@ function parseKey(path: string, parse: () => KeyObject): KeyObject {
   try {
     return parse();
   } catch (error) {
-    throw badInput(`${path} is not a readable PEM key: ${(error as Error).message}`, 'Generate a key pair with zerodown keys generate.');
+    throw badInput(
+      `${path} is not a readable PEM key: ${(error as Error).message}`,
+      'Generate a key pair with zerodown keys generate.',
+    );
   }
 }
 
@@ -62,11 +73,15 @@ async function readKeyFile(path: string, what: string, fix: string): Promise<str
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw badInput(`no ${what} at ${path}`, `To create one: ${fix}.`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw badInput(`no ${what} at ${path}`, `To create one: ${fix}.`);
     throw error;
   }
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -12,9 +12,7 @@ import { badInput, formatIssues, unreachable } from '../domain/errors.ts';
  */
 export const connectionSettingsSchema = z
   .object({
-    address: z
-      .string()
-      .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, for example 127.0.0.1:7233'),
+    address: z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, for example 127.0.0.1:7233'),
     namespace: z.string().min(1, 'must not be empty'),
     tlsCertPath: z.string().min(1).optional(),
     tlsKeyPath: z.string().min(1).optional(),
@@ -73,7 +71,10 @@ async function readPem(file: string, what: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (error) {
-    throw badInput(`cannot read the ${what} ${file}: ${(error as Error).message}`, 'check the path and its permissions');
+    throw badInput(
+      `cannot read the ${what} ${file}: ${(error as Error).message}`,
+      'check the path and its permissions',
+    );
   }
 }
 
@@ -96,7 +97,8 @@ async function tlsOptions(settings: ConnectionSettings): Promise<TlsOptions | un
   };
 }
 
-const startHint = 'start the local server with `zerodown server start --detach`, or point --address / TEMPORAL_ADDRESS at your cluster';
+const startHint =
+  'start the local server with `zerodown server start --detach`, or point --address / TEMPORAL_ADDRESS at your cluster';
 
 function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
@@ -119,7 +121,10 @@ async function checkNamespace(connection: Connection, settings: ConnectionSettin
         'create it (temporal operator namespace create) or set --namespace / TEMPORAL_NAMESPACE to an existing one',
       );
     }
-    throw unreachable(`cannot use namespace "${settings.namespace}" at ${settings.address}: ${firstLine(error)}`, startHint);
+    throw unreachable(
+      `cannot use namespace "${settings.namespace}" at ${settings.address}: ${firstLine(error)}`,
+      startHint,
+    );
   }
 }
 

@@ -27,7 +27,13 @@ function connectionEnv(s: ConnectionSettings): NodeJS.ProcessEnv {
 }
 
 /** Starts `zerodown worker` as a child process and waits until it polls (its log goes to a file). */
-export async function startDemoWorker(options: { fleetFile: string; taskQueue: string; settings: ConnectionSettings; stateDir: string; timeoutMs?: number }): Promise<DemoWorker> {
+export async function startDemoWorker(options: {
+  fleetFile: string;
+  taskQueue: string;
+  settings: ConnectionSettings;
+  stateDir: string;
+  timeoutMs?: number;
+}): Promise<DemoWorker> {
   await mkdir(options.stateDir, { recursive: true });
   const log = join(options.stateDir, 'demo-worker.log');
   const out = createWriteStream(log, { flags: 'a' });
@@ -36,7 +42,16 @@ export async function startDemoWorker(options: { fleetFile: string; taskQueue: s
   delete env.ZERODOWN_HOST;
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(projectRoot, 'bin', 'zerodown.js'), 'worker', '--fleet', options.fleetFile, '--task-queue', options.taskQueue, '--shutdown-grace', '10'],
+    [
+      join(projectRoot, 'bin', 'zerodown.js'),
+      'worker',
+      '--fleet',
+      options.fleetFile,
+      '--task-queue',
+      options.taskQueue,
+      '--shutdown-grace',
+      '10',
+    ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.pipe(out, { end: false });
@@ -72,7 +87,10 @@ export async function startDemoWorker(options: { fleetFile: string; taskQueue: s
   };
   if (outcome !== 'ready') {
     await stop();
-    throw unreachable(`the demo's worker ${outcome === 'exited' ? 'exited' : `did not start within ${timeoutMs / 1000}s`}`, `read its log: ${log}`);
+    throw unreachable(
+      `the demo's worker ${outcome === 'exited' ? 'exited' : `did not start within ${timeoutMs / 1000}s`}`,
+      `read its log: ${log}`,
+    );
   }
   return { log, stop };
 }
@@ -96,17 +114,35 @@ export interface DemoLoad {
 }
 
 /** A light, steady load through the load balancer's frontend (autocannon, loopback only). */
-export function startDemoLoad(url: string, { connections = 4, rate = 100 }: { connections?: number; rate?: number } = {}): DemoLoad {
+export function startDemoLoad(
+  url: string,
+  { connections = 4, rate = 100 }: { connections?: number; rate?: number } = {},
+): DemoLoad {
   let resolveResult: (result: autocannon.Result) => void = () => {};
   let rejectResult: (error: unknown) => void = () => {};
-  const counted = new Promise<autocannon.Result>((resolve, reject) => ((resolveResult = resolve), (rejectResult = reject)));
-  const instance = autocannon({ url, connections, overallRate: rate, duration: 3600, timeout: 5 }, (error, result) => (error ? rejectResult(error) : resolveResult(result)));
+  const counted = new Promise<autocannon.Result>(
+    (resolve, reject) => ((resolveResult = resolve), (rejectResult = reject)),
+  );
+  const instance = autocannon({ url, connections, overallRate: rate, duration: 3600, timeout: 5 }, (error, result) =>
+    error ? rejectResult(error) : resolveResult(result),
+  );
   return {
     async stop() {
       instance.stop();
       const r = await counted;
       const failed = r.errors + r.timeouts + r.non2xx;
-      return { served: r['2xx'], failed, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, p50Ms: r.latency.p50, p99Ms: r.latency.p99, maxMs: r.latency.max, connections, durationS: r.duration };
+      return {
+        served: r['2xx'],
+        failed,
+        errors: r.errors,
+        timeouts: r.timeouts,
+        non2xx: r.non2xx,
+        p50Ms: r.latency.p50,
+        p99Ms: r.latency.p99,
+        maxMs: r.latency.max,
+        connections,
+        durationS: r.duration,
+      };
     },
   };
 }

@@ -46,7 +46,10 @@ export async function openClient(flags: Record<string, unknown>): Promise<Deploy
 }
 
 /** Runs `body` with a connected client and closes it afterwards, whatever happens. */
-export async function withClient<T>(flags: Record<string, unknown>, body: (dc: DeploymentClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  flags: Record<string, unknown>,
+  body: (dc: DeploymentClient) => Promise<T>,
+): Promise<T> {
   const dc = await openClient(flags);
   try {
     return await body(dc);
@@ -75,7 +78,11 @@ export function operatorName(flag: unknown): string {
 /** Checks a service name given on the command line. */
 export function serviceArg(value: string): string {
   const parsed = serviceName.safeParse(value);
-  if (!parsed.success) throw badInput(`invalid service name "${value}": ${parsed.error.issues[0]?.message ?? 'invalid'}`, 'Use the name from the fleet file, e.g. api.');
+  if (!parsed.success)
+    throw badInput(
+      `invalid service name "${value}": ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+      'Use the name from the fleet file, e.g. api.',
+    );
   return parsed.data;
 }
 
@@ -102,14 +109,23 @@ export async function outcomeOf(handle: DeploymentHandle): Promise<Outcome> {
       const status = cause.details?.[0] as DeploymentStatus | undefined;
       return { phase: 'failed', reason: cause.message, ...(status ? { status } : {}) };
     }
-    if (cause instanceof TerminatedFailure) return { phase: 'failed', reason: `the workflow was terminated in Temporal${cause.message ? ` (${cause.message})` : ''}` };
-    if (cause instanceof CancelledFailure) return { phase: 'aborted', reason: 'the workflow was cancelled in Temporal' };
+    if (cause instanceof TerminatedFailure)
+      return {
+        phase: 'failed',
+        reason: `the workflow was terminated in Temporal${cause.message ? ` (${cause.message})` : ''}`,
+      };
+    if (cause instanceof CancelledFailure)
+      return { phase: 'aborted', reason: 'the workflow was cancelled in Temporal' };
     return { phase: 'failed', reason: cause?.message ?? error.message };
   }
 }
 
 /** The run's live status, or undefined when no worker answers within `timeoutMs`. */
-export async function queryStatus(dc: DeploymentClient, handle: DeploymentHandle, timeoutMs = 3_000): Promise<DeploymentStatus | undefined> {
+export async function queryStatus(
+  dc: DeploymentClient,
+  handle: DeploymentHandle,
+  timeoutMs = 3_000,
+): Promise<DeploymentStatus | undefined> {
   try {
     return await dc.client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
   } catch {
@@ -118,12 +134,17 @@ export async function queryStatus(dc: DeploymentClient, handle: DeploymentHandle
 }
 
 /** The latest run of a service's deployment, or undefined when there never was one. */
-export async function describeDeployment(dc: DeploymentClient, service: string): Promise<WorkflowExecutionDescription | undefined> {
+export async function describeDeployment(
+  dc: DeploymentClient,
+  service: string,
+): Promise<WorkflowExecutionDescription | undefined> {
   try {
     return await dc.client.workflow.getHandle(deploymentWorkflowId(service)).describe();
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return undefined;
-    throw unreachable(`cannot look up the deployment of ${service} at ${dc.settings.address}: ${(error as Error).message.split('\n')[0]}`);
+    throw unreachable(
+      `cannot look up the deployment of ${service} at ${dc.settings.address}: ${(error as Error).message.split('\n')[0]}`,
+    );
   }
 }
 
@@ -148,7 +169,11 @@ export interface DeploymentSnapshot {
 const asPhase = (value: string | undefined): Phase | undefined => phases.find((p) => p === value);
 
 /** The latest deployment of `service`; a service never deployed is bad input (likely a typo). */
-export async function snapshotOf(dc: DeploymentClient, service: string, queryTimeoutMs = 3_000): Promise<DeploymentSnapshot> {
+export async function snapshotOf(
+  dc: DeploymentClient,
+  service: string,
+  queryTimeoutMs = 3_000,
+): Promise<DeploymentSnapshot> {
   const description = await describeDeployment(dc, service);
   if (!description) {
     throw badInput(
@@ -169,7 +194,9 @@ export async function snapshotOf(dc: DeploymentClient, service: string, queryTim
     ...(description.closeTime ? { closeTime: description.closeTime } : {}),
     version: description.typedSearchAttributes.get(versionKey),
     phase: asPhase(description.typedSearchAttributes.get(phaseKey)),
-    ...(dc.runUrl(description.workflowId, description.runId) ? { url: dc.runUrl(description.workflowId, description.runId) } : {}),
+    ...(dc.runUrl(description.workflowId, description.runId)
+      ? { url: dc.runUrl(description.workflowId, description.runId) }
+      : {}),
   };
   if (running) {
     const status = await queryStatus(dc, handle, queryTimeoutMs);

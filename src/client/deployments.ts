@@ -1,7 +1,17 @@
-import { type Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { verifyArtifact } from '../artifacts/manifest.ts';
-import { deploymentSpec, deploymentWorkflowId, hostTaskQueue, type DeploymentSpec, type DeploymentSpecInput } from '../domain/deployment.ts';
+import {
+  deploymentSpec,
+  deploymentWorkflowId,
+  hostTaskQueue,
+  type DeploymentSpec,
+  type DeploymentSpecInput,
+} from '../domain/deployment.ts';
 import { badInput, formatIssues, refused } from '../domain/errors.ts';
 import { serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
@@ -27,7 +37,11 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
   const input: DeploymentSpecInput = {
     service: request.service,
     version: request.version,
-    instances: service.instances.map((i) => ({ instance: i.name, host: i.host, taskQueue: hostTaskQueue(i.host, request.taskQueue) })),
+    instances: service.instances.map((i) => ({
+      instance: i.name,
+      host: i.host,
+      taskQueue: hostTaskQueue(i.host, request.taskQueue),
+    })),
     loadBalancerTaskQueue: request.taskQueue,
     drainTimeoutSeconds: service.drainTimeoutSeconds,
     ...(request.batchSize !== undefined ? { batchSize: request.batchSize } : {}),
@@ -39,9 +53,12 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
   };
   const parsed = deploymentSpec.safeParse(input);
-  if (!parsed.success) throw badInput(`cannot deploy ${request.service} ${request.version}:\n${formatIssues(parsed.error.issues)}`);
+  if (!parsed.success)
+    throw badInput(`cannot deploy ${request.service} ${request.version}:\n${formatIssues(parsed.error.issues)}`);
   if (service.role !== 'api') {
-    throw badInput(`service ${request.service} has role ${service.role}; this zerodown deploys api services behind the load balancer only`);
+    throw badInput(
+      `service ${request.service} has role ${service.role}; this zerodown deploys api services behind the load balancer only`,
+    );
   }
   return parsed.data;
 }
@@ -51,9 +68,18 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
  * artifact is refused before any workflow exists; a second deployment of a service is refused
  * with the running one named.
  */
-export async function startDeployment(client: Client, fleet: LoadedFleet, request: DeployRequest): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
+export async function startDeployment(
+  client: Client,
+  fleet: LoadedFleet,
+  request: DeployRequest,
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
   const spec = buildSpec(fleet, request);
-  await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: spec.service, version: spec.version, publicKeyPath: fleet.paths.publicKey });
+  await verifyArtifact({
+    buildsRoot: fleet.paths.buildsRoot,
+    service: spec.service,
+    version: spec.version,
+    publicKeyPath: fleet.paths.publicKey,
+  });
   const workflowId = deploymentWorkflowId(spec.service);
   try {
     return await client.workflow.start<typeof rollingDeployment>('rollingDeployment', {
@@ -72,7 +98,10 @@ export async function startDeployment(client: Client, fleet: LoadedFleet, reques
     });
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      const running = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+      const running = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .catch(() => undefined);
       const version = running?.typedSearchAttributes.get(versionKey);
       throw refused(
         `${spec.service} already has a deployment running: workflow ${workflowId}${version ? ` (to ${version})` : ''}${running ? `, run ${running.runId}` : ''}`,

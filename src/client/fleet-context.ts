@@ -1,6 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type FleetPaths, defaultFleetFile, defaultPaths, loadFleetFile, type LoadedFleet } from '../fleet/fleet-file.ts';
+import {
+  type FleetPaths,
+  defaultFleetFile,
+  defaultPaths,
+  loadFleetFile,
+  type LoadedFleet,
+} from '../fleet/fleet-file.ts';
 
 /**
  * The fleet a command works on: `--fleet <file>`, else ZERODOWN_FLEET_FILE, else fleet.yaml in
@@ -15,7 +21,14 @@ export function fleetFromFlags(flags: { fleet?: string }): Promise<LoadedFleet> 
 export async function pathsFromFlags(flags: { fleet?: string }): Promise<FleetPaths> {
   const path = fleetPath(flags);
   const explicit = flags.fleet !== undefined || process.env.ZERODOWN_FLEET_FILE !== undefined;
-  if (explicit || (await stat(path).then(() => true, () => false))) return (await loadFleetFile(path)).paths;
+  if (
+    explicit ||
+    (await stat(path).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return (await loadFleetFile(path)).paths;
   return defaultPaths(resolve('.'));
 }
 
@@ -24,4 +37,7 @@ function fleetPath(flags: { fleet?: string }): string {
 }
 
 /** Shared `--fleet` flag text. */
-export const fleetFlag = ['--fleet <file>', `fleet file (default: $ZERODOWN_FLEET_FILE or ./${defaultFleetFile})`] as const;
+export const fleetFlag = [
+  '--fleet <file>',
+  `fleet file (default: $ZERODOWN_FLEET_FILE or ./${defaultFleetFile})`,
+] as const;

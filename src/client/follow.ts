@@ -17,7 +17,11 @@ export interface FollowOptions {
  * Watches a deployment to its end (live view, or nothing with --json), prints how it ended and
  * turns anything but success into the matching exit code. Shared by `deploy` and `status --watch`.
  */
-export async function followDeployment(dc: DeploymentClient, handle: DeploymentHandle, options: FollowOptions): Promise<void> {
+export async function followDeployment(
+  dc: DeploymentClient,
+  handle: DeploymentHandle,
+  options: FollowOptions,
+): Promise<void> {
   const url = dc.runUrl(options.workflowId, options.runId);
   const watched = await watchDeployment(dc, handle, {
     mode: options.json ? 'silent' : defaultViewMode(),
@@ -25,7 +29,9 @@ export async function followDeployment(dc: DeploymentClient, handle: DeploymentH
     ...(url ? { url } : {}),
   });
   if (watched.interrupted || !watched.outcome) {
-    process.stderr.write(`\nStopped watching; the deployment goes on in Temporal. Watch again: zerodown status ${options.service} --watch\n`);
+    process.stderr.write(
+      `\nStopped watching; the deployment goes on in Temporal. Watch again: zerodown status ${options.service} --watch\n`,
+    );
     process.exitCode = 130;
     return;
   }
@@ -33,9 +39,13 @@ export async function followDeployment(dc: DeploymentClient, handle: DeploymentH
   const version = status?.version ?? options.version;
   if (options.json) {
     const { workflowId, runId, service } = options;
-    process.stdout.write(`${JSON.stringify({ service, version, workflowId, runId, url, phase: outcome.phase, reason: outcome.reason, result: outcome.result, status }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ service, version, workflowId, runId, url, phase: outcome.phase, reason: outcome.reason, result: outcome.result, status }, null, 2)}\n`,
+    );
   } else {
-    process.stdout.write(`\n${renderOutcome(options.service, version, outcome, status).join('\n')}\n${url ? `Web UI: ${url}\n` : ''}`);
+    process.stdout.write(
+      `\n${renderOutcome(options.service, version, outcome, status).join('\n')}\n${url ? `Web UI: ${url}\n` : ''}`,
+    );
   }
   failOnOutcome(options.service, version, outcome, url);
 }
@@ -45,5 +55,9 @@ export function failOnOutcome(service: string, version: string, outcome: Outcome
   const kind = outcomeKind(outcome.phase);
   if (kind === 'ok') return;
   const what = outcome.phase === 'failed' ? 'failed' : outcome.phase === 'aborted' ? 'was aborted' : 'was rolled back';
-  throw new ZerodownError(kind, `the deployment of ${service} ${version} ${what}: ${outcome.reason ?? 'no reason given'}`, `read its log with \`zerodown logs ${service}\`${url ? ` or open ${url}` : ''}`);
+  throw new ZerodownError(
+    kind,
+    `the deployment of ${service} ${version} ${what}: ${outcome.reason ?? 'no reason given'}`,
+    `read its log with \`zerodown logs ${service}\`${url ? ` or open ${url}` : ''}`,
+  );
 }

@@ -19,7 +19,11 @@ export interface DeploymentRow {
 }
 
 /** Recent deployments, newest first, found through zerodown's search attributes. */
-export async function listDeployments(dc: DeploymentClient, filter: ListFilter, limit: number): Promise<DeploymentRow[]> {
+export async function listDeployments(
+  dc: DeploymentClient,
+  filter: ListFilter,
+  limit: number,
+): Promise<DeploymentRow[]> {
   const query = deploymentListQuery(filter);
   const rows: DeploymentRow[] = [];
   try {
@@ -50,7 +54,14 @@ export async function listDeployments(dc: DeploymentClient, filter: ListFilter, 
 export function renderList(rows: DeploymentRow[]): string {
   const lines = table([
     ['SERVICE', 'VERSION', 'PHASE', 'STARTED', 'DURATION', 'RUN'],
-    ...rows.map((r) => [r.service ?? '?', r.version ?? '?', r.phase ?? r.executionStatus.toLowerCase(), r.startTime.replace('T', ' ').slice(0, 19), r.durationMs === undefined ? 'running' : seconds(r.durationMs), `${r.workflowId}/${r.runId}`]),
+    ...rows.map((r) => [
+      r.service ?? '?',
+      r.version ?? '?',
+      r.phase ?? r.executionStatus.toLowerCase(),
+      r.startTime.replace('T', ' ').slice(0, 19),
+      r.durationMs === undefined ? 'running' : seconds(r.durationMs),
+      `${r.workflowId}/${r.runId}`,
+    ]),
   ]);
   return `${lines.join('\n')}\n`;
 }

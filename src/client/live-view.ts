@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogUpdate } from 'log-update';
 import type { DeploymentStatus, InstanceStatus } from '../domain/status.ts';
-import { type DeploymentClient, type DeploymentHandle, type Outcome, outcomeOf, queryStatus } from './deployment-client.ts';
+import {
+  type DeploymentClient,
+  type DeploymentHandle,
+  type Outcome,
+  outcomeOf,
+  queryStatus,
+} from './deployment-client.ts';
 import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
 
 /**
@@ -18,7 +24,12 @@ function terminalView(stream: NodeJS.WriteStream): View {
   const render = createLogUpdate(stream, { showCursor: false });
   return {
     show(status, context) {
-      render((status ? renderFrame(status, context) : [`waiting for the deployment to report…`, `  ${context.waitingFor ?? ''}`]).join('\n'));
+      render(
+        (status
+          ? renderFrame(status, context)
+          : [`waiting for the deployment to report…`, `  ${context.waitingFor ?? ''}`]
+        ).join('\n'),
+      );
     },
     end: () => render.done(),
   };
@@ -44,13 +55,16 @@ export function plainView(write: (line: string) => void): View {
         return;
       }
       waitingShown = false;
-      for (const event of status.events.slice(Math.min(eventsSeen, status.events.length))) write(`${clock(event.at)}  ${eventText(event)}`);
+      for (const event of status.events.slice(Math.min(eventsSeen, status.events.length)))
+        write(`${clock(event.at)}  ${eventText(event)}`);
       eventsSeen = Math.max(eventsSeen, status.events.length);
       for (const i of status.instances) {
         const state = i.state;
         if (states.get(i.instance) === state) continue;
         if (states.has(i.instance) || i.state !== 'pending') {
-          write(`${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${i.error}` : ''}`);
+          write(
+            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${i.error}` : ''}`,
+          );
         }
         states.set(i.instance, state);
       }
@@ -86,16 +100,31 @@ export interface Watched {
 }
 
 /** Shows the deployment until it finishes (or Ctrl-C) and returns how it ended. */
-export async function watchDeployment(dc: DeploymentClient, handle: DeploymentHandle, options: WatchOptions): Promise<Watched> {
-  const view = options.mode === 'terminal' ? terminalView(process.stdout) : options.mode === 'plain' ? plainView((line) => process.stdout.write(`${line}\n`)) : silentView;
+export async function watchDeployment(
+  dc: DeploymentClient,
+  handle: DeploymentHandle,
+  options: WatchOptions,
+): Promise<Watched> {
+  const view =
+    options.mode === 'terminal'
+      ? terminalView(process.stdout)
+      : options.mode === 'plain'
+        ? plainView((line) => process.stdout.write(`${line}\n`))
+        : silentView;
   const finished = outcomeOf(handle).then((outcome) => ({ outcome }));
   // Raced below; this only keeps a late failure (after Ctrl-C) from becoming an unhandled rejection.
   finished.catch(() => undefined);
   let onInterrupt = () => {};
-  const interrupted = new Promise<{ interrupted: true }>((resolve) => (onInterrupt = () => resolve({ interrupted: true })));
+  const interrupted = new Promise<{ interrupted: true }>(
+    (resolve) => (onInterrupt = () => resolve({ interrupted: true })),
+  );
   process.once('SIGINT', onInterrupt);
   const waitingFor = `no worker has answered on task queue ${options.taskQueue} yet — is one running? start one with: zerodown worker --task-queue ${options.taskQueue}`;
-  const context = (answered: boolean): FrameContext => ({ now: Date.now(), ...(answered ? {} : { waitingFor }), ...(options.url ? { url: options.url } : {}) });
+  const context = (answered: boolean): FrameContext => ({
+    now: Date.now(),
+    ...(answered ? {} : { waitingFor }),
+    ...(options.url ? { url: options.url } : {}),
+  });
   let last: DeploymentStatus | undefined;
   try {
     for (;;) {

@@ -10,17 +10,33 @@ export const clock = (at: number): string => new Date(at).toTimeString().slice(0
 /** Lays out rows as left-aligned columns two spaces apart. */
 export function table(rows: string[][], indent = ''): string[] {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows.map((r) => indent + r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ').trimEnd());
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+  );
 }
 
 const timingColumns: (keyof InstanceTimings)[] = ['drainMs', 'restartMs', 'healthMs', 'readmitMs', 'totalMs'];
 
 function instanceRow(i: InstanceStatus): string[] {
-  return [i.instance, i.host, i.state, i.version ?? '?', ...timingColumns.map((key) => seconds(i.timings[key])), i.error ? `error: ${i.error}` : ''];
+  return [
+    i.instance,
+    i.host,
+    i.state,
+    i.version ?? '?',
+    ...timingColumns.map((key) => seconds(i.timings[key])),
+    i.error ? `error: ${i.error}` : '',
+  ];
 }
 
 /** What the person can do now, given the phase: the command to type. */
-export function actionHint(status: Pick<DeploymentStatus, 'phase' | 'service' | 'rollback' | 'abort'>): string | undefined {
+export function actionHint(
+  status: Pick<DeploymentStatus, 'phase' | 'service' | 'rollback' | 'abort'>,
+): string | undefined {
   switch (status.phase) {
     case 'awaiting-approval':
       return `waiting for approval — run: zerodown approve ${status.service}   (or: zerodown abort ${status.service} --reason "…")`;
@@ -50,7 +66,13 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
     `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
     `  ${status.step}`,
     '',
-    ...table([['INSTANCE', 'HOST', 'STATE', 'VERSION', 'DRAIN', 'RESTART', 'HEALTH', 'READMIT', 'TOTAL', ''], ...status.instances.map(instanceRow)], '  '),
+    ...table(
+      [
+        ['INSTANCE', 'HOST', 'STATE', 'VERSION', 'DRAIN', 'RESTART', 'HEALTH', 'READMIT', 'TOTAL', ''],
+        ...status.instances.map(instanceRow),
+      ],
+      '  ',
+    ),
   ];
   const hint = actionHint(status);
   const last = status.events.at(-1);
@@ -67,8 +89,15 @@ export function eventText(event: Pick<LogEvent, 'kind' | 'message' | 'instance'>
 }
 
 /** The lines printed when a deployment ends. */
-export function renderOutcome(service: string, version: string, outcome: Outcome, status: DeploymentStatus | undefined): string[] {
-  const wallMs = outcome.result?.wallMs ?? (status?.finishedAt && status.startedAt ? status.finishedAt - status.startedAt : undefined);
+export function renderOutcome(
+  service: string,
+  version: string,
+  outcome: Outcome,
+  status: DeploymentStatus | undefined,
+): string[] {
+  const wallMs =
+    outcome.result?.wallMs ??
+    (status?.finishedAt && status.startedAt ? status.finishedAt - status.startedAt : undefined);
   const instances = outcome.result?.instances ?? status?.instances ?? [];
   const versions = [...new Set(instances.map((i) => i.version ?? '?'))].join(', ');
   switch (outcome.phase) {
@@ -83,6 +112,9 @@ export function renderOutcome(service: string, version: string, outcome: Outcome
       ];
     }
     default:
-      return [`${service} ${version}: FAILED: ${outcome.reason ?? 'no reason given'}`, ...(versions ? [`  instances run ${versions}`] : [])];
+      return [
+        `${service} ${version}: FAILED: ${outcome.reason ?? 'no reason given'}`,
+        ...(versions ? [`  instances run ${versions}`] : []),
+      ];
   }
 }

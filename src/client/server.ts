@@ -22,7 +22,13 @@ export interface DevServerOptions {
 }
 
 export function defaultDevServerOptions(): DevServerOptions {
-  return { stateDir: path.join(stateDir(), 'temporal'), ip: '127.0.0.1', port: 7233, uiPort: 8233, namespace: 'default' };
+  return {
+    stateDir: path.join(stateDir(), 'temporal'),
+    ip: '127.0.0.1',
+    port: 7233,
+    uiPort: 8233,
+    namespace: 'default',
+  };
 }
 
 function isExecutable(file: string): boolean {
@@ -64,7 +70,12 @@ export function installTemporalCli(log: (line: string) => void = () => {}): stri
   const existing = findTemporalBinary();
   if (existing) return existing;
   const go = findGo();
-  if (!go) throw new ZerodownError('unreachable', 'no Temporal CLI was found and Go is not installed to build one', noServerHint);
+  if (!go)
+    throw new ZerodownError(
+      'unreachable',
+      'no Temporal CLI was found and Go is not installed to build one',
+      noServerHint,
+    );
   mkdirSync(toolsBinDir, { recursive: true });
   log(`building the Temporal CLI (${temporalCliModule}) with ${go}; the first build takes several minutes`);
   const result = spawnSync(go, ['install', temporalCliModule], {
@@ -73,20 +84,31 @@ export function installTemporalCli(log: (line: string) => void = () => {}): stri
   });
   const built = path.join(toolsBinDir, 'temporal');
   if (result.status !== 0 || !isExecutable(built)) {
-    throw new ZerodownError('unreachable', `building the Temporal CLI failed (go install exited ${result.status})`, 'read the Go output above; ' + noServerHint);
+    throw new ZerodownError(
+      'unreachable',
+      `building the Temporal CLI failed (go install exited ${result.status})`,
+      'read the Go output above; ' + noServerHint,
+    );
   }
   return built;
 }
 
 function devServerArgs(options: DevServerOptions): string[] {
   return [
-    'server', 'start-dev',
-    '--ip', options.ip,
-    '--port', String(options.port),
-    '--ui-port', String(options.uiPort),
-    '--namespace', options.namespace,
-    '--db-filename', path.join(options.stateDir, 'temporal.db'),
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    options.ip,
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--namespace',
+    options.namespace,
+    '--db-filename',
+    path.join(options.stateDir, 'temporal.db'),
+    '--log-level',
+    'warn',
     ...customSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
 }
@@ -110,19 +132,30 @@ export function runningServerPid(options: DevServerOptions): number | undefined 
 }
 
 /** Waits until the frontend answers, or the process dies, or the time is up. */
-async function waitUntilServing(options: DevServerOptions, child: ChildProcess | undefined, timeoutMs: number): Promise<void> {
+async function waitUntilServing(
+  options: DevServerOptions,
+  child: ChildProcess | undefined,
+  timeoutMs: number,
+): Promise<void> {
   const address = `${options.ip}:${options.port}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child && child.exitCode !== null) {
-      throw unreachable(`the Temporal dev server exited with code ${child.exitCode} before serving`, `read its log in ${options.stateDir}/server.log; is port ${options.port} or ${options.uiPort} already in use?`);
+      throw unreachable(
+        `the Temporal dev server exited with code ${child.exitCode} before serving`,
+        `read its log in ${options.stateDir}/server.log; is port ${options.port} or ${options.uiPort} already in use?`,
+      );
     }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       await connection.close();
       return;
     } catch {
-      if (Date.now() > deadline) throw unreachable(`the Temporal dev server at ${address} did not start serving within ${timeoutMs / 1000}s`, `read its log in ${options.stateDir}/server.log`);
+      if (Date.now() > deadline)
+        throw unreachable(
+          `the Temporal dev server at ${address} did not start serving within ${timeoutMs / 1000}s`,
+          `read its log in ${options.stateDir}/server.log`,
+        );
       await sleep(250);
     }
   }

@@ -47,7 +47,12 @@ export const deploymentSpec = z
     }
     const seen = new Set<string>();
     for (const [i, target] of spec.instances.entries()) {
-      if (seen.has(target.instance)) ctx.addIssue({ code: 'custom', path: ['instances', i, 'instance'], message: `${target.instance} is listed twice` });
+      if (seen.has(target.instance))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['instances', i, 'instance'],
+          message: `${target.instance} is listed twice`,
+        });
       seen.add(target.instance);
     }
   });

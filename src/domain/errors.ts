@@ -38,7 +38,9 @@ export const unreachable = (message: string, hint?: string) => new ZerodownError
 
 /** Formats zod-style issues as `path: message` lines, all of them at once. */
 export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
-  return issues.map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`).join('\n');
+  return issues
+    .map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
+    .join('\n');
 }
 
 /**

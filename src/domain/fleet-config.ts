@@ -115,13 +115,18 @@ export const fleetSettings = z.object({
   buildsRoot: z.string().min(1).default('.builds'),
   /** Pid files, logs, HAProxy config and socket of the local fleet. */
   stateDir: z.string().min(1).default('.state'),
-  signing: z.object({ publicKey: z.string().min(1).default('.state/keys/zerodown.pub') }).strict().prefault({}),
+  signing: z
+    .object({ publicKey: z.string().min(1).default('.state/keys/zerodown.pub') })
+    .strict()
+    .prefault({}),
   loadBalancer: loadBalancerConfig.prefault({ type: 'haproxy' }),
 });
 
 export const fleetConfig = fleetSettings
   .extend({
-    services: z.record(serviceName, serviceConfig).refine((s) => Object.keys(s).length > 0, 'name at least one service'),
+    services: z
+      .record(serviceName, serviceConfig)
+      .refine((s) => Object.keys(s).length > 0, 'name at least one service'),
   })
   .strict()
   .superRefine((fleet, ctx) => {
@@ -138,7 +143,11 @@ export const fleetConfig = fleetSettings
     }
     for (const [name, service] of Object.entries(fleet.services)) {
       if (service.role === 'api' && !service.frontend) {
-        ctx.addIssue({ code: 'custom', path: ['services', name, 'frontend'], message: 'an api service needs a frontend address and port' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'frontend'],
+          message: 'an api service needs a frontend address and port',
+        });
       }
       if (service.frontend) {
         const { address, port } = service.frontend;
@@ -147,11 +156,19 @@ export const fleetConfig = fleetSettings
       service.instances.forEach((instance, i) => {
         const path = ['services', name, 'instances', i];
         const previous = instanceNames.get(instance.name);
-        if (previous) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `instance name ${instance.name} is already used in service ${previous}` });
+        if (previous)
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'name'],
+            message: `instance name ${instance.name} is already used in service ${previous}`,
+          });
         else instanceNames.set(instance.name, name);
         // Ports only clash on the same host; the load balancer's ports are on host "local".
         const where = `${instance.address}:${instance.port}`;
-        claim(instance.host === 'local' ? where : `${instance.host}/${where}`, `${name}/${instance.name}`, [...path, 'port']);
+        claim(instance.host === 'local' ? where : `${instance.host}/${where}`, `${name}/${instance.name}`, [
+          ...path,
+          'port',
+        ]);
       });
     }
   });

@@ -116,7 +116,14 @@ export function initialStatus(input: {
     step: 'validating the deployment',
     batch: 0,
     batches: input.batches,
-    instances: input.instances.map(({ instance, host }) => ({ instance, host, state: 'pending', version: undefined, changed: false, timings: {} })),
+    instances: input.instances.map(({ instance, host }) => ({
+      instance,
+      host,
+      state: 'pending',
+      version: undefined,
+      changed: false,
+      timings: {},
+    })),
     startedAt: input.now,
     events: [],
   };
@@ -132,7 +139,11 @@ export function withPhase(status: DeploymentStatus, phase: Phase, step: string, 
   return withEvent(next, { at: now, kind: 'phase', message: `${phase}: ${step}` });
 }
 
-export function withInstance(status: DeploymentStatus, instance: string, patch: Partial<Omit<InstanceStatus, 'instance'>>): DeploymentStatus {
+export function withInstance(
+  status: DeploymentStatus,
+  instance: string,
+  patch: Partial<Omit<InstanceStatus, 'instance'>>,
+): DeploymentStatus {
   return {
     ...status,
     instances: status.instances.map((s) =>
@@ -150,14 +161,17 @@ export function refusal(status: DeploymentStatus, command: OperatorCommand): str
       return status.phase === 'awaiting-approval' ? undefined : `${where}, not waiting for approval`;
     case 'pause':
       if (status.phase === 'rolling-back') return `${where}: a rollback cannot be paused`;
-      if (status.phase === 'paused' || status.pauseRequestedBy) return `${where}: a pause was already requested by ${status.pauseRequestedBy ?? 'someone'}`;
+      if (status.phase === 'paused' || status.pauseRequestedBy)
+        return `${where}: a pause was already requested by ${status.pauseRequestedBy ?? 'someone'}`;
       return undefined;
     case 'resume':
       return status.phase === 'paused' || status.pauseRequestedBy ? undefined : `${where}, not paused`;
     case 'rollback':
     case 'abort':
-      if (status.phase === 'rolling-back') return `${where}: a rollback is already under way (${status.rollback?.reason ?? ''})`;
-      if (status.rollback || status.abort) return `${where}: a ${status.abort ? 'abort' : 'rollback'} was already requested`;
+      if (status.phase === 'rolling-back')
+        return `${where}: a rollback is already under way (${status.rollback?.reason ?? ''})`;
+      if (status.rollback || status.abort)
+        return `${where}: a ${status.abort ? 'abort' : 'rollback'} was already requested`;
       return undefined;
     default: {
       const unknown: never = command;
@@ -179,9 +193,15 @@ export function applyCommand(status: DeploymentStatus, command: OperatorCommand,
       return logged(rest, `resumed by ${command.by}`);
     }
     case 'rollback':
-      return logged({ ...status, rollback: { reason: command.reason, by: command.by, automatic: false } }, `rollback requested by ${command.by}: ${command.reason}`);
+      return logged(
+        { ...status, rollback: { reason: command.reason, by: command.by, automatic: false } },
+        `rollback requested by ${command.by}: ${command.reason}`,
+      );
     case 'abort':
-      return logged({ ...status, abort: { reason: command.reason, by: command.by } }, `abort requested by ${command.by}: ${command.reason}`);
+      return logged(
+        { ...status, abort: { reason: command.reason, by: command.by } },
+        `abort requested by ${command.by}: ${command.reason}`,
+      );
     default: {
       const unknown: never = command;
       return unknown;
@@ -190,6 +210,11 @@ export function applyCommand(status: DeploymentStatus, command: OperatorCommand,
 }
 
 /** Records a command that did not apply (signals cannot be refused, so they are noted instead). */
-export function withIgnoredCommand(status: DeploymentStatus, command: OperatorCommand['type'], reason: string, now: number): DeploymentStatus {
+export function withIgnoredCommand(
+  status: DeploymentStatus,
+  command: OperatorCommand['type'],
+  reason: string,
+  now: number,
+): DeploymentStatus {
   return withEvent(status, { at: now, kind: 'ignored-command', message: `${command} signal ignored: ${reason}` });
 }

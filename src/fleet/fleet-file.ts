@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { badInput, formatIssues } from '../domain/errors.ts';
-import { type FleetConfig, type FleetSettings, type ServiceConfig, fleetConfig, fleetSettings } from '../domain/fleet-config.ts';
+import {
+  type FleetConfig,
+  type FleetSettings,
+  type ServiceConfig,
+  fleetConfig,
+  fleetSettings,
+} from '../domain/fleet-config.ts';
 
 /** The fleet file as loaded: the validated config plus every path made absolute. */
 export interface LoadedFleet {
@@ -32,7 +38,11 @@ export const defaultFleetFile = 'fleet.yaml';
  */
 export async function loadFleetFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedFleet> {
   const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') throw badInput(`fleet file ${path} does not exist`, `Create one (see fleet.yaml in the zerodown repository) or pass --fleet <file>.`);
+    if (error.code === 'ENOENT')
+      throw badInput(
+        `fleet file ${path} does not exist`,
+        `Create one (see fleet.yaml in the zerodown repository) or pass --fleet <file>.`,
+      );
     throw badInput(`cannot read fleet file ${path}: ${error.message}`);
   });
   return resolveFleet(parseFleet(text, path), { source: path, baseDir: dirname(resolve(path)), env });
@@ -42,17 +52,29 @@ export async function loadFleetFile(path: string, env: NodeJS.ProcessEnv = proce
 export function parseFleet(text: string, source: string): FleetConfig {
   const document = parseDocument(text);
   if (document.errors.length > 0) {
-    const lines = document.errors.map((e) => `${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(yaml)'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`);
-    throw badInput(`fleet file ${source} is not valid YAML:\n${lines.join('\n')}`, 'Fix the lines above and try again.');
+    const lines = document.errors.map(
+      (e) =>
+        `${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(yaml)'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
+    throw badInput(
+      `fleet file ${source} is not valid YAML:\n${lines.join('\n')}`,
+      'Fix the lines above and try again.',
+    );
   }
   const parsed = fleetConfig.safeParse(document.toJS());
   if (!parsed.success) {
-    throw badInput(`fleet file ${source} has ${parsed.error.issues.length} problem(s):\n${formatIssues(parsed.error.issues)}`, 'Fix them and try again; nothing was changed.');
+    throw badInput(
+      `fleet file ${source} has ${parsed.error.issues.length} problem(s):\n${formatIssues(parsed.error.issues)}`,
+      'Fix them and try again; nothing was changed.',
+    );
   }
   return parsed.data;
 }
 
-export function resolveFleet(config: FleetConfig, { source, baseDir, env = process.env }: { source: string; baseDir: string; env?: NodeJS.ProcessEnv }): LoadedFleet {
+export function resolveFleet(
+  config: FleetConfig,
+  { source, baseDir, env = process.env }: { source: string; baseDir: string; env?: NodeJS.ProcessEnv },
+): LoadedFleet {
   return { source, config, paths: resolvePaths(config, baseDir, env) };
 }
 
@@ -69,7 +91,9 @@ function resolvePaths(config: FleetSettings, baseDir: string, env: NodeJS.Proces
     buildsRoot: at(env.ZERODOWN_BUILDS_ROOT || config.buildsRoot),
     stateDir,
     publicKey: at(config.signing.publicKey),
-    privateKey: env.ZERODOWN_SIGNING_KEY ? resolve(env.ZERODOWN_SIGNING_KEY) : join(dirname(at(config.signing.publicKey)), 'zerodown.key'),
+    privateKey: env.ZERODOWN_SIGNING_KEY
+      ? resolve(env.ZERODOWN_SIGNING_KEY)
+      : join(dirname(at(config.signing.publicKey)), 'zerodown.key'),
     haproxyDir,
     statsSocket: config.loadBalancer.statsSocket ? at(config.loadBalancer.statsSocket) : join(haproxyDir, 'admin.sock'),
   };
@@ -79,7 +103,10 @@ function resolvePaths(config: FleetSettings, baseDir: string, env: NodeJS.Proces
 export function requireService(fleet: LoadedFleet, name: string): ServiceConfig {
   const service = fleet.config.services[name];
   if (!service) {
-    throw badInput(`unknown service "${name}": fleet file ${fleet.source} has ${Object.keys(fleet.config.services).join(', ')}`, 'Use one of those names, or add the service to the fleet file.');
+    throw badInput(
+      `unknown service "${name}": fleet file ${fleet.source} has ${Object.keys(fleet.config.services).join(', ')}`,
+      'Use one of those names, or add the service to the fleet file.',
+    );
   }
   return service;
 }

@@ -37,7 +37,11 @@ export function haproxyConfig(fleet: FleetConfig, options: HAProxyConfigOptions)
     '  timeout check 2s',
     ...(retries
       ? ['  retries 3', '  option redispatch 1', '  retry-on conn-failure empty-response']
-      : ['  # Retries and redispatch off: nothing may hide a request lost by the drain sequence.', '  retries 0', '  no option redispatch']),
+      : [
+          '  # Retries and redispatch off: nothing may hide a request lost by the drain sequence.',
+          '  retries 0',
+          '  no option redispatch',
+        ]),
     '',
     ...services.flatMap(([name, service]) => serviceSections(name, service)),
     ...(metrics

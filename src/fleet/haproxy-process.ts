@@ -25,10 +25,21 @@ const markerName = 'ZERODOWN_HAPROXY';
 /** Checks a config with `haproxy -c` without starting anything; throws HAProxy's own complaint. */
 export async function checkConfig(files: HAProxyFiles, text: string): Promise<void> {
   if (files.socket.length > maxSocketPath) {
-    throw badInput(`HAProxy socket path ${files.socket} is longer than ${maxSocketPath} bytes, which Unix sockets do not allow`, 'Set stateDir or loadBalancer.statsSocket in the fleet file to a shorter path.');
+    throw badInput(
+      `HAProxy socket path ${files.socket} is longer than ${maxSocketPath} bytes, which Unix sockets do not allow`,
+      'Set stateDir or loadBalancer.statsSocket in the fleet file to a shorter path.',
+    );
   }
-  if (!(await stat(files.binary).then(() => true, () => false))) {
-    throw badInput(`HAProxy is not installed at ${files.binary}`, 'Install it (apt-get install haproxy) or set loadBalancer.binary in the fleet file.');
+  if (
+    !(await stat(files.binary).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw badInput(
+      `HAProxy is not installed at ${files.binary}`,
+      'Install it (apt-get install haproxy) or set loadBalancer.binary in the fleet file.',
+    );
   }
   await mkdir(files.dir, { recursive: true });
   const candidate = `${files.config}.check`;
@@ -36,7 +47,11 @@ export async function checkConfig(files: HAProxyFiles, text: string): Promise<vo
   try {
     await exec(files.binary, ['-c', '-q', '-f', candidate]);
   } catch (error) {
-    throw new ZerodownError('internal', `generated HAProxy config is invalid: ${(error as Error).message}`, `See ${candidate}.`);
+    throw new ZerodownError(
+      'internal',
+      `generated HAProxy config is invalid: ${(error as Error).message}`,
+      `See ${candidate}.`,
+    );
   }
 }
 
@@ -65,7 +80,11 @@ export async function startHAProxy(files: HAProxyFiles, text: string): Promise<n
     const answer = await runtimeCommand(files.socket, 'show info', 1000).catch(() => undefined);
     const pid = await haproxyPid(files);
     if (answer && pid) return pid;
-    if (Date.now() > deadline) throw new ZerodownError('failed', `HAProxy started but its runtime API at ${files.socket} did not answer within 5 s`);
+    if (Date.now() > deadline)
+      throw new ZerodownError(
+        'failed',
+        `HAProxy started but its runtime API at ${files.socket} did not answer within 5 s`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

@@ -6,7 +6,14 @@ import { isPortFree } from '../adapters/processes.ts';
 import type { InstanceRef, InstanceState } from '../adapters/runtime.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
-import { type HAProxyFiles, checkConfig, haproxyFiles, haproxyPid, startHAProxy, stopHAProxy } from './haproxy-process.ts';
+import {
+  type HAProxyFiles,
+  checkConfig,
+  haproxyFiles,
+  haproxyPid,
+  startHAProxy,
+  stopHAProxy,
+} from './haproxy-process.ts';
 import { instanceRefs, loadBalancerFor, runtimeFor, serverRef } from './wiring.ts';
 
 /**
@@ -41,7 +48,13 @@ export interface InstanceStatus {
 
 export interface FleetStatus {
   source: string;
-  loadBalancer: { running: boolean; pid: number | undefined; socket: string; error: string | undefined; frontends: FrontendState[] };
+  loadBalancer: {
+    running: boolean;
+    pid: number | undefined;
+    socket: string;
+    error: string | undefined;
+    frontends: FrontendState[];
+  };
   instances: InstanceStatus[];
 }
 
@@ -54,7 +67,10 @@ export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Prom
   const name = options.service ?? defaultService(fleet);
   const service = requireService(fleet, name);
   if (service.runtime.type !== 'local') {
-    throw refused(`fleet up runs local instances only, and service ${name} uses the ${service.runtime.type} runtime`, 'Start hook-managed instances with their own tooling; zerodown deploys to them as they are.');
+    throw refused(
+      `fleet up runs local instances only, and service ${name} uses the ${service.runtime.type} runtime`,
+      'Start hook-managed instances with their own tooling; zerodown deploys to them as they are.',
+    );
   }
   const runtime = runtimeFor(fleet, name);
   const refs = instanceRefs(fleet, name);
@@ -62,7 +78,12 @@ export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Prom
   const config = haproxyConfig(fleet.config, { statsSocket: files.socket, retries: options.retries, services: [name] });
 
   // Preflight: every check that can fail runs before anything is changed.
-  await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: name, version: options.version, publicKeyPath: fleet.paths.publicKey });
+  await verifyArtifact({
+    buildsRoot: fleet.paths.buildsRoot,
+    service: name,
+    version: options.version,
+    publicKeyPath: fleet.paths.publicKey,
+  });
   const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
   const otherVersions = states.filter((s) => s.running && s.report && s.report.version !== options.version);
   if (otherVersions.length > 0) {
@@ -73,7 +94,10 @@ export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Prom
   }
   const lbPid = await haproxyPid(files);
   if (lbPid && (await readFile(files.config, 'utf8').catch(() => '')) !== config) {
-    throw refused(`this fleet's HAProxy (pid ${lbPid}) already runs with a different config (${files.config})`, 'Run zerodown fleet down first.');
+    throw refused(
+      `this fleet's HAProxy (pid ${lbPid}) already runs with a different config (${files.config})`,
+      'Run zerodown fleet down first.',
+    );
   }
   await requireFreePorts(fleet, name, refs, states, lbPid === undefined);
   if (!lbPid) await checkConfig(files, config);
@@ -111,15 +135,34 @@ export async function fleetStatus(fleet: LoadedFleet): Promise<FleetStatus> {
     const refs = instanceRefs(fleet, name);
     const balanced = pid !== undefined && service.role === 'api';
     const servers = balanced ? await lb.servers(name).catch((e: Error) => ((error ??= e.message), [])) : [];
-    if (balanced) await lb.frontend(name).then((f) => frontends.push(f), () => undefined);
+    if (balanced)
+      await lb.frontend(name).then(
+        (f) => frontends.push(f),
+        () => undefined,
+      );
     const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
-    refs.forEach((ref, i) => instances.push(describe(ref, states[i], servers.find((s) => s.server === serverRef(ref).server))));
+    refs.forEach((ref, i) =>
+      instances.push(
+        describe(
+          ref,
+          states[i],
+          servers.find((s) => s.server === serverRef(ref).server),
+        ),
+      ),
+    );
   }
-  return { source: fleet.source, loadBalancer: { running: pid !== undefined, pid, socket: files.socket, error, frontends }, instances };
+  return {
+    source: fleet.source,
+    loadBalancer: { running: pid !== undefined, pid, socket: files.socket, error, frontends },
+    instances,
+  };
 }
 
 /** Stops HAProxy and every local instance this fleet started; idempotent. */
-export async function fleetDown(fleet: LoadedFleet, { stopTimeoutMs = 10_000 } = {}): Promise<{ haproxyStopped: boolean; instancesStopped: string[] }> {
+export async function fleetDown(
+  fleet: LoadedFleet,
+  { stopTimeoutMs = 10_000 } = {},
+): Promise<{ haproxyStopped: boolean; instancesStopped: string[] }> {
   const haproxyStopped = await stopHAProxy(haproxyFilesFor(fleet));
   const instancesStopped: string[] = [];
   for (const [name, service] of Object.entries(fleet.config.services)) {
@@ -139,18 +182,33 @@ export async function fleetDown(fleet: LoadedFleet, { stopTimeoutMs = 10_000 } =
 function defaultService(fleet: LoadedFleet): string {
   const api = Object.entries(fleet.config.services).filter(([, s]) => s.role === 'api');
   if (api.length === 1 && api[0]) return api[0][0];
-  throw badInput(`fleet file ${fleet.source} has ${api.length} api services (${api.map(([n]) => n).join(', ') || 'none'}); name one with --service`);
+  throw badInput(
+    `fleet file ${fleet.source} has ${api.length} api services (${api.map(([n]) => n).join(', ') || 'none'}); name one with --service`,
+  );
 }
 
-async function requireFreePorts(fleet: LoadedFleet, name: string, refs: InstanceRef[], states: InstanceState[], checkLoadBalancer: boolean): Promise<void> {
-  const wanted = refs.filter((_, i) => !states[i]?.running).map((r) => ({ what: `instance ${r.instance}`, address: r.address, port: r.port }));
+async function requireFreePorts(
+  fleet: LoadedFleet,
+  name: string,
+  refs: InstanceRef[],
+  states: InstanceState[],
+  checkLoadBalancer: boolean,
+): Promise<void> {
+  const wanted = refs
+    .filter((_, i) => !states[i]?.running)
+    .map((r) => ({ what: `instance ${r.instance}`, address: r.address, port: r.port }));
   const { frontend } = requireService(fleet, name);
   const { metrics } = fleet.config.loadBalancer;
   if (checkLoadBalancer && frontend) wanted.push({ what: `frontend of ${name}`, ...frontend });
   if (checkLoadBalancer && metrics) wanted.push({ what: 'HAProxy metrics', ...metrics });
-  const busy = (await Promise.all(wanted.map(async (w) => ((await isPortFree(w.address, w.port)) ? undefined : w)))).filter((w) => w !== undefined);
+  const busy = (
+    await Promise.all(wanted.map(async (w) => ((await isPortFree(w.address, w.port)) ? undefined : w)))
+  ).filter((w) => w !== undefined);
   if (busy.length > 0) {
-    throw refused(`port(s) already in use by another process: ${busy.map((b) => `${b.address}:${b.port} (${b.what})`).join(', ')}`, 'Stop whatever holds them, or change the ports in the fleet file; nothing was started.');
+    throw refused(
+      `port(s) already in use by another process: ${busy.map((b) => `${b.address}:${b.port} (${b.what})`).join(', ')}`,
+      'Stop whatever holds them, or change the ports in the fleet file; nothing was started.',
+    );
   }
 }
 
@@ -163,7 +221,11 @@ async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: num
     const waiting = servers.filter((s) => s.admin === 'ready' && !(s.health === 'up' && s.checkPassing));
     if (waiting.length === 0 && servers.length === requireService(fleet, name).instances.length) return;
     if (Date.now() > deadline) {
-      throw new ZerodownError('failed', `HAProxy does not see ${waiting.map((s) => `${s.server} (${s.status}, check ${s.checkStatus || 'none yet'})`).join(', ')} as healthy after ${timeoutMs} ms`, 'The instances keep running: look at zerodown fleet status and the instance logs, then zerodown fleet down.');
+      throw new ZerodownError(
+        'failed',
+        `HAProxy does not see ${waiting.map((s) => `${s.server} (${s.status}, check ${s.checkStatus || 'none yet'})`).join(', ')} as healthy after ${timeoutMs} ms`,
+        'The instances keep running: look at zerodown fleet status and the instance logs, then zerodown fleet down.',
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -6,7 +6,15 @@ import { contractProblem, schemaCompatibility } from './compatibility.ts';
 import type { MigrationSet } from './declaration.ts';
 import { formatFindings } from './findings.ts';
 import { type LintFinding, lintMigrations } from './lint.ts';
-import { appliedMigrations, appliedSchema, connect, ensureRecord, expandRecords, recordApplied, withClient } from './record.ts';
+import {
+  appliedMigrations,
+  appliedSchema,
+  connect,
+  ensureRecord,
+  expandRecords,
+  recordApplied,
+  withClient,
+} from './record.ts';
 
 /**
  * Applying an artifact's migrations before the first instance changes (seed §6.3): under the
@@ -43,7 +51,12 @@ export function migrationLockId(service: string): number {
  * Checks without changing anything: the schema suits `version` (refuses a version the applied
  * schema has moved past incompatibly, with why) and every pending migration passes the lint.
  */
-export async function planMigrations(url: string, service: string, version: string, set: MigrationSet): Promise<MigrationPlan> {
+export async function planMigrations(
+  url: string,
+  service: string,
+  version: string,
+  set: MigrationSet,
+): Promise<MigrationPlan> {
   return await withClient(url, (client) => plan(client, service, version, set));
 }
 
@@ -51,7 +64,10 @@ async function plan(client: pg.Client, service: string, version: string, set: Mi
   const applied = await appliedMigrations(client, service);
   const compatibility = schemaCompatibility(applied, set, version);
   if (!compatibility.ok) {
-    throw refused(`${service} ${version} cannot run against the schema of database ${client.database ?? '?'}: ${compatibility.reason}`, 'Nothing was changed. Deploy a version built for the current schema instead.');
+    throw refused(
+      `${service} ${version} cannot run against the schema of database ${client.database ?? '?'}: ${compatibility.reason}`,
+      'Nothing was changed. Deploy a version built for the current schema instead.',
+    );
   }
   const findings = await lintMigrations(set, new Set(compatibility.pending));
   if (findings.length > 0) throw lintRefusal(service, version, findings);
@@ -85,17 +101,30 @@ export async function applyMigrations(options: {
     for (const name of before.pending) {
       const step = set.declaration.migrations[name];
       if (step?.step !== 'contract') continue;
-      const problem = contractProblem({ name, ...step }, records.find((r) => r.expand === step.expand), running);
-      if (problem) throw refused(`${service} ${version}: contract step ${name} may not run yet: ${problem}`, 'Nothing was changed (seed §6.2: add field → deploy both → backfill → remove the old field in a later deploy).');
+      const problem = contractProblem(
+        { name, ...step },
+        records.find((r) => r.expand === step.expand),
+        running,
+      );
+      if (problem)
+        throw refused(
+          `${service} ${version}: contract step ${name} may not run yet: ${problem}`,
+          'Nothing was changed (seed §6.2: add field → deploy both → backfill → remove the old field in a later deploy).',
+        );
     }
-    const appliedNow = before.pending.length > 0 ? await runPending(client, service, set, before.pending, lock, log) : [];
+    const appliedNow =
+      before.pending.length > 0 ? await runPending(client, service, set, before.pending, lock, log) : [];
     await recordApplied(client, service, version, set, appliedNow);
 
     const after = await appliedMigrations(client, service);
     const check = schemaCompatibility(after, set, version);
     const current = after.at(-1)?.name;
     if (!check.ok || check.pending.length > 0) {
-      throw new ZerodownError('failed', `after migrating, the schema of ${service} is at ${current ?? '(none)'} but ${version} expects ${set.schemaVersion}${check.ok ? '' : `: ${check.reason}`}`, 'No instance was changed; look at the database before deploying again.');
+      throw new ZerodownError(
+        'failed',
+        `after migrating, the schema of ${service} is at ${current ?? '(none)'} but ${version} expects ${set.schemaVersion}${check.ok ? '' : `: ${check.reason}`}`,
+        'No instance was changed; look at the database before deploying again.',
+      );
     }
     return { applied: appliedNow, pending: [], ahead: check.ahead, current, expected: set.schemaVersion };
   } finally {
@@ -104,7 +133,14 @@ export async function applyMigrations(options: {
   }
 }
 
-async function runPending(client: pg.Client, service: string, set: MigrationSet, pending: string[], lock: number, log: (m: string) => void): Promise<string[]> {
+async function runPending(
+  client: pg.Client,
+  service: string,
+  set: MigrationSet,
+  pending: string[],
+  lock: number,
+  log: (m: string) => void,
+): Promise<string[]> {
   const errors: string[] = [];
   try {
     await runner({

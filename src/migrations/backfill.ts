@@ -29,22 +29,45 @@ export interface BackfillOptions {
   pauseMs?: number;
 }
 
-export async function runBackfill(options: BackfillOptions): Promise<BackfillProgress & { resumedFrom: string | null }> {
+export async function runBackfill(
+  options: BackfillOptions,
+): Promise<BackfillProgress & { resumedFrom: string | null }> {
   const { url, service, expand, onBatch = () => {}, pauseMs = 0 } = options;
   return await withClient(url, async (client) => {
     const record = (await expandRecords(client, service)).find((r) => r.expand === expand);
-    if (!record?.backfill) throw refused(`expand step ${expand} of ${service} has no backfill recorded in the database`, 'Check the artifact\'s schema.json; backfills are recorded when their expand migration is applied.');
-    const progress: BackfillProgress = { batches: record.backfillBatches, rows: record.backfillRows, lastKey: record.backfillLastKey, done: Boolean(record.backfilledAt) };
+    if (!record?.backfill)
+      throw refused(
+        `expand step ${expand} of ${service} has no backfill recorded in the database`,
+        "Check the artifact's schema.json; backfills are recorded when their expand migration is applied.",
+      );
+    const progress: BackfillProgress = {
+      batches: record.backfillBatches,
+      rows: record.backfillRows,
+      lastKey: record.backfillLastKey,
+      done: Boolean(record.backfilledAt),
+    };
     const resumedFrom = progress.lastKey;
     const sql = await batchStatements(client, record.backfill);
     while (!progress.done) {
       await client.query('BEGIN');
       try {
-        const { rows: [row] } = await client.query<{ last_key: string | null; backfilled_at: Date | null; backfill_batches: number; backfill_rows: string }>(
+        const {
+          rows: [row],
+        } = await client.query<{
+          last_key: string | null;
+          backfilled_at: Date | null;
+          backfill_batches: number;
+          backfill_rows: string;
+        }>(
           'SELECT backfill_last_key AS last_key, backfilled_at, backfill_batches, backfill_rows FROM zerodown.expand_contract WHERE service = $1 AND expand = $2 FOR UPDATE',
           [service, expand],
         );
-        Object.assign(progress, { lastKey: row?.last_key ?? null, batches: row?.backfill_batches ?? 0, rows: Number(row?.backfill_rows ?? 0), done: Boolean(row?.backfilled_at) });
+        Object.assign(progress, {
+          lastKey: row?.last_key ?? null,
+          batches: row?.backfill_batches ?? 0,
+          rows: Number(row?.backfill_rows ?? 0),
+          done: Boolean(row?.backfilled_at),
+        });
         if (!progress.done) await oneBatch(client, sql, progress);
         await client.query(
           'UPDATE zerodown.expand_contract SET backfill_last_key = $3, backfill_batches = $4, backfill_rows = $5, backfilled_at = CASE WHEN $6 THEN now() END WHERE service = $1 AND expand = $2',
@@ -70,7 +93,10 @@ interface BatchSql {
 
 async function oneBatch(client: pg.Client, sql: BatchSql, progress: BackfillProgress): Promise<void> {
   const resume = progress.lastKey !== null;
-  const { rows } = await client.query<{ upper: string | null }>(resume ? sql.next : sql.first, resume ? [progress.lastKey] : []);
+  const { rows } = await client.query<{ upper: string | null }>(
+    resume ? sql.next : sql.first,
+    resume ? [progress.lastKey] : [],
+  );
   const upper = rows[0]?.upper ?? null;
   if (upper === null) {
     progress.done = true;
@@ -88,7 +114,10 @@ async function oneBatch(client: pg.Client, sql: BatchSql, progress: BackfillProg
  * in a second statement is refused instead of run.
  */
 async function batchStatements(client: pg.Client, spec: BackfillSpec): Promise<BatchSql> {
-  const table = spec.table.split('.').map((p) => client.escapeIdentifier(p)).join('.');
+  const table = spec.table
+    .split('.')
+    .map((p) => client.escapeIdentifier(p))
+    .join('.');
   const key = client.escapeIdentifier(spec.key);
   const where = spec.where ? ` AND (${spec.where})` : '';
   const probe = `UPDATE ${table} SET ${spec.set} WHERE ${key} <= $1${where}`;
@@ -96,12 +125,19 @@ async function batchStatements(client: pg.Client, spec: BackfillSpec): Promise<B
     throw badInput(`backfill of ${spec.table}: "set" or "where" is not valid SQL: ${error.message}`);
   });
   if (parsed.stmts?.length !== 1 || !parsed.stmts[0]?.stmt || !('UpdateStmt' in parsed.stmts[0].stmt)) {
-    throw badInput(`backfill of ${spec.table}: "set" and "where" must form a single UPDATE statement`, 'Fix the backfill in schema.json.');
+    throw badInput(
+      `backfill of ${spec.table}: "set" and "where" must form a single UPDATE statement`,
+      'Fix the backfill in schema.json.',
+    );
   }
-  const window = (resume: boolean) => `SELECT ${key} AS k FROM ${table}${resume ? ` WHERE ${key} > $1` : ''} ORDER BY ${key} LIMIT ${spec.batchSize}`;
+  const window = (resume: boolean) =>
+    `SELECT ${key} AS k FROM ${table}${resume ? ` WHERE ${key} > $1` : ''} ORDER BY ${key} LIMIT ${spec.batchSize}`;
   return {
     first: `SELECT max(k)::text AS upper FROM (${window(false)}) w`,
     next: `SELECT max(k)::text AS upper FROM (${window(true)}) w`,
-    update: (resume) => (resume ? `UPDATE ${table} SET ${spec.set} WHERE ${key} > $1 AND ${key} <= $2${where}` : `UPDATE ${table} SET ${spec.set} WHERE ${key} <= $1${where}`),
+    update: (resume) =>
+      resume
+        ? `UPDATE ${table} SET ${spec.set} WHERE ${key} > $1 AND ${key} <= $2${where}`
+        : `UPDATE ${table} SET ${spec.set} WHERE ${key} <= $1${where}`,
   };
 }

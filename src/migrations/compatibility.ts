@@ -14,7 +14,11 @@ import type { AppliedMigration, ExpandRecord } from './record.ts';
 
 export type Compatibility = { ok: true; pending: string[]; ahead: string[] } | { ok: false; reason: string };
 
-export function schemaCompatibility(applied: readonly AppliedMigration[], target: MigrationSet, version: string): Compatibility {
+export function schemaCompatibility(
+  applied: readonly AppliedMigration[],
+  target: MigrationSet,
+  version: string,
+): Compatibility {
   const own = target.files.map((f) => f.name);
   const common = Math.min(applied.length, own.length);
   for (let i = 0; i < common; i++) {
@@ -27,7 +31,11 @@ export function schemaCompatibility(applied: readonly AppliedMigration[], target
   }
   const ahead = applied.slice(own.length);
   for (const m of ahead) {
-    if (!m.step) return { ok: false, reason: `migration ${m.name} was applied without zerodown's record, so whether ${version} still works against it is unknown` };
+    if (!m.step)
+      return {
+        ok: false,
+        reason: `migration ${m.name} was applied without zerodown's record, so whether ${version} still works against it is unknown`,
+      };
     if (m.step !== 'contract') continue;
     const uses = target.declaration.uses;
     if (!uses) {
@@ -56,17 +64,21 @@ export function contractProblem(
   record: ExpandRecord | undefined,
   running: ReadonlyArray<{ version: string; set: MigrationSet | undefined }>,
 ): string | undefined {
-  if (!record) return `contract step ${contract.name} removes what expand step ${contract.expand} replaced, but ${contract.expand} has not been applied by zerodown; deploy the expand step first`;
-  if (!record.deployedAt) return `expand step ${contract.expand} (applied by ${record.expandedBy}) has not finished deploying yet; finish that deployment before contracting`;
+  if (!record)
+    return `contract step ${contract.name} removes what expand step ${contract.expand} replaced, but ${contract.expand} has not been applied by zerodown; deploy the expand step first`;
+  if (!record.deployedAt)
+    return `expand step ${contract.expand} (applied by ${record.expandedBy}) has not finished deploying yet; finish that deployment before contracting`;
   if (record.backfill && !record.backfilledAt) {
     return `the backfill of expand step ${contract.expand} has not finished (${record.backfillBatches} batch(es), ${record.backfillRows} row(s) so far); let it finish before removing the old column`;
   }
   for (const { version, set } of running) {
     const uses = set?.declaration.uses;
     if (!set) return `running version ${version} has no artifact here to say which columns it uses`;
-    if (!uses) return `running version ${version} does not declare in schema.json which columns it uses, so it may still use ${contract.removes.join(', ')}`;
+    if (!uses)
+      return `running version ${version} does not declare in schema.json which columns it uses, so it may still use ${contract.removes.join(', ')}`;
     const needed = contract.removes.filter((c) => uses.includes(c));
-    if (needed.length > 0) return `running version ${version} still uses ${needed.join(', ')}; deploy a version that no longer uses ${needed.length > 1 ? 'them' : 'it'} first`;
+    if (needed.length > 0)
+      return `running version ${version} still uses ${needed.join(', ')}; deploy a version that no longer uses ${needed.length > 1 ? 'them' : 'it'} first`;
   }
   return undefined;
 }

@@ -23,9 +23,14 @@ export const fieldRef = z
 export const backfillSpec = z
   .object({
     /** The table to update, optionally schema-qualified. */
-    table: z.string().regex(/^([a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*$/i, 'must be a table name, optionally schema.table'),
+    table: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*$/i, 'must be a table name, optionally schema.table'),
     /** A unique, ordered column (usually the primary key): batches walk it, progress is stored by it. */
-    key: z.string().regex(/^[a-z_][a-z0-9_$]*$/i, 'must be a column name').default('id'),
+    key: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_$]*$/i, 'must be a column name')
+      .default('id'),
     /** The SET list, e.g. `display_name = name`. */
     set: z.string().min(1),
     /** Only rows that still need it, e.g. `display_name IS NULL`. */
@@ -95,22 +100,41 @@ export const stepOf = (set: MigrationSet, name: string): MigrationStep | undefin
  * (`migrations/` and `schema.json`) or a folder of .sql files (schema.json in it or beside it). Throws badInput listing every problem of the declaration at once.
  */
 export async function loadMigrationSet(path: string): Promise<MigrationSet> {
-  const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
-  if (!(await isDir(path))) throw badInput(`${path} is not a folder`, 'Pass an artifact folder (<builds-root>/<service>/<version>) or a folder of .sql migrations.');
+  const isDir = (p: string) =>
+    stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+  if (!(await isDir(path)))
+    throw badInput(
+      `${path} is not a folder`,
+      'Pass an artifact folder (<builds-root>/<service>/<version>) or a folder of .sql migrations.',
+    );
   // An artifact (build/ inside), a build folder (migrations/ inside), or the .sql folder itself.
   const [dir, declarations] = (await isDir(join(path, 'build')))
     ? [join(path, 'build', migrationsFolder), [join(path, 'build', declarationFile)]]
     : (await isDir(join(path, migrationsFolder)))
       ? [join(path, migrationsFolder), [join(path, declarationFile)]]
       : [path, [join(path, declarationFile), join(path, '..', declarationFile)]];
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.sql')).sort(byMigrationOrder);
-  const files = await Promise.all(names.map(async (f) => ({ name: basename(f, '.sql'), file: join(dir, f), sql: await readFile(join(dir, f), 'utf8') })));
+  const names = (await readdir(dir).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('.sql'))
+    .sort(byMigrationOrder);
+  const files = await Promise.all(
+    names.map(async (f) => ({
+      name: basename(f, '.sql'),
+      file: join(dir, f),
+      sql: await readFile(join(dir, f), 'utf8'),
+    })),
+  );
   const declarationPath = await firstExisting(declarations);
   const declaration = declarationPath ? await readDeclaration(declarationPath) : schemaDeclaration.parse({});
   const set: MigrationSet = { dir, files, declaration, schemaVersion: declaration.schemaVersion ?? files.at(-1)?.name };
   const problems = consistencyProblems(set);
   if (problems.length > 0) {
-    throw badInput(`${declarationPath ?? dir} does not match the migrations in ${dir}:\n${problems.join('\n')}`, 'Fix the declaration; nothing was changed.');
+    throw badInput(
+      `${declarationPath ?? dir} does not match the migrations in ${dir}:\n${problems.join('\n')}`,
+      'Fix the declaration; nothing was changed.',
+    );
   }
   return set;
 }
@@ -124,7 +148,14 @@ function byMigrationOrder(a: string, b: string): number {
 }
 
 async function firstExisting(paths: string[]): Promise<string | undefined> {
-  for (const p of paths) if (await stat(p).then((s) => s.isFile(), () => false)) return p;
+  for (const p of paths)
+    if (
+      await stat(p).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return p;
   return undefined;
 }
 
@@ -136,7 +167,11 @@ async function readDeclaration(path: string): Promise<SchemaDeclaration> {
     throw badInput(`${path} is not valid JSON: ${(error as Error).message}`);
   }
   const parsed = schemaDeclaration.safeParse(json);
-  if (!parsed.success) throw badInput(`${path} has ${parsed.error.issues.length} problem(s):\n${formatIssues(parsed.error.issues)}`, 'Fix them; nothing was changed.');
+  if (!parsed.success)
+    throw badInput(
+      `${path} has ${parsed.error.issues.length} problem(s):\n${formatIssues(parsed.error.issues)}`,
+      'Fix them; nothing was changed.',
+    );
   return parsed.data;
 }
 
@@ -144,17 +179,23 @@ function consistencyProblems(set: MigrationSet): string[] {
   const order = new Map(set.files.map((f, i) => [f.name, i]));
   const problems: string[] = [];
   if (set.files.length > 0 && set.schemaVersion !== set.files.at(-1)?.name) {
-    problems.push(`schemaVersion: is ${set.schemaVersion}, but the last migration is ${set.files.at(-1)?.name}; a build expects the schema its own migrations produce`);
+    problems.push(
+      `schemaVersion: is ${set.schemaVersion}, but the last migration is ${set.files.at(-1)?.name}; a build expects the schema its own migrations produce`,
+    );
   }
-  if (set.files.length === 0 && set.declaration.schemaVersion) problems.push(`schemaVersion: ${set.declaration.schemaVersion} is declared, but there are no migrations`);
+  if (set.files.length === 0 && set.declaration.schemaVersion)
+    problems.push(`schemaVersion: ${set.declaration.schemaVersion} is declared, but there are no migrations`);
   for (const [name, step] of Object.entries(set.declaration.migrations)) {
     const at = order.get(name);
     if (at === undefined) problems.push(`migrations.${name}: no migration file ${name}.sql`);
     if (step.step === 'contract') {
       const expandAt = order.get(step.expand);
       if (expandAt === undefined || set.declaration.migrations[step.expand]?.step !== 'expand') {
-        problems.push(`migrations.${name}.expand: ${step.expand} must be an earlier migration declared as an expand step`);
-      } else if (at !== undefined && expandAt >= at) problems.push(`migrations.${name}.expand: ${step.expand} must come before ${name}`);
+        problems.push(
+          `migrations.${name}.expand: ${step.expand} must be an earlier migration declared as an expand step`,
+        );
+      } else if (at !== undefined && expandAt >= at)
+        problems.push(`migrations.${name}.expand: ${step.expand} must come before ${name}`);
     }
   }
   return problems;

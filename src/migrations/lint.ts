@@ -1,4 +1,12 @@
-import { type AlterTableCmd, type ColumnDef, type Node, type RangeVar, type RawStmt, hasSqlDetails, parse } from 'libpg-query';
+import {
+  type AlterTableCmd,
+  type ColumnDef,
+  type Node,
+  type RangeVar,
+  type RawStmt,
+  hasSqlDetails,
+  parse,
+} from 'libpg-query';
 import { type MigrationFile, type MigrationSet, normalizeField, stepOf } from './declaration.ts';
 
 /**
@@ -9,7 +17,7 @@ import { type MigrationFile, type MigrationSet, normalizeField, stepOf } from '.
  */
 
 export const lintRules = {
-  'syntax': 'the file is not valid PostgreSQL',
+  syntax: 'the file is not valid PostgreSQL',
   'drop-table': 'drops a table or view the running version may still use',
   'drop-column': 'drops a column the running version may still read or write',
   'rename-table': 'renames a table the running version reaches by its old name',
@@ -17,7 +25,7 @@ export const lintRules = {
   'change-column-type': 'changes a column type under the running version',
   'add-not-null-without-default': 'adds a NOT NULL column without a default: inserts by the running version fail',
   'set-not-null': 'makes an existing column NOT NULL: inserts by the running version that omit it fail',
-  'truncate': 'deletes every row of a table in use',
+  truncate: 'deletes every row of a table in use',
 } as const;
 
 export type LintRule = keyof typeof lintRules;
@@ -37,15 +45,21 @@ const contractHint = (what: string) =>
   `stop using ${what} in one release and deploy it; then drop it in a later release, in a migration declared in schema.json as {"step": "contract", "expand": "<the expand migration>", "removes": [...]} (seed §6.2)`;
 
 const advice: Record<LintRule, (target: string) => string> = {
-  'syntax': () => 'fix the SQL; nothing was applied',
-  'drop-table': (t) => `the old version still queries ${t}: ${contractHint(t)}. zerodown contract steps remove columns; drop a whole table outside a rolling deployment once no version uses it`,
+  syntax: () => 'fix the SQL; nothing was applied',
+  'drop-table': (t) =>
+    `the old version still queries ${t}: ${contractHint(t)}. zerodown contract steps remove columns; drop a whole table outside a rolling deployment once no version uses it`,
   'drop-column': (c) => `the old version still reads or writes ${c}: ${contractHint(c)}`,
-  'rename-table': (t) => `never rename in production (seed §6.1): create the new table (expand), deploy code that writes both, backfill, switch reads, and drop ${t} in a later contract step`,
-  'rename-column': (c) => `never rename in production (seed §6.1): add the new column (expand), deploy code that writes both, backfill it, then drop ${c} in a later contract step`,
-  'change-column-type': (c) => `add a column of the new type (expand), deploy code that writes both, backfill it, switch reads, then drop ${c} in a later contract step`,
-  'add-not-null-without-default': (c) => `the old version inserts rows without ${c}: add it nullable or with a DEFAULT, backfill it, and add NOT NULL in a later release once every running version writes it`,
-  'set-not-null': (c) => `the old version may insert rows without ${c}: add NOT NULL only in a release after every running version writes it (and it is backfilled)`,
-  'truncate': (t) => `deleting the rows of ${t} is not a schema change; do it outside a deployment, deliberately`,
+  'rename-table': (t) =>
+    `never rename in production (seed §6.1): create the new table (expand), deploy code that writes both, backfill, switch reads, and drop ${t} in a later contract step`,
+  'rename-column': (c) =>
+    `never rename in production (seed §6.1): add the new column (expand), deploy code that writes both, backfill it, then drop ${c} in a later contract step`,
+  'change-column-type': (c) =>
+    `add a column of the new type (expand), deploy code that writes both, backfill it, switch reads, then drop ${c} in a later contract step`,
+  'add-not-null-without-default': (c) =>
+    `the old version inserts rows without ${c}: add it nullable or with a DEFAULT, backfill it, and add NOT NULL in a later release once every running version writes it`,
+  'set-not-null': (c) =>
+    `the old version may insert rows without ${c}: add NOT NULL only in a release after every running version writes it (and it is backfilled)`,
+  truncate: (t) => `deleting the rows of ${t} is not a schema change; do it outside a deployment, deliberately`,
 };
 
 /**
@@ -59,7 +73,11 @@ export async function lintMigrations(set: MigrationSet, only?: ReadonlySet<strin
     if (only && !only.has(file.name)) continue;
     const step = stepOf(set, file.name);
     const removes = new Set(step?.step === 'contract' ? step.removes : []);
-    findings.push(...(await lintFile(file)).filter((f) => !(f.rule === 'drop-column' && removes.has(f.target))).map(({ target: _target, ...f }) => f));
+    findings.push(
+      ...(await lintFile(file))
+        .filter((f) => !(f.rule === 'drop-column' && removes.has(f.target)))
+        .map(({ target: _target, ...f }) => f),
+    );
   }
   return findings;
 }
@@ -75,7 +93,18 @@ async function lintFile(file: MigrationFile): Promise<Raw[]> {
   } catch (error) {
     const cursor = hasSqlDetails(error) ? (error.sqlDetails?.cursorPosition ?? 0) : 0;
     const message = `${lintRules.syntax}: ${(error as Error).message}`;
-    return [{ migration: file.name, file: file.file, line: lineAt(cursor), statement: '', rule: 'syntax', message, advice: advice.syntax(''), target: '' }];
+    return [
+      {
+        migration: file.name,
+        file: file.file,
+        line: lineAt(cursor),
+        statement: '',
+        rule: 'syntax',
+        message,
+        advice: advice.syntax(''),
+        target: '',
+      },
+    ];
   }
   const created = new Set<string>();
   const findings: Raw[] = [];
@@ -86,7 +115,16 @@ async function lintFile(file: MigrationFile): Promise<Raw[]> {
     const statement = text.trim().replace(/\s+/g, ' ');
     const line = lineAt(start + Buffer.byteLength(text.slice(0, leading)));
     for (const [rule, target] of statementFindings(raw.stmt, created)) {
-      findings.push({ migration: file.name, file: file.file, line, statement, rule, message: `${lintRules[rule]} (${target})`, advice: advice[rule](target), target });
+      findings.push({
+        migration: file.name,
+        file: file.file,
+        line,
+        statement,
+        rule,
+        message: `${lintRules[rule]} (${target})`,
+        advice: advice[rule](target),
+        target,
+      });
     }
   }
   return findings;
@@ -102,11 +140,22 @@ function statementFindings(stmt: Node | undefined, created: Set<string>): Array<
   }
   if ('DropStmt' in stmt) {
     const { removeType, objects = [] } = stmt.DropStmt;
-    if (!['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SCHEMA'].includes(removeType ?? '')) return [];
-    return objects.map((o) => qualifiedName(o)).filter((t) => !isNew(t)).map((t) => ['drop-table', t]);
+    if (
+      !['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SCHEMA'].includes(
+        removeType ?? '',
+      )
+    )
+      return [];
+    return objects
+      .map((o) => qualifiedName(o))
+      .filter((t) => !isNew(t))
+      .map((t) => ['drop-table', t]);
   }
   if ('TruncateStmt' in stmt) {
-    return (stmt.TruncateStmt.relations ?? []).flatMap((r) => ('RangeVar' in r ? [tableName(r.RangeVar)] : [])).filter((t) => !isNew(t)).map((t) => ['truncate', t]);
+    return (stmt.TruncateStmt.relations ?? [])
+      .flatMap((r) => ('RangeVar' in r ? [tableName(r.RangeVar)] : []))
+      .filter((t) => !isNew(t))
+      .map((t) => ['truncate', t]);
   }
   if ('RenameStmt' in stmt) {
     const { renameType, relation, subname } = stmt.RenameStmt;
@@ -119,7 +168,9 @@ function statementFindings(stmt: Node | undefined, created: Set<string>): Array<
   if ('AlterTableStmt' in stmt) {
     const table = tableName(stmt.AlterTableStmt.relation);
     if (isNew(table)) return [];
-    return (stmt.AlterTableStmt.cmds ?? []).flatMap((c) => ('AlterTableCmd' in c ? alterFindings(table, c.AlterTableCmd) : []));
+    return (stmt.AlterTableStmt.cmds ?? []).flatMap((c) =>
+      'AlterTableCmd' in c ? alterFindings(table, c.AlterTableCmd) : [],
+    );
   }
   return [];
 }
@@ -143,18 +194,33 @@ function alterFindings(table: string, cmd: AlterTableCmd): Array<[LintRule, stri
 }
 
 function notNullWithoutDefault(def: ColumnDef): boolean {
-  const types = (def.constraints ?? []).flatMap((c) => ('Constraint' in c && c.Constraint.contype ? [c.Constraint.contype] : []));
+  const types = (def.constraints ?? []).flatMap((c) =>
+    'Constraint' in c && c.Constraint.contype ? [c.Constraint.contype] : [],
+  );
   const notNull = def.is_not_null || types.includes('CONSTR_NOTNULL') || types.includes('CONSTR_PRIMARY');
   const typeName = (def.typeName?.names ?? []).map((n) => ('String' in n ? n.String.sval : '')).at(-1) ?? '';
-  const filled = Boolean(def.raw_default) || types.some((t) => t === 'CONSTR_DEFAULT' || t === 'CONSTR_IDENTITY' || t === 'CONSTR_GENERATED') || /serial/.test(typeName);
+  const filled =
+    Boolean(def.raw_default) ||
+    types.some((t) => t === 'CONSTR_DEFAULT' || t === 'CONSTR_IDENTITY' || t === 'CONSTR_GENERATED') ||
+    /serial/.test(typeName);
   return notNull && !filled;
 }
 
 function tableName(relation: RangeVar | undefined): string {
-  return normalizeField([relation?.schemaname, relation?.relname ?? '?'].filter(Boolean).join('.').replace(/^public\./, ''));
+  return normalizeField(
+    [relation?.schemaname, relation?.relname ?? '?']
+      .filter(Boolean)
+      .join('.')
+      .replace(/^public\./, ''),
+  );
 }
 
 function qualifiedName(node: Node): string {
   const items = 'List' in node ? (node.List.items ?? []) : [node];
-  return normalizeField(items.map((i) => ('String' in i ? i.String.sval : '?')).join('.').replace(/^public\./, ''));
+  return normalizeField(
+    items
+      .map((i) => ('String' in i ? i.String.sval : '?'))
+      .join('.')
+      .replace(/^public\./, ''),
+  );
 }

@@ -40,7 +40,10 @@ export async function connect(url: string): Promise<pg.Client> {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => {});
-    throw unreachable(`cannot connect to the database at ${redact(url)}: ${(error as Error).message}`, 'Check that PostgreSQL runs and that services.<name>.database.url in the fleet file is right.');
+    throw unreachable(
+      `cannot connect to the database at ${redact(url)}: ${(error as Error).message}`,
+      'Check that PostgreSQL runs and that services.<name>.database.url in the fleet file is right.',
+    );
   }
   return client;
 }
@@ -73,20 +76,31 @@ export async function ensureRecord(client: pg.Client): Promise<void> {
       PRIMARY KEY (service, expand));`);
 }
 
-const exists = async (client: pg.Client, table: string) => (await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [table])).rows[0]?.t != null;
+const exists = async (client: pg.Client, table: string) =>
+  (await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [table])).rows[0]?.t != null;
 
 /** The migrations applied for `service`, in the order they were applied; none when nothing was ever applied. */
 export async function appliedMigrations(client: pg.Client, service: string): Promise<AppliedMigration[]> {
   const table = `${appliedSchema}.${client.escapeIdentifier(service)}`;
   if (!(await exists(client, table))) return [];
   const logged = await exists(client, 'zerodown.migration_log');
-  const { rows } = await client.query<{ name: string; step: AppliedMigration['step'] | null; version: string | null; removes: string[] | null }>(
+  const { rows } = await client.query<{
+    name: string;
+    step: AppliedMigration['step'] | null;
+    version: string | null;
+    removes: string[] | null;
+  }>(
     logged
       ? `SELECT a.name, l.step, l.version, l.removes FROM ${table} a LEFT JOIN zerodown.migration_log l ON l.service = $1 AND l.name = a.name ORDER BY a.run_on, a.id`
       : `SELECT name, NULL AS step, NULL AS version, NULL AS removes FROM ${table} WHERE $1::text IS NOT NULL ORDER BY run_on, id`,
     [service],
   );
-  return rows.map((r) => ({ name: r.name, removes: r.removes ?? [], ...(r.step ? { step: r.step } : {}), ...(r.version ? { version: r.version } : {}) }));
+  return rows.map((r) => ({
+    name: r.name,
+    removes: r.removes ?? [],
+    ...(r.step ? { step: r.step } : {}),
+    ...(r.version ? { version: r.version } : {}),
+  }));
 }
 
 /**
@@ -94,7 +108,13 @@ export async function appliedMigrations(client: pg.Client, service: string): Pro
  * expand → contract record. Idempotent (a retry after a crash records the same thing), and it
  * never overwrites who applied a migration first.
  */
-export async function recordApplied(client: pg.Client, service: string, version: string, set: MigrationSet, appliedNow: readonly string[]): Promise<void> {
+export async function recordApplied(
+  client: pg.Client,
+  service: string,
+  version: string,
+  set: MigrationSet,
+  appliedNow: readonly string[],
+): Promise<void> {
   const applied = new Set((await appliedMigrations(client, service)).map((m) => m.name));
   for (const file of set.files.filter((f) => applied.has(f.name))) {
     const step = set.declaration.migrations[file.name];
@@ -149,7 +169,10 @@ export async function expandRecords(client: pg.Client, service: string): Promise
 export async function markDeployed(client: pg.Client, service: string, set: MigrationSet): Promise<string[]> {
   if (!(await exists(client, 'zerodown.expand_contract'))) return [];
   const expands = set.files.map((f) => f.name).filter((n) => set.declaration.migrations[n]?.step === 'expand');
-  await client.query('UPDATE zerodown.expand_contract SET deployed_at = now() WHERE service = $1 AND expand = ANY($2) AND deployed_at IS NULL', [service, expands]);
+  await client.query(
+    'UPDATE zerodown.expand_contract SET deployed_at = now() WHERE service = $1 AND expand = ANY($2) AND deployed_at IS NULL',
+    [service, expands],
+  );
   const { rows } = await client.query<{ expand: string }>(
     'SELECT expand FROM zerodown.expand_contract WHERE service = $1 AND expand = ANY($2) AND backfill IS NOT NULL AND backfilled_at IS NULL AND contract IS NULL ORDER BY expanded_at, expand',
     [service, expands],

@@ -23,7 +23,11 @@ export type SchemaBackfillInput = z.input<typeof backfillInput>;
  */
 export async function schemaBackfill(input: SchemaBackfillInput) {
   const parsed = backfillInput.safeParse(input);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid backfill input:\n${formatIssues(parsed.error.issues)}`, failureTypes.invalidSpec);
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(
+      `invalid backfill input:\n${formatIssues(parsed.error.issues)}`,
+      failureTypes.invalidSpec,
+    );
   const { service, expand, taskQueue } = parsed.data;
   return await databaseActivities(taskQueue).runBackfill({ service, expand });
 }

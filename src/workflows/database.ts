@@ -15,12 +15,23 @@ import type { DeploymentState } from './state.ts';
  */
 
 /** Applies the new version's pending migrations and verifies the schema version (seed §6.3). */
-export async function applySchemaMigrations(spec: DeploymentSpec, state: DeploymentState, runningVersion: string): Promise<void> {
+export async function applySchemaMigrations(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  runningVersion: string,
+): Promise<void> {
   state.step('applying database migrations');
-  const result = await databaseActivities(spec.loadBalancerTaskQueue).applyMigrations({ service: spec.service, version: spec.version, runningVersions: [runningVersion] });
+  const result = await databaseActivities(spec.loadBalancerTaskQueue).applyMigrations({
+    service: spec.service,
+    version: spec.version,
+    runningVersions: [runningVersion],
+  });
   if ('skipped' in result) return;
   const applied = result.applied.length > 0 ? `applied ${result.applied.join(', ')}` : 'no migration pending';
-  state.event('database', `${applied}; schema version ${result.current ?? '(none)'} verified for ${spec.version}${result.ahead.length > 0 ? ` (newer, compatible: ${result.ahead.join(', ')})` : ''}`);
+  state.event(
+    'database',
+    `${applied}; schema version ${result.current ?? '(none)'} verified for ${spec.version}${result.ahead.length > 0 ? ` (newer, compatible: ${result.ahead.join(', ')})` : ''}`,
+  );
 }
 
 /**
@@ -31,7 +42,10 @@ export async function applySchemaMigrations(spec: DeploymentSpec, state: Deploym
  */
 export async function verifyDatabase(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
   state.step('database connectivity and schema check');
-  const check = await databaseActivities(spec.loadBalancerTaskQueue).checkDatabase({ service: spec.service, version: spec.version });
+  const check = await databaseActivities(spec.loadBalancerTaskQueue).checkDatabase({
+    service: spec.service,
+    version: spec.version,
+  });
   if (!check.checked) return;
   state.event('database', `database answered in ${check.latencyMs} ms; schema at ${check.schemaVersion ?? '(none)'}`);
   for (const expand of check.backfills) {
@@ -42,10 +56,16 @@ export async function verifyDatabase(spec: DeploymentSpec, state: DeploymentStat
         args: [{ service: spec.service, expand, taskQueue: spec.loadBalancerTaskQueue }],
         staticSummary: `Backfill for ${spec.service} migration ${expand}`,
       });
-      state.event('database', `backfill for ${expand} finished: ${done.rows} row(s) in ${done.batches} batch(es)${done.resumedFrom ? `, resumed after key ${done.resumedFrom}` : ''}`);
+      state.event(
+        'database',
+        `backfill for ${expand} finished: ${done.rows} row(s) in ${done.batches} batch(es)${done.resumedFrom ? `, resumed after key ${done.resumedFrom}` : ''}`,
+      );
     } catch (error) {
       if (isCancellation(error)) throw error;
-      state.event('error', `backfill for ${expand} did not finish: ${failureMessage(error)}; it resumes where it stopped in the next deployment of ${spec.service}, and contract steps that need it wait until then`);
+      state.event(
+        'error',
+        `backfill for ${expand} did not finish: ${failureMessage(error)}; it resumes where it stopped in the next deployment of ${spec.service}, and contract steps that need it wait until then`,
+      );
     }
   }
 }
@@ -62,6 +82,8 @@ export async function rollbackSchemaRefusal(spec: DeploymentSpec, version: strin
   } catch (error) {
     if (isCancellation(error)) throw error;
     const type = failureType(error);
-    return type === failureTypes.migrationRefused || type === failureTypes.migrationsUnverified ? failureMessage(error) : undefined;
+    return type === failureTypes.migrationRefused || type === failureTypes.migrationsUnverified
+      ? failureMessage(error)
+      : undefined;
   }
 }

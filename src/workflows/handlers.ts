@@ -4,7 +4,11 @@ import { type CommandName, commandNames, parseCommand, signals, statusQuery, upd
 import type { DeploymentState } from './state.ts';
 
 /** Why `args` cannot be applied now, or the command to apply. */
-function decide(state: DeploymentState, name: CommandName, args: unknown): { command: OperatorCommand } | { problem: string } {
+function decide(
+  state: DeploymentState,
+  name: CommandName,
+  args: unknown,
+): { command: OperatorCommand } | { problem: string } {
   const parsed = parseCommand(name, args);
   if ('problem' in parsed) return parsed;
   const refused = refusal(state.status, parsed.command);

@@ -1,12 +1,22 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { DatabaseActivities, InstanceActivities, LoadBalancerActivities, ValidationActivities } from '../activities/index.ts';
+import type {
+  DatabaseActivities,
+  InstanceActivities,
+  LoadBalancerActivities,
+  ValidationActivities,
+} from '../activities/index.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
  * Every activity timeout and retry policy, in one place. Long waits heartbeat, so a worker killed
  * mid-activity is noticed within the heartbeat timeout and the activity runs again elsewhere.
  */
-const retry: ActivityOptions['retry'] = { initialInterval: '250ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 10 };
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '250ms',
+  backoffCoefficient: 2,
+  maximumInterval: '5s',
+  maximumAttempts: 10,
+};
 const heartbeatTimeout = '5s';
 const seconds = (n: number) => `${Math.ceil(n)}s`;
 
@@ -44,7 +54,12 @@ export function instanceActivities(taskQueue: string, spec: DeploymentSpec) {
 }
 
 export function validationActivities(taskQueue: string) {
-  return proxyActivities<ValidationActivities & Pick<DatabaseActivities, 'verifyMigrations'>>({ taskQueue, startToCloseTimeout: '2 minutes', heartbeatTimeout: '30s', retry });
+  return proxyActivities<ValidationActivities & Pick<DatabaseActivities, 'verifyMigrations'>>({
+    taskQueue,
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '30s',
+    retry,
+  });
 }
 
 /**
@@ -53,9 +68,19 @@ export function validationActivities(taskQueue: string) {
  * crash, resumes after the last committed one.
  */
 export function databaseActivities(taskQueue: string) {
-  const migrating = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '15 minutes', heartbeatTimeout: '30s', retry });
+  const migrating = proxyActivities<DatabaseActivities>({
+    taskQueue,
+    startToCloseTimeout: '15 minutes',
+    heartbeatTimeout: '30s',
+    retry,
+  });
   const checking = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '30s', retry });
-  const backfilling = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '2 hours', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 20 } });
+  const backfilling = proxyActivities<DatabaseActivities>({
+    taskQueue,
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '30s',
+    retry: { ...retry, maximumAttempts: 20 },
+  });
   return {
     applyMigrations: migrating.applyMigrations,
     checkDatabase: checking.checkDatabase,

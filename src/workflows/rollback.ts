@@ -16,13 +16,22 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
   return await CancellationScope.nonCancellable(async () => {
     const reason = state.status.rollback?.reason ?? state.status.abort?.reason ?? 'unknown';
     const started = Date.now();
-    state.status = { ...state.status, rollback: { ...(state.status.rollback ?? { reason, by: state.status.abort?.by ?? 'unknown', automatic: false }), startedAt: started } };
+    state.status = {
+      ...state.status,
+      rollback: {
+        ...(state.status.rollback ?? { reason, by: state.status.abort?.by ?? 'unknown', automatic: false }),
+        startedAt: started,
+      },
+    };
     state.phase('rolling-back', `rolling back: ${reason}`);
     state.event('rollback', `rollback started: ${reason}`);
 
     const previous = state.status.previousVersion;
-    const changed = spec.instances.filter((t) => state.status.instances.find((i) => i.instance === t.instance)?.changed);
-    if (changed.length > 0 && !previous) return 'the previous version is unknown, so the changed instances cannot be restored';
+    const changed = spec.instances.filter(
+      (t) => state.status.instances.find((i) => i.instance === t.instance)?.changed,
+    );
+    if (changed.length > 0 && !previous)
+      return 'the previous version is unknown, so the changed instances cannot be restored';
     if (changed.length > 0 && previous && patched('rollback-schema-check')) {
       // Restoring a version the schema has moved past would break the service instead of saving it.
       const refusal = await rollbackSchemaRefusal(spec, previous);
@@ -34,7 +43,9 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
     }
     const failures: string[] = [];
     for (const batch of planBatches(changed, spec.batchSize)) {
-      const results = await Promise.allSettled(batch.map((t) => replaceInstance(spec, state, t, previous ?? '', 'restore')));
+      const results = await Promise.allSettled(
+        batch.map((t) => replaceInstance(spec, state, t, previous ?? '', 'restore')),
+      );
       results.forEach((r, i) => {
         if (r.status === 'rejected') {
           const instance = batch[i]?.instance ?? '?';
@@ -52,7 +63,10 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
     }
     const finished = Date.now();
     state.status = { ...state.status, rollback: { ...state.status.rollback!, finishedAt: finished } };
-    const outcome = failures.length === 0 ? `rollback finished in ${finished - started} ms: ${changed.length} instance(s) restored to ${previous ?? '(none changed)'}` : `rollback failed: ${failures.join('; ')}`;
+    const outcome =
+      failures.length === 0
+        ? `rollback finished in ${finished - started} ms: ${changed.length} instance(s) restored to ${previous ?? '(none changed)'}`
+        : `rollback failed: ${failures.join('; ')}`;
     state.event('rollback', outcome);
     return failures.length === 0 ? undefined : outcome;
   });

@@ -1,5 +1,11 @@
 import { ApplicationFailure, condition, isCancellation, log, patched, workflowInfo } from '@temporalio/workflow';
-import { deploymentSpec, planBatches, type DeploymentSpec, type DeploymentSpecInput, type DeploymentTarget } from '../domain/deployment.ts';
+import {
+  deploymentSpec,
+  planBatches,
+  type DeploymentSpec,
+  type DeploymentSpecInput,
+  type DeploymentTarget,
+} from '../domain/deployment.ts';
 import { failureTypes, formatIssues } from '../domain/errors.ts';
 import type { InstanceStatus, Phase } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
@@ -38,7 +44,8 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     await validateDeployment(spec, state);
   } catch (error) {
-    if (!isCancellation(error)) return await fail(spec, state, `validation failed, nothing was changed: ${failureMessage(error)}`);
+    if (!isCancellation(error))
+      return await fail(spec, state, `validation failed, nothing was changed: ${failureMessage(error)}`);
     state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
   }
 
@@ -55,7 +62,8 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
       if (await checkpoint(state)) await verifyDeployment(spec, state);
     }
   } catch (error) {
-    if (isCancellation(error)) state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
+    if (isCancellation(error))
+      state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
     else requestAutomaticRollback(state, failureMessage(error));
   }
 
@@ -63,7 +71,10 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     const problem = await rollBack(spec, state);
     if (problem) return await fail(spec, state, problem);
     const aborted = Boolean(state.status.abort);
-    state.phase(aborted ? 'aborted' : 'rolled-back', `${aborted ? 'aborted' : 'rolled back'}: ${state.status.rollback?.reason ?? state.status.abort?.reason}`);
+    state.phase(
+      aborted ? 'aborted' : 'rolled-back',
+      `${aborted ? 'aborted' : 'rolled back'}: ${state.status.rollback?.reason ?? state.status.abort?.reason}`,
+    );
     return await finish(spec, state);
   }
   state.phase('succeeded', `every instance runs ${spec.version}`);
@@ -73,7 +84,10 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
 function parseSpec(input: DeploymentSpecInput): DeploymentSpec {
   const parsed = deploymentSpec.safeParse(input);
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid deployment spec:\n${formatIssues(parsed.error.issues)}`, failureTypes.invalidSpec);
+    throw ApplicationFailure.nonRetryable(
+      `invalid deployment spec:\n${formatIssues(parsed.error.issues)}`,
+      failureTypes.invalidSpec,
+    );
   }
   return parsed.data;
 }
@@ -94,7 +108,10 @@ async function approved(spec: DeploymentSpec, state: DeploymentState): Promise<b
 async function checkpoint(state: DeploymentState): Promise<boolean> {
   if (state.rollbackOrAbortRequested) return false;
   if (state.status.pauseRequestedBy) {
-    state.phase('paused', `paused by ${state.status.pauseRequestedBy}: run \`zerodown resume ${state.status.service}\``);
+    state.phase(
+      'paused',
+      `paused by ${state.status.pauseRequestedBy}: run \`zerodown resume ${state.status.service}\``,
+    );
     await condition(() => !state.status.pauseRequestedBy || state.rollbackOrAbortRequested);
     if (state.rollbackOrAbortRequested) return false;
   }
@@ -102,16 +119,29 @@ async function checkpoint(state: DeploymentState): Promise<boolean> {
 }
 
 /** Updates one batch, watches it for the bake window, and asks for a rollback if it misbehaves. */
-async function deployBatch(spec: DeploymentSpec, state: DeploymentState, batch: DeploymentTarget[], number: number): Promise<void> {
+async function deployBatch(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  batch: DeploymentTarget[],
+  number: number,
+): Promise<void> {
   const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
-  const pending = batch.filter((t) => state.status.instances.find((i) => i.instance === t.instance)?.state !== 'updated');
+  const pending = batch.filter(
+    (t) => state.status.instances.find((i) => i.instance === t.instance)?.state !== 'updated',
+  );
   state.status = { ...state.status, batch: number };
-  state.phase('deploying', `batch ${number}/${state.status.batches}: ${pending.map((t) => t.instance).join(', ') || 'already updated'}`);
+  state.phase(
+    'deploying',
+    `batch ${number}/${state.status.batches}: ${pending.map((t) => t.instance).join(', ') || 'already updated'}`,
+  );
   const before = await lb.trafficSample({ service: spec.service });
   const results = await Promise.allSettled(pending.map((t) => replaceInstance(spec, state, t, spec.version, 'update')));
-  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${pending[i]?.instance}: ${failureMessage(r.reason)}`] : []));
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [`${pending[i]?.instance}: ${failureMessage(r.reason)}`] : [],
+  );
   for (const [i, r] of results.entries()) {
-    if (r.status === 'rejected') state.instance(pending[i]?.instance ?? '', { state: 'failed', error: failureMessage(r.reason) });
+    if (r.status === 'rejected')
+      state.instance(pending[i]?.instance ?? '', { state: 'failed', error: failureMessage(r.reason) });
   }
   if (failed.length > 0) return requestAutomaticRollback(state, failed.join('; '));
 
@@ -135,7 +165,11 @@ async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): P
 
 function requestAutomaticRollback(state: DeploymentState, reason: string): void {
   log.warn('automatic rollback', { reason });
-  state.status = { ...state.status, lastError: reason, rollback: state.status.rollback ?? { reason, by: 'zerodown', automatic: true } };
+  state.status = {
+    ...state.status,
+    lastError: reason,
+    rollback: state.status.rollback ?? { reason, by: 'zerodown', automatic: true },
+  };
   state.event('error', reason);
 }
 
@@ -149,7 +183,8 @@ async function fail(spec: DeploymentSpec, state: DeploymentState, reason: string
 async function finish(spec: DeploymentSpec, state: DeploymentState): Promise<DeploymentResult> {
   await archive(spec, state);
   const s = state.status;
-  const rollbackMs = s.rollback?.startedAt && s.rollback.finishedAt ? s.rollback.finishedAt - s.rollback.startedAt : undefined;
+  const rollbackMs =
+    s.rollback?.startedAt && s.rollback.finishedAt ? s.rollback.finishedAt - s.rollback.startedAt : undefined;
   return {
     service: s.service,
     version: s.version,
@@ -164,7 +199,10 @@ async function finish(spec: DeploymentSpec, state: DeploymentState): Promise<Dep
 
 async function archive(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
   try {
-    await validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({ runId: workflowInfo().runId, status: state.status });
+    await validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({
+      runId: workflowInfo().runId,
+      status: state.status,
+    });
   } catch (error) {
     log.error('could not archive the deployment log', { error: failureMessage(error) });
   }

@@ -20,7 +20,13 @@ export class DeploymentState {
   status: DeploymentStatus;
 
   constructor(spec: DeploymentSpec, batches: number) {
-    this.status = initialStatus({ service: spec.service, version: spec.version, instances: spec.instances, batches, now: Date.now() });
+    this.status = initialStatus({
+      service: spec.service,
+      version: spec.version,
+      instances: spec.instances,
+      batches,
+      now: Date.now(),
+    });
     upsertSearchAttributes([
       { key: serviceKey, value: spec.service },
       { key: versionKey, value: spec.version },
@@ -65,7 +71,9 @@ export class DeploymentState {
         '| instance | host | state | version |',
         '| --- | --- | --- | --- |',
         ...rows,
-        ...(s.rollback ? ['', `Rollback: ${s.rollback.reason} (${s.rollback.automatic ? 'automatic' : `by ${s.rollback.by}`})`] : []),
+        ...(s.rollback
+          ? ['', `Rollback: ${s.rollback.reason} (${s.rollback.automatic ? 'automatic' : `by ${s.rollback.by}`})`]
+          : []),
         ...(s.lastError ? ['', `Last error: ${s.lastError}`] : []),
       ].join('\n'),
     );

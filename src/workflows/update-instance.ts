@@ -33,12 +33,20 @@ export async function replaceInstance(
 
   set({ state: mode === 'update' ? 'checking' : 'restoring', timings: { restartMs } });
   const { healthMs } = await host.checkInstanceHealth({ ...ids, version, timeoutMs: spec.healthTimeoutSeconds * 1000 });
-  state.event('health-check', `${target.instance} healthy on ${version} after ${healthMs} ms (liveness, readiness, status)`, target.instance);
+  state.event(
+    'health-check',
+    `${target.instance} healthy on ${version} after ${healthMs} ms (liveness, readiness, status)`,
+    target.instance,
+  );
 
   set({ state: mode === 'update' ? 'readmitting' : 'restoring', version, timings: { healthMs } });
   const { waitedMs: readmitMs } = await lb.readmitInstance({ ...ids, timeoutMs: spec.healthTimeoutSeconds * 1000 });
 
   const totalMs = Date.now() - started;
   set({ state: mode === 'update' ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
-  state.event('instance-replaced', `${target.instance} now serves ${version} (${mode}, ${totalMs} ms)`, target.instance);
+  state.event(
+    'instance-replaced',
+    `${target.instance} now serves ${version} (${mode}, ${totalMs} ms)`,
+    target.instance,
+  );
 }

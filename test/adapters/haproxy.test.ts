@@ -11,7 +11,11 @@ import { type TestFleet, createTestFleet, eventually, get, sleep } from '../help
 // every server ready again.
 let fleet: TestFleet;
 before(async () => {
-  fleet = await createTestFleet({ instances: 2, upVersion: '1.0.0', versions: { '1.0.0': undefined, '1.0.1': { readiness: 'fail' } } });
+  fleet = await createTestFleet({
+    instances: 2,
+    upVersion: '1.0.0',
+    versions: { '1.0.0': undefined, '1.0.1': { readiness: 'fail' } },
+  });
 });
 after(() => fleet?.cleanup());
 
@@ -27,10 +31,14 @@ test('drained instance gets no new requests while its in-flight request finishes
   const slow = get(fleet.frontendPort, '/api/slow?delay=1500');
   // Find which instance holds the slow request, straight from the instances.
   let holder: (typeof fleet.refs)[number] | undefined;
-  await eventually(async () => {
-    for (const ref of fleet.refs) if ((await inFlightOn(ref.port)) === 1) holder = ref;
-    return holder !== undefined;
-  }, 2000, 'the slow request to arrive');
+  await eventually(
+    async () => {
+      for (const ref of fleet.refs) if ((await inFlightOn(ref.port)) === 1) holder = ref;
+      return holder !== undefined;
+    },
+    2000,
+    'the slow request to arrive',
+  );
   assert.ok(holder);
   const drainedAt = Date.now();
   await fleet.lb.drain(server(holder.instance));
@@ -39,7 +47,10 @@ test('drained instance gets no new requests while its in-flight request finishes
   assert.equal(state.currentSessions, 1, 'the in-flight request is still counted on the drained server');
 
   const others = await Promise.all(Array.from({ length: 10 }, () => get(fleet.frontendPort, '/api/quick')));
-  assert.ok(others.every((r) => r.status === 200 && r.body.instance !== holder?.instance), 'no new request reached the drained instance');
+  assert.ok(
+    others.every((r) => r.status === 200 && r.body.instance !== holder?.instance),
+    'no new request reached the drained instance',
+  );
 
   const finished = await slow;
   assert.equal(finished.status, 200);
@@ -53,7 +64,7 @@ test('drained instance gets no new requests while its in-flight request finishes
   assert.equal((await fleet.lb.server(server(holder.instance))).admin, 'ready');
 });
 
-test('re-admission after a restart waits for HAProxy\'s own fresh check, sending no traffic before it', async () => {
+test("re-admission after a restart waits for HAProxy's own fresh check, sending no traffic before it", async () => {
   const [ref] = fleet.refs;
   assert.ok(ref);
   await fleet.lb.maintenance(server(ref.instance));
@@ -73,12 +84,19 @@ test('re-admission after a restart waits for HAProxy\'s own fresh check, sending
   }
   const final = await readmitted;
   assert.ok(!during.includes(ref.instance), `no request reached ${ref.instance} before its check passed`);
-  assert.ok(watched.some((w) => w.status !== 'DRAIN'), 'the server was not counted healthy before a fresh check');
+  assert.ok(
+    watched.some((w) => w.status !== 'DRAIN'),
+    'the server was not counted healthy before a fresh check',
+  );
   assert.equal(watched.at(-1)?.status, 'DRAIN');
   assert.equal(watched.at(-1)?.check, 'L7OK');
   assert.equal(final.admin, 'ready');
   assert.equal(final.status, 'UP');
-  await eventually(async () => (await get(fleet.frontendPort, '/api/after')).body.instance === ref.instance, 3000, 'traffic to return');
+  await eventually(
+    async () => (await get(fleet.frontendPort, '/api/after')).body.instance === ref.instance,
+    3000,
+    'traffic to return',
+  );
 });
 
 test('an instance failing readiness is never re-admitted and stays drained', async () => {
@@ -90,7 +108,10 @@ test('an instance failing readiness is never re-admitted and stays drained', asy
   await fleet.runtime.restart(ref, { timeoutMs: 5000 });
   await assert.rejects(readmit(fleet.lb, server(ref.instance), { timeoutMs: 1500 }), (error: unknown) => {
     assert.ok(error instanceof ZerodownError);
-    assert.match(error.message, /api\/api-2 did not pass the load balancer's health check within 1500 ms \(status DOWN, last check L7STS 503\); it stays drained/);
+    assert.match(
+      error.message,
+      /api\/api-2 did not pass the load balancer's health check within 1500 ms \(status DOWN, last check L7STS 503\); it stays drained/,
+    );
     return true;
   });
   const state = await fleet.lb.server(server(ref.instance));
@@ -103,14 +124,17 @@ test('an instance failing readiness is never re-admitted and stays drained', asy
   await readmit(fleet.lb, server(ref.instance), { timeoutMs: 5000 });
 });
 
-test('server and frontend figures count requests, and HAProxy\'s own 503s show at the frontend only', async () => {
+test("server and frontend figures count requests, and HAProxy's own 503s show at the frontend only", async () => {
   const before = await fleet.lb.frontend('api');
   await Promise.all(Array.from({ length: 4 }, () => get(fleet.frontendPort, '/api/count')));
   const afterCount = await fleet.lb.frontend('api');
   assert.ok(afterCount.figures.total >= before.figures.total + 4);
   assert.ok(afterCount.figures.http2xx >= before.figures.http2xx + 4);
   const servers = await fleet.lb.servers('api');
-  assert.deepEqual(servers.map((s) => s.server), ['api-1', 'api-2']);
+  assert.deepEqual(
+    servers.map((s) => s.server),
+    ['api-1', 'api-2'],
+  );
   assert.ok(servers.every((s) => s.figures.http2xx > 0 && s.checkPassing && s.health === 'up'));
   // With every server in maintenance HAProxy answers 503 itself: counted at the frontend, not per server.
   const serverErrors = servers.reduce((sum, s) => sum + s.figures.http5xx, 0);
@@ -121,13 +145,22 @@ test('server and frontend figures count requests, and HAProxy\'s own 503s show a
     await Promise.all(servers.map((s) => readmit(fleet.lb, server(s.server), { timeoutMs: 5000 })));
   }
   assert.equal((await fleet.lb.frontend('api')).figures.http5xx, afterCount.figures.http5xx + 1);
-  assert.equal((await fleet.lb.servers('api')).reduce((sum, s) => sum + s.figures.http5xx, 0), serverErrors);
+  assert.equal(
+    (await fleet.lb.servers('api')).reduce((sum, s) => sum + s.figures.http5xx, 0),
+    serverErrors,
+  );
 });
 
 test('unknown servers and backends, and a missing socket, get clear messages', async () => {
-  await assert.rejects(fleet.lb.drain(server('api-9')), /HAProxy refused "set server api\/api-9 state drain": No such server/);
+  await assert.rejects(
+    fleet.lb.drain(server('api-9')),
+    /HAProxy refused "set server api\/api-9 state drain": No such server/,
+  );
   await assert.rejects(fleet.lb.servers('nope'), /HAProxy has no backend named nope/);
-  await assert.rejects(fleet.lb.drain({ backend: 'api', server: 'x;shutdown' }), /not a valid HAProxy backend or server name/);
+  await assert.rejects(
+    fleet.lb.drain({ backend: 'api', server: 'x;shutdown' }),
+    /not a valid HAProxy backend or server name/,
+  );
   const missing = new HAProxyLoadBalancer(join(fleet.dir, 'no.sock'));
   await assert.rejects(missing.drain(server('api-1')), (error: unknown) => {
     assert.ok(error instanceof ZerodownError);

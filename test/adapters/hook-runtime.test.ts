@@ -17,7 +17,9 @@ before(async () => {
 });
 after(async () => {
   // Stop the hook-started instance even if a test failed half way.
-  await runtime().stop(ref(), { timeoutMs: 3000 }).catch(() => undefined);
+  await runtime()
+    .stop(ref(), { timeoutMs: 3000 })
+    .catch(() => undefined);
   await fleet?.cleanup();
 });
 
@@ -33,7 +35,14 @@ const runtime = (overrides: Partial<Record<'stop' | 'install' | 'start' | 'valid
       type: 'hooks',
       stop: [node, script, 'stop', join(fleet.dir, '{instance}.pid')],
       install: [node, script, 'install', '{artifact}', '$(touch {instance}-pwned); rm -rf /'],
-      start: [node, script, 'start', '{artifact}', join(fleet.dir, '{instance}.pid'), join(fleet.dir, '{instance}.log')],
+      start: [
+        node,
+        script,
+        'start',
+        '{artifact}',
+        join(fleet.dir, '{instance}.pid'),
+        join(fleet.dir, '{instance}.log'),
+      ],
       validate: [node, script, 'validate', '{service}', '{version}', '{port}'],
       timeoutSeconds: 10,
       ...overrides,
@@ -46,14 +55,21 @@ const runtime = (overrides: Partial<Record<'stop' | 'install' | 'start' | 'valid
 
 async function calls(): Promise<Array<{ action: string; args: string[]; version?: string }>> {
   const text = await readFile(hookLog, 'utf8').catch(() => '');
-  return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { action: string; args: string[]; version?: string });
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { action: string; args: string[]; version?: string });
 }
 
 test('hooks run without a shell: placeholders fill single arguments and nothing can inject a command', async () => {
   const hooks = runtime();
   await hooks.install(ref(), '1.0.0');
   const [install] = await calls();
-  assert.deepEqual(install?.args, [join(fleet.fleet.paths.buildsRoot, 'api', '1.0.0'), '$(touch api-1-pwned); rm -rf /']);
+  assert.deepEqual(install?.args, [
+    join(fleet.fleet.paths.buildsRoot, 'api', '1.0.0'),
+    '$(touch api-1-pwned); rm -rf /',
+  ]);
   await assert.rejects(stat('api-1-pwned'), /ENOENT/);
   assert.equal((await hooks.inspect(ref())).installedVersion, '1.0.0');
 });
@@ -82,5 +98,8 @@ test('a failing hook is reported with its exit code and error output', async () 
     assert.match(error.message, /install hook for instance api-1 \(.*node\) exited with code 7:\ndisk full on host/);
     return true;
   });
-  await assert.rejects(runtime({ start: ['{bogus}'] }).start(ref()), /runtime\.start uses unknown placeholder \{bogus\}/);
+  await assert.rejects(
+    runtime({ start: ['{bogus}'] }).start(ref()),
+    /runtime\.start uses unknown placeholder \{bogus\}/,
+  );
 });

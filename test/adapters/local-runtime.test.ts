@@ -12,7 +12,10 @@ import { type TestFleet, createTestFleet, get } from '../helpers/local-fleet.ts'
 let fleet: TestFleet;
 let runtime: LocalProcessRuntime;
 before(async () => {
-  fleet = await createTestFleet({ instances: 3, versions: { '1.0.0': undefined, '2.0.0': undefined, '2.0.1': undefined } });
+  fleet = await createTestFleet({
+    instances: 3,
+    versions: { '1.0.0': undefined, '2.0.0': undefined, '2.0.1': undefined },
+  });
   runtime = fleet.runtime as LocalProcessRuntime;
 });
 after(() => fleet?.cleanup());
@@ -66,8 +69,13 @@ test('a tampered artifact is refused at install and the installed version stays 
   const [, , ref] = fleet.refs;
   assert.ok(ref);
   await runtime.install(ref, '1.0.0');
-  await writeFile(join(fleet.fleet.paths.buildsRoot, 'api', '2.0.1', 'build', 'server.mjs'), '// tampered\n', { flag: 'a' });
-  await assert.rejects(runtime.install(ref, '2.0.1'), /artifact api 2\.0\.1 failed verification: build\/server\.mjs changed/);
+  await writeFile(join(fleet.fleet.paths.buildsRoot, 'api', '2.0.1', 'build', 'server.mjs'), '// tampered\n', {
+    flag: 'a',
+  });
+  await assert.rejects(
+    runtime.install(ref, '2.0.1'),
+    /artifact api 2\.0\.1 failed verification: build\/server\.mjs changed/,
+  );
   await assert.rejects(runtime.install(ref, '7.7.7'), /no artifact api 7\.7\.7/);
   assert.equal((await runtime.inspect(ref)).installedVersion, '1.0.0');
 });
@@ -84,7 +92,10 @@ test('an instance that dies during startup is reported with its last log lines',
   await crashing.install(ref, '1.0.0');
   await assert.rejects(crashing.start(ref), (error: unknown) => {
     assert.ok(error instanceof ZerodownError);
-    assert.match(error.message, /instance api-3 \(api 1\.0\.0\) exited during startup; last log lines:\n.*boom: missing DATABASE_URL/s);
+    assert.match(
+      error.message,
+      /instance api-3 \(api 1\.0\.0\) exited during startup; last log lines:\n.*boom: missing DATABASE_URL/s,
+    );
     return true;
   });
   assert.equal((await crashing.inspect(ref)).running, false);

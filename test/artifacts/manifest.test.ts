@@ -25,8 +25,17 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 const build = (version: string) =>
-  buildArtifact({ buildsRoot, service: 'api', version, from: source, privateKeyPath: keys.privateKeyPath, releaseNotes: '# notes\n', commit: { sha: 'abc123', branch: 'main' } });
-const verify = (version: string, publicKeyPath = keys.publicKeyPath) => verifyArtifact({ buildsRoot, service: 'api', version, publicKeyPath });
+  buildArtifact({
+    buildsRoot,
+    service: 'api',
+    version,
+    from: source,
+    privateKeyPath: keys.privateKeyPath,
+    releaseNotes: '# notes\n',
+    commit: { sha: 'abc123', branch: 'main' },
+  });
+const verify = (version: string, publicKeyPath = keys.publicKeyPath) =>
+  verifyArtifact({ buildsRoot, service: 'api', version, publicKeyPath });
 
 async function rejectsWith(promise: Promise<unknown>, kind: string, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -62,7 +71,11 @@ test('added, removed and re-signed-manifest tampering are all caught', async () 
   const { dir: artifact } = await build('1.0.2');
   await writeFile(join(artifact, 'build', 'extra.js'), 'evil()\n');
   await unlink(join(artifact, 'RELEASE_NOTES.md'));
-  await rejectsWith(verify('1.0.2'), 'refused', /RELEASE_NOTES\.md is missing; build\/extra\.js was added after signing/);
+  await rejectsWith(
+    verify('1.0.2'),
+    'refused',
+    /RELEASE_NOTES\.md is missing; build\/extra\.js was added after signing/,
+  );
   const { dir: other } = await build('1.0.3');
   await appendFile(join(other, 'manifest.json'), ' ');
   await rejectsWith(verify('1.0.3'), 'refused', /manifest\.json does not match its signature/);
@@ -71,15 +84,27 @@ test('added, removed and re-signed-manifest tampering are all caught', async () 
 test('an artifact signed with another key is refused, naming both keys', async () => {
   await build('1.0.4');
   const stranger = await generateKeyPair({ dir: join(dir, 'stranger') });
-  await rejectsWith(verify('1.0.4', stranger.publicKeyPath), 'refused', /signed with key [0-9a-f]{16}, not with the trusted key [0-9a-f]{16}/);
+  await rejectsWith(
+    verify('1.0.4', stranger.publicKeyPath),
+    'refused',
+    /signed with key [0-9a-f]{16}, not with the trusted key [0-9a-f]{16}/,
+  );
 });
 
 test('a missing artifact, an unknown service and a missing key each get a clear message', async () => {
   await build('1.0.5');
   await rejectsWith(verify('9.9.9'), 'badInput', /no artifact api 9\.9\.9 in .* \(present: .*1\.0\.5/);
-  await rejectsWith(verifyArtifact({ buildsRoot, service: 'nope', version: '1.0.0', publicKeyPath: keys.publicKeyPath }), 'badInput', /no artifacts for service nope/);
+  await rejectsWith(
+    verifyArtifact({ buildsRoot, service: 'nope', version: '1.0.0', publicKeyPath: keys.publicKeyPath }),
+    'badInput',
+    /no artifacts for service nope/,
+  );
   await rejectsWith(verify('1.0.5', join(dir, 'missing.pub')), 'badInput', /no public signing key at .*missing\.pub/);
-  await rejectsWith(verifyArtifact({ buildsRoot, service: 'api', version: '../../etc', publicKeyPath: keys.publicKeyPath }), 'badInput', /not a valid version/);
+  await rejectsWith(
+    verifyArtifact({ buildsRoot, service: 'api', version: '../../etc', publicKeyPath: keys.publicKeyPath }),
+    'badInput',
+    /not a valid version/,
+  );
 });
 
 test('artifacts are immutable: building an existing version is refused and changes nothing', async () => {

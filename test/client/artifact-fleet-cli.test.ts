@@ -11,7 +11,10 @@ let fleetFile: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'zerodown-cli-'));
   fleetFile = join(dir, 'fleet.yaml');
-  await writeFile(fleetFile, 'services:\n  api:\n    role: api\n    frontend: { port: 1 }\n    instances: [{ name: api-1, port: 2 }]\n');
+  await writeFile(
+    fleetFile,
+    'services:\n  api:\n    role: api\n    frontend: { port: 1 }\n    instances: [{ name: api-1, port: 2 }]\n',
+  );
 });
 after(() => rm(dir, { recursive: true, force: true }));
 

@@ -22,7 +22,12 @@ before(async () => {
     // 3.0.0 starts slowly, so an operator's pause surely lands while it deploys.
     versions: { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': { startupDelayMs: 1500 }, '4.0.0': undefined },
   });
-  cli = cliFor({ ZERODOWN_FLEET_FILE: fleet.fleetFile, ZERODOWN_TASK_QUEUE: taskQueue, ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL, ZERODOWN_USER: 'tester' });
+  cli = cliFor({
+    ZERODOWN_FLEET_FILE: fleet.fleetFile,
+    ZERODOWN_TASK_QUEUE: taskQueue,
+    ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL,
+    ZERODOWN_USER: 'tester',
+  });
   try {
     worker = await startCliWorker(fleet.fleetFile, taskQueue);
   } catch (error) {
@@ -40,18 +45,42 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
   it('deploy follows a deployment to the end in plain lines, links the Web UI and exits 0; status, list and logs agree', async () => {
     const deployed = await cli(['deploy', service, '2.0.0', '--bake', '0', '--health-timeout', '10']);
     assert.equal(deployed.code, 0, deployed.stderr);
-    assert.match(deployed.stdout, new RegExp(`Web UI: ${process.env.ZERODOWN_TEST_UI_URL}/namespaces/default/workflows/deploy-${service}/[0-9a-f-]+/history`));
-    assert.match(deployed.stdout, new RegExp(`instance ${service}-1 \\(local\\): updated, runs 2\\.0\\.0 \\(drain [\\d.]+s, restart [\\d.]+s, health [\\d.]+s, readmit [\\d.]+s, total [\\d.]+s\\)`));
-    assert.match(deployed.stdout, new RegExp(`${service} 2\\.0\\.0: succeeded in [\\d.]+s — 3 instances run 2\\.0\\.0`));
+    assert.match(
+      deployed.stdout,
+      new RegExp(
+        `Web UI: ${process.env.ZERODOWN_TEST_UI_URL}/namespaces/default/workflows/deploy-${service}/[0-9a-f-]+/history`,
+      ),
+    );
+    assert.match(
+      deployed.stdout,
+      new RegExp(
+        `instance ${service}-1 \\(local\\): updated, runs 2\\.0\\.0 \\(drain [\\d.]+s, restart [\\d.]+s, health [\\d.]+s, readmit [\\d.]+s, total [\\d.]+s\\)`,
+      ),
+    );
+    assert.match(
+      deployed.stdout,
+      new RegExp(`${service} 2\\.0\\.0: succeeded in [\\d.]+s — 3 instances run 2\\.0\\.0`),
+    );
 
-    const status = json<{ phase: string; version: string; status: DeploymentStatus }>(await cli(['status', service, '--json']));
+    const status = json<{ phase: string; version: string; status: DeploymentStatus }>(
+      await cli(['status', service, '--json']),
+    );
     assert.equal(status.phase, 'succeeded');
-    assert.deepEqual(status.status.instances.map((i) => i.version), ['2.0.0', '2.0.0', '2.0.0']);
+    assert.deepEqual(
+      status.status.instances.map((i) => i.version),
+      ['2.0.0', '2.0.0', '2.0.0'],
+    );
 
     const listed = json<{ version: string; phase: string }[]>(await cli(['list', service, '--json']));
-    assert.deepEqual(listed.map((r) => [r.version, r.phase]), [['2.0.0', 'succeeded']]);
+    assert.deepEqual(
+      listed.map((r) => [r.version, r.phase]),
+      [['2.0.0', 'succeeded']],
+    );
     const table = await cli(['history', service]);
-    assert.match(table.stdout, new RegExp(`^SERVICE\\s+VERSION\\s+PHASE[^\\n]*\\n${service}\\s+2\\.0\\.0\\s+succeeded`));
+    assert.match(
+      table.stdout,
+      new RegExp(`^SERVICE\\s+VERSION\\s+PHASE[^\\n]*\\n${service}\\s+2\\.0\\.0\\s+succeeded`),
+    );
 
     const logs = await cli(['logs', service]);
     assert.equal(logs.code, 0, logs.stderr);
@@ -59,16 +88,32 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
 
     const approve = await cli(['approve', service]);
     assert.equal(approve.code, 4);
-    assert.match(approve.stderr, new RegExp(`the deployment of ${service} 2\\.0\\.0 finished \\(succeeded\\) at .*: nothing to approve`));
+    assert.match(
+      approve.stderr,
+      new RegExp(`the deployment of ${service} 2\\.0\\.0 finished \\(succeeded\\) at .*: nothing to approve`),
+    );
   });
 
   it('approve, pause and resume steer a deployment, and each is refused with exit 4 when it does not apply', async () => {
-    const started = await cli(['deploy', service, '3.0.0', '--approval', '--detach', '--bake', '0', '--health-timeout', '10']);
+    const started = await cli([
+      'deploy',
+      service,
+      '3.0.0',
+      '--approval',
+      '--detach',
+      '--bake',
+      '0',
+      '--health-timeout',
+      '10',
+    ]);
     assert.equal(started.code, 0, started.stderr);
     assert.match(started.stdout, new RegExp(`Next: approve it: zerodown approve ${service}`));
     const twice = await cli(['deploy', service, '3.0.0']);
     assert.equal(twice.code, 4);
-    assert.match(twice.stderr, new RegExp(`${service} already has a deployment running: workflow deploy-${service} \\(to 3\\.0\\.0\\)`));
+    assert.match(
+      twice.stderr,
+      new RegExp(`${service} already has a deployment running: workflow deploy-${service} \\(to 3\\.0\\.0\\)`),
+    );
 
     await waitForPhase(cli, service, 'awaiting-approval');
     const waiting = await cli(['status', service]);
@@ -93,11 +138,17 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
     assert.equal(watched.code, 0, watched.stderr);
     assert.match(watched.stdout, new RegExp(`${service} 3\\.0\\.0: succeeded`));
     const log = json<{ kind: string; message: string }[]>(await cli(['logs', service, '--json']));
-    assert.deepEqual(log.filter((e) => e.kind === 'operator').map((e) => e.message), ['approved by alice', 'pause requested by bob', 'resumed by bob']);
+    assert.deepEqual(
+      log.filter((e) => e.kind === 'operator').map((e) => e.message),
+      ['approved by alice', 'pause requested by bob', 'resumed by bob'],
+    );
   });
 
   it('rollback needs a reason, restores the changed instance, and the deploy that watched it exits 6', async () => {
-    const deploying = cli(['deploy', service, '4.0.0', '--pause-after', '1', '--bake', '0', '--health-timeout', '10'], 90_000);
+    const deploying = cli(
+      ['deploy', service, '4.0.0', '--pause-after', '1', '--bake', '0', '--health-timeout', '10'],
+      90_000,
+    );
     await waitForPhase(cli, service, 'paused');
     const noReason = await cli(['rollback', service]);
     assert.equal(noReason.code, 2);
@@ -108,12 +159,22 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
     const deployed = await deploying;
     assert.equal(deployed.code, 6, deployed.stderr);
     assert.match(deployed.stdout, new RegExp(`${service} 4\\.0\\.0: rolled back after [\\d.]+s: latency looks worse`));
-    assert.match(deployed.stderr, new RegExp(`zerodown: the deployment of ${service} 4\\.0\\.0 was rolled back: latency looks worse`));
-    const versions = await Promise.all(fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version));
+    assert.match(
+      deployed.stderr,
+      new RegExp(`zerodown: the deployment of ${service} 4\\.0\\.0 was rolled back: latency looks worse`),
+    );
+    const versions = await Promise.all(
+      fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version),
+    );
     assert.deepEqual(versions, ['3.0.0', '3.0.0', '3.0.0']);
 
-    const rolledBack = json<{ version: string }[]>(await cli(['list', '--service', service, '--phase', 'rolled-back', '--json']));
-    assert.deepEqual(rolledBack.map((r) => r.version), ['4.0.0']);
+    const rolledBack = json<{ version: string }[]>(
+      await cli(['list', '--service', service, '--phase', 'rolled-back', '--json']),
+    );
+    assert.deepEqual(
+      rolledBack.map((r) => r.version),
+      ['4.0.0'],
+    );
     const watchAgain = await cli(['status', service, '--watch']);
     assert.equal(watchAgain.code, 6, 'status --watch of a finished deployment answers with its outcome');
   });

@@ -16,7 +16,11 @@ let cli: ReturnType<typeof cliFor>;
 
 before(async () => {
   fleet = await createTestFleet({ service, instances: 2, versions: { '1.0.0': undefined } });
-  cli = cliFor({ ZERODOWN_FLEET_FILE: fleet.fleetFile, ZERODOWN_TASK_QUEUE: uniqueTaskQueue('clierr'), ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL });
+  cli = cliFor({
+    ZERODOWN_FLEET_FILE: fleet.fleetFile,
+    ZERODOWN_TASK_QUEUE: uniqueTaskQueue('clierr'),
+    ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL,
+  });
 });
 after(() => fleet?.cleanup());
 
@@ -33,22 +37,46 @@ describe('zerodown CLI refuses bad input', { timeout: 120_000 }, () => {
   it('deploy: unknown service, non-semver version, missing artifact, bad flags and a malformed fleet file exit 2 and start nothing', async () => {
     await rejects(['deploy', 'nope', '1.0.0'], 2, /unknown service "nope": fleet file .* has clierr-/);
     await rejects(['deploy', service, '1.x'], 2, /version: must be a semantic version such as 1\.4\.2/);
-    await rejects(['deploy', service, '9.9.9'], 2, new RegExp(`no artifact ${service} 9\\.9\\.9 in .* \\(present: 1\\.0\\.0\\)\\n\\s+Build it: zerodown artifact build`));
-    await rejects(['deploy', service, '1.0.0', '--batch-size', '2'], 2, /batchSize: must be smaller than the number of instances \(2\)/);
+    await rejects(
+      ['deploy', service, '9.9.9'],
+      2,
+      new RegExp(
+        `no artifact ${service} 9\\.9\\.9 in .* \\(present: 1\\.0\\.0\\)\\n\\s+Build it: zerodown artifact build`,
+      ),
+    );
+    await rejects(
+      ['deploy', service, '1.0.0', '--batch-size', '2'],
+      2,
+      /batchSize: must be smaller than the number of instances \(2\)/,
+    );
     const malformed = join(fleet.dir, 'malformed.yaml');
     await writeFile(malformed, `services:\n  ${service}:\n    role: api\n    instances: [{ name: X, port: 0 }]\n`);
-    await rejects(['deploy', service, '1.0.0', '--fleet', malformed], 2, /fleet file .*malformed\.yaml has \d+ problem\(s\):\n(.*\n)*services\.clierr-\w+\.instances\.0\.name: must be lower-case/);
+    await rejects(
+      ['deploy', service, '1.0.0', '--fleet', malformed],
+      2,
+      /fleet file .*malformed\.yaml has \d+ problem\(s\):\n(.*\n)*services\.clierr-\w+\.instances\.0\.name: must be lower-case/,
+    );
     assert.deepEqual(json(await cli(['list', service, '--json'])), [], 'no deployment was started');
   });
 
   it('cannot reach Temporal: exit 3 with how to start it, for deploy and for approve', async () => {
     const address = `127.0.0.1:${await freePort()}`;
-    await rejects(['deploy', service, '1.0.0', '--address', address], 3, new RegExp(`cannot reach Temporal at ${address}[^\\n]*\\n\\s+start the local server with \`zerodown server start --detach\``));
+    await rejects(
+      ['deploy', service, '1.0.0', '--address', address],
+      3,
+      new RegExp(
+        `cannot reach Temporal at ${address}[^\\n]*\\n\\s+start the local server with \`zerodown server start --detach\``,
+      ),
+    );
     await rejects(['approve', service, '--address', address], 3, /cannot reach Temporal/);
   });
 
   it('steering a service with no deployment, a rollback without a reason and an unknown phase are bad input', async () => {
-    await rejects(['approve', service], 2, new RegExp(`no deployment of ${service} found in namespace default: nothing to approve`));
+    await rejects(
+      ['approve', service],
+      2,
+      new RegExp(`no deployment of ${service} found in namespace default: nothing to approve`),
+    );
     await rejects(['status', service], 2, new RegExp(`no deployment of ${service} found`));
     await rejects(['rollback', service], 2, /rollback needs a reason: --reason "<why>"/);
     await rejects(['list', '--phase', 'done'], 2, /phase: must be one of validating, awaiting-approval/);
@@ -60,12 +88,24 @@ describe('zerodown CLI refuses bad input', { timeout: 120_000 }, () => {
     try {
       const first = await cli(['deploy', service, '1.0.0', '--detach', '--json']);
       assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stderr, /no worker is polling task queue test-clierr-\w+; the deployment waits until one runs/);
+      assert.match(
+        first.stderr,
+        /no worker is polling task queue test-clierr-\w+; the deployment waits until one runs/,
+      );
       const { runId } = json<{ runId: string }>(first);
-      await rejects(['deploy', service, '1.0.0'], 4, new RegExp(`${service} already has a deployment running: workflow deploy-${service} \\(to 1\\.0\\.0\\), run ${runId}`));
+      await rejects(
+        ['deploy', service, '1.0.0'],
+        4,
+        new RegExp(
+          `${service} already has a deployment running: workflow deploy-${service} \\(to 1\\.0\\.0\\), run ${runId}`,
+        ),
+      );
       const status = await cli(['status', service]);
       assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stdout, /no worker answered on task queue test-clierr-\w+: start one with `zerodown worker --task-queue/);
+      assert.match(
+        status.stdout,
+        /no worker answered on task queue test-clierr-\w+: start one with `zerodown worker --task-queue/,
+      );
       await client.workflow.getHandle(`deploy-${service}`).terminate('test over');
     } finally {
       await close();
@@ -75,7 +115,23 @@ describe('zerodown CLI refuses bad input', { timeout: 120_000 }, () => {
   it('--help documents every command and the exit codes', async () => {
     const help = await cli(['--help']);
     assert.equal(help.code, 0);
-    for (const command of ['demo', 'deploy', 'status', 'list', 'approve', 'pause', 'resume', 'rollback', 'abort', 'logs', 'artifact', 'keys', 'fleet', 'server', 'worker']) {
+    for (const command of [
+      'demo',
+      'deploy',
+      'status',
+      'list',
+      'approve',
+      'pause',
+      'resume',
+      'rollback',
+      'abort',
+      'logs',
+      'artifact',
+      'keys',
+      'fleet',
+      'server',
+      'worker',
+    ]) {
       assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
     }
     assert.match(help.stdout, /Exit codes:\n\s+0\s+success(.*\n)*\s+6\s+the deployment was rolled back/);

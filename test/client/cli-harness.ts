@@ -9,15 +9,31 @@ export interface CliWorker {
 }
 
 export async function startCliWorker(fleetFile: string, taskQueue: string, timeoutMs = 90_000): Promise<CliWorker> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'zerodown.js'), 'worker', '--fleet', fleetFile, '--task-queue', taskQueue, '--shutdown-grace', '2'], {
-    cwd: projectRoot,
-    env: { ...process.env, ZERODOWN_LOG_LEVEL: 'info', ZERODOWN_HOST: undefined },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(projectRoot, 'bin', 'zerodown.js'),
+      'worker',
+      '--fleet',
+      fleetFile,
+      '--task-queue',
+      taskQueue,
+      '--shutdown-grace',
+      '2',
+    ],
+    {
+      cwd: projectRoot,
+      env: { ...process.env, ZERODOWN_LOG_LEVEL: 'info', ZERODOWN_HOST: undefined },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let log = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const started = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the worker did not start within ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`the worker did not start within ${timeoutMs} ms:\n${log}`)),
+      timeoutMs,
+    );
     child.stderr.on('data', (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-20_000);
       if (log.includes('"msg":"worker started"')) {
@@ -52,7 +68,12 @@ export function cliFor(env: NodeJS.ProcessEnv) {
 }
 
 /** Polls `zerodown status <service> --json` until `done` holds for the status. */
-export async function waitForPhase(cli: ReturnType<typeof cliFor>, service: string, phase: string, timeoutMs = 30_000): Promise<void> {
+export async function waitForPhase(
+  cli: ReturnType<typeof cliFor>,
+  service: string,
+  phase: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {

@@ -18,14 +18,20 @@ describe('connection settings', () => {
     const closedPort = await freePort();
     const result = await runCli(['worker', '--address', `127.0.0.1:${closedPort}`], { timeoutMs: 30_000 });
     assert.equal(result.code, exitCodes.unreachable);
-    assertOneClearMessage(result.stderr, new RegExp(`^zerodown: cannot reach Temporal at 127\\.0\\.0\\.1:${closedPort}`));
+    assertOneClearMessage(
+      result.stderr,
+      new RegExp(`^zerodown: cannot reach Temporal at 127\\.0\\.0\\.1:${closedPort}`),
+    );
     assert.match(result.stderr, /zerodown server start/);
   });
 
   it('a namespace that does not exist is named, with what to do', async () => {
     const result = await runCli(['worker', '--address', temporalAddress, '--namespace', 'no-such-namespace']);
     assert.equal(result.code, exitCodes.badInput);
-    assertOneClearMessage(result.stderr, /^zerodown: namespace "no-such-namespace" does not exist on the Temporal server at /);
+    assertOneClearMessage(
+      result.stderr,
+      /^zerodown: namespace "no-such-namespace" does not exist on the Temporal server at /,
+    );
   });
 
   it('a malformed address is refused before anything is tried', async () => {
@@ -36,7 +42,10 @@ describe('connection settings', () => {
 
   it('reads the address from TEMPORAL_ADDRESS when no flag is given', async () => {
     const closedPort = await freePort();
-    const result = await runCli(['worker'], { env: { TEMPORAL_ADDRESS: `127.0.0.1:${closedPort}` }, timeoutMs: 30_000 });
+    const result = await runCli(['worker'], {
+      env: { TEMPORAL_ADDRESS: `127.0.0.1:${closedPort}` },
+      timeoutMs: 30_000,
+    });
     assert.equal(result.code, exitCodes.unreachable);
     assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${closedPort}`));
   });

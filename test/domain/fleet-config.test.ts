@@ -11,14 +11,19 @@ test('the default fleet file describes four local api instances behind HAProxy',
   assert.ok(api);
   assert.equal(api.role, 'api');
   assert.deepEqual(api.frontend, { address: '127.0.0.1', port: 8080 });
-  assert.deepEqual(api.instances.map((i) => `${i.host}/${i.address}:${i.port}`), ['local/127.0.0.1:9101', 'local/127.0.0.1:9102', 'local/127.0.0.1:9103', 'local/127.0.0.1:9104']);
+  assert.deepEqual(
+    api.instances.map((i) => `${i.host}/${i.address}:${i.port}`),
+    ['local/127.0.0.1:9101', 'local/127.0.0.1:9102', 'local/127.0.0.1:9103', 'local/127.0.0.1:9104'],
+  );
   assert.equal(api.runtime.type, 'local');
   assert.equal(api.health.readiness, '/api/health/readiness');
   assert.equal(fleet.loadBalancer.type, 'haproxy');
 });
 
 test('defaults fill in everything but the services', () => {
-  const fleet = fleetConfig.parse({ services: { jobs: { role: 'worker', instances: [{ name: 'jobs-1', port: 9201 }] } } });
+  const fleet = fleetConfig.parse({
+    services: { jobs: { role: 'worker', instances: [{ name: 'jobs-1', port: 9201 }] } },
+  });
   assert.equal(fleet.buildsRoot, '.builds');
   assert.equal(fleet.stateDir, '.state');
   assert.equal(fleet.signing.publicKey, '.state/keys/zerodown.pub');
@@ -33,9 +38,20 @@ test('every problem in a malformed fleet is reported at once as path: message', 
     buildsRoot: '',
     loadBalancer: { type: 'nginx' },
     services: {
-      api: { role: 'api', instances: [{ name: 'a1', port: 9101 }, { name: 'a1', port: 9101 }], drainTimeoutSeconds: -1 },
+      api: {
+        role: 'api',
+        instances: [
+          { name: 'a1', port: 9101 },
+          { name: 'a1', port: 9101 },
+        ],
+        drainTimeoutSeconds: -1,
+      },
       Bad_Name: { role: 'worker', instances: [] },
-      hooks: { role: 'worker', runtime: { type: 'hooks', stop: [], start: ['systemctl', 'start', 'x'] }, instances: [{ name: 'h1', port: 70000 }] },
+      hooks: {
+        role: 'worker',
+        runtime: { type: 'hooks', stop: [], start: ['systemctl', 'start', 'x'] },
+        instances: [{ name: 'h1', port: 70000 }],
+      },
     },
   });
   assert.equal(result.success, false);
@@ -57,7 +73,14 @@ test('clashing ports and instance names are named with both owners', () => {
   const result = fleetConfig.safeParse({
     loadBalancer: { type: 'haproxy', metrics: { port: 8080 } },
     services: {
-      api: { role: 'api', frontend: { port: 8080 }, instances: [{ name: 'a1', port: 9101 }, { name: 'a1', port: 9101 }] },
+      api: {
+        role: 'api',
+        frontend: { port: 8080 },
+        instances: [
+          { name: 'a1', port: 9101 },
+          { name: 'a1', port: 9101 },
+        ],
+      },
       web: { role: 'api', instances: [{ name: 'w1', host: 'other-host', port: 9101 }] },
     },
   });

@@ -5,7 +5,16 @@ import { applyCommand, initialStatus, refusal, withPhase, type DeploymentStatus 
 import { errorRateTrigger } from '../../src/domain/triggers.ts';
 
 const fresh = (): DeploymentStatus =>
-  initialStatus({ service: 'api', version: '2.0.0', instances: [{ instance: 'a', host: 'local' }, { instance: 'b', host: 'local' }], batches: 2, now: 0 });
+  initialStatus({
+    service: 'api',
+    version: '2.0.0',
+    instances: [
+      { instance: 'a', host: 'local' },
+      { instance: 'b', host: 'local' },
+    ],
+    batches: 2,
+    now: 0,
+  });
 
 describe('operator commands reducer', () => {
   it('approve applies only while waiting for approval', () => {
@@ -26,9 +35,15 @@ describe('operator commands reducer', () => {
 
   it('nothing applies to a finished deployment, and a rollback cannot be paused or repeated', () => {
     const done = withPhase(fresh(), 'succeeded', 'done', 5);
-    for (const type of ['approve', 'pause', 'resume'] as const) assert.match(refusal(done, { type, by: 'x' }) ?? '', /finished/);
+    for (const type of ['approve', 'pause', 'resume'] as const)
+      assert.match(refusal(done, { type, by: 'x' }) ?? '', /finished/);
     assert.match(refusal(done, { type: 'rollback', by: 'x', reason: 'r' }) ?? '', /finished/);
-    const rolling = withPhase(applyCommand(fresh(), { type: 'rollback', by: 'x', reason: 'bad' }, 1), 'rolling-back', 'rb', 2);
+    const rolling = withPhase(
+      applyCommand(fresh(), { type: 'rollback', by: 'x', reason: 'bad' }, 1),
+      'rolling-back',
+      'rb',
+      2,
+    );
     assert.match(refusal(rolling, { type: 'pause', by: 'x' }) ?? '', /cannot be paused/);
     assert.match(refusal(rolling, { type: 'rollback', by: 'y', reason: 'again' }) ?? '', /already under way \(bad\)/);
   });
@@ -43,10 +58,17 @@ describe('operator commands reducer', () => {
 
 describe('error-rate trigger', () => {
   it('fires above the threshold, not at it, and not on too few requests', () => {
-    assert.match(errorRateTrigger({ total: 0, failed: 0 }, { total: 100, failed: 6 }, 0.05) ?? '', /6\.0 % \(6 of 100 requests\) is above the 5\.0 % threshold/);
+    assert.match(
+      errorRateTrigger({ total: 0, failed: 0 }, { total: 100, failed: 6 }, 0.05) ?? '',
+      /6\.0 % \(6 of 100 requests\) is above the 5\.0 % threshold/,
+    );
     assert.equal(errorRateTrigger({ total: 0, failed: 0 }, { total: 100, failed: 5 }, 0.05), undefined);
     assert.equal(errorRateTrigger({ total: 0, failed: 0 }, { total: 10, failed: 10 }, 0.05), undefined);
-    assert.equal(errorRateTrigger({ total: 1000, failed: 50 }, { total: 1100, failed: 50 }, 0.05), undefined, 'only the window counts');
+    assert.equal(
+      errorRateTrigger({ total: 1000, failed: 50 }, { total: 1100, failed: 50 }, 0.05),
+      undefined,
+      'only the window counts',
+    );
   });
 });
 
@@ -58,19 +80,42 @@ describe('deployment spec', () => {
   ];
 
   it('needs a semantic version and at least two instances, reported together', () => {
-    const parsed = deploymentSpec.safeParse({ service: 'api', version: 'latest', instances: [instances[0]], loadBalancerTaskQueue: 'q' });
+    const parsed = deploymentSpec.safeParse({
+      service: 'api',
+      version: 'latest',
+      instances: [instances[0]],
+      loadBalancerTaskQueue: 'q',
+    });
     assert.equal(parsed.success, false);
     const messages = parsed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
-    assert.ok(messages.some((m) => m.startsWith('version: must be a semantic version')), messages.join('\n'));
-    assert.ok(messages.some((m) => m.startsWith('instances: a zero-downtime deployment needs at least two instances')), messages.join('\n'));
+    assert.ok(
+      messages.some((m) => m.startsWith('version: must be a semantic version')),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((m) => m.startsWith('instances: a zero-downtime deployment needs at least two instances')),
+      messages.join('\n'),
+    );
   });
 
   it('refuses a batch as large as the fleet and duplicate instances', () => {
-    const parsed = deploymentSpec.safeParse({ service: 'api', version: '1.0.0', instances: [instances[0], instances[0]], loadBalancerTaskQueue: 'q', batchSize: 2 });
+    const parsed = deploymentSpec.safeParse({
+      service: 'api',
+      version: '1.0.0',
+      instances: [instances[0], instances[0]],
+      loadBalancerTaskQueue: 'q',
+      batchSize: 2,
+    });
     assert.equal(parsed.success, false);
     const messages = parsed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
-    assert.ok(messages.some((m) => /^batchSize: must be smaller than the number of instances \(2\)/.test(m)), messages.join('\n'));
-    assert.ok(messages.some((m) => /^instances\.1\.instance: a is listed twice/.test(m)), messages.join('\n'));
+    assert.ok(
+      messages.some((m) => /^batchSize: must be smaller than the number of instances \(2\)/.test(m)),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((m) => /^instances\.1\.instance: a is listed twice/.test(m)),
+      messages.join('\n'),
+    );
   });
 
   it('plans batches in order and routes each host to its queue', () => {

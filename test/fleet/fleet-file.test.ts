@@ -16,7 +16,8 @@ async function write(name: string, text: string): Promise<string> {
   return path;
 }
 
-const minimal = 'services:\n  api:\n    role: api\n    frontend: { port: 8080 }\n    instances: [{ name: api-1, port: 9101 }]\n';
+const minimal =
+  'services:\n  api:\n    role: api\n    frontend: { port: 8080 }\n    instances: [{ name: api-1, port: 9101 }]\n';
 
 test('relative paths resolve against the fleet file folder, and the environment overrides them', async () => {
   const path = await write('ok.yaml', `buildsRoot: /builds\n${minimal}`);
@@ -42,7 +43,10 @@ test('a YAML syntax error is reported with its line', async () => {
 });
 
 test('a malformed fleet file lists every problem as path: message', async () => {
-  const path = await write('bad.yaml', 'services:\n  api:\n    role: web\n    instances: [{ name: api-1, port: nope }]\n    typo: 1\n');
+  const path = await write(
+    'bad.yaml',
+    'services:\n  api:\n    role: web\n    instances: [{ name: api-1, port: nope }]\n    typo: 1\n',
+  );
   await assert.rejects(loadFleetFile(path, {}), (error: unknown) => {
     assert.ok(error instanceof ZerodownError);
     assert.match(error.message, /has 3 problem\(s\):/);

@@ -17,7 +17,14 @@ test('fleet up starts HAProxy and every instance at the version; status shows th
   const up = await fleetUp(fleet.fleet, { version: '1.0.0' });
   assert.equal(up.loadBalancer.running, true);
   assert.deepEqual(
-    up.instances.map((i) => [i.instance, i.version, i.ready, i.loadBalancer?.status, i.loadBalancer?.checkStatus, i.loadBalancer?.currentSessions]),
+    up.instances.map((i) => [
+      i.instance,
+      i.version,
+      i.ready,
+      i.loadBalancer?.status,
+      i.loadBalancer?.checkStatus,
+      i.loadBalancer?.currentSessions,
+    ]),
     [1, 2, 3].map((n) => [`api-${n}`, '1.0.0', true, 'UP', 'L7OK', 0]),
   );
   const seen = new Set<unknown>();
@@ -29,7 +36,11 @@ test('fleet up starts HAProxy and every instance at the version; status shows th
   assert.match(config, /option httpchk GET \/api\/health\/readiness/);
 
   const again = await fleetUp(fleet.fleet, { version: '1.0.0' });
-  assert.deepEqual(again.instances.map((i) => i.pid), up.instances.map((i) => i.pid), 'bringing up a running fleet is a no-op');
+  assert.deepEqual(
+    again.instances.map((i) => i.pid),
+    up.instances.map((i) => i.pid),
+    'bringing up a running fleet is a no-op',
+  );
   assert.equal(again.loadBalancer.pid, up.loadBalancer.pid);
 
   const down = await fleetDown(fleet.fleet);
@@ -44,11 +55,15 @@ test('fleet up starts HAProxy and every instance at the version; status shows th
 test('killing the process that started the fleet leaves the instances serving', async (t) => {
   const fleet = await createTestFleet({ instances: 2 });
   t.after(() => fleet.cleanup());
-  const starter = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/fleet-starter.ts', fleet.fleetFile, '1.0.0'], {
-    cwd: projectRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const starter = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/fixtures/fleet-starter.ts', fleet.fleetFile, '1.0.0'],
+    {
+      cwd: projectRoot,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const starterPid = starter.pid ?? 0;
   t.after(() => {
     if (isAlive(starterPid)) process.kill(-starterPid, 'SIGKILL');
@@ -77,7 +92,12 @@ test('a port already in use is refused and nothing is started', async (t) => {
   await assert.rejects(fleetUp(fleet.fleet, { version: '1.0.0' }), (error: unknown) => {
     assert.ok(error instanceof ZerodownError);
     assert.equal(error.kind, 'refused');
-    assert.match(error.message, new RegExp(`port\\(s\\) already in use by another process: 127\\.0\\.0\\.1:${fleet.frontendPort} \\(frontend of api\\)`));
+    assert.match(
+      error.message,
+      new RegExp(
+        `port\\(s\\) already in use by another process: 127\\.0\\.0\\.1:${fleet.frontendPort} \\(frontend of api\\)`,
+      ),
+    );
     return true;
   });
   await assertNothingRuns(fleet.fleet);
@@ -86,10 +106,16 @@ test('a port already in use is refused and nothing is started', async (t) => {
 test('a tampered artifact, a missing artifact and an unknown service are refused and nothing is started', async (t) => {
   const fleet = await createTestFleet({ instances: 2 });
   t.after(() => fleet.cleanup());
-  await assert.rejects(fleetUp(fleet.fleet, { version: '4.0.0' }), /no artifact api 4\.0\.0 in .* \(present: 1\.0\.0\)/);
+  await assert.rejects(
+    fleetUp(fleet.fleet, { version: '4.0.0' }),
+    /no artifact api 4\.0\.0 in .* \(present: 1\.0\.0\)/,
+  );
   await assert.rejects(fleetUp(fleet.fleet, { service: 'web', version: '1.0.0' }), /unknown service "web"/);
   await writeFile(join(fleet.fleet.paths.buildsRoot, 'api', '1.0.0', 'metadata.json'), '{"version":"6.6.6"}\n');
-  await assert.rejects(fleetUp(fleet.fleet, { version: '1.0.0' }), /artifact api 1\.0\.0 failed verification: metadata\.json changed/);
+  await assert.rejects(
+    fleetUp(fleet.fleet, { version: '1.0.0' }),
+    /artifact api 1\.0\.0 failed verification: metadata\.json changed/,
+  );
   await assertNothingRuns(fleet.fleet);
   await assert.rejects(stat(haproxyFilesFor(fleet.fleet).config), /ENOENT/);
 });
@@ -105,7 +131,15 @@ test('instances report no load balancer state when the HAProxy socket is gone, a
   const fleet = await createTestFleet({ instances: 2, upVersion: '1.0.0' });
   t.after(() => fleet.cleanup());
   const { socket } = haproxyFilesFor(fleet.fleet);
-  await eventually(async () => (await stat(socket).then(() => true, () => false)), 1000, 'the socket');
+  await eventually(
+    async () =>
+      await stat(socket).then(
+        () => true,
+        () => false,
+      ),
+    1000,
+    'the socket',
+  );
   await rm(socket);
   const status = await fleetStatus(fleet.fleet);
   assert.match(status.loadBalancer.error ?? '', /HAProxy runtime API socket .*admin\.sock does not exist/);

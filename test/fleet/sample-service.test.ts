@@ -7,7 +7,10 @@ import { type TestFleet, createTestFleet, eventually, get, sleep } from '../help
 
 let fleet: TestFleet;
 before(async () => {
-  fleet = await createTestFleet({ instances: 2, versions: { '1.0.0': undefined, '1.1.0': { shutdownDelayMs: 400 }, '3.0.0': { readiness: 'fail' } } });
+  fleet = await createTestFleet({
+    instances: 2,
+    versions: { '1.0.0': undefined, '1.1.0': { shutdownDelayMs: 400 }, '3.0.0': { readiness: 'fail' } },
+  });
 });
 after(() => fleet?.cleanup());
 
@@ -34,10 +37,13 @@ test('on SIGTERM readiness fails first, the in-flight request finishes, keep-ali
   const pid = state.pid ?? 0;
   // A keep-alive connection carrying a slow request.
   const slow = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
-    const req = request({ host: ref.address, port: ref.port, path: '/api/slow?delay=800', headers: { connection: 'keep-alive' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
-    });
+    const req = request(
+      { host: ref.address, port: ref.port, path: '/api/slow?delay=800', headers: { connection: 'keep-alive' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });

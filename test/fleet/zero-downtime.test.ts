@@ -9,7 +9,12 @@ import { serverRef } from '../../src/fleet/wiring.ts';
 import { createTestFleet, sleep } from '../helpers/local-fleet.ts';
 
 test('a rolling restart onto a new version under continuous load fails no request, with HAProxy retries off', async (t) => {
-  const fleet = await createTestFleet({ instances: 3, retries: false, upVersion: '1.0.0', versions: { '1.0.0': undefined, '2.0.0': undefined } });
+  const fleet = await createTestFleet({
+    instances: 3,
+    retries: false,
+    upVersion: '1.0.0',
+    versions: { '1.0.0': undefined, '2.0.0': undefined },
+  });
   t.after(() => fleet.cleanup());
   // Retries and redispatch must be off, or HAProxy could hide a request the drain logic lost.
   const config = await readFile(haproxyFilesFor(fleet.fleet).config, 'utf8');
@@ -43,7 +48,11 @@ test('a rolling restart onto a new version under continuous load fails no reques
   const result = await load;
   const after = await fleet.lb.frontend('api');
 
-  assert.deepEqual(timeline, ['api-1 on 2.0.0', 'api-2 on 2.0.0', 'api-3 on 2.0.0'], 'the whole rollout finished inside the load window');
+  assert.deepEqual(
+    timeline,
+    ['api-1 on 2.0.0', 'api-2 on 2.0.0', 'api-3 on 2.0.0'],
+    'the whole rollout finished inside the load window',
+  );
   assert.equal(result.errors, 0, 'connection errors seen by the load generator');
   assert.equal(result.timeouts, 0, 'timeouts seen by the load generator');
   assert.equal(result.non2xx, 0, 'non-2xx responses seen by the load generator');
@@ -51,8 +60,14 @@ test('a rolling restart onto a new version under continuous load fails no reques
   assert.equal(after.figures.http5xx - before.figures.http5xx, 0, '5xx counted at the HAProxy frontend');
   assert.equal(after.figures.retries + after.figures.redispatches, 0);
   const servers = await fleet.lb.servers('api');
-  assert.ok(servers.every((s) => s.admin === 'ready' && s.status === 'UP' && s.figures.http5xx === 0 && s.figures.connectionErrors === 0));
+  assert.ok(
+    servers.every(
+      (s) => s.admin === 'ready' && s.status === 'UP' && s.figures.http5xx === 0 && s.figures.connectionErrors === 0,
+    ),
+  );
   const versions = await Promise.all(fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version));
   assert.deepEqual(versions, ['2.0.0', '2.0.0', '2.0.0']);
-  t.diagnostic(`served ${result.requests.total} requests through HAProxy during the rollout; p99 latency ${result.latency.p99} ms`);
+  t.diagnostic(
+    `served ${result.requests.total} requests through HAProxy during the rollout; p99 latency ${result.latency.p99} ms`,
+  );
 });

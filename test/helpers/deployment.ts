@@ -16,7 +16,9 @@ export interface DeploymentHarness {
   taskQueue: string;
   service: string;
   activities: ReturnType<typeof createActivities>;
-  deploy(request: Partial<DeployRequest> & { version: string }): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>>;
+  deploy(
+    request: Partial<DeployRequest> & { version: string },
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>>;
   cleanup(): Promise<void>;
 }
 
@@ -33,7 +35,14 @@ export async function createDeploymentHarness(name: string, options: TestFleetOp
     service,
     activities: createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) }),
     deploy: (request) =>
-      startDeployment(client, fleet.fleet, { service, taskQueue, bakeSeconds: 0, healthTimeoutSeconds: 10, requestedBy: 'test', ...request }),
+      startDeployment(client, fleet.fleet, {
+        service,
+        taskQueue,
+        bakeSeconds: 0,
+        healthTimeoutSeconds: 10,
+        requestedBy: 'test',
+        ...request,
+      }),
     async cleanup() {
       await fleet.cleanup();
       await close();
@@ -51,7 +60,10 @@ export async function waitForStatus(
   for (;;) {
     const status = await handle.query(statusQuery).catch(() => undefined);
     if (status && done(status)) return status;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms; last status: ${JSON.stringify(status && { phase: status.phase, step: status.step })}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms; last status: ${JSON.stringify(status && { phase: status.phase, step: status.step })}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

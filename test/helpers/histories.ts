@@ -18,7 +18,24 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
   const { runId } = await handle.describe();
   const temporal = findTemporalBinary();
   if (!temporal) throw new Error('recording histories needs the Temporal CLI (zerodown server install)');
-  const json = execFileSync(temporal, ['workflow', 'show', '--workflow-id', handle.workflowId, '--run-id', runId, '--address', temporalAddress, '--namespace', temporalNamespace, '--output', 'json'], { maxBuffer: 64 << 20 });
+  const json = execFileSync(
+    temporal,
+    [
+      'workflow',
+      'show',
+      '--workflow-id',
+      handle.workflowId,
+      '--run-id',
+      runId,
+      '--address',
+      temporalAddress,
+      '--namespace',
+      temporalNamespace,
+      '--output',
+      'json',
+    ],
+    { maxBuffer: 64 << 20 },
+  );
   mkdirSync(historiesDir, { recursive: true });
   writeFileSync(path.join(historiesDir, `${name}.json`), json);
 }

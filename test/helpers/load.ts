@@ -6,7 +6,10 @@ export interface Load {
   stop(): Promise<autocannon.Result>;
 }
 
-export function startLoad(url: string, { connections = 8, durationSec = 60 }: { connections?: number; durationSec?: number } = {}): Load {
+export function startLoad(
+  url: string,
+  { connections = 8, durationSec = 60 }: { connections?: number; durationSec?: number } = {},
+): Load {
   let resolveResult: (result: autocannon.Result) => void = () => {};
   const result = new Promise<autocannon.Result>((resolve) => (resolveResult = resolve));
   const instance = autocannon({ url, connections, duration: durationSec, timeout: 5 }, (error, counted) => {

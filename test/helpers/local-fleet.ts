@@ -47,7 +47,14 @@ export interface TestFleetOptions {
 }
 
 export async function createTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
-  const { instances = 2, versions = { '1.0.0': undefined }, retries = true, checkIntervalMs = 200, service = 'api', hosts = ['local'] } = options;
+  const {
+    instances = 2,
+    versions = { '1.0.0': undefined },
+    retries = true,
+    checkIntervalMs = 200,
+    service = 'api',
+    hosts = ['local'],
+  } = options;
   const dir = await mkdtemp(join(tmpdir(), 'zerodown-fleet-'));
   const [frontendPort = 0, metricsPort = 0, ...instancePorts] = await freePorts(instances + 2);
   const fleetFile = join(dir, 'fleet.yaml');
@@ -66,7 +73,10 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       '    drainTimeoutSeconds: 10',
       ...(options.database ? [`    database: { url: ${JSON.stringify(options.database)} }`] : []),
       '    instances:',
-      ...instancePorts.map((port, i) => `      - { name: ${service}-${i + 1}, host: ${hosts[i % hosts.length]}, address: 127.0.0.1, port: ${port} }`),
+      ...instancePorts.map(
+        (port, i) =>
+          `      - { name: ${service}-${i + 1}, host: ${hosts[i % hosts.length]}, address: 127.0.0.1, port: ${port} }`,
+      ),
       '',
     ].join('\n'),
   );
@@ -75,7 +85,14 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   const keys = await generateKeyPair({ dir: join(dir, 'keys') });
   for (const [version, behavior] of Object.entries(versions)) {
     const extraBuildFiles = options.buildFiles?.[version];
-    await buildSampleArtifact({ buildsRoot: fleet.paths.buildsRoot, service, version, privateKeyPath: keys.privateKeyPath, behavior, ...(extraBuildFiles ? { extraBuildFiles } : {}) });
+    await buildSampleArtifact({
+      buildsRoot: fleet.paths.buildsRoot,
+      service,
+      version,
+      privateKeyPath: keys.privateKeyPath,
+      behavior,
+      ...(extraBuildFiles ? { extraBuildFiles } : {}),
+    });
   }
   let cleaned = false;
   const testFleet: TestFleet = {
@@ -129,8 +146,15 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 /** One GET through a fresh connection; resolves with status and parsed JSON body. */
-export async function get(port: number, path: string, timeoutMs = 10_000): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } });
+export async function get(
+  port: number,
+  path: string,
+  timeoutMs = 10_000,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    signal: AbortSignal.timeout(timeoutMs),
+    headers: { connection: 'close' },
+  });
   const text = await response.text();
   let body: Record<string, unknown> = {};
   try {
@@ -144,7 +168,11 @@ export async function get(port: number, path: string, timeoutMs = 10_000): Promi
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns true; fails after `timeoutMs`. */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -51,6 +51,9 @@ export async function createTestDatabase(prefix = 'zerodown_test'): Promise<Test
 
 /** The columns of a table, sorted. */
 export async function columnsOf(db: TestDatabase, table: string): Promise<string[]> {
-  const { rows } = await db.query<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY column_name', [table]);
+  const { rows } = await db.query<{ column_name: string }>(
+    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY column_name',
+    [table],
+  );
   return rows.map((r) => r.column_name);
 }

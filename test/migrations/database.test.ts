@@ -36,52 +36,129 @@ describe('migrations against PostgreSQL', () => {
     const v2 = await setOf('2.0.0');
     const first = await applyMigrations({ url: db.url, service: 'apply', version: '1.0.0', set: v1, running: [] });
     assert.deepEqual(first.applied, ['0001_create_users']);
-    const second = await applyMigrations({ url: db.url, service: 'apply', version: '2.0.0', set: v2, running: [{ version: '1.0.0', set: v1 }] });
-    assert.deepEqual({ applied: second.applied, current: second.current, expected: second.expected }, { applied: ['0002_add_display_name'], current: '0002_add_display_name', expected: '0002_add_display_name' });
+    const second = await applyMigrations({
+      url: db.url,
+      service: 'apply',
+      version: '2.0.0',
+      set: v2,
+      running: [{ version: '1.0.0', set: v1 }],
+    });
+    assert.deepEqual(
+      { applied: second.applied, current: second.current, expected: second.expected },
+      { applied: ['0002_add_display_name'], current: '0002_add_display_name', expected: '0002_add_display_name' },
+    );
     // Again (a retried activity): nothing to apply, the same schema version.
-    assert.deepEqual((await applyMigrations({ url: db.url, service: 'apply', version: '2.0.0', set: v2, running: [] })).applied, []);
+    assert.deepEqual(
+      (await applyMigrations({ url: db.url, service: 'apply', version: '2.0.0', set: v2, running: [] })).applied,
+      [],
+    );
     assert.deepEqual(await columnsOf(db, 'users'), ['display_name', 'id', 'name', 'touched']);
     const applied = await withClient(db.url, (c) => appliedMigrations(c, 'apply'));
-    assert.deepEqual(applied.map((m) => [m.name, m.step, m.version]), [['0001_create_users', 'plain', '1.0.0'], ['0002_add_display_name', 'expand', '2.0.0']]);
+    assert.deepEqual(
+      applied.map((m) => [m.name, m.step, m.version]),
+      [
+        ['0001_create_users', 'plain', '1.0.0'],
+        ['0002_add_display_name', 'expand', '2.0.0'],
+      ],
+    );
   });
 
   it('a failing migration leaves the schema as it was', async () => {
     const v1 = await setOf('1.0.0');
     await applyMigrations({ url: db.url, service: 'failing', version: '1.0.0', set: v1, running: [] });
     const before = await columnsOf(db, 'users');
-    const broken = await setOf('1.0.0', { '0002_broken': 'ALTER TABLE users ADD COLUMN email text;\nINSERT INTO no_such_table VALUES (1);\n' });
-    await assert.rejects(applyMigrations({ url: db.url, service: 'failing', version: '1.1.0', set: broken, running: [] }), (error: Error) => {
-      assert.match(error.message, /migration 0002_broken\.sql of failing failed: relation "no_such_table" does not exist.*rolled back, so the schema is as it was before it/);
-      return true;
+    const broken = await setOf('1.0.0', {
+      '0002_broken': 'ALTER TABLE users ADD COLUMN email text;\nINSERT INTO no_such_table VALUES (1);\n',
     });
+    await assert.rejects(
+      applyMigrations({ url: db.url, service: 'failing', version: '1.1.0', set: broken, running: [] }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /migration 0002_broken\.sql of failing failed: relation "no_such_table" does not exist.*rolled back, so the schema is as it was before it/,
+        );
+        return true;
+      },
+    );
     assert.deepEqual(await columnsOf(db, 'users'), before);
-    assert.deepEqual((await withClient(db.url, (c) => appliedMigrations(c, 'failing'))).map((m) => m.name), ['0001_create_users']);
+    assert.deepEqual(
+      (await withClient(db.url, (c) => appliedMigrations(c, 'failing'))).map((m) => m.name),
+      ['0001_create_users'],
+    );
     // The lock was released with the failed session: the next run is not blocked.
-    assert.deepEqual((await applyMigrations({ url: db.url, service: 'failing', version: '1.0.0', set: v1, running: [] })).applied, []);
+    assert.deepEqual(
+      (await applyMigrations({ url: db.url, service: 'failing', version: '1.0.0', set: v1, running: [] })).applied,
+      [],
+    );
   });
 
   it('refuses a contract step while a running version still uses what it removes', async () => {
     const [v2, v4] = [await setOf('2.0.0'), await setOf('4.0.0')];
     await applyMigrations({ url: db.url, service: 'contract', version: '2.0.0', set: v2, running: [] });
-    await assert.rejects(applyMigrations({ url: db.url, service: 'contract', version: '4.0.0', set: v4, running: [{ version: '2.0.0', set: v2 }] }), /contract step 0003_drop_name may not run yet: expand step 0002_add_display_name \(applied by 2.0.0\) has not finished deploying yet/);
+    await assert.rejects(
+      applyMigrations({
+        url: db.url,
+        service: 'contract',
+        version: '4.0.0',
+        set: v4,
+        running: [{ version: '2.0.0', set: v2 }],
+      }),
+      /contract step 0003_drop_name may not run yet: expand step 0002_add_display_name \(applied by 2.0.0\) has not finished deploying yet/,
+    );
     await withClient(db.url, (c) => markDeployed(c, 'contract', v2));
-    await assert.rejects(applyMigrations({ url: db.url, service: 'contract', version: '4.0.0', set: v4, running: [{ version: '2.0.0', set: v2 }] }), /the backfill of expand step 0002_add_display_name has not finished/);
+    await assert.rejects(
+      applyMigrations({
+        url: db.url,
+        service: 'contract',
+        version: '4.0.0',
+        set: v4,
+        running: [{ version: '2.0.0', set: v2 }],
+      }),
+      /the backfill of expand step 0002_add_display_name has not finished/,
+    );
     await runBackfill({ url: db.url, service: 'contract', expand: '0002_add_display_name' });
-    await assert.rejects(applyMigrations({ url: db.url, service: 'contract', version: '4.0.0', set: v4, running: [{ version: '2.0.0', set: v2 }] }), /running version 2.0.0 still uses users.name/);
+    await assert.rejects(
+      applyMigrations({
+        url: db.url,
+        service: 'contract',
+        version: '4.0.0',
+        set: v4,
+        running: [{ version: '2.0.0', set: v2 }],
+      }),
+      /running version 2.0.0 still uses users.name/,
+    );
     assert.ok((await columnsOf(db, 'users')).includes('name'), 'nothing was dropped');
     await planMigrations(db.url, 'contract', '2.0.0', v2);
   });
 
   it('a backfill killed half way resumes after the last finished batch, redoing none', async () => {
     const v2 = await setOf('2.0.0');
-    await applyMigrations({ url: db.url, service: 'backfill', version: '1.0.0', set: await setOf('1.0.0'), running: [] });
+    await applyMigrations({
+      url: db.url,
+      service: 'backfill',
+      version: '1.0.0',
+      set: await setOf('1.0.0'),
+      running: [],
+    });
     await db.query("INSERT INTO users (name) SELECT 'user ' || i FROM generate_series(1, 60) i");
     await applyMigrations({ url: db.url, service: 'backfill', version: '2.0.0', set: v2, running: [] });
     await withClient(db.url, (c) => markDeployed(c, 'backfill', v2));
     const progress = async () => (await withClient(db.url, (c) => expandRecords(c, 'backfill')))[0]!;
 
     // 60 rows in batches of 5 = 12 batches; kill the process after at least 4.
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'test/fixtures/backfill-process.ts'), db.url, 'backfill', '0002_add_display_name', '150'], { cwd: projectRoot, stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(projectRoot, 'test/fixtures/backfill-process.ts'),
+        db.url,
+        'backfill',
+        '0002_add_display_name',
+        '150',
+      ],
+      { cwd: projectRoot, stdio: 'ignore' },
+    );
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
       await eventually(async () => (await progress()).backfillBatches >= 4, 20_000, 'four batches');
@@ -90,12 +167,24 @@ describe('migrations against PostgreSQL', () => {
       await exited;
     }
     const atKill = await progress();
-    assert.ok(atKill.backfillBatches < 12 && !atKill.backfilledAt, `stopped half way (${atKill.backfillBatches} batches)`);
+    assert.ok(
+      atKill.backfillBatches < 12 && !atKill.backfilledAt,
+      `stopped half way (${atKill.backfillBatches} batches)`,
+    );
 
     const resumed = await runBackfill({ url: db.url, service: 'backfill', expand: '0002_add_display_name' });
     assert.equal(resumed.resumedFrom, atKill.backfillLastKey);
-    assert.deepEqual({ batches: resumed.batches, rows: resumed.rows, done: resumed.done }, { batches: 12, rows: 60, done: true });
-    const { rows } = await db.query<{ touched: number; n: string }>('SELECT touched, count(*) AS n FROM users WHERE display_name = name GROUP BY touched');
-    assert.deepEqual(rows.map((r) => [r.touched, Number(r.n)]), [[1, 60]], 'every row updated exactly once');
+    assert.deepEqual(
+      { batches: resumed.batches, rows: resumed.rows, done: resumed.done },
+      { batches: 12, rows: 60, done: true },
+    );
+    const { rows } = await db.query<{ touched: number; n: string }>(
+      'SELECT touched, count(*) AS n FROM users WHERE display_name = name GROUP BY touched',
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.touched, Number(r.n)]),
+      [[1, 60]],
+      'every row updated exactly once',
+    );
   });
 });

@@ -15,44 +15,87 @@ const setOf = (files: Record<string, string>, declaration: unknown = {}): Migrat
   declaration: schemaDeclaration.parse(declaration),
   schemaVersion: Object.keys(files).at(-1),
 });
-const rules = async (sql: string, declaration?: unknown) => (await lintMigrations(setOf({ '0001_x': sql }, declaration))).map((f) => `${f.rule} ${f.message.replace(/^.*\(/, '(')}`);
+const rules = async (sql: string, declaration?: unknown) =>
+  (await lintMigrations(setOf({ '0001_x': sql }, declaration))).map(
+    (f) => `${f.rule} ${f.message.replace(/^.*\(/, '(')}`,
+  );
 
 describe('migration lint', () => {
   it('refuses destructive and incompatible statements, naming file, line, statement and rule', async () => {
-    const findings = await lintMigrations(setOf({ '0001_x': 'ALTER TABLE users ADD COLUMN email text;\n\nALTER TABLE users\n  DROP COLUMN name;\n' }));
+    const findings = await lintMigrations(
+      setOf({ '0001_x': 'ALTER TABLE users ADD COLUMN email text;\n\nALTER TABLE users\n  DROP COLUMN name;\n' }),
+    );
     assert.equal(findings.length, 1);
-    assert.deepEqual({ ...findings[0], advice: undefined }, {
-      migration: '0001_x',
-      file: '/m/0001_x.sql',
-      line: 3,
-      statement: 'ALTER TABLE users DROP COLUMN name',
-      rule: 'drop-column',
-      message: 'drops a column the running version may still read or write (users.name)',
-      advice: undefined,
-    });
+    assert.deepEqual(
+      { ...findings[0], advice: undefined },
+      {
+        migration: '0001_x',
+        file: '/m/0001_x.sql',
+        line: 3,
+        statement: 'ALTER TABLE users DROP COLUMN name',
+        rule: 'drop-column',
+        message: 'drops a column the running version may still read or write (users.name)',
+        advice: undefined,
+      },
+    );
     assert.match(findings[0]?.advice ?? '', /"step": "contract"/);
   });
 
   it('knows each rule, through quoting, comments and odd formatting (a parser, not patterns)', async () => {
-    assert.deepEqual(await rules('alter table "users" /* x */ drop "name"; DROP TABLE public.orders; TRUNCATE audit;'), ['drop-column (users.name)', 'drop-table (orders)', 'truncate (audit)']);
-    assert.deepEqual(await rules('ALTER TABLE users RENAME COLUMN a TO b; ALTER TABLE users RENAME TO people;'), ['rename-column (users.a)', 'rename-table (users)']);
-    assert.deepEqual(await rules('ALTER TABLE users ALTER COLUMN id TYPE bigint, ALTER COLUMN email SET NOT NULL;'), ['change-column-type (users.id)', 'set-not-null (users.email)']);
-    assert.deepEqual(await rules('ALTER TABLE users ADD COLUMN a int NOT NULL, ADD COLUMN b int NOT NULL DEFAULT 0, ADD COLUMN c bigserial, ADD COLUMN d int;'), ['add-not-null-without-default (users.a)']);
+    assert.deepEqual(
+      await rules('alter table "users" /* x */ drop "name"; DROP TABLE public.orders; TRUNCATE audit;'),
+      ['drop-column (users.name)', 'drop-table (orders)', 'truncate (audit)'],
+    );
+    assert.deepEqual(await rules('ALTER TABLE users RENAME COLUMN a TO b; ALTER TABLE users RENAME TO people;'), [
+      'rename-column (users.a)',
+      'rename-table (users)',
+    ]);
+    assert.deepEqual(await rules('ALTER TABLE users ALTER COLUMN id TYPE bigint, ALTER COLUMN email SET NOT NULL;'), [
+      'change-column-type (users.id)',
+      'set-not-null (users.email)',
+    ]);
+    assert.deepEqual(
+      await rules(
+        'ALTER TABLE users ADD COLUMN a int NOT NULL, ADD COLUMN b int NOT NULL DEFAULT 0, ADD COLUMN c bigserial, ADD COLUMN d int;',
+      ),
+      ['add-not-null-without-default (users.a)'],
+    );
     assert.deepEqual(await rules("-- DROP TABLE users;\nSELECT 'DROP TABLE users';"), []);
   });
 
   it('allows expand changes, and anything on a table the same migration creates', async () => {
-    assert.deepEqual(await rules('CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN x int NOT NULL; ALTER TABLE t RENAME COLUMN x TO y; CREATE INDEX ON users (email); ALTER TABLE users ALTER COLUMN email DROP NOT NULL;'), []);
+    assert.deepEqual(
+      await rules(
+        'CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN x int NOT NULL; ALTER TABLE t RENAME COLUMN x TO y; CREATE INDEX ON users (email); ALTER TABLE users ALTER COLUMN email DROP NOT NULL;',
+      ),
+      [],
+    );
   });
 
   it('lets a contract step drop exactly the columns it declares, nothing else', async () => {
-    const declaration = { migrations: { '0001_a': { step: 'expand' }, '0002_b': { step: 'contract', expand: '0001_a', removes: ['public.users.name'] } } };
-    const set = setOf({ '0001_a': 'ALTER TABLE users ADD COLUMN display_name text;', '0002_b': 'ALTER TABLE users DROP COLUMN name, DROP COLUMN email;' }, declaration);
-    assert.deepEqual((await lintMigrations(set)).map((f) => f.message), ['drops a column the running version may still read or write (users.email)']);
+    const declaration = {
+      migrations: {
+        '0001_a': { step: 'expand' },
+        '0002_b': { step: 'contract', expand: '0001_a', removes: ['public.users.name'] },
+      },
+    };
+    const set = setOf(
+      {
+        '0001_a': 'ALTER TABLE users ADD COLUMN display_name text;',
+        '0002_b': 'ALTER TABLE users DROP COLUMN name, DROP COLUMN email;',
+      },
+      declaration,
+    );
+    assert.deepEqual(
+      (await lintMigrations(set)).map((f) => f.message),
+      ['drops a column the running version may still read or write (users.email)'],
+    );
   });
 
   it('reports SQL the PostgreSQL parser rejects', async () => {
-    assert.deepEqual(await rules('ALTER TABLE users ADD COLUMN;'), ['syntax the file is not valid PostgreSQL: syntax error at or near ";"']);
+    assert.deepEqual(await rules('ALTER TABLE users ADD COLUMN;'), [
+      'syntax the file is not valid PostgreSQL: syntax error at or near ";"',
+    ]);
   });
 
   it('checks schema.json against the migration files', async () => {
@@ -60,8 +103,19 @@ describe('migration lint', () => {
     try {
       const set = await loadMigrationSet(dir);
       assert.equal(set.schemaVersion, '0003_drop_name');
-      await writeFile(join(dir, 'schema.json'), JSON.stringify({ schemaVersion: '0002_add_display_name', migrations: { '0003_drop_name': { step: 'contract', expand: '0001_create_users', removes: ['users.name'] } } }));
-      await assert.rejects(loadMigrationSet(dir), (error: Error) => /schemaVersion: is 0002_add_display_name, but the last migration is 0003_drop_name/.test(error.message) && /0001_create_users must be an earlier migration declared as an expand step/.test(error.message));
+      await writeFile(
+        join(dir, 'schema.json'),
+        JSON.stringify({
+          schemaVersion: '0002_add_display_name',
+          migrations: { '0003_drop_name': { step: 'contract', expand: '0001_create_users', removes: ['users.name'] } },
+        }),
+      );
+      await assert.rejects(
+        loadMigrationSet(dir),
+        (error: Error) =>
+          /schemaVersion: is 0002_add_display_name, but the last migration is 0003_drop_name/.test(error.message) &&
+          /0001_create_users must be an earlier migration declared as an expand step/.test(error.message),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -81,11 +135,22 @@ describe('schema compatibility', () => {
   });
   it('refuses a version that uses what a contract step removed, or does not say what it uses', () => {
     const v2 = setOf({ '0001': '', '0002': '' }, { uses: ['users.name', 'users.display_name'] });
-    assert.deepEqual(schemaCompatibility(applied, v2, '2.0.0'), { ok: false, reason: 'contract step 0003 (applied by 4.0.0) removed users.name, which 2.0.0 uses' });
-    assert.match(String((schemaCompatibility(applied, setOf({ '0001': '' }), '1.0.0') as { reason: string }).reason), /does not declare in schema.json which columns it uses/);
+    assert.deepEqual(schemaCompatibility(applied, v2, '2.0.0'), {
+      ok: false,
+      reason: 'contract step 0003 (applied by 4.0.0) removed users.name, which 2.0.0 uses',
+    });
+    assert.match(
+      String((schemaCompatibility(applied, setOf({ '0001': '' }), '1.0.0') as { reason: string }).reason),
+      /does not declare in schema.json which columns it uses/,
+    );
   });
   it('refuses a version whose migrations diverge from the applied ones', () => {
-    assert.match(String((schemaCompatibility(applied, setOf({ '0001': '', '0002_other': '' }), '9.0.0') as { reason: string }).reason), /migration #2 is 0002, but 9.0.0 has 0002_other there/);
+    assert.match(
+      String(
+        (schemaCompatibility(applied, setOf({ '0001': '', '0002_other': '' }), '9.0.0') as { reason: string }).reason,
+      ),
+      /migration #2 is 0002, but 9.0.0 has 0002_other there/,
+    );
   });
 });
 
@@ -107,7 +172,10 @@ describe('zerodown migrations lint', () => {
       assert.equal(json.code, 4);
       const report = JSON.parse(json.stdout) as { ok: boolean; findings: Array<{ rule: string; migration: string }> };
       assert.equal(report.ok, false);
-      assert.deepEqual(report.findings.map((f) => [f.migration, f.rule]), [['0003_drop_name', 'drop-column']]);
+      assert.deepEqual(
+        report.findings.map((f) => [f.migration, f.rule]),
+        [['0003_drop_name', 'drop-column']],
+      );
     } finally {
       await rm(safe, { recursive: true, force: true });
       await rm(unsafe, { recursive: true, force: true });

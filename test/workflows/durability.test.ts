@@ -16,7 +16,8 @@ import { startWorkerProcess } from '../helpers/worker-process.ts';
 
 /** States in which an instance is out of the load balancer's rotation, mid-update. */
 const outOfRotation = new Set(['draining', 'installing', 'restarting', 'checking', 'readmitting']);
-const midUpdate = (s: DeploymentStatus) => s.instances.some((i) => outOfRotation.has(i.state) && i.instance !== s.instances[0]?.instance);
+const midUpdate = (s: DeploymentStatus) =>
+  s.instances.some((i) => outOfRotation.has(i.state) && i.instance !== s.instances[0]?.instance);
 
 // v2 takes a moment to become ready, so each instance stays drained long enough to crash in.
 const versions = { '1.0.0': undefined, '2.0.0': { startupDelayMs: 1500 } };
@@ -34,20 +35,31 @@ describe('durability', () => {
       const handle = await h.deploy({ version: '2.0.0' });
       const atCrash = await waitForStatus(handle, midUpdate, 60_000);
       const drained = atCrash.instances.find((i) => outOfRotation.has(i.state))!.instance;
-      assert.notEqual((await h.fleet.lb.server({ backend: h.service, server: drained })).admin, 'ready', `${drained} is out of rotation at the crash`);
+      assert.notEqual(
+        (await h.fleet.lb.server({ backend: h.service, server: drained })).admin,
+        'ready',
+        `${drained} is out of rotation at the crash`,
+      );
       await first.stop('SIGKILL');
 
       second = startWorkerProcess(workerArgs, env);
       const result = await handle.result();
       const served = await load.stop();
       assert.equal(result.phase, 'succeeded');
-      const versionsNow = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+      const versionsNow = await Promise.all(
+        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
+      );
       assert.deepEqual(versionsNow, Array(4).fill('2.0.0'));
       const servers = await h.fleet.lb.servers(h.service);
-      assert.ok(servers.every((s) => s.admin === 'ready' && s.status === 'UP'), `every instance is back: ${servers.map((s) => `${s.server}=${s.status}`).join(', ')}`);
+      assert.ok(
+        servers.every((s) => s.admin === 'ready' && s.status === 'UP'),
+        `every instance is back: ${servers.map((s) => `${s.server}=${s.status}`).join(', ')}`,
+      );
       assert.equal(served.errors + served.timeouts + served.non2xx, 0, 'failed requests');
       assert.ok(served.requests.total > 200, `requests served: ${served.requests.total}`);
-      t.diagnostic(`killed the worker while ${drained} was ${atCrash.instances.find((i) => i.instance === drained)?.state}; ${served.requests.total} requests served, 0 failed`);
+      t.diagnostic(
+        `killed the worker while ${drained} was ${atCrash.instances.find((i) => i.instance === drained)?.state}; ${served.requests.total} requests served, 0 failed`,
+      );
     } finally {
       await load.stop();
       await first.stop('SIGKILL');
@@ -57,7 +69,13 @@ describe('durability', () => {
 
   it('the Temporal server stopped and restarted on the same SQLite file mid-deployment: the deployment finishes', async (t) => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'zerodown-restart-'));
-    const options: DevServerOptions = { stateDir, ip: '127.0.0.1', port: await freePort(), uiPort: await freePort(), namespace: 'default' };
+    const options: DevServerOptions = {
+      stateDir,
+      ip: '127.0.0.1',
+      port: await freePort(),
+      uiPort: await freePort(),
+      namespace: 'default',
+    };
     let server = await startDevServer(options, { detach: false, quiet: true });
     const stopServer = async () => {
       const child = server.child!;
@@ -67,7 +85,9 @@ describe('durability', () => {
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
     };
     const h = await createDeploymentHarness('restart', { instances: 3, upVersion: '1.0.0', versions });
-    const worker = startWorkerProcess(['--fleet', h.fleet.fleetFile, '--task-queue', h.taskQueue], { TEMPORAL_ADDRESS: server.address });
+    const worker = startWorkerProcess(['--fleet', h.fleet.fleetFile, '--task-queue', h.taskQueue], {
+      TEMPORAL_ADDRESS: server.address,
+    });
     t.after(async () => {
       await worker.stop();
       await stopServer();
@@ -80,16 +100,26 @@ describe('durability', () => {
     };
     let { connection, client } = await connect();
     const taskQueue = h.taskQueue;
-    const handle = await startDeployment(client, h.fleet.fleet, { service: h.service, version: '2.0.0', taskQueue, bakeSeconds: 0, healthTimeoutSeconds: 10 });
+    const handle = await startDeployment(client, h.fleet.fleet, {
+      service: h.service,
+      version: '2.0.0',
+      taskQueue,
+      bakeSeconds: 0,
+      healthTimeoutSeconds: 10,
+    });
     await waitForStatus(handle, midUpdate, 60_000);
     await connection.close();
     await stopServer();
     server = await startDevServer(options, { detach: false, quiet: true });
     ({ connection, client } = await connect());
     try {
-      const result = await client.workflow.getHandle<typeof rollingDeployment>(handle.workflowId, handle.firstExecutionRunId).result();
+      const result = await client.workflow
+        .getHandle<typeof rollingDeployment>(handle.workflowId, handle.firstExecutionRunId)
+        .result();
       assert.equal(result.phase, 'succeeded');
-      const versionsNow = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+      const versionsNow = await Promise.all(
+        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
+      );
       assert.deepEqual(versionsNow, ['2.0.0', '2.0.0', '2.0.0']);
     } finally {
       await connection.close();
@@ -97,7 +127,12 @@ describe('durability', () => {
   });
 
   it('instances on two hosts are updated by the worker of their own host', async (t) => {
-    const h = await createDeploymentHarness('hosts', { instances: 4, hosts: ['local', 'east'], upVersion: '1.0.0', versions: { '1.0.0': undefined, '2.0.0': undefined } });
+    const h = await createDeploymentHarness('hosts', {
+      instances: 4,
+      hosts: ['local', 'east'],
+      upVersion: '1.0.0',
+      versions: { '1.0.0': undefined, '2.0.0': undefined },
+    });
     const env = { TEMPORAL_ADDRESS: temporalAddress };
     const main = startWorkerProcess(['--fleet', h.fleet.fleetFile, '--task-queue', h.taskQueue], env);
     const east = startWorkerProcess(['--fleet', h.fleet.fleetFile, '--task-queue', h.taskQueue, '--host', 'east'], env);
@@ -114,20 +149,23 @@ describe('durability', () => {
     const queues = new Map<string, Set<string>>();
     for (const event of history.events ?? []) {
       const scheduled = event.activityTaskScheduledEventAttributes;
-      if (!scheduled?.activityType?.name || !['installArtifact', 'restartInstance'].includes(scheduled.activityType.name)) continue;
-      const input = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as { instance: string };
+      if (
+        !scheduled?.activityType?.name ||
+        !['installArtifact', 'restartInstance'].includes(scheduled.activityType.name)
+      )
+        continue;
+      const input = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as {
+        instance: string;
+      };
       const set = queues.get(input.instance) ?? new Set<string>();
       set.add(scheduled.taskQueue?.name ?? '');
       queues.set(input.instance, set);
     }
-    assert.deepEqual(
-      Object.fromEntries([...queues].map(([instance, set]) => [instance, [...set]])),
-      {
-        [`${h.service}-1`]: [h.taskQueue],
-        [`${h.service}-2`]: [`${h.taskQueue}@east`],
-        [`${h.service}-3`]: [h.taskQueue],
-        [`${h.service}-4`]: [`${h.taskQueue}@east`],
-      },
-    );
+    assert.deepEqual(Object.fromEntries([...queues].map(([instance, set]) => [instance, [...set]])), {
+      [`${h.service}-1`]: [h.taskQueue],
+      [`${h.service}-2`]: [`${h.taskQueue}@east`],
+      [`${h.service}-3`]: [h.taskQueue],
+      [`${h.service}-4`]: [`${h.taskQueue}@east`],
+    });
   });
 });

@@ -14,7 +14,9 @@ import { withWorker } from '../helpers/temporal.ts';
 
 /** Brings the database to what `version` expects, as if that version had been deployed by zerodown before. */
 async function migrateAs(h: DeploymentHarness, db: TestDatabase, version: string): Promise<void> {
-  const set = await loadMigrationSet(artifactDir({ buildsRoot: h.fleet.fleet.paths.buildsRoot, service: h.service, version }));
+  const set = await loadMigrationSet(
+    artifactDir({ buildsRoot: h.fleet.fleet.paths.buildsRoot, service: h.service, version }),
+  );
   await applyMigrations({ url: db.url, service: h.service, version, set, running: [] });
 }
 
@@ -26,7 +28,8 @@ async function failed(handle: WorkflowHandle): Promise<DeploymentStatus> {
   return status;
 }
 
-const runningVersions = async (h: DeploymentHarness) => Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+const runningVersions = async (h: DeploymentHarness) =>
+  Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
 
 // Each test gets a fresh database of its own (dropped afterwards), as each service would.
 describe('database migrations in rolling deployments', () => {
@@ -49,14 +52,22 @@ describe('database migrations in rolling deployments', () => {
       const expand = await h.deploy({ version: '2.0.0' });
       assert.equal((await expand.result()).phase, 'succeeded');
       const log = (await expand.query(statusQuery)).events.filter((e) => e.kind === 'database').map((e) => e.message);
-      assert.match(log.join('\n'), /applied 0002_add_display_name; schema version 0002_add_display_name verified for 2\.0\.0/);
+      assert.match(
+        log.join('\n'),
+        /applied 0002_add_display_name; schema version 0002_add_display_name verified for 2\.0\.0/,
+      );
       assert.match(log.join('\n'), /backfill for 0002_add_display_name finished: 12 row\(s\) in 3 batch\(es\)/);
-      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM users WHERE display_name = name AND touched = 1');
+      const { rows } = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM users WHERE display_name = name AND touched = 1',
+      );
       assert.equal(Number(rows[0]?.n), 12);
 
       // Contracting while v2 (which still writes name) runs is refused before anything changes.
       const early = await failed(await h.deploy({ version: '4.0.0' }));
-      assert.match(early.lastError ?? '', /validation failed, nothing was changed: .*contract step 0003_drop_name may not run yet: running version 2\.0\.0 still uses users\.name/);
+      assert.match(
+        early.lastError ?? '',
+        /validation failed, nothing was changed: .*contract step 0003_drop_name may not run yet: running version 2\.0\.0 still uses users\.name/,
+      );
       assert.deepEqual(await runningVersions(h), ['2.0.0', '2.0.0']);
       assert.ok((await columnsOf(db, 'users')).includes('name'));
 
@@ -65,11 +76,24 @@ describe('database migrations in rolling deployments', () => {
       assert.equal((await (await h.deploy({ version: '4.0.0' })).result()).phase, 'succeeded');
       assert.deepEqual(await columnsOf(db, 'users'), ['display_name', 'id', 'touched']);
       const [record] = await withClient(db.url, (c) => expandRecords(c, h.service));
-      assert.deepEqual([record?.expand, record?.expandedBy, Boolean(record?.deployedAt), Boolean(record?.backfilledAt), record?.contract, record?.contractedBy], ['0002_add_display_name', '2.0.0', true, true, '0003_drop_name', '4.0.0']);
+      assert.deepEqual(
+        [
+          record?.expand,
+          record?.expandedBy,
+          Boolean(record?.deployedAt),
+          Boolean(record?.backfilledAt),
+          record?.contract,
+          record?.contractedBy,
+        ],
+        ['0002_add_display_name', '2.0.0', true, true, '0003_drop_name', '4.0.0'],
+      );
 
       // Back to 2.0.0, which reads name: refused with why, and nothing changes.
       const back = await failed(await h.deploy({ version: '2.0.0' }));
-      assert.match(back.lastError ?? '', /2\.0\.0 cannot run against the schema of database \S+: contract step 0003_drop_name \(applied by 4\.0\.0\) removed users\.name, which 2\.0\.0 uses/);
+      assert.match(
+        back.lastError ?? '',
+        /2\.0\.0 cannot run against the schema of database \S+: contract step 0003_drop_name \(applied by 4\.0\.0\) removed users\.name, which 2\.0\.0 uses/,
+      );
       assert.deepEqual(await runningVersions(h), ['4.0.0', '4.0.0']);
     });
   });
@@ -82,8 +106,12 @@ describe('database migrations in rolling deployments', () => {
       versions: { '1.0.0': undefined, '2.0.0': undefined, '2.1.0': undefined },
       buildFiles: {
         '1.0.0': buildFiles('1.0.0'),
-        '2.0.0': buildFiles('1.0.0', { '0002_drop_name': 'ALTER TABLE users ADD COLUMN email text;\nALTER TABLE users DROP COLUMN name;\n' }),
-        '2.1.0': buildFiles('1.0.0', { '0002_broken': 'ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = no_such_column;\n' }),
+        '2.0.0': buildFiles('1.0.0', {
+          '0002_drop_name': 'ALTER TABLE users ADD COLUMN email text;\nALTER TABLE users DROP COLUMN name;\n',
+        }),
+        '2.1.0': buildFiles('1.0.0', {
+          '0002_broken': 'ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = no_such_column;\n',
+        }),
       },
       database: db.url,
     });
@@ -93,15 +121,30 @@ describe('database migrations in rolling deployments', () => {
 
     await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
       const dropped = await failed(await h.deploy({ version: '2.0.0' }));
-      assert.match(dropped.lastError ?? '', /validation failed, nothing was changed: .*unsafe during a rolling deployment/s);
-      assert.match(dropped.lastError ?? '', /0002_drop_name\.sql:2 \[drop-column\].*\n\s+statement: ALTER TABLE users DROP COLUMN name\n\s+instead: .*contract/);
+      assert.match(
+        dropped.lastError ?? '',
+        /validation failed, nothing was changed: .*unsafe during a rolling deployment/s,
+      );
+      assert.match(
+        dropped.lastError ?? '',
+        /0002_drop_name\.sql:2 \[drop-column\].*\n\s+statement: ALTER TABLE users DROP COLUMN name\n\s+instead: .*contract/,
+      );
 
       const broken = await failed(await h.deploy({ version: '2.1.0' }));
-      assert.match(broken.lastError ?? '', /migration 0002_broken\.sql of \S+ failed: column "no_such_column" does not exist.*rolled back, so the schema is as it was/s);
-      assert.ok(broken.instances.every((i) => !i.changed), 'no instance changed');
+      assert.match(
+        broken.lastError ?? '',
+        /migration 0002_broken\.sql of \S+ failed: column "no_such_column" does not exist.*rolled back, so the schema is as it was/s,
+      );
+      assert.ok(
+        broken.instances.every((i) => !i.changed),
+        'no instance changed',
+      );
     });
     assert.deepEqual(await columnsOf(db, 'users'), columns);
-    assert.deepEqual((await withClient(db.url, (c) => appliedMigrations(c, h.service))).map((m) => m.name), ['0001_create_users']);
+    assert.deepEqual(
+      (await withClient(db.url, (c) => appliedMigrations(c, h.service))).map((m) => m.name),
+      ['0001_create_users'],
+    );
     assert.deepEqual(await runningVersions(h), ['1.0.0', '1.0.0']);
   });
 });

@@ -26,19 +26,35 @@ describe('operator commands', () => {
     await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
       const handle = await h.deploy({ version: '2.0.0', requireApproval: true });
       await waitForStatus(handle, (s) => s.phase === 'awaiting-approval');
-      assert.match(await refusalOf(handle.executeUpdate(updates.resume, { args: [{ by: 'bob' }] })), /is awaiting-approval, not paused/);
-      assert.equal((await handle.query(statusQuery)).instances.every((i) => i.state === 'pending'), true, 'nothing changed before approval');
+      assert.match(
+        await refusalOf(handle.executeUpdate(updates.resume, { args: [{ by: 'bob' }] })),
+        /is awaiting-approval, not paused/,
+      );
+      assert.equal(
+        (await handle.query(statusQuery)).instances.every((i) => i.state === 'pending'),
+        true,
+        'nothing changed before approval',
+      );
 
       const approved = await handle.executeUpdate(updates.approve, { args: [{ by: 'alice' }] });
       assert.equal(approved.approvedBy, 'alice');
-      assert.match(await refusalOf(handle.executeUpdate(updates.approve, { args: [{ by: 'alice' }] })), /not waiting for approval/);
+      assert.match(
+        await refusalOf(handle.executeUpdate(updates.approve, { args: [{ by: 'alice' }] })),
+        /not waiting for approval/,
+      );
 
       await handle.executeUpdate(updates.pause, { args: [{ by: 'carol' }] });
-      assert.match(await refusalOf(handle.executeUpdate(updates.pause, { args: [{ by: 'dave' }] })), /already requested by carol/);
+      assert.match(
+        await refusalOf(handle.executeUpdate(updates.pause, { args: [{ by: 'dave' }] })),
+        /already requested by carol/,
+      );
       const paused = await waitForStatus(handle, (s) => s.phase === 'paused');
       const updated = paused.instances.filter((i) => i.state === 'updated').length;
       assert.ok(updated >= 1 && updated < 3, `paused between instances (${updated} updated)`);
-      assert.ok(paused.instances.every((i) => ['updated', 'pending'].includes(i.state)), 'no instance is left mid-update while paused');
+      assert.ok(
+        paused.instances.every((i) => ['updated', 'pending'].includes(i.state)),
+        'no instance is left mid-update while paused',
+      );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       assert.equal((await handle.query(statusQuery)).phase, 'paused', 'it stays paused');
 
@@ -57,7 +73,10 @@ describe('operator commands', () => {
     await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
       const handle = await h.deploy({ version: '2.0.0', pauseAfterBatches: [1] });
       await waitForStatus(handle, (s) => s.phase === 'paused');
-      assert.match(await refusalOf(handle.executeUpdate(updates.rollback, { args: [{ by: 'erin', reason: '' }] })), /reason: say why/);
+      assert.match(
+        await refusalOf(handle.executeUpdate(updates.rollback, { args: [{ by: 'erin', reason: '' }] })),
+        /reason: say why/,
+      );
       await handle.executeUpdate(updates.rollback, { args: [{ by: 'erin', reason: 'latency looks worse' }] });
       const result = await handle.result();
       await recordHistory(handle, 'manual-rollback');
@@ -66,9 +85,15 @@ describe('operator commands', () => {
       const status = await handle.query(statusQuery);
       assert.equal(status.rollback?.by, 'erin');
       assert.equal(status.rollback?.automatic, false);
-      const versions = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+      const versions = await Promise.all(
+        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
+      );
       assert.deepEqual(versions, ['1.0.0', '1.0.0', '1.0.0']);
-      assert.deepEqual(result.instances.map((i) => i.state), ['restored', 'pending', 'pending'], 'only the changed instance was restored');
+      assert.deepEqual(
+        result.instances.map((i) => i.state),
+        ['restored', 'pending', 'pending'],
+        'only the changed instance was restored',
+      );
     });
   });
 
@@ -92,7 +117,12 @@ describe('operator commands', () => {
     t.after(() => h.cleanup());
     const first = await h.deploy({ version: '2.0.0', requireApproval: true });
     await assert.rejects(h.deploy({ version: '2.0.0' }), (error: Error) => {
-      assert.match(error.message, new RegExp(`${h.service} already has a deployment running: workflow deploy-${h.service} \\(to 2\\.0\\.0\\), run ${first.firstExecutionRunId}`));
+      assert.match(
+        error.message,
+        new RegExp(
+          `${h.service} already has a deployment running: workflow deploy-${h.service} \\(to 2\\.0\\.0\\), run ${first.firstExecutionRunId}`,
+        ),
+      );
       return true;
     });
     await first.terminate('test over');

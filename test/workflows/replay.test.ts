@@ -12,10 +12,17 @@ import { workflowBundle } from '../helpers/temporal.ts';
  * deployments fails here. Re-record with ZERODOWN_RECORD_HISTORIES=1 npm test -- test/workflows.
  */
 describe('replay', () => {
-  const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(historiesDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
   it('has the recorded histories of every kind of deployment', () => {
-    assert.deepEqual(files, ['automatic-rollback.json', 'manual-rollback.json', 'normal-deployment.json', 'paused-and-resumed.json']);
+    assert.deepEqual(files, [
+      'automatic-rollback.json',
+      'manual-rollback.json',
+      'normal-deployment.json',
+      'paused-and-resumed.json',
+    ]);
   });
 
   for (const file of files) {

@@ -32,12 +32,23 @@ describe('automatic rollback', () => {
       assert.equal(result.previousVersion, '2.0.0');
       assert.match(result.reason ?? '', /readiness/);
       assert.ok(result.rollbackMs !== undefined && result.rollbackMs > 0, 'the rollback time is recorded');
-      const versions = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+      const versions = await Promise.all(
+        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
+      );
       assert.deepEqual(versions, ['2.0.0', '2.0.0', '2.0.0']);
       const servers = await h.fleet.lb.servers(h.service);
-      assert.ok(servers.every((s) => s.admin === 'ready' && s.status === 'UP'), `every instance serves again: ${servers.map((s) => s.status).join(', ')}`);
-      assert.equal(served.errors + served.timeouts + served.non2xx, 0, 'no client saw a failure during the failed deployment and its rollback');
-      t.diagnostic(`rollback (detection to every instance restored) took ${result.rollbackMs} ms; ${served.requests.total} requests served, 0 failed`);
+      assert.ok(
+        servers.every((s) => s.admin === 'ready' && s.status === 'UP'),
+        `every instance serves again: ${servers.map((s) => s.status).join(', ')}`,
+      );
+      assert.equal(
+        served.errors + served.timeouts + served.non2xx,
+        0,
+        'no client saw a failure during the failed deployment and its rollback',
+      );
+      t.diagnostic(
+        `rollback (detection to every instance restored) took ${result.rollbackMs} ms; ${served.requests.total} requests served, 0 failed`,
+      );
     } finally {
       await load.stop();
     }

@@ -28,25 +28,40 @@ describe('rolling deployment', () => {
         assert.equal(status.phase, 'succeeded');
         // The search attributes follow the phase, so the Web UI and `zerodown list` find the run by them.
         const query = `ZerodownService = '${h.service}' AND ZerodownVersion = '2.0.0' AND ZerodownPhase = 'succeeded'`;
-        await eventually(async () => {
-          for await (const run of h.client.workflow.list({ query })) if (run.workflowId === handle.workflowId) return true;
-          return false;
-        }, 10_000, `a run matching ${query}`);
+        await eventually(
+          async () => {
+            for await (const run of h.client.workflow.list({ query }))
+              if (run.workflowId === handle.workflowId) return true;
+            return false;
+          },
+          10_000,
+          `a run matching ${query}`,
+        );
         return { result, wallMs: Date.now() - started };
       });
       const served = await load.stop();
       assert.equal(result.phase, 'succeeded');
       assert.equal(result.previousVersion, '1.0.0');
-      assert.deepEqual(result.instances.map((i) => [i.state, i.version]), Array(4).fill(['updated', '2.0.0']));
-      const versions = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+      assert.deepEqual(
+        result.instances.map((i) => [i.state, i.version]),
+        Array(4).fill(['updated', '2.0.0']),
+      );
+      const versions = await Promise.all(
+        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
+      );
       assert.deepEqual(versions, Array(4).fill('2.0.0'));
       const servers = await h.fleet.lb.servers(h.service);
-      assert.ok(servers.every((s) => s.admin === 'ready' && s.status === 'UP'), 'every instance is back in the load balancer');
+      assert.ok(
+        servers.every((s) => s.admin === 'ready' && s.status === 'UP'),
+        'every instance is back in the load balancer',
+      );
       assert.equal(served.errors, 0, 'connection errors');
       assert.equal(served.timeouts, 0, 'timeouts');
       assert.equal(served.non2xx, 0, 'non-2xx responses');
       assert.ok(served.requests.total > 500, `requests served during the deployment: ${served.requests.total}`);
-      t.diagnostic(`deployment wall time ${wallMs} ms (workflow: ${result.wallMs} ms); ${served.requests.total} requests served, 0 failed`);
+      t.diagnostic(
+        `deployment wall time ${wallMs} ms (workflow: ${result.wallMs} ms); ${served.requests.total} requests served, 0 failed`,
+      );
     } finally {
       await load.stop();
     }

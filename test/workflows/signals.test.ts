@@ -12,7 +12,19 @@ function temporalSignal(workflowId: string, name: string, input?: unknown): void
   assert.ok(temporal, 'the Temporal CLI is installed (zerodown server install)');
   execFileSync(
     temporal,
-    ['workflow', 'signal', '--workflow-id', workflowId, '--name', name, '--address', temporalAddress, '--namespace', temporalNamespace, ...(input === undefined ? [] : ['--input', JSON.stringify(input)])],
+    [
+      'workflow',
+      'signal',
+      '--workflow-id',
+      workflowId,
+      '--name',
+      name,
+      '--address',
+      temporalAddress,
+      '--namespace',
+      temporalNamespace,
+      ...(input === undefined ? [] : ['--input', JSON.stringify(input)]),
+    ],
     { stdio: 'pipe', timeout: 30_000 },
   );
 }
@@ -28,7 +40,10 @@ describe('signals from the temporal CLI', () => {
       await waitForStatus(handle, (s) => s.phase === 'awaiting-approval');
       temporalSignal(handle.workflowId, 'resume', { by: 'ops' });
       const ignored = await waitForStatus(handle, (s) => s.events.some((e) => e.kind === 'ignored-command'));
-      assert.match(ignored.events.find((e) => e.kind === 'ignored-command')?.message ?? '', /^resume signal ignored: .* not paused/);
+      assert.match(
+        ignored.events.find((e) => e.kind === 'ignored-command')?.message ?? '',
+        /^resume signal ignored: .* not paused/,
+      );
       assert.equal(ignored.phase, 'awaiting-approval', 'the ignored signal changed nothing');
 
       temporalSignal(handle.workflowId, 'approve', { by: 'ops-oncall' });
@@ -46,14 +61,19 @@ describe('signals from the temporal CLI', () => {
       await waitForStatus(handle, (s) => s.phase === 'paused');
       temporalSignal(handle.workflowId, 'rollback', { by: 'ops' });
       const ignored = await waitForStatus(handle, (s) => s.events.some((e) => e.kind === 'ignored-command'));
-      assert.match(ignored.events.find((e) => e.kind === 'ignored-command')?.message ?? '', /^rollback signal ignored: reason:/);
+      assert.match(
+        ignored.events.find((e) => e.kind === 'ignored-command')?.message ?? '',
+        /^rollback signal ignored: reason:/,
+      );
       assert.equal(ignored.phase, 'paused');
 
       temporalSignal(handle.workflowId, 'rollback', { by: 'ops', reason: 'checkout errors in the dashboard' });
       const result = await handle.result();
       assert.equal(result.phase, 'rolled-back');
       assert.equal(result.reason, 'checkout errors in the dashboard');
-      const versions = await Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+      const versions = await Promise.all(
+        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
+      );
       assert.deepEqual(versions, ['1.0.0', '1.0.0', '1.0.0']);
     });
   });

@@ -8,7 +8,13 @@ import { listVersions, verifyArtifact } from '../../artifacts/manifest.ts';
 import { buildSampleArtifact } from '../../fleet/sample-service.ts';
 import { fleetFlag, pathsFromFlags } from '../fleet-context.ts';
 
-const sampleBehavior = z.object({ readiness: z.enum(['ok', 'fail']).optional(), startupDelayMs: z.number().int().min(0).max(60_000).optional(), shutdownDelayMs: z.number().int().min(0).max(60_000).optional() }).strict();
+const sampleBehavior = z
+  .object({
+    readiness: z.enum(['ok', 'fail']).optional(),
+    startupDelayMs: z.number().int().min(0).max(60_000).optional(),
+    shutdownDelayMs: z.number().int().min(0).max(60_000).optional(),
+  })
+  .strict();
 
 const common = { buildsRoot: z.string().min(1).optional(), fleet: z.string().min(1).optional() };
 const buildInput = z
@@ -24,19 +30,37 @@ const buildInput = z
     commit: z.string().min(1).optional(),
     branch: z.string().min(1).optional(),
   })
-  .refine((f) => Boolean(f.from) !== Boolean(f.sample), { message: 'give exactly one of --from <dir> or --sample', path: ['from'] });
-const verifyInput = z.object({ service: serviceName, version, ...common, publicKey: z.string().min(1).optional(), json: z.boolean().optional() });
+  .refine((f) => Boolean(f.from) !== Boolean(f.sample), {
+    message: 'give exactly one of --from <dir> or --sample',
+    path: ['from'],
+  });
+const verifyInput = z.object({
+  service: serviceName,
+  version,
+  ...common,
+  publicKey: z.string().min(1).optional(),
+  json: z.boolean().optional(),
+});
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw badInput(`invalid arguments:\n${formatIssues(parsed.error.issues)}`, 'See zerodown artifact --help.');
+  if (!parsed.success)
+    throw badInput(`invalid arguments:\n${formatIssues(parsed.error.issues)}`, 'See zerodown artifact --help.');
   return parsed.data;
 }
 
 /** `zerodown artifact`: signed build artifacts under <builds-root>/<service>/<version>/ (seed §3.3). */
 export function artifactCommand(program: Command): void {
-  const artifact = program.command('artifact').description('build and verify signed artifacts (<builds-root>/<service>/<version>/)');
-  const withRoot = (c: Command) => c.option('--builds-root <dir>', 'artifact store (default: $ZERODOWN_BUILDS_ROOT, the fleet file\'s buildsRoot, or .builds)').option(...fleetFlag);
+  const artifact = program
+    .command('artifact')
+    .description('build and verify signed artifacts (<builds-root>/<service>/<version>/)');
+  const withRoot = (c: Command) =>
+    c
+      .option(
+        '--builds-root <dir>',
+        "artifact store (default: $ZERODOWN_BUILDS_ROOT, the fleet file's buildsRoot, or .builds)",
+      )
+      .option(...fleetFlag);
 
   withRoot(artifact.command('build <service> <version>'))
     .description('package a build output with commit metadata and release notes, and sign it')
@@ -52,25 +76,45 @@ export function artifactCommand(program: Command): void {
       const paths = await pathsFromFlags(flags);
       const buildsRoot = flags.buildsRoot ?? paths.buildsRoot;
       const privateKeyPath = flags.key ?? paths.privateKey;
-      const releaseNotes = flags.notes ? await readFile(flags.notes, 'utf8').catch(() => { throw badInput(`cannot read release notes ${flags.notes}`); }) : undefined;
-      const commit = { ...(flags.commit ? { sha: flags.commit } : {}), ...(flags.branch ? { branch: flags.branch } : {}) };
+      const releaseNotes = flags.notes
+        ? await readFile(flags.notes, 'utf8').catch(() => {
+            throw badInput(`cannot read release notes ${flags.notes}`);
+          })
+        : undefined;
+      const commit = {
+        ...(flags.commit ? { sha: flags.commit } : {}),
+        ...(flags.branch ? { branch: flags.branch } : {}),
+      };
       const ref = { buildsRoot, service: flags.service, version: flags.version, privateKeyPath, releaseNotes };
       const built = flags.sample
-        ? await buildSampleArtifact({ ...ref, behavior: flags.sampleBehavior ? parse(sampleBehavior, parseJson(flags.sampleBehavior)) : undefined })
+        ? await buildSampleArtifact({
+            ...ref,
+            behavior: flags.sampleBehavior ? parse(sampleBehavior, parseJson(flags.sampleBehavior)) : undefined,
+          })
         : await buildArtifact({ ...ref, from: flags.from ?? '', commit });
-      process.stdout.write(`Built ${built.service} ${built.version} at ${built.dir}\n  commit ${built.metadata.commit.sha} (${built.metadata.commit.branch}), by ${built.metadata.builder}\n`);
+      process.stdout.write(
+        `Built ${built.service} ${built.version} at ${built.dir}\n  commit ${built.metadata.commit.sha} (${built.metadata.commit.branch}), by ${built.metadata.builder}\n`,
+      );
     });
 
   withRoot(artifact.command('verify <service> <version>'))
     .description('check the signature and every file of an artifact')
-    .option('--public-key <file>', 'trusted public key (default: the fleet file\'s signing.publicKey)')
+    .option('--public-key <file>', "trusted public key (default: the fleet file's signing.publicKey)")
     .option('--json', 'print the result as JSON')
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parse(verifyInput, { ...raw, service, version: ver });
       const paths = await pathsFromFlags(flags);
-      const verified = await verifyArtifact({ buildsRoot: flags.buildsRoot ?? paths.buildsRoot, service: flags.service, version: flags.version, publicKeyPath: flags.publicKey ?? paths.publicKey });
+      const verified = await verifyArtifact({
+        buildsRoot: flags.buildsRoot ?? paths.buildsRoot,
+        service: flags.service,
+        version: flags.version,
+        publicKeyPath: flags.publicKey ?? paths.publicKey,
+      });
       if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, ...verified })}\n`);
-      else process.stdout.write(`${verified.service} ${verified.version}: signature by key ${verified.keyId} verified, ${verified.fileCount} files intact (${verified.dir})\n`);
+      else
+        process.stdout.write(
+          `${verified.service} ${verified.version}: signature by key ${verified.keyId} verified, ${verified.fileCount} files intact (${verified.dir})\n`,
+        );
     });
 
   withRoot(artifact.command('list <service>'))

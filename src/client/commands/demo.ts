@@ -32,7 +32,11 @@ export function demoCommand(program: Command): void {
   withConnectionOptions(program.command('demo'))
     .description('deploy a new version of the sample service under load on the local fleet, live (start here)')
     .option('--service <name>', 'the api service of the fleet file to use (default: the only one)')
-    .option('--task-queue <name>', 'task queue of the demo\'s worker [env ZERODOWN_TASK_QUEUE]', process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue)
+    .option(
+      '--task-queue <name>',
+      "task queue of the demo's worker [env ZERODOWN_TASK_QUEUE]",
+      process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue,
+    )
     .option('--bake <seconds>', 'how long each updated instance is watched', '1')
     .option('--connections <n>', 'load generator connections', '4')
     .option('--rate <n>', 'requests per second, in total', '100')
@@ -40,9 +44,18 @@ export function demoCommand(program: Command): void {
     .addHelpText('after', about)
     .action(async (raw: Record<string, unknown>) => {
       const parsed = demoFlags.safeParse(raw);
-      if (!parsed.success) throw badInput(`invalid demo options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown demo --help.');
+      if (!parsed.success)
+        throw badInput(`invalid demo options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown demo --help.');
       const flags = parsed.data;
       const fleet = await fleetFromFlags(flags);
-      await runDemo({ fleet, service: flags.service, taskQueue: flags.taskQueue, bakeSeconds: flags.bake, connections: flags.connections, rate: flags.rate, flags: raw });
+      await runDemo({
+        fleet,
+        service: flags.service,
+        taskQueue: flags.taskQueue,
+        bakeSeconds: flags.bake,
+        connections: flags.connections,
+        rate: flags.rate,
+        flags: raw,
+      });
     });
 }

@@ -23,7 +23,11 @@ const deployFlags = z.object({
     .optional(),
   bake: z.coerce.number().min(0, 'must be 0 or more seconds').max(3600, 'must be at most 3600 seconds').optional(),
   healthTimeout: count.min(1, 'must be 1 or more seconds').max(3600, 'must be at most 3600 seconds').optional(),
-  errorRate: z.coerce.number().min(0, 'must be a fraction between 0 and 1').max(1, 'must be a fraction between 0 and 1').optional(),
+  errorRate: z.coerce
+    .number()
+    .min(0, 'must be a fraction between 0 and 1')
+    .max(1, 'must be a fraction between 0 and 1')
+    .optional(),
   detach: z.boolean().optional(),
   json: z.boolean().optional(),
   by: z.string().optional(),
@@ -43,7 +47,7 @@ export function deployCommand(program: Command): void {
   withConnectionOptions(program.command('deploy <service> <version>'))
     .description('deploy a signed artifact version to every instance of a service, one batch at a time')
     .option('--batch-size <n>', 'instances updated at once (default 1; must leave some serving)')
-    .option('--approval', 'wait for an operator\'s `zerodown approve` before the first instance changes')
+    .option('--approval', "wait for an operator's `zerodown approve` before the first instance changes")
     .option('--pause-after <batches>', 'pause after these batches (e.g. 1 or 1,3) until `zerodown resume`')
     .option('--bake <seconds>', 'watch each updated batch this long before the next (default 2)')
     .option('--health-timeout <seconds>', 'how long a restarted instance may take to become healthy (default 30)')
@@ -51,12 +55,20 @@ export function deployCommand(program: Command): void {
     .option('--detach', 'start it and return at once, without the live view')
     .option('--json', 'print the result (or, with --detach, the ids) as JSON; no live view')
     .option('--by <name>', 'who is deploying, for the log [env ZERODOWN_USER, else your login]')
-    .option('--task-queue <name>', 'the workers\' main task queue [env ZERODOWN_TASK_QUEUE]', process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue)
+    .option(
+      '--task-queue <name>',
+      "the workers' main task queue [env ZERODOWN_TASK_QUEUE]",
+      process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue,
+    )
     .option(...fleetFlag)
     .addHelpText('after', examples)
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const parsed = deployFlags.safeParse({ ...raw, service, version: ver });
-      if (!parsed.success) throw badInput(`cannot deploy ${service} ${ver}:\n${formatIssues(parsed.error.issues)}`, 'See zerodown deploy --help.');
+      if (!parsed.success)
+        throw badInput(
+          `cannot deploy ${service} ${ver}:\n${formatIssues(parsed.error.issues)}`,
+          'See zerodown deploy --help.',
+        );
       const flags = parsed.data;
       const fleet = await fleetFromFlags(flags);
       const request: DeployRequest = {
@@ -74,16 +86,26 @@ export function deployCommand(program: Command): void {
       // Everything that can be checked here is checked before Temporal is contacted: bad input is
       // reported as such even when Temporal is down, and a refused deployment starts nothing.
       const spec = buildSpec(fleet, request);
-      await verifyArtifact({ buildsRoot: fleet.paths.buildsRoot, service: spec.service, version: spec.version, publicKeyPath: fleet.paths.publicKey });
+      await verifyArtifact({
+        buildsRoot: fleet.paths.buildsRoot,
+        service: spec.service,
+        version: spec.version,
+        publicKeyPath: fleet.paths.publicKey,
+      });
 
       await withClient(raw, async (dc) => {
         const handle = await startDeployment(dc.client, fleet, request);
         const runId = handle.firstExecutionRunId;
         const url = dc.runUrl(handle.workflowId, runId);
         const noWorker = !(await workerPolls(dc, flags.taskQueue));
-        if (noWorker) process.stderr.write(`zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`);
+        if (noWorker)
+          process.stderr.write(
+            `zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`,
+          );
         if (flags.detach) {
-          const next = flags.approval ? `approve it: zerodown approve ${spec.service}` : `watch it: zerodown status ${spec.service} --watch`;
+          const next = flags.approval
+            ? `approve it: zerodown approve ${spec.service}`
+            : `watch it: zerodown status ${spec.service} --watch`;
           process.stdout.write(
             flags.json
               ? `${JSON.stringify({ service: spec.service, version: spec.version, workflowId: handle.workflowId, runId, url }, null, 2)}\n`
@@ -92,9 +114,18 @@ export function deployCommand(program: Command): void {
           return;
         }
         if (!flags.json) {
-          process.stdout.write(`Deploying ${spec.service} ${spec.version} to ${spec.instances.length} instances, ${spec.batchSize} at a time (workflow ${handle.workflowId}, run ${runId})\n${webUiLine(dc, handle.workflowId, runId)}\n\n`);
+          process.stdout.write(
+            `Deploying ${spec.service} ${spec.version} to ${spec.instances.length} instances, ${spec.batchSize} at a time (workflow ${handle.workflowId}, run ${runId})\n${webUiLine(dc, handle.workflowId, runId)}\n\n`,
+          );
         }
-        await followDeployment(dc, handle, { service: spec.service, version: spec.version, workflowId: handle.workflowId, runId, taskQueue: flags.taskQueue, json: Boolean(flags.json) });
+        await followDeployment(dc, handle, {
+          service: spec.service,
+          version: spec.version,
+          workflowId: handle.workflowId,
+          runId,
+          taskQueue: flags.taskQueue,
+          json: Boolean(flags.json),
+        });
       });
     });
 }

@@ -5,12 +5,18 @@ import { serviceName, version } from '../../domain/names.ts';
 import { type FleetStatus, fleetDown, fleetStatus, fleetUp } from '../../fleet/local-fleet.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 
-const upInput = z.object({ fleet: z.string().optional(), service: serviceName.optional(), version, retries: z.boolean().optional() });
+const upInput = z.object({
+  fleet: z.string().optional(),
+  service: serviceName.optional(),
+  version,
+  retries: z.boolean().optional(),
+});
 const statusInput = z.object({ fleet: z.string().optional(), json: z.boolean().optional() });
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw badInput(`invalid options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown fleet --help.');
+  if (!parsed.success)
+    throw badInput(`invalid options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown fleet --help.');
   return parsed.data;
 }
 
@@ -28,13 +34,17 @@ export function fleetCommand(program: Command): void {
     .action(async (raw: Record<string, unknown>) => {
       const flags = parse(upInput, raw);
       const loaded = await fleetFromFlags(flags);
-      const status = await fleetUp(loaded, { service: flags.service, version: flags.version, retries: flags.retries === false ? false : undefined });
+      const status = await fleetUp(loaded, {
+        service: flags.service,
+        version: flags.version,
+        retries: flags.retries === false ? false : undefined,
+      });
       process.stdout.write(renderStatus(status));
     });
 
   fleet
     .command('status')
-    .description('each instance\'s version, load balancer state, sessions and health')
+    .description("each instance's version, load balancer state, sessions and health")
     .option('--json', 'print as JSON')
     .option(...fleetFlag)
     .action(async (raw: Record<string, unknown>) => {
@@ -56,8 +66,13 @@ export function fleetCommand(program: Command): void {
 
 function renderStatus(status: FleetStatus): string {
   const lb = status.loadBalancer;
-  const header = lb.running ? `HAProxy running (pid ${lb.pid}), socket ${lb.socket}${lb.error ? ` — ${lb.error}` : ''}` : 'HAProxy not running';
-  const frontends = lb.frontends.map((f) => `  frontend ${f.frontend}: ${f.figures.total} requests, ${f.figures.http5xx} 5xx, ${f.currentSessions} sessions, avg ${f.figures.totalTimeMs} ms`);
+  const header = lb.running
+    ? `HAProxy running (pid ${lb.pid}), socket ${lb.socket}${lb.error ? ` — ${lb.error}` : ''}`
+    : 'HAProxy not running';
+  const frontends = lb.frontends.map(
+    (f) =>
+      `  frontend ${f.frontend}: ${f.figures.total} requests, ${f.figures.http5xx} 5xx, ${f.currentSessions} sessions, avg ${f.figures.totalTimeMs} ms`,
+  );
   const rows = [
     ['INSTANCE', 'ENDPOINT', 'PID', 'VERSION', 'READY', 'LB', 'CHECK', 'SESSIONS', 'QUEUED'],
     ...status.instances.map((i) => [
@@ -73,6 +88,11 @@ function renderStatus(status: FleetStatus): string {
     ]),
   ];
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd());
+  const table = rows.map((r) =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
   return `${[header, ...frontends, '', ...table].join('\n')}\n`;
 }

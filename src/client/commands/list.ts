@@ -30,11 +30,14 @@ export function listCommand(program: Command): void {
     .addHelpText('after', examples)
     .action(async (service: string | undefined, raw: Record<string, unknown>) => {
       const parsed = listFlags.safeParse({ ...raw, service: service ?? raw.service });
-      if (!parsed.success) throw badInput(`invalid list options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown list --help.');
+      if (!parsed.success)
+        throw badInput(`invalid list options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown list --help.');
       const { limit, json, ...filter } = parsed.data;
       await withClient(raw, async (dc) => {
         const rows = await listDeployments(dc, filter, limit);
-        process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployments found\n');
+        process.stdout.write(
+          json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployments found\n',
+        );
       });
     });
 }

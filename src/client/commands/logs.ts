@@ -5,7 +5,14 @@ import { badInput, ZerodownError } from '../../domain/errors.ts';
 import type { DeploymentStatus, LogEvent } from '../../domain/status.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 import { withConnectionOptions } from '../connection.ts';
-import { type DeploymentClient, describeDeployment, openClient, outcomeOf, queryStatus, serviceArg } from '../deployment-client.ts';
+import {
+  type DeploymentClient,
+  describeDeployment,
+  openClient,
+  outcomeOf,
+  queryStatus,
+  serviceArg,
+} from '../deployment-client.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { eventText } from '../render.ts';
 
@@ -41,14 +48,26 @@ async function archived(flags: { fleet?: string }, service: string): Promise<Log
 }
 
 /** The latest run's events from Temporal: the live status while it runs, the final one after. */
-async function fromTemporal(dc: DeploymentClient, service: string, archivedRuns: Set<string>): Promise<{ runId: string; entries: LogEntry[] } | undefined> {
+async function fromTemporal(
+  dc: DeploymentClient,
+  service: string,
+  archivedRuns: Set<string>,
+): Promise<{ runId: string; entries: LogEntry[] } | undefined> {
   const description = await describeDeployment(dc, service);
   if (!description) return undefined;
   const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(description.workflowId, description.runId);
   let status: DeploymentStatus | undefined;
-  if (description.status.name === 'RUNNING' || !archivedRuns.has(description.runId)) status = await queryStatus(dc, handle, 3_000);
-  if (!status && description.status.name !== 'RUNNING') status = (await dc.client.withDeadline(Date.now() + 5_000, () => outcomeOf(handle)).catch(() => undefined))?.status;
-  const entries = (status?.events ?? []).map((event, seq) => ({ ...event, runId: description.runId, seq, service, version: status?.version ?? '?' }));
+  if (description.status.name === 'RUNNING' || !archivedRuns.has(description.runId))
+    status = await queryStatus(dc, handle, 3_000);
+  if (!status && description.status.name !== 'RUNNING')
+    status = (await dc.client.withDeadline(Date.now() + 5_000, () => outcomeOf(handle)).catch(() => undefined))?.status;
+  const entries = (status?.events ?? []).map((event, seq) => ({
+    ...event,
+    runId: description.runId,
+    seq,
+    service,
+    version: status?.version ?? '?',
+  }));
   return { runId: description.runId, entries };
 }
 
@@ -60,7 +79,10 @@ export function logsCommand(program: Command): void {
     .option('--run <runId>', 'one run, by its run id')
     .option('--json', 'print the entries as JSON')
     .option(...fleetFlag)
-    .addHelpText('after', '\nThe latest run comes from Temporal; finished runs also from the archive <stateDir>/deployment-log/<service>.jsonl.\n\nExamples:\n  zerodown logs api\n  zerodown logs api --all --json')
+    .addHelpText(
+      'after',
+      '\nThe latest run comes from Temporal; finished runs also from the archive <stateDir>/deployment-log/<service>.jsonl.\n\nExamples:\n  zerodown logs api\n  zerodown logs api --all --json',
+    )
     .action(async (service: string, flags: Record<string, unknown> & { fleet?: string }) => {
       const name = serviceArg(service);
       const entries = await archived(flags, name);
@@ -82,9 +104,14 @@ export function logsCommand(program: Command): void {
       }
       const seen = new Set<string>();
       const wanted = typeof flags.run === 'string' ? flags.run : flags.all ? undefined : latest;
-      const selected = entries.filter((e) => (wanted === undefined || e.runId === wanted) && !seen.has(key(e)) && seen.add(key(e)));
+      const selected = entries.filter(
+        (e) => (wanted === undefined || e.runId === wanted) && !seen.has(key(e)) && seen.add(key(e)),
+      );
       if (selected.length === 0) {
-        throw badInput(`no deployment log for ${name}${wanted ? ` run ${wanted}` : ''}`, 'check the service name and run id; `zerodown list` shows recent deployments');
+        throw badInput(
+          `no deployment log for ${name}${wanted ? ` run ${wanted}` : ''}`,
+          'check the service name and run id; `zerodown list` shows recent deployments',
+        );
       }
       selected.sort((a, b) => a.at - b.at || a.seq - b.seq);
       if (flags.json) {
@@ -93,7 +120,8 @@ export function logsCommand(program: Command): void {
       }
       let run = '';
       for (const e of selected) {
-        if (e.runId !== run) process.stdout.write(`${run ? '\n' : ''}${e.service} ${e.version} — run ${(run = e.runId)}\n`);
+        if (e.runId !== run)
+          process.stdout.write(`${run ? '\n' : ''}${e.service} ${e.version} — run ${(run = e.runId)}\n`);
         process.stdout.write(`${new Date(e.at).toISOString().replace('T', ' ').slice(0, 23)}  ${eventText(e)}\n`);
       }
     });

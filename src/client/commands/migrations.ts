@@ -17,7 +17,9 @@ Exit code 0 when every migration is safe for a rolling deployment, 4 with the fi
 
 /** `zerodown migrations`: database migration safety (seed §6), usable in CI before any deployment. */
 export function migrationsCommand(program: Command): void {
-  const migrations = program.command('migrations').description('check database migrations for rolling deployments (seed §6)');
+  const migrations = program
+    .command('migrations')
+    .description('check database migrations for rolling deployments (seed §6)');
 
   migrations
     .command('lint <artifact-or-folder>')
@@ -26,14 +28,24 @@ export function migrationsCommand(program: Command): void {
     .addHelpText('after', examples)
     .action(async (path: string, raw: Record<string, unknown>) => {
       const parsed = lintInput.safeParse({ ...raw, path });
-      if (!parsed.success) throw badInput(`invalid arguments:\n${formatIssues(parsed.error.issues)}`, 'See zerodown migrations lint --help.');
+      if (!parsed.success)
+        throw badInput(
+          `invalid arguments:\n${formatIssues(parsed.error.issues)}`,
+          'See zerodown migrations lint --help.',
+        );
       const set = await loadMigrationSet(parsed.data.path);
       const findings = await lintMigrations(set);
       if (parsed.data.json) {
-        const steps = Object.fromEntries(Object.entries(set.declaration.migrations).map(([name, step]) => [name, step.step]));
-        process.stdout.write(`${JSON.stringify({ ok: findings.length === 0, dir: set.dir, schemaVersion: set.schemaVersion ?? null, migrations: set.files.map((f) => f.name), steps, findings }, null, 2)}\n`);
+        const steps = Object.fromEntries(
+          Object.entries(set.declaration.migrations).map(([name, step]) => [name, step.step]),
+        );
+        process.stdout.write(
+          `${JSON.stringify({ ok: findings.length === 0, dir: set.dir, schemaVersion: set.schemaVersion ?? null, migrations: set.files.map((f) => f.name), steps, findings }, null, 2)}\n`,
+        );
       } else if (findings.length === 0) {
-        process.stdout.write(`${set.files.length} migration(s) in ${set.dir} are safe for a rolling deployment${set.schemaVersion ? ` (schema version ${set.schemaVersion})` : ''}\n`);
+        process.stdout.write(
+          `${set.files.length} migration(s) in ${set.dir} are safe for a rolling deployment${set.schemaVersion ? ` (schema version ${set.schemaVersion})` : ''}\n`,
+        );
       }
       if (findings.length > 0) {
         throw refused(

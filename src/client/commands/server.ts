@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { badInput, formatIssues } from '../../domain/errors.ts';
-import { defaultDevServerOptions, installTemporalCli, runningServerPid, startDevServer, stopDevServer, type DevServerOptions } from '../server.ts';
+import {
+  defaultDevServerOptions,
+  installTemporalCli,
+  runningServerPid,
+  startDevServer,
+  stopDevServer,
+  type DevServerOptions,
+} from '../server.ts';
 
 const portSchema = z.coerce.number().int().min(1).max(65535);
 const serverFlagsSchema = z.object({
@@ -36,7 +43,9 @@ const withServerFlags = (command: Command) =>
 
 /** `zerodown server`: the local Temporal dev server with the Web UI, its state kept in a SQLite file. */
 export function serverCommand(program: Command): void {
-  const server = program.command('server').description('build, start and stop the local Temporal dev server (Web UI on :8233)');
+  const server = program
+    .command('server')
+    .description('build, start and stop the local Temporal dev server (Web UI on :8233)');
 
   server
     .command('install')
@@ -47,13 +56,17 @@ export function serverCommand(program: Command): void {
     });
 
   withServerFlags(server.command('start', { isDefault: true }))
-    .description('start the dev server (foreground unless --detach); reuses one already running from the same state folder')
+    .description(
+      'start the dev server (foreground unless --detach); reuses one already running from the same state folder',
+    )
     .option('--detach', 'run in the background and return once it serves')
     .action(async (flags: Record<string, unknown>) => {
       const options = serverOptions(flags);
       const started = await startDevServer(options, { detach: Boolean(flags.detach) });
       const verb = started.reused ? 'already running' : 'serving';
-      process.stdout.write(`Temporal dev server ${verb} at ${started.address} (pid ${started.pid})\nWeb UI: ${started.uiUrl}\nState: ${options.stateDir}\n`);
+      process.stdout.write(
+        `Temporal dev server ${verb} at ${started.address} (pid ${started.pid})\nWeb UI: ${started.uiUrl}\nState: ${options.stateDir}\n`,
+      );
       if (started.child && !flags.detach) {
         const stop = () => started.child?.kill('SIGTERM');
         process.once('SIGINT', stop);

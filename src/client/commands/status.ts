@@ -16,8 +16,19 @@ Examples:
 function renderSnapshot(s: DeploymentSnapshot): string {
   const header = `${s.workflowId} run ${s.runId}: ${s.executionStatus.toLowerCase()}, started ${s.startTime.toISOString()}${s.closeTime ? `, closed ${s.closeTime.toISOString()}` : ''}`;
   if (!s.status) {
-    const waiting = s.running ? `  no worker answered on task queue ${s.taskQueue}: start one with \`zerodown worker --task-queue ${s.taskQueue}\`` : '';
-    return [header, `${s.service} ${s.version ?? '?'}   phase: ${s.phase ?? '?'}`, waiting, s.url ? `  Web UI: ${s.url}` : ''].filter(Boolean).join('\n') + '\n';
+    const waiting = s.running
+      ? `  no worker answered on task queue ${s.taskQueue}: start one with \`zerodown worker --task-queue ${s.taskQueue}\``
+      : '';
+    return (
+      [
+        header,
+        `${s.service} ${s.version ?? '?'}   phase: ${s.phase ?? '?'}`,
+        waiting,
+        s.url ? `  Web UI: ${s.url}` : '',
+      ]
+        .filter(Boolean)
+        .join('\n') + '\n'
+    );
   }
   const frame = renderFrame(s.status, { now: Date.now(), ...(s.url ? { url: s.url } : {}) });
   const ending = s.outcome ? ['', ...renderOutcome(s.service, s.status.version, s.outcome, s.status)] : [];
@@ -36,7 +47,9 @@ export function statusCommand(program: Command): void {
       if (!service) {
         await withClient(flags, async (dc) => {
           const rows = await listDeployments(dc, { running: true }, 100);
-          process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployment is running\n');
+          process.stdout.write(
+            json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployment is running\n',
+          );
         });
         return;
       }
@@ -44,14 +57,25 @@ export function statusCommand(program: Command): void {
       await withClient(flags, async (dc) => {
         const snapshot = await snapshotOf(dc, name);
         if (flags.watch && snapshot.running) {
-          if (!json) process.stdout.write(`Watching ${snapshot.workflowId} (run ${snapshot.runId}), started ${clock(snapshot.startTime.getTime())}\n\n`);
+          if (!json)
+            process.stdout.write(
+              `Watching ${snapshot.workflowId} (run ${snapshot.runId}), started ${clock(snapshot.startTime.getTime())}\n\n`,
+            );
           const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(snapshot.workflowId, snapshot.runId);
-          await followDeployment(dc, handle, { service: name, version: snapshot.version ?? '?', workflowId: snapshot.workflowId, runId: snapshot.runId, taskQueue: snapshot.taskQueue, json });
+          await followDeployment(dc, handle, {
+            service: name,
+            version: snapshot.version ?? '?',
+            workflowId: snapshot.workflowId,
+            runId: snapshot.runId,
+            taskQueue: snapshot.taskQueue,
+            json,
+          });
           return;
         }
         process.stdout.write(json ? `${JSON.stringify(snapshot, null, 2)}\n` : renderSnapshot(snapshot));
         // --watch on a finished deployment answers at once, with the exit code of how it ended.
-        if (flags.watch && snapshot.outcome) failOnOutcome(name, snapshot.version ?? '?', snapshot.outcome, snapshot.url);
+        if (flags.watch && snapshot.outcome)
+          failOnOutcome(name, snapshot.version ?? '?', snapshot.outcome, snapshot.url);
       });
     });
 }

@@ -5,7 +5,13 @@ import type { DeploymentStatus } from '../../domain/status.ts';
 import { type CommandName, updates } from '../../workflows/messages.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 import { withConnectionOptions } from '../connection.ts';
-import { type DeploymentClient, describeDeployment, operatorName, serviceArg, withClient } from '../deployment-client.ts';
+import {
+  type DeploymentClient,
+  describeDeployment,
+  operatorName,
+  serviceArg,
+  withClient,
+} from '../deployment-client.ts';
 import { phaseKey, versionKey } from '../../domain/search-attributes.ts';
 
 /** How long a worker has to answer an operator command before we say none is running. */
@@ -22,18 +28,61 @@ interface Verb {
 }
 
 const verbs: Verb[] = [
-  { name: 'approve', description: 'approve a deployment that waits for approval', done: 'Approved', then: () => 'It starts now.', needsReason: false, example: 'zerodown approve api --by alice' },
-  { name: 'pause', description: 'pause a deployment at the next safe point between batches', done: 'Pause requested for', then: (s) => `It pauses at the next safe point between batches; then resume it with: zerodown resume ${s}`, needsReason: false, example: 'zerodown pause api' },
-  { name: 'resume', description: 'resume a paused deployment', done: 'Resumed', then: () => 'It carries on from where it stopped.', needsReason: false, example: 'zerodown resume api' },
-  { name: 'rollback', description: 'stop a deployment and restore the previous version on every changed instance', done: 'Rollback requested for', then: () => 'Every instance it changed is being restored to the previous version.', needsReason: true, example: 'zerodown rollback api --reason "p99 latency doubled"' },
-  { name: 'abort', description: 'stop a deployment (changed instances are restored, as for a rollback)', done: 'Abort requested for', then: () => 'It stops; every instance it changed is restored to the previous version.', needsReason: true, example: 'zerodown abort api --reason "wrong version"' },
+  {
+    name: 'approve',
+    description: 'approve a deployment that waits for approval',
+    done: 'Approved',
+    then: () => 'It starts now.',
+    needsReason: false,
+    example: 'zerodown approve api --by alice',
+  },
+  {
+    name: 'pause',
+    description: 'pause a deployment at the next safe point between batches',
+    done: 'Pause requested for',
+    then: (s) => `It pauses at the next safe point between batches; then resume it with: zerodown resume ${s}`,
+    needsReason: false,
+    example: 'zerodown pause api',
+  },
+  {
+    name: 'resume',
+    description: 'resume a paused deployment',
+    done: 'Resumed',
+    then: () => 'It carries on from where it stopped.',
+    needsReason: false,
+    example: 'zerodown resume api',
+  },
+  {
+    name: 'rollback',
+    description: 'stop a deployment and restore the previous version on every changed instance',
+    done: 'Rollback requested for',
+    then: () => 'Every instance it changed is being restored to the previous version.',
+    needsReason: true,
+    example: 'zerodown rollback api --reason "p99 latency doubled"',
+  },
+  {
+    name: 'abort',
+    description: 'stop a deployment (changed instances are restored, as for a rollback)',
+    done: 'Abort requested for',
+    then: () => 'It stops; every instance it changed is restored to the previous version.',
+    needsReason: true,
+    example: 'zerodown abort api --reason "wrong version"',
+  },
 ];
 
 /** Sends one operator command as a Workflow Update; a refusal comes back with the workflow's reason. */
-async function steer(dc: DeploymentClient, verb: Verb, service: string, args: { by: string; reason?: string }): Promise<DeploymentStatus> {
+async function steer(
+  dc: DeploymentClient,
+  verb: Verb,
+  service: string,
+  args: { by: string; reason?: string },
+): Promise<DeploymentStatus> {
   const description = await describeDeployment(dc, service);
   if (!description) {
-    throw badInput(`no deployment of ${service} found in namespace ${dc.settings.namespace}: nothing to ${verb.name}`, 'check the service name; `zerodown list` shows recent deployments');
+    throw badInput(
+      `no deployment of ${service} found in namespace ${dc.settings.namespace}: nothing to ${verb.name}`,
+      'check the service name; `zerodown list` shows recent deployments',
+    );
   }
   const version = description.typedSearchAttributes.get(versionKey) ?? '?';
   if (description.status.name !== 'RUNNING') {
@@ -45,7 +94,9 @@ async function steer(dc: DeploymentClient, verb: Verb, service: string, args: { 
   }
   const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(description.workflowId, description.runId);
   try {
-    return await dc.client.withDeadline(Date.now() + answerTimeoutMs, () => handle.executeUpdate(updates[verb.name], { args: [args] }));
+    return await dc.client.withDeadline(Date.now() + answerTimeoutMs, () =>
+      handle.executeUpdate(updates[verb.name], { args: [args] }),
+    );
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) {
       throw refused(error.cause?.message ?? error.message, `see where it is with \`zerodown status ${service}\``);
@@ -65,19 +116,24 @@ export function steerCommands(program: Command): void {
       .option('--by <name>', 'who is asking, for the deployment log [env ZERODOWN_USER, else your login]')
       .option('--json', 'print the deployment status after the command as JSON');
     if (verb.needsReason) command.option('--reason <text>', 'why (required; recorded in the deployment log)');
-    command.addHelpText('after', `\nExample:\n  ${verb.example}`).action(async (service: string, flags: Record<string, unknown>) => {
-      const name = serviceArg(service);
-      const reason = typeof flags.reason === 'string' ? flags.reason.trim() : '';
-      if (verb.needsReason && !reason) throw badInput(`${verb.name} needs a reason: --reason "<why>"`, `Example: ${verb.example}`);
-      const by = operatorName(flags.by);
-      await withClient(flags, async (dc) => {
-        const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) });
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-          return;
-        }
-        process.stdout.write(`${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`);
+    command
+      .addHelpText('after', `\nExample:\n  ${verb.example}`)
+      .action(async (service: string, flags: Record<string, unknown>) => {
+        const name = serviceArg(service);
+        const reason = typeof flags.reason === 'string' ? flags.reason.trim() : '';
+        if (verb.needsReason && !reason)
+          throw badInput(`${verb.name} needs a reason: --reason "<why>"`, `Example: ${verb.example}`);
+        const by = operatorName(flags.by);
+        await withClient(flags, async (dc) => {
+          const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) });
+          if (flags.json) {
+            process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write(
+            `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
+          );
+        });
       });
-    });
   }
 }

@@ -27,9 +27,21 @@ export function workerCommand(program: Command): void {
   withConnectionOptions(program.command('worker'))
     .description('run a worker: deployments progress only while workers run (one per host that has instances)')
     .option(...fleetFlag)
-    .option('--task-queue <name>', 'main task queue [env ZERODOWN_TASK_QUEUE]', process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue)
-    .option('--host <name>', 'serve only the instances of this host (on its own task queue) [env ZERODOWN_HOST]', process.env.ZERODOWN_HOST)
-    .option('--shutdown-grace <seconds>', 'on SIGINT/SIGTERM, how long running activities may finish [env ZERODOWN_SHUTDOWN_GRACE]', process.env.ZERODOWN_SHUTDOWN_GRACE ?? '30')
+    .option(
+      '--task-queue <name>',
+      'main task queue [env ZERODOWN_TASK_QUEUE]',
+      process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue,
+    )
+    .option(
+      '--host <name>',
+      'serve only the instances of this host (on its own task queue) [env ZERODOWN_HOST]',
+      process.env.ZERODOWN_HOST,
+    )
+    .option(
+      '--shutdown-grace <seconds>',
+      'on SIGINT/SIGTERM, how long running activities may finish [env ZERODOWN_SHUTDOWN_GRACE]',
+      process.env.ZERODOWN_SHUTDOWN_GRACE ?? '30',
+    )
     .action(async (flags: Record<string, unknown>) => {
       const parsed = workerFlagsSchema.safeParse(flags);
       if (!parsed.success) throw badInput(`invalid worker options:\n${formatIssues(parsed.error.issues)}`);
@@ -40,8 +52,20 @@ export function workerCommand(program: Command): void {
       const deps = { fleet, logger };
       await runWorker(
         host && host !== 'local'
-          ? { connection, taskQueue: hostTaskQueue(host, taskQueue), shutdownGraceMs: parsed.data.shutdownGrace * 1000, workflows: {}, activities: createHostActivities(deps) }
-          : { connection, taskQueue, shutdownGraceMs: parsed.data.shutdownGrace * 1000, workflows: { workflowsPath }, activities: createActivities(deps) },
+          ? {
+              connection,
+              taskQueue: hostTaskQueue(host, taskQueue),
+              shutdownGraceMs: parsed.data.shutdownGrace * 1000,
+              workflows: {},
+              activities: createHostActivities(deps),
+            }
+          : {
+              connection,
+              taskQueue,
+              shutdownGraceMs: parsed.data.shutdownGrace * 1000,
+              workflows: { workflowsPath },
+              activities: createActivities(deps),
+            },
         logger,
       );
     });
