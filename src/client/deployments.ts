@@ -23,6 +23,7 @@ export interface DeployRequest {
   version: string;
   taskQueue: string;
   batchSize?: number;
+  rollbackBatchSize?: number;
   requireApproval?: boolean;
   pauseAfterBatches?: number[];
   bakeSeconds?: number;
@@ -45,6 +46,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     loadBalancerTaskQueue: request.taskQueue,
     drainTimeoutSeconds: service.drainTimeoutSeconds,
     ...(request.batchSize !== undefined ? { batchSize: request.batchSize } : {}),
+    ...(request.rollbackBatchSize !== undefined ? { rollbackBatchSize: request.rollbackBatchSize } : {}),
     ...(request.requireApproval !== undefined ? { requireApproval: request.requireApproval } : {}),
     ...(request.pauseAfterBatches ? { pauseAfterBatches: request.pauseAfterBatches } : {}),
     ...(request.bakeSeconds !== undefined ? { bakeSeconds: request.bakeSeconds } : {}),

@@ -23,6 +23,8 @@ export const deploymentSpec = z
     loadBalancerTaskQueue: z.string().min(1),
     /** Instances updated at once; the rest keep serving. */
     batchSize: z.number().int().min(1).default(1),
+    /** Instances restored at once during a rollback (default: see `rollbackBatchSize`). */
+    rollbackBatchSize: z.number().int().min(1).optional(),
     /** Wait for an operator's approval before the first instance changes. */
     requireApproval: z.boolean().default(false),
     /** Pause after these batches (1-based) until resumed. */
@@ -42,6 +44,13 @@ export const deploymentSpec = z
       ctx.addIssue({
         code: 'custom',
         path: ['batchSize'],
+        message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
+      });
+    }
+    if (spec.rollbackBatchSize !== undefined && spec.rollbackBatchSize >= spec.instances.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rollbackBatchSize'],
         message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
       });
     }
@@ -65,6 +74,14 @@ export type DeploymentTarget = z.infer<typeof deploymentTarget>;
 
 /** One deployment per service at a time: the workflow id is derived from the service. */
 export const deploymentWorkflowId = (service: string) => `deploy-${service}`;
+
+/**
+ * How many instances a rollback restores at once. Unless the spec says, a quarter of the fleet (at
+ * least the deployment's batch size): a rollback is urgent, and three quarters still serve.
+ */
+export function rollbackBatchSize(spec: Pick<DeploymentSpec, 'batchSize' | 'rollbackBatchSize' | 'instances'>): number {
+  return spec.rollbackBatchSize ?? Math.max(spec.batchSize, Math.floor(spec.instances.length / 4));
+}
 
 /** Splits the instances into the batches the workflow updates one after another. */
 export function planBatches<T>(instances: readonly T[], batchSize: number): T[][] {

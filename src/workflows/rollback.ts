@@ -1,5 +1,5 @@
 import { CancellationScope, patched } from '@temporalio/workflow';
-import { planBatches, type DeploymentSpec } from '../domain/deployment.ts';
+import { planBatches, rollbackBatchSize, type DeploymentSpec } from '../domain/deployment.ts';
 import { rollbackSchemaRefusal } from './database.ts';
 import { failureMessage } from './failures.ts';
 import { validationActivities } from './proxies.ts';
@@ -42,7 +42,8 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
       }
     }
     const failures: string[] = [];
-    for (const batch of planBatches(changed, spec.batchSize)) {
+    const batchSize = patched('rollback-batches') ? rollbackBatchSize(spec) : spec.batchSize;
+    for (const batch of planBatches(changed, batchSize)) {
       const results = await Promise.allSettled(
         batch.map((t) => replaceInstance(spec, state, t, previous ?? '', 'restore')),
       );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planBatches, deploymentSpec, hostTaskQueue } from '../../src/domain/deployment.ts';
+import { planBatches, deploymentSpec, hostTaskQueue, rollbackBatchSize } from '../../src/domain/deployment.ts';
 import { applyCommand, initialStatus, refusal, withPhase, type DeploymentStatus } from '../../src/domain/status.ts';
 import { errorRateTrigger } from '../../src/domain/triggers.ts';
 
@@ -122,5 +122,14 @@ describe('deployment spec', () => {
     assert.deepEqual(planBatches([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4], [5]]);
     assert.equal(hostTaskQueue('local', 'zerodown'), 'zerodown');
     assert.equal(hostTaskQueue('east', 'zerodown'), 'zerodown@east');
+  });
+
+  it('restores a quarter of the fleet at once in a rollback unless told otherwise, never less than a batch', () => {
+    const fleet = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ instance: `i${i}`, host: 'local', taskQueue: 'q' }));
+    assert.equal(rollbackBatchSize({ batchSize: 1, instances: fleet(3) }), 1);
+    assert.equal(rollbackBatchSize({ batchSize: 1, instances: fleet(16) }), 4);
+    assert.equal(rollbackBatchSize({ batchSize: 6, instances: fleet(16) }), 6);
+    assert.equal(rollbackBatchSize({ batchSize: 1, rollbackBatchSize: 2, instances: fleet(16) }), 2);
   });
 });

@@ -97,6 +97,36 @@ describe('operator commands', () => {
     });
   });
 
+  it('a rollback restores the changed instances in batches of the rollback batch size', async (t) => {
+    const h = await createDeploymentHarness('rbbatch', { ...fleetOptions, instances: 5 });
+    t.after(() => h.cleanup());
+    await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+      const handle = await h.deploy({ version: '2.0.0', pauseAfterBatches: [3], rollbackBatchSize: 2 });
+      await waitForStatus(handle, (s) => s.phase === 'paused');
+      await handle.executeUpdate(updates.rollback, { args: [{ by: 'erin', reason: 'restore faster' }] });
+      const result = await handle.result();
+      assert.equal(result.phase, 'rolled-back');
+      assert.deepEqual(
+        result.instances.map((i) => i.state),
+        ['restored', 'restored', 'restored', 'pending', 'pending'],
+      );
+      // Instances drained by the same workflow task start together: the three updates one by one,
+      // then the restore in batches of 2 and 1.
+      const history = await handle.fetchHistory();
+      const batches = new Map<string, string[]>();
+      for (const event of history.events ?? []) {
+        const scheduled = event.activityTaskScheduledEventAttributes;
+        if (scheduled?.activityType?.name !== 'drainInstance') continue;
+        const input = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as {
+          instance: string;
+        };
+        const task = String(scheduled.workflowTaskCompletedEventId);
+        batches.set(task, [...(batches.get(task) ?? []), input.instance.replace(`${h.service}-`, '#')]);
+      }
+      assert.deepEqual([...batches.values()], [['#1'], ['#2'], ['#3'], ['#1', '#2'], ['#3']]);
+    });
+  });
+
   it('abort before approval ends the deployment with nothing changed', async (t) => {
     const h = await createDeploymentHarness('abort', fleetOptions);
     t.after(() => h.cleanup());

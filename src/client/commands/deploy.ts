@@ -15,6 +15,7 @@ const deployFlags = z.object({
   service: serviceName,
   version,
   batchSize: count.min(1, 'must be 1 or more').optional(),
+  rollbackBatchSize: count.min(1, 'must be 1 or more').optional(),
   approval: z.boolean().optional(),
   pauseAfter: z
     .string()
@@ -47,6 +48,10 @@ export function deployCommand(program: Command): void {
   withConnectionOptions(program.command('deploy <service> <version>'))
     .description('deploy a signed artifact version to every instance of a service, one batch at a time')
     .option('--batch-size <n>', 'instances updated at once (default 1; must leave some serving)')
+    .option(
+      '--rollback-batch-size <n>',
+      'instances restored at once by a rollback (default: a quarter of the fleet, at least the batch size)',
+    )
     .option('--approval', "wait for an operator's `zerodown approve` before the first instance changes")
     .option('--pause-after <batches>', 'pause after these batches (e.g. 1 or 1,3) until `zerodown resume`')
     .option('--bake <seconds>', 'watch each updated batch this long before the next (default 2)')
@@ -77,6 +82,7 @@ export function deployCommand(program: Command): void {
         taskQueue: flags.taskQueue,
         requestedBy: operatorName(flags.by),
         ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+        ...(flags.rollbackBatchSize !== undefined ? { rollbackBatchSize: flags.rollbackBatchSize } : {}),
         ...(flags.approval ? { requireApproval: true } : {}),
         ...(flags.pauseAfter ? { pauseAfterBatches: flags.pauseAfter } : {}),
         ...(flags.bake !== undefined ? { bakeSeconds: flags.bake } : {}),
