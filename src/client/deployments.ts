@@ -66,15 +66,10 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
 }
 
 /**
- * Starts the deployment workflow. The artifact is verified here first, so a missing or tampered
- * artifact is refused before any workflow exists; a second deployment of a service is refused
- * with the running one named.
+ * Everything that can be checked before Temporal is contacted: the spec from the fleet file and the
+ * request, and the artifact's signature. Bad input is reported as such even when Temporal is down.
  */
-export async function startDeployment(
-  client: Client,
-  fleet: LoadedFleet,
-  request: DeployRequest,
-): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
+export async function prepareDeployment(fleet: LoadedFleet, request: DeployRequest): Promise<DeploymentSpec> {
   const spec = buildSpec(fleet, request);
   await verifyArtifact({
     buildsRoot: fleet.paths.buildsRoot,
@@ -82,11 +77,32 @@ export async function startDeployment(
     version: spec.version,
     publicKeyPath: fleet.paths.publicKey,
   });
+  return spec;
+}
+
+/**
+ * Starts the deployment workflow after `prepareDeployment`, so a missing or tampered artifact is
+ * refused before any workflow exists; a second deployment of a service is refused with the running
+ * one named.
+ */
+export async function startDeployment(
+  client: Client,
+  fleet: LoadedFleet,
+  request: DeployRequest,
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
+  return await startPreparedDeployment(client, await prepareDeployment(fleet, request), request.taskQueue);
+}
+
+export async function startPreparedDeployment(
+  client: Client,
+  spec: DeploymentSpec,
+  taskQueue: string,
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
   const workflowId = deploymentWorkflowId(spec.service);
   try {
     return await client.workflow.start<typeof rollingDeployment>('rollingDeployment', {
       workflowId,
-      taskQueue: request.taskQueue,
+      taskQueue,
       args: [spec],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',

@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { verifyArtifact } from '../../artifacts/manifest.ts';
 import { defaultTaskQueue } from '../../domain/deployment.ts';
 import { badInput, formatIssues } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { withConnectionOptions } from '../connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
-import { buildSpec, type DeployRequest, startDeployment } from '../deployments.ts';
+import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { followDeployment } from '../follow.ts';
 
@@ -89,18 +88,10 @@ export function deployCommand(program: Command): void {
         ...(flags.healthTimeout !== undefined ? { healthTimeoutSeconds: flags.healthTimeout } : {}),
         ...(flags.errorRate !== undefined ? { errorRateThreshold: flags.errorRate } : {}),
       };
-      // Everything that can be checked here is checked before Temporal is contacted: bad input is
-      // reported as such even when Temporal is down, and a refused deployment starts nothing.
-      const spec = buildSpec(fleet, request);
-      await verifyArtifact({
-        buildsRoot: fleet.paths.buildsRoot,
-        service: spec.service,
-        version: spec.version,
-        publicKeyPath: fleet.paths.publicKey,
-      });
+      const spec = await prepareDeployment(fleet, request);
 
       await withClient(raw, async (dc) => {
-        const handle = await startDeployment(dc.client, fleet, request);
+        const handle = await startPreparedDeployment(dc.client, spec, request.taskQueue);
         const runId = handle.firstExecutionRunId;
         const url = dc.runUrl(handle.workflowId, runId);
         const noWorker = !(await workerPolls(dc, flags.taskQueue));
