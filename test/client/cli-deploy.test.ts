@@ -163,9 +163,7 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
       deployed.stderr,
       new RegExp(`zerodown: the deployment of ${service} 4\\.0\\.0 was rolled back: latency looks worse`),
     );
-    const versions = await Promise.all(
-      fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version),
-    );
+    const versions = await fleet.runningVersions();
     assert.deepEqual(versions, ['3.0.0', '3.0.0', '3.0.0']);
 
     const rolledBack = json<{ version: string }[]>(

@@ -54,9 +54,7 @@ describe('zerodown demo', { timeout: 240_000 }, () => {
     assert.match(second.stdout, /\(already running\)/);
     assert.match(second.stdout, new RegExp(`Deploying ${service} 2\\.0\\.0 -> 2\\.0\\.1`));
     assert.match(second.stdout, /requests\s+[1-9]\d* served, 0 failed/);
-    const versions = await Promise.all(
-      fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version),
-    );
+    const versions = await fleet.runningVersions();
     assert.deepEqual(versions, ['2.0.1', '2.0.1', '2.0.1']);
   });
 });

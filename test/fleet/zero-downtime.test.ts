@@ -65,7 +65,7 @@ test('a rolling restart onto a new version under continuous load fails no reques
       (s) => s.admin === 'ready' && s.status === 'UP' && s.figures.http5xx === 0 && s.figures.connectionErrors === 0,
     ),
   );
-  const versions = await Promise.all(fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version));
+  const versions = await fleet.runningVersions();
   assert.deepEqual(versions, ['2.0.0', '2.0.0', '2.0.0']);
   t.diagnostic(
     `served ${result.requests.total} requests through HAProxy during the rollout; p99 latency ${result.latency.p99} ms`,

@@ -24,6 +24,8 @@ export interface TestFleet {
   frontendPort: number;
   metricsPort: number;
   privateKeyPath: string;
+  /** The version each instance reports about itself, in fleet order (undefined when it does not answer). */
+  runningVersions(): Promise<(string | undefined)[]>;
   /** Stops everything the fleet started and removes its folder. Safe to call twice. */
   cleanup(): Promise<void>;
 }
@@ -105,6 +107,8 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
     frontendPort,
     metricsPort,
     privateKeyPath: keys.privateKeyPath,
+    runningVersions: () =>
+      Promise.all(testFleet.refs.map(async (ref) => (await testFleet.runtime.inspect(ref)).report?.version)),
     async cleanup() {
       if (cleaned) return;
       cleaned = true;

@@ -46,9 +46,7 @@ describe('durability', () => {
       const result = await handle.result();
       const served = await load.stop();
       assert.equal(result.phase, 'succeeded');
-      const versionsNow = await Promise.all(
-        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
-      );
+      const versionsNow = await h.fleet.runningVersions();
       assert.deepEqual(versionsNow, Array(4).fill('2.0.0'));
       const servers = await h.fleet.lb.servers(h.service);
       assert.ok(
@@ -117,9 +115,7 @@ describe('durability', () => {
         .getHandle<typeof rollingDeployment>(handle.workflowId, handle.firstExecutionRunId)
         .result();
       assert.equal(result.phase, 'succeeded');
-      const versionsNow = await Promise.all(
-        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
-      );
+      const versionsNow = await h.fleet.runningVersions();
       assert.deepEqual(versionsNow, ['2.0.0', '2.0.0', '2.0.0']);
     } finally {
       await connection.close();

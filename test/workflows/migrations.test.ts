@@ -28,8 +28,7 @@ async function failed(handle: WorkflowHandle): Promise<DeploymentStatus> {
   return status;
 }
 
-const runningVersions = async (h: DeploymentHarness) =>
-  Promise.all(h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version));
+const runningVersions = (h: DeploymentHarness) => h.fleet.runningVersions();
 
 // Each test gets a fresh database of its own (dropped afterwards), as each service would.
 describe('database migrations in rolling deployments', () => {

@@ -85,9 +85,7 @@ describe('operator commands', () => {
       const status = await handle.query(statusQuery);
       assert.equal(status.rollback?.by, 'erin');
       assert.equal(status.rollback?.automatic, false);
-      const versions = await Promise.all(
-        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
-      );
+      const versions = await h.fleet.runningVersions();
       assert.deepEqual(versions, ['1.0.0', '1.0.0', '1.0.0']);
       assert.deepEqual(
         result.instances.map((i) => i.state),

@@ -32,9 +32,7 @@ describe('automatic rollback', () => {
       assert.equal(result.previousVersion, '2.0.0');
       assert.match(result.reason ?? '', /readiness/);
       assert.ok(result.rollbackMs !== undefined && result.rollbackMs > 0, 'the rollback time is recorded');
-      const versions = await Promise.all(
-        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
-      );
+      const versions = await h.fleet.runningVersions();
       assert.deepEqual(versions, ['2.0.0', '2.0.0', '2.0.0']);
       const servers = await h.fleet.lb.servers(h.service);
       assert.ok(

@@ -46,9 +46,7 @@ describe('rolling deployment', () => {
         result.instances.map((i) => [i.state, i.version]),
         Array(4).fill(['updated', '2.0.0']),
       );
-      const versions = await Promise.all(
-        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
-      );
+      const versions = await h.fleet.runningVersions();
       assert.deepEqual(versions, Array(4).fill('2.0.0'));
       const servers = await h.fleet.lb.servers(h.service);
       assert.ok(

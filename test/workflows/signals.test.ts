@@ -71,9 +71,7 @@ describe('signals from the temporal CLI', () => {
       const result = await handle.result();
       assert.equal(result.phase, 'rolled-back');
       assert.equal(result.reason, 'checkout errors in the dashboard');
-      const versions = await Promise.all(
-        h.fleet.refs.map(async (ref) => (await h.fleet.runtime.inspect(ref)).report?.version),
-      );
+      const versions = await h.fleet.runningVersions();
       assert.deepEqual(versions, ['1.0.0', '1.0.0', '1.0.0']);
     });
   });
