@@ -1,5 +1,5 @@
 // Lint rules that carry the design: promises are awaited, and imports go one way between the layers
-// (DESIGN.md "Layers"), including Temporal's rule that workflow code imports no Node built-ins.
+// (docs/architecture.md "Layers"), including Temporal's rule that workflow code imports no Node built-ins.
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -92,7 +92,7 @@ export default tseslint.config(
                 'Workflows import activities as types only (`import type`), and call them through proxyActivities.',
             },
             intoFolders(
-              ['client', 'adapters', 'fleet', 'artifacts'],
+              ['client', 'adapters', 'fleet', 'artifacts', 'temporal'],
               'Workflow code must not reach the client or real systems.',
             ),
           ],
@@ -110,7 +110,7 @@ export default tseslint.config(
           patterns: [
             { ...nodeBuiltins.pattern, message: 'src/domain is pure: no Node built-ins, no I/O.' },
             intoFolders(
-              ['workflows', 'activities', 'client', 'adapters', 'fleet', 'artifacts', 'migrations'],
+              ['workflows', 'activities', 'client', 'adapters', 'fleet', 'artifacts', 'migrations', 'temporal'],
               'src/domain is the ground floor: it imports nothing from the other layers.',
             ),
           ],
@@ -119,7 +119,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/adapters/**/*.ts', 'src/artifacts/**/*.ts', 'src/migrations/**/*.ts'],
+    files: ['src/adapters/**/*.ts', 'src/artifacts/**/*.ts', 'src/migrations/**/*.ts', 'src/temporal/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -127,7 +127,7 @@ export default tseslint.config(
           patterns: [
             intoFolders(
               ['client', 'workflows', 'activities', 'fleet'],
-              'adapters, artifacts and migrations are on the ground floor: they must not import client, workflows, activities or fleet.',
+              'adapters, artifacts, migrations and temporal are on the ground floor: they must not import client, workflows, activities or fleet.',
             ),
           ],
         },
@@ -140,6 +140,23 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         { patterns: [intoFolders(['client'], 'activities and fleet sit below the client: they must not import it.')] },
+      ],
+    },
+  },
+  {
+    // The worker sits beside the client, not on it: it takes its connection from src/temporal/.
+    files: ['src/worker.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\./client(/|$)',
+              message: 'src/worker.ts must not import the client; shared Temporal code lives in src/temporal/.',
+            },
+          ],
+        },
       ],
     },
   },

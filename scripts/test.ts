@@ -10,7 +10,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { ZerodownError } from '../src/domain/errors.ts';
 import { projectRoot } from '../src/paths.ts';
-import { startDevServer } from '../src/client/server.ts';
+import { startDevServer } from '../src/temporal/dev-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
 
 function testFiles(roots: string[]): string[] {

@@ -7,7 +7,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { connectWorker, type ConnectionSettings } from './client/connection.ts';
+import { connectWorker, type ConnectionSettings } from './temporal/connection.ts';
 import { createLogger } from './logging.ts';
 
 const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {

@@ -10,7 +10,7 @@ import {
   Worker,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { startDevServer } from '../../src/client/server.ts';
+import { startDevServer } from '../../src/temporal/dev-server.ts';
 import { projectRoot } from '../../src/paths.ts';
 import { freePort } from '../../test/helpers/ports.ts';
 

@@ -1,5 +1,5 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import type { HAProxyLoadBalancer } from '../adapters/haproxy.ts';
+import type { LoadBalancer } from '../adapters/load-balancer.ts';
 import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
 import { ZerodownError, type FailureType } from '../domain/errors.ts';
 import type { LoadedFleet } from '../fleet/fleet-file.ts';
@@ -28,7 +28,7 @@ export function instanceContext(
   return { ref, runtime: runtimeFor(deps.fleet, service) };
 }
 
-export function loadBalancer(deps: ActivityDeps): HAProxyLoadBalancer {
+export function loadBalancer(deps: ActivityDeps): LoadBalancer {
   return loadBalancerFor(deps.fleet);
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { unreachable } from '../domain/errors.ts';
 import { projectRoot } from '../paths.ts';
-import type { ConnectionSettings } from './connection.ts';
+import type { ConnectionSettings } from '../temporal/connection.ts';
 
 /** The pieces `zerodown demo` runs for its own duration: a worker process and a light load. */
 

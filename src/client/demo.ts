@@ -7,14 +7,14 @@ import { badInput, refused, ZerodownError } from '../domain/errors.ts';
 import { type LoadedFleet } from '../fleet/fleet-file.ts';
 import { fleetStatus, fleetUp } from '../fleet/local-fleet.ts';
 import { buildSampleArtifact } from '../fleet/sample-service.ts';
-import { connectClient, connectionSettingsFrom, defaultAddress } from './connection.ts';
+import { connectClient, connectionSettingsFrom, defaultAddress } from '../temporal/connection.ts';
 import { type DeploymentClient, describeDeployment, openClient } from './deployment-client.ts';
 import { startDeployment } from './deployments.ts';
 import { startDemoLoad, startDemoWorker, type LoadSummary } from './demo-parts.ts';
 import { failOnOutcome } from './follow.ts';
 import { defaultViewMode, watchDeployment } from './live-view.ts';
 import { renderOutcome, seconds } from './render.ts';
-import { defaultDevServerOptions, ensureSearchAttributes, runningServerPid, startDevServer } from './server.ts';
+import { defaultDevServerOptions, ensureSearchAttributes, runningServerPid, startDevServer } from '../temporal/dev-server.ts';
 
 export interface DemoOptions {
   fleet: LoadedFleet;

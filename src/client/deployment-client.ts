@@ -19,7 +19,7 @@ import { phaseKey, versionKey } from '../domain/search-attributes.ts';
 import type { DeploymentStatus, Phase } from '../domain/status.ts';
 import { statusQuery } from '../workflows/messages.ts';
 import type { DeploymentResult, rollingDeployment } from '../workflows/rolling-deployment.ts';
-import { type ConnectionSettings, connectClient, connectionSettingsFrom } from './connection.ts';
+import { type ConnectionSettings, connectClient, connectionSettingsFrom } from '../temporal/connection.ts';
 
 /** A connected client plus what commands need to name and link deployments. */
 export interface DeploymentClient {

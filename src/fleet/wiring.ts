@@ -1,7 +1,7 @@
 import type { ServiceConfig } from '../domain/fleet-config.ts';
 import { HAProxyLoadBalancer } from '../adapters/haproxy.ts';
 import { HookRuntime } from '../adapters/hook-runtime.ts';
-import type { ServerRef } from '../adapters/load-balancer.ts';
+import type { LoadBalancer, ServerRef } from '../adapters/load-balancer.ts';
 import { LocalProcessRuntime } from '../adapters/local-runtime.ts';
 import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
@@ -11,7 +11,8 @@ import { type LoadedFleet, requireService } from './fleet-file.ts';
  * is a new adapter file plus one case here.
  */
 
-export function loadBalancerFor(fleet: LoadedFleet): HAProxyLoadBalancer {
+/** The fleet's load balancer, behind the interface every caller uses (adapters/load-balancer.ts). */
+export function loadBalancerFor(fleet: LoadedFleet): LoadBalancer {
   switch (fleet.config.loadBalancer.type) {
     case 'haproxy':
       return new HAProxyLoadBalancer(fleet.paths.statsSocket);

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '../../src/artifacts/keys.ts';
-import type { HAProxyLoadBalancer } from '../../src/adapters/haproxy.ts';
+import type { LoadBalancer } from '../../src/adapters/load-balancer.ts';
 import type { InstanceRef, InstanceRuntime } from '../../src/adapters/runtime.ts';
 import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
 import { fleetDown, fleetUp } from '../../src/fleet/local-fleet.ts';
@@ -18,7 +18,7 @@ export interface TestFleet {
   dir: string;
   fleetFile: string;
   fleet: LoadedFleet;
-  lb: HAProxyLoadBalancer;
+  lb: LoadBalancer;
   runtime: InstanceRuntime;
   refs: InstanceRef[];
   frontendPort: number;

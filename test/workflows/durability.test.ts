@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { startDeployment } from '../../src/client/deployments.ts';
-import { startDevServer, type DevServerOptions } from '../../src/client/server.ts';
+import { startDevServer, type DevServerOptions } from '../../src/temporal/dev-server.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
 import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defaultTaskQueue } from '../../domain/deployment.ts';
 import { badInput, formatIssues } from '../../domain/errors.ts';
 import { serviceName } from '../../domain/names.ts';
-import { withConnectionOptions } from '../connection.ts';
+import { withConnectionOptions } from '../../temporal/connection.ts';
 import { runDemo } from '../demo.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 

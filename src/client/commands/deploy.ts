@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defaultTaskQueue } from '../../domain/deployment.ts';
 import { badInput, formatIssues } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
-import { withConnectionOptions } from '../connection.ts';
+import { withConnectionOptions } from '../../temporal/connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
 import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';

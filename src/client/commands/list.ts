@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { listFilter } from '../../domain/deployment-views.ts';
 import { badInput, formatIssues } from '../../domain/errors.ts';
-import { withConnectionOptions } from '../connection.ts';
+import { withConnectionOptions } from '../../temporal/connection.ts';
 import { withClient } from '../deployment-client.ts';
 import { listDeployments, renderList } from '../listing.ts';
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { badInput, ZerodownError } from '../../domain/errors.ts';
 import type { DeploymentStatus, LogEvent } from '../../domain/status.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
-import { withConnectionOptions } from '../connection.ts';
+import { withConnectionOptions } from '../../temporal/connection.ts';
 import {
   type DeploymentClient,
   describeDeployment,

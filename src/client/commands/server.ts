@@ -8,7 +8,7 @@ import {
   startDevServer,
   stopDevServer,
   type DevServerOptions,
-} from '../server.ts';
+} from '../../temporal/dev-server.ts';
 
 const portSchema = z.coerce.number().int().min(1).max(65535);
 const serverFlagsSchema = z.object({

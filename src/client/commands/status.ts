@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withConnectionOptions } from '../connection.ts';
+import { withConnectionOptions } from '../../temporal/connection.ts';
 import { type DeploymentSnapshot, serviceArg, snapshotOf, withClient } from '../deployment-client.ts';
 import { failOnOutcome, followDeployment } from '../follow.ts';
 import { listDeployments, renderList } from '../listing.ts';

@@ -4,7 +4,7 @@ import { badInput, refused, unreachable } from '../../domain/errors.ts';
 import type { DeploymentStatus } from '../../domain/status.ts';
 import { type CommandName, updates } from '../../workflows/messages.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
-import { withConnectionOptions } from '../connection.ts';
+import { withConnectionOptions } from '../../temporal/connection.ts';
 import {
   type DeploymentClient,
   describeDeployment,

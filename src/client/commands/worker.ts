@@ -7,7 +7,7 @@ import { badInput, formatIssues } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
 import { runWorker } from '../../worker.ts';
-import { connectionSettingsFrom, withConnectionOptions } from '../connection.ts';
+import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
