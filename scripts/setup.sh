@@ -2,7 +2,8 @@
 # Prepares a fresh Debian machine for zerodown, and does nothing that is already done:
 #   1. Debian packages: haproxy (the load balancer) and chromium (the Web UI test's browser)
 #   2. npm dependencies (npm ci) when node_modules is missing or older than package-lock.json
-#   3. the Temporal CLI (dev server + Web UI), built with Go into .tools/bin when missing
+#   3. the compiled CLI and worker (dist/), so `zerodown` starts without compiling TypeScript
+#   4. the Temporal CLI (dev server + Web UI), built with Go into .tools/bin when missing
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,7 +47,12 @@ else
   say "npm dependencies: node_modules is up to date with package-lock.json"
 fi
 
-# --- 3. Temporal CLI ----------------------------------------------------------------------------
+# --- 3. The compiled CLI ------------------------------------------------------------------------
+# bin/zerodown.js runs dist/ while it is newer than every source file, else the sources through tsx.
+say "zerodown: compiling src/ into dist/"
+npm run --silent build
+
+# --- 4. Temporal CLI ----------------------------------------------------------------------------
 say "Temporal CLI: building it unless one is found (the first build takes several minutes)"
 node bin/zerodown.js server install
 

@@ -6,6 +6,7 @@ import {
   type LogLevel,
   type WorkerOptions,
 } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { connectWorker, type ConnectionSettings } from './temporal/connection.ts';
 import { createLogger } from './logging.ts';
@@ -33,6 +34,14 @@ export function installRuntimeLogging(logger: Logger): void {
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
   });
 }
+
+/**
+ * The workflow code the worker bundles. Beside this file: the .ts sources under tsx, the compiled
+ * .js in dist/ (scripts/build.mjs); the worker's bundler takes either.
+ */
+export const workflowsPath = fileURLToPath(
+  new URL(`./workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
+);
 
 /** What a worker process serves. Workflow code comes from a path to bundle or a prebuilt bundle. */
 export interface WorkerSettings {

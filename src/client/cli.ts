@@ -1,36 +1,33 @@
 import { Command } from 'commander';
 import { exitCodes } from '../domain/errors.ts';
-import { artifactCommand } from './commands/artifact.ts';
-import { demoCommand } from './commands/demo.ts';
-import { deployCommand } from './commands/deploy.ts';
-import { fleetCommand } from './commands/fleet.ts';
-import { keysCommand } from './commands/keys.ts';
-import { listCommand } from './commands/list.ts';
-import { logsCommand } from './commands/logs.ts';
-import { migrationsCommand } from './commands/migrations.ts';
-import { serverCommand } from './commands/server.ts';
-import { statusCommand } from './commands/status.ts';
-import { steerCommands } from './commands/steer.ts';
-import { workerCommand } from './commands/worker.ts';
 
 /** A top-level command: a file in commands/ that adds itself (and its subcommands) to the program. */
 export type CommandModule = (program: Command) => void;
 
-/** The one table of commands. Each row is one file in commands/. */
-const commands: CommandModule[] = [
-  demoCommand,
-  deployCommand,
-  statusCommand,
-  listCommand,
-  steerCommands,
-  logsCommand,
-  serverCommand,
-  workerCommand,
-  keysCommand,
-  artifactCommand,
-  fleetCommand,
-  migrationsCommand,
-];
+/**
+ * The one table of commands. Each row is one file in commands/, loaded only when needed: a command
+ * run from the compiled CLI loads its own file and nothing else (command-index.ts), which keeps the
+ * start fast.
+ */
+export const commandFiles = {
+  demo: async () => (await import('./commands/demo.ts')).demoCommand,
+  deploy: async () => (await import('./commands/deploy.ts')).deployCommand,
+  status: async () => (await import('./commands/status.ts')).statusCommand,
+  list: async () => (await import('./commands/list.ts')).listCommand,
+  steer: async () => (await import('./commands/steer.ts')).steerCommands,
+  logs: async () => (await import('./commands/logs.ts')).logsCommand,
+  server: async () => (await import('./commands/server.ts')).serverCommand,
+  worker: async () => (await import('./commands/worker.ts')).workerCommand,
+  keys: async () => (await import('./commands/keys.ts')).keysCommand,
+  artifact: async () => (await import('./commands/artifact.ts')).artifactCommand,
+  fleet: async () => (await import('./commands/fleet.ts')).fleetCommand,
+  migrations: async () => (await import('./commands/migrations.ts')).migrationsCommand,
+} satisfies Record<string, () => Promise<CommandModule>>;
+
+/** The name of a row of `commandFiles`. */
+export type CommandFile = keyof typeof commandFiles;
+
+export const allCommandFiles = Object.keys(commandFiles) as CommandFile[];
 
 const exitCodeHelp = `
 Exit codes:
@@ -55,13 +52,20 @@ Connection: --address/TEMPORAL_ADDRESS, --namespace/TEMPORAL_NAMESPACE, TLS and 
 worker. Fleet file: --fleet, else $ZERODOWN_FLEET_FILE, else ./fleet.yaml. Web UI links: $ZERODOWN_UI_URL
 (default: the local dev server's UI, port + 1000).`;
 
-export function buildProgram(): Command {
-  const program = new Command('zerodown')
+/** The program without its commands: name, description and the help text after the command list. */
+export function programShell(): Command {
+  return new Command('zerodown')
     .description('Zero-downtime rolling deployments of backend services, as durable Temporal workflows.')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp)
     .exitOverride();
-  for (const register of commands) register(program);
+}
+
+/** The program with the commands of `files` (all of them by default). */
+export async function buildProgram(files: readonly CommandFile[] = allCommandFiles): Promise<Command> {
+  const program = programShell();
+  const modules = await Promise.all(files.map((file) => commandFiles[file]()));
+  for (const register of modules) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { ZerodownError } from '../domain/errors.ts';
-import { buildProgram } from './cli.ts';
+import { programFor } from './command-index.ts';
 
 /** The one top-level handler: commands throw, this prints one clear message and sets the exit code. */
 async function main(argv: string[]): Promise<void> {
@@ -9,7 +9,7 @@ async function main(argv: string[]): Promise<void> {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
-  const program = buildProgram();
+  const program = await programFor(argv.slice(2));
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
-import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { badInput, formatIssues, unreachable } from '../domain/errors.ts';
@@ -160,6 +160,9 @@ export async function connectWorker(settings: ConnectionSettings): Promise<Nativ
     tls: await tlsOptions(settings),
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   };
+  // Loaded here, not at the top: every CLI command imports this file, and the worker SDK (with its
+  // native core) would add ~100 ms to each start.
+  const { NativeConnection } = await import('@temporalio/worker');
   try {
     return await NativeConnection.connect(options);
   } catch (error) {

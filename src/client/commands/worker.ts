@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createActivities, createHostActivities } from '../../activities/index.ts';
@@ -6,11 +5,9 @@ import { defaultTaskQueue, hostTaskQueue } from '../../domain/deployment.ts';
 import { badInput, formatIssues } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
-import { runWorker } from '../../worker.ts';
+import { runWorker, workflowsPath } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
-
-const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
 const workerFlagsSchema = z.object({
   taskQueue: z.string().min(1, 'must not be empty'),

@@ -1,0 +1,45 @@
+// Compiles src/ into dist/ for the installed CLI and the worker (run by scripts/setup.sh; `npm run build`).
+// Development and tests keep running the sources through tsx; bin/zerodown.js picks dist/ only while it is
+// newer than every source file. dist/ is git-ignored.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const dist = path.join(root, 'dist');
+
+// A clean build, so a deleted source file cannot linger as a stale .js.
+rmSync(dist, { recursive: true, force: true });
+const tsc = spawnSync(
+  process.execPath,
+  [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
+if (tsc.status !== 0) {
+  process.stderr.write(
+    `zerodown build: tsc exited ${tsc.status}; read its errors above, fix them and run npm run build again\n`,
+  );
+  process.exit(1);
+}
+
+// Files the code reads at run time beside itself (the sample service, its hooks) come along unchanged.
+for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || entry.name.endsWith('.ts')) continue;
+  const from = path.join(entry.parentPath, entry.name);
+  const to = path.join(dist, path.relative(src, from));
+  mkdirSync(path.dirname(to), { recursive: true });
+  cpSync(from, to);
+}
+
+// The command index lets the compiled CLI load one command file instead of all (src/client/command-index.ts).
+const { describeCommands } = await import(path.join(dist, 'client/command-index.js'));
+writeFileSync(path.join(dist, 'client/command-index.json'), `${JSON.stringify(await describeCommands(), null, 2)}\n`);
+
+// Written last: bin/zerodown.js uses dist/ only when this stamp is newer than every source file.
+writeFileSync(path.join(dist, '.build-stamp'), `${new Date().toISOString()}\n`);
+process.stdout.write(`zerodown build: compiled src/ into ${path.relative(process.cwd(), dist) || dist}/\n`);
