@@ -1,15 +1,13 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { ZerodownError, unreachable } from '../domain/errors.ts';
 import { customSearchAttributes } from '../domain/search-attributes.ts';
-import { stateDir, toolsBinDir } from '../paths.ts';
-
-/** The Temporal CLI release zerodown builds; later tags carry a go.mod `replace` that `go install` refuses. */
-export const temporalCliModule = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+import { stateDir } from '../paths.ts';
+import { findTemporalBinary, noServerHint } from './install.ts';
 
 /** Where and how the local dev server runs. */
 export interface DevServerOptions {
@@ -29,68 +27,6 @@ export function defaultDevServerOptions(): DevServerOptions {
     uiPort: 8233,
     namespace: 'default',
   };
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    if (dir && isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** The Temporal CLI to run: $ZERODOWN_TEMPORAL_BIN, the project-local build, or `temporal` on PATH. */
-export function findTemporalBinary(): string | undefined {
-  const fromEnv = process.env.ZERODOWN_TEMPORAL_BIN;
-  if (fromEnv) return isExecutable(fromEnv) ? fromEnv : undefined;
-  const local = path.join(toolsBinDir, 'temporal');
-  if (isExecutable(local)) return local;
-  return onPath('temporal');
-}
-
-function findGo(): string | undefined {
-  return onPath('go') ?? (isExecutable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-}
-
-const noServerHint =
-  'install Go 1.25 or newer and run `zerodown server install`, or put a `temporal` CLI on PATH ' +
-  '(or set ZERODOWN_TEMPORAL_BIN), or, with Docker, run `docker compose up`';
-
-/** Builds the Temporal CLI into .tools/bin with Go unless one is already there. Returns its path. */
-export function installTemporalCli(log: (line: string) => void = () => {}): string {
-  const existing = findTemporalBinary();
-  if (existing) return existing;
-  const go = findGo();
-  if (!go)
-    throw new ZerodownError(
-      'unreachable',
-      'no Temporal CLI was found and Go is not installed to build one',
-      noServerHint,
-    );
-  mkdirSync(toolsBinDir, { recursive: true });
-  log(`building the Temporal CLI (${temporalCliModule}) with ${go}; the first build takes several minutes`);
-  const result = spawnSync(go, ['install', temporalCliModule], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, GOBIN: toolsBinDir, PATH: `${path.dirname(go)}${path.delimiter}${process.env.PATH ?? ''}` },
-  });
-  const built = path.join(toolsBinDir, 'temporal');
-  if (result.status !== 0 || !isExecutable(built)) {
-    throw new ZerodownError(
-      'unreachable',
-      `building the Temporal CLI failed (go install exited ${result.status})`,
-      'read the Go output above; ' + noServerHint,
-    );
-  }
-  return built;
 }
 
 function devServerArgs(options: DevServerOptions): string[] {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { findTemporalBinary } from '../../src/temporal/dev-server.ts';
+import { findTemporalBinary } from '../../src/temporal/install.ts';
 import { projectRoot } from '../../src/paths.ts';
 import { temporalAddress, temporalNamespace } from './temporal.ts';
 

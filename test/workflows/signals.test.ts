@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { findTemporalBinary } from '../../src/temporal/dev-server.ts';
+import { findTemporalBinary } from '../../src/temporal/install.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { temporalAddress, temporalNamespace, withWorker } from '../helpers/temporal.ts';

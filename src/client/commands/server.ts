@@ -3,12 +3,12 @@ import { z } from 'zod';
 import { badInput, formatIssues } from '../../domain/errors.ts';
 import {
   defaultDevServerOptions,
-  installTemporalCli,
   runningServerPid,
   startDevServer,
   stopDevServer,
   type DevServerOptions,
 } from '../../temporal/dev-server.ts';
+import { installTemporalCli } from '../../temporal/install.ts';
 
 const portSchema = z.coerce.number().int().min(1).max(65535);
 const serverFlagsSchema = z.object({
@@ -51,7 +51,7 @@ export function serverCommand(program: Command): void {
     .command('install')
     .description('build the Temporal CLI with Go into .tools/bin unless one is found')
     .action(() => {
-      const binary = installTemporalCli((line) => process.stderr.write(`${line}\n`));
+      const binary = installTemporalCli({ log: (line) => process.stderr.write(`${line}\n`) });
       process.stdout.write(`Temporal CLI ready: ${binary}\n`);
     });
 
