@@ -1,7 +1,9 @@
 // The benchmark behind the README's numbers (issue 7, seed §11): for fleets of 4, 8 and 16 local
 // instances behind HAProxy (retries and redispatch off), under continuous load, it measures a
 // rolling deployment, a manual rollback of every updated instance, an automatic rollback of a
-// version that fails readiness, and a plain script doing the same steps with no orchestration.
+// version that fails readiness, and a plain script doing the same steps with no orchestration; then
+// the peers end to end on the same fleet under the same load: `zerodown deploy` through the CLI and
+// the classic Ansible rolling update (bench/peer/); and the CLI's start time.
 // Run: npm run bench [-- 4 8 16]   → bench/results/latest.json, latest.md, timeline-4.svg
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -16,7 +18,9 @@ import { serverRef } from '../src/fleet/wiring.ts';
 import { projectRoot } from '../src/paths.ts';
 import { statusQuery, updates } from '../src/workflows/messages.ts';
 import { createTestFleet, type TestFleet } from '../test/helpers/local-fleet.ts';
+import { measureCliStart } from './lib/cli-start.ts';
 import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
+import { comparePeers, ensureAnsible } from './lib/peer.ts';
 import { p50, round } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 import { spansFrom, timelineSvg } from './lib/timeline-svg.ts';
@@ -26,7 +30,8 @@ const sizes = process.argv
   .map(Number)
   .filter((n) => n >= 2);
 const fleetSizes = sizes.length > 0 ? sizes : [4, 8, 16];
-const checkIntervalMs = 200;
+// The sample fleet's HAProxy settings (fleet.yaml: check interval 1 s, rise 2), for every tool measured.
+const checkIntervalMs = 1000;
 const bucketMs = 250;
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 
@@ -91,7 +96,14 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
     retries: false,
     checkIntervalMs,
     upVersion: '1.0.0',
-    versions: { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': { readiness: 'fail' }, '4.0.0': undefined },
+    versions: {
+      '1.0.0': undefined,
+      '2.0.0': undefined,
+      '3.0.0': { readiness: 'fail' },
+      '4.0.0': undefined,
+      '5.0.0': undefined,
+      '6.0.0': undefined,
+    },
   });
   const taskQueue = `bench-${instances}-${Date.now()}`;
   const activities = createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) });
@@ -141,6 +153,14 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
 
       // 4. The baseline: the same steps by a plain script, 2.0.0 → 4.0.0.
       const baselineWallMs = await baselineDeploy(fleet, '4.0.0');
+
+      // 5. The peers end to end: zerodown's CLI 4.0.0 → 5.0.0, then the Ansible playbook 5.0.0 → 6.0.0.
+      const peers = await comparePeers(fleet, load, {
+        address: temporal.address,
+        taskQueue,
+        zerodownVersion: '5.0.0',
+        ansibleVersion: '6.0.0',
+      });
       const report = await load.stop();
 
       const t = status.instances.map((i) => i.timings);
@@ -174,7 +194,7 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
               bucketMs,
             )
           : undefined;
-      return { result, svg };
+      return { result, peers: { instances, ...peers }, svg };
     });
   } finally {
     await load.stop().catch(() => undefined);
@@ -182,14 +202,20 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
   }
 }
 
+ensureAnsible();
 const temporal = await startBenchTemporal();
 const results: Awaited<ReturnType<typeof benchFleet>>['result'][] = [];
+const peers: Awaited<ReturnType<typeof benchFleet>>['peers'][] = [];
+let cliStart: Awaited<ReturnType<typeof measureCliStart>>;
 try {
+  cliStart = await measureCliStart(temporal.address);
+  process.stderr.write(`bench: CLI start ${JSON.stringify(cliStart)}\n`);
   for (const instances of fleetSizes) {
     process.stderr.write(`bench: ${instances} instances…\n`);
-    const { result, svg } = await benchFleet(temporal, instances);
+    const { result, peers: peerResult, svg } = await benchFleet(temporal, instances);
     results.push(result);
-    process.stderr.write(`${JSON.stringify(result)}\n`);
+    peers.push(peerResult);
+    process.stderr.write(`${JSON.stringify(result)}\n${JSON.stringify(peerResult)}\n`);
     if (svg) await writeFile(path.join(resultsDir, `timeline-${instances}.svg`), svg);
   }
 } finally {
@@ -212,7 +238,7 @@ const targets = {
 await mkdir(resultsDir, { recursive: true });
 await writeFile(
   path.join(resultsDir, 'latest.json'),
-  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results }, null, 2)}\n`,
+  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
   `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) |`;
@@ -224,6 +250,15 @@ await writeFile(
     '| instances | deploy ms | manual rollback ms | auto rollback ms | restart p50 ms | traffic shift p50 ms | health p50 ms | drain→idle p50 ms | served | failed | overhead/instance ms | baseline ms (ratio) |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(row),
+    '',
+    '| instances | zerodown deploy --bake 0 ms | failed | Ansible rolling update ms | failed | ratio zerodown/Ansible |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...peers.map(
+      (p) =>
+        `| ${p.instances} | ${p.zerodown.wallMs} | ${p.zerodown.requestsFailed} | ${p.ansible.wallMs} | ${p.ansible.requestsFailed} | ×${p.wallRatioZerodownToAnsible} |`,
+    ),
+    '',
+    `CLI start (median of ${cliStart.runs} runs, ${cliStart.compiled ? 'compiled dist/' : 'tsx: dist/ missing or stale'}): \`zerodown --help\` ${cliStart.helpMsP50} ms, \`zerodown status\` ${cliStart.statusMsP50} ms.`,
     '',
     `Seed §11 targets: restart < ${targets.restartMs} ms, traffic shift < ${targets.trafficShiftMs} ms, health validation < ${targets.healthValidationMs} ms, full deployment < ${targets.deployWallMs} ms, rollback < ${targets.rollbackWallMs} ms.`,
     '',

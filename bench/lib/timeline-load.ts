@@ -49,6 +49,8 @@ export function startTimelineLoad(url: string, { connections = 8, maxSeconds = 3
   });
   return {
     startedAt,
+    /** The counts so far: the difference of two is what one window of the run served and failed. */
+    counts: () => ({ served, failed }),
     async stop(): Promise<LoadReport> {
       instance.stop();
       await done;
