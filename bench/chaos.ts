@@ -1,27 +1,39 @@
-// The chaos run (issue 7): repeated rolling deployments of 4 local instances under continuous load
-// (HAProxy retries and redispatch off) in which the zerodown worker is killed with SIGKILL at a
-// random moment and started again, plus one deployment during which the Temporal dev server is
-// restarted. Counts completions, instances left drained or on a mixed version, and failed requests.
-// Run: npm run chaos [-- runs]   → bench/results/chaos.json
+// The chaos run (issue 11): rolling deployments of 4 local instances under continuous load (HAProxy
+// retries and redispatch off), each interrupted at a uniformly random moment of its whole life —
+// validation, the approval wait, the rolling update, manual and automatic rollbacks — by a SIGKILL of
+// the zerodown worker (restarted 0–1 s later); a Temporal server restart every 20 runs; and one run
+// with two workers on the same queues, both killed at different moments. Every run checks each
+// instance's version, HAProxy's state (every server UP and ready) and the failed requests, and reads
+// from the history how long the interrupted step took to run again.
+// Run: npm run chaos [-- kills]   → bench/results/chaos.json
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startDeployment } from '../src/client/deployments.ts';
 import { projectRoot } from '../src/paths.ts';
-import { statusQuery } from '../src/workflows/messages.ts';
 import { createTestFleet } from '../test/helpers/local-fleet.ts';
 import { startWorkerProcess, type WorkerProcess } from '../test/helpers/worker-process.ts';
+import {
+  chaosRun,
+  failingVersion,
+  scenarios,
+  sleep,
+  uniform,
+  type Chaos,
+  type RunContext,
+  type RunRecord,
+  type Scenario,
+} from './lib/chaos-run.ts';
 import { startBenchTemporal } from './lib/env.ts';
+import { p50 } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 
-const runs = Number(process.argv[2] ?? 20);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const kills = Math.max(1, Number(process.argv[2] ?? 20));
 const temporal = await startBenchTemporal();
 const fleet = await createTestFleet({
   service: 'chaos',
   instances: 4,
   retries: false,
   upVersion: '1.0.0',
-  versions: { '1.0.0': undefined, '2.0.0': undefined },
+  versions: { '1.0.0': undefined, '2.0.0': undefined, [failingVersion]: { readiness: 'fail' } },
 });
 const taskQueue = `chaos-${Date.now()}`;
 const startWorker = () =>
@@ -30,105 +42,96 @@ const startWorker = () =>
   });
 const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/chaos?delay=5`, {
   connections: 6,
-  maxSeconds: 1800,
+  maxSeconds: 3 * 3600,
 });
+const workers: WorkerProcess[] = [startWorker()];
+const ctx: RunContext = { client: () => temporal.client, fleet, taskQueue, load, current: '1.0.0' };
 
-interface RunRecord {
-  run: number;
-  version: string;
-  chaos: 'worker SIGKILL' | 'Temporal server restart';
-  /** When the chaos struck, counted from the moment the deployment started replacing instances. */
-  atMs: number;
-  stateAtChaos: string;
-  phase: string;
-  wallMs: number;
-  drained: string[];
-  versions: string[];
-}
-const records: RunRecord[] = [];
-let worker: WorkerProcess = startWorker();
-
-async function inspectFleet() {
-  const servers = await fleet.lb.servers('chaos');
-  const versions = await Promise.all(
-    fleet.refs.map(async (ref) => (await fleet.runtime.inspect(ref)).report?.version ?? 'none'),
-  );
-  return {
-    drained: servers.filter((s) => s.admin !== 'ready' || s.status !== 'UP').map((s) => `${s.server}:${s.status}`),
-    versions,
+/** SIGKILL the worker in slot `slot`, and start a new one there 0–1 s later. */
+const killWorker =
+  (slot: number): Chaos['act'] =>
+  async () => {
+    await workers[slot]?.stop('SIGKILL');
+    await sleep(uniform(0, 1000));
+    workers[slot] = startWorker();
   };
+
+const records: (RunRecord & { run: number; chaos: string })[] = [];
+const windows = new Map<Scenario, number>();
+async function run(chaos: string, scenario: Scenario, acts: (windowMs: number) => Chaos[]) {
+  const windowMs = windows.get(scenario) ?? 10_000;
+  const record = await chaosRun(ctx, scenario, windowMs, acts(windowMs));
+  ctx.current = record.fleetVersion;
+  records.push({ run: records.length, chaos, ...record });
+  const kill = record.kills.map(
+    (k) => `${k.label} at ${k.atMs} ms (${k.phaseAtKill}: ${k.stepAtKill}) → recovery ${k.recoveryMs ?? '-'} ms`,
+  );
+  process.stderr.write(
+    `chaos run ${records.length - 1} ${scenario}: ${kill.join('; ') || 'no chaos'} → ${record.outcome}${record.ok ? '' : ` (expected ${record.expected}; versions ${record.versions.join(',')}; not ready ${record.notReady.join(',')}; failed requests ${record.requestsFailed})`}\n`,
+  );
+  return record;
 }
 
 try {
-  for (let run = 1; run <= runs + 1; run++) {
-    const version = run % 2 === 1 ? '2.0.0' : '1.0.0';
-    const serverRestart = run === runs + 1;
-    const started = Date.now();
-    const handle = await startDeployment(temporal.client, fleet.fleet, {
-      service: 'chaos',
-      version,
-      taskQueue,
-      bakeSeconds: 0,
-      healthTimeoutSeconds: 10,
-      requestedBy: 'chaos',
-    });
-    // A random moment while instances are being replaced: the deployment takes ~4 s once it deploys.
-    for (let i = 0; i < 600; i++) {
-      const phase = (await handle.query(statusQuery).catch(() => undefined))?.phase;
-      if (phase && phase !== 'validating') break;
-      await sleep(100);
-    }
-    const atMs = Math.round(Math.random() * 3500);
-    await sleep(atMs);
-    const status = await handle.query(statusQuery).catch(() => undefined);
-    const stateAtChaos = status
-      ? `${status.phase}: ${status.instances.map((i) => `${i.instance.replace('chaos-', '#')}=${i.state}`).join(' ')}`
-      : 'no answer (worker starting)';
-    if (serverRestart) {
-      await temporal.restart();
-    } else {
-      await worker.stop('SIGKILL');
-      await sleep(Math.round(Math.random() * 1000));
-      worker = startWorker();
-    }
-    const result = await temporal.client.workflow
-      .getHandle(handle.workflowId, handle.firstExecutionRunId)
-      .result()
-      .then(
-        (r: { phase: string }) => r.phase,
-        (error: Error) => `failed: ${error.message}`,
-      );
-    const { drained, versions } = await inspectFleet();
-    records.push({
-      run,
-      version,
-      chaos: serverRestart ? 'Temporal server restart' : 'worker SIGKILL',
-      atMs,
-      stateAtChaos,
-      phase: result,
-      wallMs: Date.now() - started,
-      drained,
-      versions,
-    });
-    process.stderr.write(
-      `chaos run ${run}: ${records.at(-1)?.chaos} at ${atMs} ms (${stateAtChaos}) → ${result}, ${drained.length} drained, versions ${versions.join(',')}\n`,
-    );
+  // Calibration: each deployment once without chaos; its length is the window the kill moments are drawn from.
+  for (const scenario of scenarios) {
+    const record = await run('none (calibration)', scenario, () => []);
+    windows.set(scenario, record.wallMs);
   }
+  for (let kill = 1; kill <= kills; kill++) {
+    const scenario = scenarios[(kill - 1) % scenarios.length]!;
+    await run('worker SIGKILL', scenario, (w) => [
+      { label: 'worker SIGKILL', atMs: uniform(0, w), act: killWorker(0) },
+    ]);
+    if (kill % 20 === 0) {
+      await run('Temporal server restart', 'deploy', (w) => [
+        { label: 'server restart', atMs: uniform(0, w), act: () => temporal.restart() },
+      ]);
+    }
+  }
+  workers.push(startWorker());
+  await run('two workers, both SIGKILLed', 'deploy', (w) => {
+    const [first, second] = [uniform(0, w), uniform(0, w)].sort((a, b) => a - b) as [number, number];
+    return [
+      { label: 'worker A SIGKILL', atMs: first, act: killWorker(0) },
+      { label: 'worker B SIGKILL', atMs: Math.max(second, first + 200), act: killWorker(1) },
+    ];
+  });
 } finally {
-  await worker.stop();
+  await Promise.all(workers.map((w) => w.stop()));
   const report = await load.stop();
   await fleet.cleanup();
   await temporal.stop();
+  const chaosRuns = records.filter((r) => r.kills.length > 0);
+  const workerKills = chaosRuns.flatMap((r) => r.kills.filter((k) => k.label.includes('SIGKILL')));
+  const recoveries = workerKills.map((k) => k.recoveryMs).filter((ms): ms is number => ms !== undefined);
+  const countBy = (keys: string[]) =>
+    keys.reduce<Record<string, number>>((counts, key) => ({ ...counts, [key]: (counts[key] ?? 0) + 1 }), {});
   const summary = {
     recordedAt: new Date().toISOString(),
-    runs: records.length,
-    workerKills: records.filter((r) => r.chaos === 'worker SIGKILL').length,
-    serverRestarts: records.filter((r) => r.chaos === 'Temporal server restart').length,
-    completed: records.filter((r) => r.phase === 'succeeded').length,
-    leftDrained: records.reduce((n, r) => n + r.drained.length, 0),
-    mixedVersion: records.filter((r) => new Set(r.versions).size !== 1 || r.versions[0] !== r.version).length,
+    runs: chaosRuns.length,
+    calibrationRuns: records.length - chaosRuns.length,
+    workerKills: workerKills.length,
+    serverRestarts: chaosRuns.filter((r) => r.chaos === 'Temporal server restart').length,
+    twoWorkerRuns: chaosRuns.filter((r) => r.chaos.startsWith('two workers')).length,
+    completedAsExpected: chaosRuns.filter((r) => r.ok).length,
+    wrongOutcome: chaosRuns.filter((r) => r.outcome !== r.expected).length,
+    leftNotReady: chaosRuns.reduce((n, r) => n + r.notReady.length, 0),
+    mixedOrWrongVersion: chaosRuns.filter((r) => r.versions.some((v) => v !== r.versions[0]) || !r.ok).length,
     requestsServed: report.served,
     requestsFailed: report.failed,
+    killsByPhase: countBy(chaosRuns.flatMap((r) => r.kills.map((k) => k.phaseAtKill))),
+    killsByScenario: countBy(chaosRuns.map((r) => r.scenario)),
+    recovery: {
+      // Kill → the interrupted step running again, from the history; kills during a wait interrupt nothing.
+      measured: recoveries.length,
+      nothingInFlight: workerKills.filter((k) => k.interrupted.length === 0).length,
+      neverResumed: workerKills.filter((k) => k.interrupted.some((s) => s.recoveryMs === undefined)).length,
+      p50Ms: recoveries.length ? p50(recoveries) : null,
+      maxMs: recoveries.length ? Math.max(...recoveries) : null,
+      targetMs: 3000,
+    },
+    windowsMs: Object.fromEntries(windows),
     records,
   };
   await mkdir(path.join(projectRoot, 'bench', 'results'), { recursive: true });

@@ -1,0 +1,101 @@
+import proto, { type temporal } from '@temporalio/proto';
+
+/**
+ * How long a crash held a deployment up, read from its Temporal history: from the kill to the
+ * interrupted step running again. The interrupted steps are the activities (and workflow tasks) that
+ * were scheduled before the kill and not closed by then. A retried activity's ActivityTaskStarted event
+ * is written when the activity closes, stamped with the start of its last attempt, so its time is the
+ * moment the step ran again. A kill that interrupted nothing (a timer, the approval wait) has no recovery.
+ */
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** One step the kill interrupted and when it ran again (undefined: it never did). */
+export interface InterruptedStep {
+  step: string;
+  recoveryMs: number | undefined;
+}
+
+export interface Recovery {
+  /** The slowest interrupted step's recovery; undefined when nothing was in flight or one never resumed. */
+  recoveryMs: number | undefined;
+  interrupted: InterruptedStep[];
+}
+
+const eventMs = (event: HistoryEvent): number => {
+  const time = event.eventTime;
+  if (!time) return Number.NaN;
+  return Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6);
+};
+
+const E = proto.temporal.api.enums.v1.EventType;
+const activityClosed = new Set([
+  E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+  E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+  E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+  E.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+]);
+const workflowTaskClosed = new Set([
+  E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+  E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+  E.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+]);
+
+interface ActivityTrack {
+  name: string;
+  scheduledMs: number;
+  startedMs?: number;
+  closedMs?: number;
+}
+
+export function recoveryFromHistory(events: readonly HistoryEvent[], killMs: number): Recovery {
+  const activities = new Map<string, ActivityTrack>();
+  const workflowTasks: { scheduledMs: number; closedMs?: number }[] = [];
+  const workflowTaskStarts: number[] = [];
+  for (const event of events) {
+    const at = eventMs(event);
+    const eventType = event.eventType ?? E.EVENT_TYPE_UNSPECIFIED;
+    if (eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
+      const name = event.activityTaskScheduledEventAttributes?.activityType?.name ?? 'activity';
+      activities.set(String(event.eventId), { name, scheduledMs: at });
+    } else if (eventType === E.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
+      const track = activities.get(String(event.activityTaskStartedEventAttributes?.scheduledEventId));
+      if (track) track.startedMs = at;
+    } else if (activityClosed.has(eventType)) {
+      const id = closedScheduledId(event);
+      const track = id === undefined ? undefined : activities.get(id);
+      if (track) track.closedMs = at;
+    } else if (eventType === E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) {
+      workflowTasks.push({ scheduledMs: at });
+    } else if (eventType === E.EVENT_TYPE_WORKFLOW_TASK_STARTED) {
+      workflowTaskStarts.push(at);
+    } else if (workflowTaskClosed.has(eventType)) {
+      const open = workflowTasks.findLast((t) => t.closedMs === undefined);
+      if (open) open.closedMs = at;
+    }
+  }
+  const inFlight = (scheduledMs: number, closedMs: number | undefined) =>
+    scheduledMs <= killMs && (closedMs === undefined || closedMs > killMs);
+  const interrupted: InterruptedStep[] = [];
+  for (const track of activities.values()) {
+    if (!inFlight(track.scheduledMs, track.closedMs)) continue;
+    const resumed = track.startedMs !== undefined && track.startedMs > killMs ? track.startedMs : undefined;
+    interrupted.push({ step: track.name, recoveryMs: resumed === undefined ? undefined : resumed - killMs });
+  }
+  if (interrupted.length === 0 && workflowTasks.some((t) => inFlight(t.scheduledMs, t.closedMs))) {
+    const next = workflowTaskStarts.find((at) => at > killMs);
+    interrupted.push({ step: 'workflow task', recoveryMs: next === undefined ? undefined : next - killMs });
+  }
+  const times = interrupted.map((s) => s.recoveryMs);
+  const recoveryMs = times.length === 0 || times.includes(undefined) ? undefined : Math.max(...(times as number[]));
+  return { recoveryMs, interrupted };
+}
+
+function closedScheduledId(event: HistoryEvent): string | undefined {
+  const id =
+    event.activityTaskCompletedEventAttributes?.scheduledEventId ??
+    event.activityTaskFailedEventAttributes?.scheduledEventId ??
+    event.activityTaskTimedOutEventAttributes?.scheduledEventId ??
+    event.activityTaskCanceledEventAttributes?.scheduledEventId;
+  return id === undefined || id === null ? undefined : String(id);
+}
