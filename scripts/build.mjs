@@ -40,6 +40,14 @@ for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) 
 const { describeCommands } = await import(path.join(dist, 'client/command-index.js'));
 writeFileSync(path.join(dist, 'client/command-index.json'), `${JSON.stringify(await describeCommands(), null, 2)}\n`);
 
+// The workflow code, bundled once here instead of at every worker start (src/worker.ts picks it up).
+const { bundleWorkflowCode } = await import('@temporalio/worker');
+const bundle = await bundleWorkflowCode({
+  workflowsPath: path.join(dist, 'workflows', 'index.js'),
+  logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
+});
+writeFileSync(path.join(dist, 'workflow-bundle.js'), bundle.code);
+
 // Written last: bin/zerodown.js uses dist/ only when this stamp is newer than every source file.
 writeFileSync(path.join(dist, '.build-stamp'), `${new Date().toISOString()}\n`);
 process.stdout.write(`zerodown build: compiled src/ into ${path.relative(process.cwd(), dist) || dist}/\n`);

@@ -6,6 +6,7 @@ import {
   type LogLevel,
   type WorkerOptions,
 } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { connectWorker, type ConnectionSettings } from './temporal/connection.ts';
@@ -35,13 +36,23 @@ export function installRuntimeLogging(logger: Logger): void {
   });
 }
 
+const compiled = !import.meta.url.endsWith('.ts');
+
 /**
  * The workflow code the worker bundles. Beside this file: the .ts sources under tsx, the compiled
  * .js in dist/ (scripts/build.mjs); the worker's bundler takes either.
  */
-export const workflowsPath = fileURLToPath(
-  new URL(`./workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
-);
+export const workflowsPath = fileURLToPath(new URL(`./workflows/index${compiled ? '.js' : '.ts'}`, import.meta.url));
+
+/**
+ * What a worker runs as workflow code: the bundle the build made (dist/workflow-bundle.js) when it runs
+ * compiled, so a restarted worker polls within a second instead of bundling for several; else the
+ * sources, bundled at start.
+ */
+export function workflowCode(): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+  const bundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
+  return compiled && existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
+}
 
 /** What a worker process serves. Workflow code comes from a path to bundle or a prebuilt bundle. */
 export interface WorkerSettings {

@@ -41,6 +41,14 @@ async function statusNow(handle: WorkflowHandle): Promise<DeploymentStatus | und
   return Promise.race([handle.query(statusQuery).catch(() => undefined), timeout]);
 }
 
+async function awaitingApproval(handle: WorkflowHandle): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if ((await statusNow(handle))?.phase === 'awaiting-approval') return;
+    await sleep(100);
+  }
+}
+
 /** The operator's part: approve after a while, or ask for a rollback at a random moment. */
 function operator(scenario: Scenario, handle: WorkflowHandle, windowMs: number): Promise<string> {
   const answer = (p: Promise<unknown>) =>
@@ -50,9 +58,11 @@ function operator(scenario: Scenario, handle: WorkflowHandle, windowMs: number):
     );
   switch (scenario) {
     case 'approval':
-      return sleep(uniform(500, 2000)).then(() =>
-        answer(handle.executeUpdate(updates.approve, { args: [{ by: 'chaos' }] })),
-      );
+      // As an operator does: once it asks for approval (whatever the worker's state), a little later.
+      return awaitingApproval(handle).then(async () => {
+        await sleep(uniform(0, 1500));
+        return answer(handle.executeUpdate(updates.approve, { args: [{ by: 'chaos' }] }));
+      });
     case 'manual-rollback':
       return sleep(uniform(1000, Math.max(1500, windowMs * 0.8))).then(() =>
         answer(handle.executeUpdate(updates.rollback, { args: [{ by: 'chaos', reason: 'chaos: manual rollback' }] })),
@@ -107,6 +117,10 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
     ),
     sleep(180_000).then(() => 'no result within 180 s'),
   ]);
+  // A deployment that never ended would block the next one (one per service): end it, and say so.
+  if (!['succeeded', 'rolled-back', 'failed', 'aborted'].includes(outcome) && !outcome.startsWith('failed')) {
+    await current.terminate(`chaos: ${outcome}`).catch(() => undefined);
+  }
   const commandAnswer = await Promise.race([command, sleep(5000).then(() => 'no answer')]);
   const wallMs = Date.now() - started;
   const after = ctx.load.counts();

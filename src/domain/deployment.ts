@@ -10,7 +10,7 @@ import { hostName, instanceName, serviceName, version } from './names.ts';
 export const deploymentTarget = z.object({
   instance: instanceName,
   host: hostName,
-  /** Activities that touch this instance run here (DESIGN.md, "Many hosts"). */
+  /** Activities that touch this instance run here (docs/architecture.md, "Many hosts"). */
   taskQueue: z.string().min(1),
 });
 

@@ -102,7 +102,7 @@ export const loadBalancerConfig = z
     metrics: listenAddress.optional(),
     /**
      * HAProxy's retries + redispatch: a safety net for unplanned failures. Turn it off to prove
-     * the drain sequence alone keeps clients whole (FACTS.md).
+     * the drain sequence alone keeps clients whole (docs/haproxy.md).
      */
     retries: z.boolean().default(true),
     binary: z.string().min(1).default('/usr/sbin/haproxy'),

@@ -11,7 +11,7 @@ import { projectRoot } from '../../src/paths.ts';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal.ts';
 
 const chromiumPath = '/usr/bin/chromium';
-// Without the networking flags Chromium keeps trying hosts it cannot reach (FACTS.md).
+// Without the networking flags Chromium keeps trying hosts it cannot reach, which this offline machine cannot.
 const chromiumFlags = [
   '--headless',
   '--no-sandbox',

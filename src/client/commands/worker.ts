@@ -5,7 +5,7 @@ import { defaultTaskQueue, hostTaskQueue } from '../../domain/deployment.ts';
 import { badInput, formatIssues } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
-import { runWorker, workflowsPath } from '../../worker.ts';
+import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 
@@ -60,7 +60,7 @@ export function workerCommand(program: Command): void {
               connection,
               taskQueue,
               shutdownGraceMs: parsed.data.shutdownGrace * 1000,
-              workflows: { workflowsPath },
+              workflows: workflowCode(),
               activities: createActivities(deps),
             },
         logger,
