@@ -55,7 +55,7 @@ test('a built artifact holds build output, commit metadata, release notes and a 
   assert.match(String(metadata.builder), /@/);
   assert.equal(await readFile(join(built.dir, 'RELEASE_NOTES.md'), 'utf8'), '# notes\n');
   const verified = await verify('1.0.0');
-  assert.equal(verified.fileCount, 4);
+  assert.equal(verified.fileCount, 6, "two files of build output, two folders, metadata and release notes");
 });
 
 test('a single changed byte fails verification with a message naming the file', async () => {
