@@ -130,6 +130,9 @@ export async function writeNew(path: string, bytes: Buffer | string, mode: numbe
   try {
     await handle.writeFile(bytes);
     await handle.chmod(mode);
+  } catch (error) {
+    // A failed write (ENOSPC) does not say which file it was writing; the message should.
+    throw Object.assign(error as NodeJS.ErrnoException, { path: (error as NodeJS.ErrnoException).path ?? path });
   } finally {
     await handle.close();
   }
