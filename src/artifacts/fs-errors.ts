@@ -43,7 +43,10 @@ export function fileSystemError(error: unknown, path: string, doing: string): un
     case 'ENOENT':
       return badInput(`${where} does not exist (while ${doing} it)`, 'Check the path.');
     case 'ECHANGED':
-      return refused(`${where} changed while it was being read`, `Run the command again once nothing writes there. ${nothingKept}`);
+      return refused(
+        `${where} changed while it was being read`,
+        `Run the command again once nothing writes there. ${nothingKept}`,
+      );
     default:
       return error;
   }

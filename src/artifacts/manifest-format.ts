@@ -81,7 +81,8 @@ function compareV2(entries: ManifestEntry[], actual: Tree): string[] {
   for (const [path, want] of signed) {
     const have = actual.get(path);
     if (!have) problems.push(`${path} is missing`);
-    else if (have.type !== want.type) problems.push(`${path} was a ${want.type} when signed and is now a ${kind(have)}`);
+    else if (have.type !== want.type)
+      problems.push(`${path} was a ${want.type} when signed and is now a ${kind(have)}`);
     else if (want.type === 'file' && have.type === 'file') {
       if (have.sha256 !== want.sha256) problems.push(`${path} changed (its sha256 differs from the signed manifest)`);
       if (octal(have.mode) !== want.mode) problems.push(modeChange(path, want.mode, have.mode));
@@ -114,7 +115,9 @@ function compareV1(files: Record<string, string>, actual: Tree): string[] {
 }
 
 function added(path: string, entry: TreeEntry): string {
-  return entry.type === 'file' ? `${path} was added after signing` : `${path} (a ${kind(entry)}) was added after signing`;
+  return entry.type === 'file'
+    ? `${path} was added after signing`
+    : `${path} (a ${kind(entry)}) was added after signing`;
 }
 
 function modeChange(path: string, signed: string, now: number): string {

@@ -89,11 +89,17 @@ async function linkProblem(root: string, name: string, target: string, keysDir: 
     if (real.code === 'ELOOP') return `${name} is a link loop (→ ${target})`;
     throw fileSystemError(real, path, 'following the link');
   }
-  if (inside(keysDir, lexical) || inside(keysDir, real)) return `${name} links into the signing key folder (→ ${target})`;
-  if (!inside(root, lexical) || !inside(root, real)) return `${name} is a link that leaves the source folder (→ ${target})`;
+  if (inside(keysDir, lexical) || inside(keysDir, real))
+    return `${name} links into the signing key folder (→ ${target})`;
+  if (!inside(root, lexical) || !inside(root, real))
+    return `${name} is a link that leaves the source folder (→ ${target})`;
   if (isAbsolute(target))
     return `${name} is an absolute link (→ ${target}); make it relative so that it points inside the artifact`;
-  if (relative(root, real).split(sep).some((part) => skippedNames.has(part)))
+  if (
+    relative(root, real)
+      .split(sep)
+      .some((part) => skippedNames.has(part))
+  )
     return `${name} links into a folder that is not packaged (→ ${target})`;
   return undefined;
 }
@@ -117,7 +123,8 @@ async function realPathOfNearestFolder(path: string): Promise<string> {
       return resolve(real, relative(existing, absolute));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' || dirname(existing) === existing) throw fileSystemError(error, path, 'resolving the builds root');
+      if (code !== 'ENOENT' || dirname(existing) === existing)
+        throw fileSystemError(error, path, 'resolving the builds root');
       existing = dirname(existing);
     }
   }

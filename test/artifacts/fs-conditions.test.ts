@@ -73,7 +73,8 @@ test('an unreadable private key is refused with the path and what to do', async 
   if (isRoot && !hasSetpriv) return t.skip('needs setpriv to drop root privileges');
   const { base, source, keyDir } = await sourceWithKeys('unreadable-key');
   const privateKeyPath = join(keyDir, 'zerodown.key');
-  if (isRoot) await chown(keyDir, nobody, nobody); // the folder is open to the user, the key (root's, 0600) is not
+  if (isRoot)
+    await chown(keyDir, nobody, nobody); // the folder is open to the user, the key (root's, 0600) is not
   else await chmod(privateKeyPath, 0o000);
   const outcome = buildAsUnprivileged({ buildsRoot: join(base, 'builds'), from: source, privateKeyPath });
   assert.equal(outcome.kind, 'refused', outcome.message);
