@@ -66,10 +66,17 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
 
 /** Reads a file that must still be a regular file: a link swapped in after the scan is not followed. */
 export async function readRegularFile(path: string): Promise<Buffer> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO swapped in would otherwise block the open until someone writes to it.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ELOOP') throw error;
+      throw Object.assign(new Error(`${path} became a symbolic link`), { code: 'ECHANGED', path });
+    },
+  );
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) throw Object.assign(new Error(`${path} is no longer a regular file`), { code: 'ECHANGED' });
+    if (!stats.isFile())
+      throw Object.assign(new Error(`${path} is no longer a regular file`), { code: 'ECHANGED', path });
     return await handle.readFile();
   } finally {
     await handle.close();
@@ -116,7 +123,11 @@ export async function copyTree(from: string, to: string, tree: Tree): Promise<vo
         break;
       }
       case 'special':
-        throw new Error(`copyTree was given a ${entry.kind} (${name}); callers refuse those first`);
+        // Callers refuse special files first, so one here appeared since: the tree changed under us.
+        throw Object.assign(new Error(`${name} became a ${entry.kind}`), {
+          code: 'ECHANGED',
+          path: join(from, ...name.split('/')),
+        });
     }
   }
   const folders = [...tree].filter(([, e]) => e.type === 'dir').reverse();

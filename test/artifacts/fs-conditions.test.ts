@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ZerodownError } from '../../src/domain/errors.ts';
 import { fileSystemError } from '../../src/artifacts/fs-errors.ts';
 import { generateKeyPair, loadSigningKey } from '../../src/artifacts/keys.ts';
+import { readRegularFile } from '../../src/artifacts/tree.ts';
 import { projectRoot } from '../../src/paths.ts';
 
 // Issue 10, defect 9 and fault 5: ordinary file-system conditions in `artifact build` and the
@@ -144,4 +145,20 @@ test('the private key is 0600 when generated, also when --force replaces a wider
   const replaced = await generateKeyPair({ dir: keyDir, force: true });
   assert.equal((await stat(replaced.privateKeyPath)).mode & 0o777, 0o600);
   assert.equal((await stat(replaced.publicKeyPath)).mode & 0o777, 0o644);
+});
+
+test('a file swapped for a link or a FIFO after the scan is refused as changed, never followed or blocked on', async () => {
+  const base = join(dir, 'swapped');
+  await mkdir(base);
+  await symlink('/etc/passwd', join(base, 'link'));
+  execFileSync('mkfifo', [join(base, 'pipe')]);
+  for (const name of ['link', 'pipe']) {
+    const mapped = await readRegularFile(join(base, name)).then(
+      () => 'read',
+      (error: unknown) => fileSystemError(error, base, 'reading'),
+    );
+    assert.ok(mapped instanceof ZerodownError, `${name}: ${String(mapped)}`);
+    assert.equal(mapped.kind, 'refused');
+    assert.match(mapped.message, new RegExp(`${name} changed while it was being read`));
+  }
 });
