@@ -138,7 +138,7 @@ export class HookRuntime implements InstanceRuntime {
         if (value === undefined)
           throw badInput(
             `runtime.${hook} for ${ref.instance} needs {${name}}, but no version is installed yet`,
-            'Install a version first (an instance installed by an older zerodown: install its version again).',
+            'Install a version first.',
           );
         return value;
       }),
