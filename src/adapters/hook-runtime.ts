@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { ZerodownError, badInput } from '../domain/errors.ts';
 import type { HookRuntimeConfig } from '../domain/fleet-config.ts';
-import { artifactDir, verifyArtifact } from '../artifacts/manifest.ts';
+import { artifactDir } from '../artifacts/manifest.ts';
+import { activateRelease, prepareRelease, releasesDir, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { instanceEnv } from './local-runtime.ts';
 import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions } from './runtime.ts';
@@ -12,12 +14,18 @@ export interface HookRuntimeOptions {
   hooks: HookRuntimeConfig;
   buildsRoot: string;
   publicKeyPath: string;
-  /** Where the installed version of each instance is recorded. */
+  /** Where the installed version of each instance is recorded, and its verified release copies kept. */
   stateDir: string;
   startTimeoutMs?: number;
 }
 
 type Hook = 'stop' | 'install' | 'start' | 'validate';
+const installRecord = z.object({
+  version: z.string(),
+  /** The verified release folder (absent in records written before release copies existed). */
+  release: z.string().optional(),
+  installedAt: z.string().optional(),
+});
 const placeholders = [
   'service',
   'instance',
@@ -36,26 +44,30 @@ type Placeholder = (typeof placeholders)[number];
  * lifecycle step, from the fleet file. Commands run without a shell, and placeholders such as
  * `{version}` are substituted inside single arguments, so no value can inject a command. Hooks
  * must be idempotent themselves (as `systemctl start` is), since a retried step runs them again.
+ * `{artifact}` is the instance's verified release copy (release.ts), never the builds root, so
+ * the hooks install and start exactly what was verified.
  */
 export class HookRuntime implements InstanceRuntime {
   constructor(private readonly options: HookRuntimeOptions) {}
 
   async install(ref: InstanceRef, version: string): Promise<void> {
-    await verifyArtifact({
-      buildsRoot: this.options.buildsRoot,
-      service: ref.service,
-      version,
-      publicKeyPath: this.options.publicKeyPath,
-    });
-    await this.run('install', ref, version);
+    const release = await prepareRelease(this.options, ref, version);
+    await this.run('install', ref, version, { artifact: release.dir });
     const record = this.recordPath(ref);
     await mkdir(join(record, '..'), { recursive: true });
-    await writeFile(`${record}.tmp`, `${JSON.stringify({ version, installedAt: new Date().toISOString() })}\n`);
+    const installed = { version, release: release.name, installedAt: new Date().toISOString() };
+    await writeFile(`${record}.tmp`, `${JSON.stringify(installed)}\n`);
     await rename(`${record}.tmp`, record);
+    await activateRelease(this.options, ref, release.name);
   }
 
   async start(ref: InstanceRef): Promise<InstanceState> {
-    await this.run('start', ref, await this.installedVersion(ref));
+    const installed = await this.installed(ref);
+    // Verified right before the start hook runs; a corrupted copy is replaced from the builds root.
+    const release = installed
+      ? await verifiedRelease(this.options, ref, installed.version, installed.release)
+      : undefined;
+    await this.run('start', ref, installed?.version, { artifact: release?.dir });
     const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     const live = await waitForEndpoint(ref, 'liveness', { timeoutMs });
     if (!live.ok) {
@@ -65,12 +77,16 @@ export class HookRuntime implements InstanceRuntime {
         'Check the start hook and the instance log on its host.',
       );
     }
-    if (this.options.hooks.validate) await this.run('validate', ref, await this.installedVersion(ref));
+    if (this.options.hooks.validate) await this.run('validate', ref, installed?.version, { artifact: release?.dir });
     return this.inspect(ref);
   }
 
   async stop(ref: InstanceRef, { timeoutMs }: StopOptions): Promise<void> {
-    await this.run('stop', ref, await this.installedVersion(ref), Math.ceil(timeoutMs / 1000));
+    const installed = await this.installed(ref);
+    await this.run('stop', ref, installed?.version, {
+      stopTimeoutSeconds: Math.ceil(timeoutMs / 1000),
+      artifact: this.releasePath(ref, installed),
+    });
   }
 
   async restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState> {
@@ -91,7 +107,12 @@ export class HookRuntime implements InstanceRuntime {
   }
 
   /** The argv a hook would run for this instance: exposed so a dry run can print it. */
-  argv(hook: Hook, ref: InstanceRef, version: string | undefined, stopTimeoutSeconds = 30): string[] {
+  argv(
+    hook: Hook,
+    ref: InstanceRef,
+    version: string | undefined,
+    { stopTimeoutSeconds = 30, artifact }: { stopTimeoutSeconds?: number; artifact?: string } = {},
+  ): string[] {
     const command = this.options.hooks[hook];
     if (!command) return [];
     const values: Record<Placeholder, string | undefined> = {
@@ -102,9 +123,7 @@ export class HookRuntime implements InstanceRuntime {
       address: ref.address,
       port: String(ref.port),
       version,
-      artifact: version
-        ? artifactDir({ buildsRoot: this.options.buildsRoot, service: ref.service, version })
-        : undefined,
+      artifact,
       stopTimeoutSeconds: String(stopTimeoutSeconds),
     };
     return command.map((arg) =>
@@ -130,9 +149,9 @@ export class HookRuntime implements InstanceRuntime {
     hook: Hook,
     ref: InstanceRef,
     version: string | undefined,
-    stopTimeoutSeconds?: number,
+    placeholders: { stopTimeoutSeconds?: number; artifact?: string },
   ): Promise<void> {
-    const [program, ...args] = this.argv(hook, ref, version, stopTimeoutSeconds);
+    const [program, ...args] = this.argv(hook, ref, version, placeholders);
     if (!program) return;
     const timeout = this.options.hooks.timeoutSeconds * 1000;
     const env = { ...process.env, ...(version ? instanceEnv(ref, version) : {}) };
@@ -161,14 +180,27 @@ export class HookRuntime implements InstanceRuntime {
   }
 
   private async installedVersion(ref: InstanceRef): Promise<string | undefined> {
+    return (await this.installed(ref))?.version;
+  }
+
+  private async installed(ref: InstanceRef): Promise<z.infer<typeof installRecord> | undefined> {
     const text = await readFile(this.recordPath(ref), 'utf8').catch(() => undefined);
     try {
-      const parsed: unknown = text ? JSON.parse(text) : undefined;
-      return typeof parsed === 'object' && parsed && 'version' in parsed && typeof parsed.version === 'string'
-        ? parsed.version
-        : undefined;
+      const parsed = installRecord.safeParse(text ? JSON.parse(text) : undefined);
+      return parsed.success ? parsed.data : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The installed release folder, unverified (the stop hook only needs to find the instance); for
+   * an instance installed before release copies existed, the builds-root folder it was started from.
+   */
+  private releasePath(ref: InstanceRef, installed: z.infer<typeof installRecord> | undefined): string | undefined {
+    if (installed?.release) return join(releasesDir(this.options, ref), installed.release);
+    return installed
+      ? artifactDir({ buildsRoot: this.options.buildsRoot, service: ref.service, version: installed.version })
+      : undefined;
   }
 }

@@ -4,13 +4,16 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ZerodownError, refused } from '../domain/errors.ts';
-import { verifyArtifact } from '../artifacts/manifest.ts';
+import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { isAlive, isPortFree, tail, terminate } from './processes.ts';
 import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions } from './runtime.ts';
 
 export interface LocalRuntimeOptions {
-  /** Per-instance pid, log and install records go under `<stateDir>/instances/<service>/<instance>/`. */
+  /**
+   * Per-instance pid, log and install records go under `<stateDir>/instances/<service>/<instance>/`,
+   * and the verified copies an instance runs from under `<stateDir>/releases/` (release.ts).
+   */
   stateDir: string;
   buildsRoot: string;
   /** Artifacts are verified against this key before they are installed or started. */
@@ -21,8 +24,14 @@ export interface LocalRuntimeOptions {
   startTimeoutMs?: number;
 }
 
-const pidRecord = z.object({ pid: z.number().int().positive(), version: z.string(), startedAt: z.string() });
-const installRecord = z.object({ version: z.string(), installedAt: z.string() });
+const pidRecord = z.object({
+  pid: z.number().int().positive(),
+  version: z.string(),
+  /** The release folder the process runs from (absent for processes started before releases existed). */
+  release: z.string().optional(),
+  startedAt: z.string(),
+});
+const installRecord = z.object({ version: z.string(), release: z.string().optional(), installedAt: z.string() });
 
 /**
  * Instances as processes on this machine. Each runs detached in its own session, with its output
@@ -32,36 +41,30 @@ const installRecord = z.object({ version: z.string(), installedAt: z.string() })
 export class LocalProcessRuntime implements InstanceRuntime {
   constructor(private readonly options: LocalRuntimeOptions) {}
 
-  /** Records which version this instance runs on its next (re)start, after verifying the artifact. */
+  /**
+   * Makes this instance's verified release copy of `version` and records it as what the next
+   * (re)start runs. Idempotent: a retry finds the verified copy and reuses it.
+   */
   async install(ref: InstanceRef, version: string): Promise<void> {
-    await verifyArtifact({
-      buildsRoot: this.options.buildsRoot,
-      service: ref.service,
-      version,
-      publicKeyPath: this.options.publicKeyPath,
-    });
-    const files = this.files(ref);
-    await mkdir(files.dir, { recursive: true });
-    await writeAtomically(files.installed, { version, installedAt: new Date().toISOString() });
+    const release = await prepareRelease(this.options, ref, version);
+    await this.recordInstalled(ref, release);
   }
 
   async start(ref: InstanceRef): Promise<InstanceState> {
     const running = await this.runningPid(ref);
     if (running) return this.inspect(ref);
     const files = this.files(ref);
-    const version = (await readRecord(files.installed, installRecord))?.version;
-    if (!version) {
+    const installed = await readRecord(files.installed, installRecord);
+    if (!installed) {
       throw refused(
         `instance ${ref.instance} has no version installed`,
         `Install one first (zerodown fleet up --version <v> installs it on every instance).`,
       );
     }
-    const artifact = await verifyArtifact({
-      buildsRoot: this.options.buildsRoot,
-      service: ref.service,
-      version,
-      publicKeyPath: this.options.publicKeyPath,
-    });
+    const { version } = installed;
+    // Verified again right before it runs; a corrupted copy is replaced from the builds root.
+    const release = await verifiedRelease(this.options, ref, version, installed.release);
+    if (release.name !== installed.release) await this.recordInstalled(ref, release);
     if (!(await isPortFree(ref.address, ref.port))) {
       throw refused(
         `port ${ref.address}:${ref.port} of instance ${ref.instance} is already in use by another process`,
@@ -73,7 +76,7 @@ export class LocalProcessRuntime implements InstanceRuntime {
     let exited = false;
     try {
       const child = spawn(program === 'node' ? process.execPath : program, args, {
-        cwd: artifact.dir,
+        cwd: release.dir,
         detached: true,
         stdio: ['ignore', log, log],
         env: { ...process.env, ...instanceEnv(ref, version), [markerName]: markerValue(ref) },
@@ -87,7 +90,12 @@ export class LocalProcessRuntime implements InstanceRuntime {
           `cannot start instance ${ref.instance}: ${program} could not be run`,
           'Check runtime.command in the fleet file.',
         );
-      await writeAtomically(files.pid, { pid: child.pid, version, startedAt: new Date().toISOString() });
+      await writeAtomically(files.pid, {
+        pid: child.pid,
+        version,
+        release: release.name,
+        startedAt: new Date().toISOString(),
+      });
       const live = await waitForEndpoint(ref, 'liveness', {
         timeoutMs: this.options.startTimeoutMs ?? 10_000,
         stillAlive: () => !exited,
@@ -144,6 +152,19 @@ export class LocalProcessRuntime implements InstanceRuntime {
       log: join(dir, 'instance.log'),
       installed: join(dir, 'installed.json'),
     };
+  }
+
+  /** Records `release` as installed and prunes old releases, keeping the one the process runs from. */
+  private async recordInstalled(ref: InstanceRef, release: Release): Promise<void> {
+    const files = this.files(ref);
+    await mkdir(files.dir, { recursive: true });
+    await writeAtomically(files.installed, {
+      version: release.version,
+      release: release.name,
+      installedAt: new Date().toISOString(),
+    });
+    const running = await readRecord(files.pid, pidRecord);
+    await activateRelease(this.options, ref, release.name, [running?.release]);
   }
 
   private async runningPid(ref: InstanceRef): Promise<number | undefined> {

@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
-import { createPublicKey, randomBytes } from 'node:crypto';
-import { cp, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { chmod, mkdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { badInput, refused } from '../domain/errors.ts';
-import { loadPrivateKey } from './keys.ts';
+import { refused } from '../domain/errors.ts';
+import { fileSystemError, onFileSystem } from './fs-errors.ts';
+import { loadSigningKey } from './keys.ts';
+import { type CheckedSource, checkBuildSource } from './source-check.ts';
+import { copyTree, writeNew } from './tree.ts';
 import {
   type ArtifactRef,
   artifactDir,
@@ -37,7 +40,7 @@ export interface ArtifactMetadata {
 }
 
 export interface BuildOptions extends ArtifactRef {
-  /** Directory holding the build output; copied whole (except .git) into `build/`. */
+  /** Directory holding the build output; copied whole (except .git) into `build/`, links kept as links. */
   from: string;
   privateKeyPath: string;
   releaseNotes?: string;
@@ -50,27 +53,21 @@ export interface BuildOptions extends ArtifactRef {
 export interface BuiltArtifact extends ArtifactRef {
   dir: string;
   metadata: ArtifactMetadata;
+  /** Worth printing, not fatal (e.g. the private key is readable by others). */
+  warnings: string[];
 }
 
 /**
  * Makes `<buildsRoot>/<service>/<version>/`: build output, metadata, release notes, manifest and
- * signature. Assembled in a hidden temporary folder and renamed into place, so a reader never
- * sees half an artifact; an existing version is never overwritten (artifacts are immutable).
+ * signature. Every check runs before anything is written (source-check.ts); the artifact is then
+ * assembled in a hidden temporary folder beside its final place and renamed into place, so a
+ * reader never sees half an artifact, and a failure (a full disk, a folder that is not writable)
+ * leaves nothing behind. An existing version is never overwritten (artifacts are immutable).
  */
 export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifact> {
   const dir = artifactDir(options);
-  const from = resolve(options.from);
-  if (
-    !(await stat(from).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ))
-  ) {
-    throw badInput(
-      `build output directory ${options.from} does not exist`,
-      'Pass --from with the directory your build wrote.',
-    );
-  }
+  const signingKey = await loadSigningKey(options.privateKeyPath);
+  const source = await checkBuildSource({ from: options.from, buildsRoot: options.buildsRoot, signingKey });
   if (
     await stat(dir).then(
       () => true,
@@ -82,33 +79,20 @@ export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifac
       'Artifacts are immutable: build a new version instead.',
     );
   }
-  const privateKey = await loadPrivateKey(options.privateKeyPath);
   const metadata: ArtifactMetadata = {
     service: options.service,
     version: options.version,
     builtAt: new Date().toISOString(),
     builder: `${userInfo().username}@${hostname()}`,
-    source: from,
-    commit: { ...(await gitCommit(from)), ...options.commit },
+    source: source.root,
+    commit: { ...(await gitCommit(source.root)), ...options.commit },
   };
   const parent = join(options.buildsRoot, options.service);
-  await mkdir(parent, { recursive: true });
+  const created = await onFileSystem(parent, 'creating', () => mkdir(parent, { recursive: true }));
   const staging = join(parent, `.building-${options.version}-${randomBytes(4).toString('hex')}`);
+  let done = false;
   try {
-    await cp(from, join(staging, buildDir), {
-      recursive: true,
-      dereference: true,
-      filter: (source) => basename(source) !== '.git',
-    });
-    for (const [name, content] of Object.entries(options.extraBuildFiles ?? {})) {
-      await mkdir(dirname(join(staging, buildDir, name)), { recursive: true });
-      await writeFile(join(staging, buildDir, name), content);
-    }
-    await writeFile(join(staging, metadataFile), `${JSON.stringify(metadata, null, 2)}\n`);
-    await writeFile(join(staging, releaseNotesFile), options.releaseNotes ?? defaultNotes(metadata));
-    const signed = await signTree(staging, options, privateKey, createPublicKey(privateKey));
-    await writeFile(join(staging, manifestFile), signed.manifest);
-    await writeFile(join(staging, signatureFile), signed.signature);
+    await assemble(staging, source, metadata, options, signingKey.key);
     await rename(staging, dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
         throw refused(
@@ -118,10 +102,53 @@ export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifac
       }
       throw error;
     });
+    done = true;
+  } catch (error) {
+    throw fileSystemError(error, staging, 'writing the artifact into');
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    if (!done && created) await removeEmptyFolders(parent, created);
   }
-  return { buildsRoot: options.buildsRoot, service: options.service, version: options.version, dir, metadata };
+  return {
+    buildsRoot: options.buildsRoot,
+    service: options.service,
+    version: options.version,
+    dir,
+    metadata,
+    warnings: signingKey.warnings,
+  };
+}
+
+async function assemble(
+  staging: string,
+  source: CheckedSource,
+  metadata: ArtifactMetadata,
+  options: BuildOptions,
+  privateKey: KeyObject,
+): Promise<void> {
+  const build = join(staging, buildDir);
+  await mkdir(build, { recursive: true });
+  await copyTree(source.root, build, source.tree);
+  for (const [name, content] of Object.entries(options.extraBuildFiles ?? {})) {
+    await rm(join(build, name), { force: true });
+    await writeNew(join(build, name), content, 0o644);
+  }
+  await writeNew(join(staging, metadataFile), `${JSON.stringify(metadata, null, 2)}\n`, 0o644);
+  await writeNew(join(staging, releaseNotesFile), options.releaseNotes ?? defaultNotes(metadata), 0o644);
+  // Fixed modes for the folders zerodown makes, so the umask does not end up in the signature.
+  await chmod(build, 0o755);
+  await chmod(staging, 0o755);
+  const signed = await signTree(staging, options, privateKey, createPublicKey(privateKey));
+  await writeNew(join(staging, manifestFile), signed.manifest, 0o644);
+  await writeNew(join(staging, signatureFile), signed.signature, 0o644);
+}
+
+/** Removes the folders `mkdir -p` made for a build that failed, from `deepest` up to `first`, if still empty. */
+async function removeEmptyFolders(deepest: string, first: string): Promise<void> {
+  for (let folder = deepest; ; folder = dirname(folder)) {
+    await rmdir(folder).catch(() => undefined);
+    if (folder === first || dirname(folder) === folder) return;
+  }
 }
 
 /** What git says about `dir`; "unknown" fields when it is not a checkout (or has no commits). */

@@ -1,15 +1,27 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ZerodownError, badInput } from '../domain/errors.ts';
 import { serviceName, version as versionSchema } from '../domain/names.ts';
 import { keyId, loadPublicKey } from './keys.ts';
+import {
+  compareWithManifest,
+  encodeManifest,
+  formatV2,
+  manifestSchema,
+  signedEntryCount,
+  type Manifest,
+} from './manifest-format.ts';
+import { type Tree, scanTree } from './tree.ts';
+
+export { manifestSchema, type Manifest };
 
 /**
- * The version signature of an artifact (seed §3.3): manifest.json lists the sha256 of every
- * file in the artifact, and signature.json holds an ed25519 signature over manifest.json's exact
- * bytes. Verification fails on any changed, missing or added file, naming it.
+ * The version signature of an artifact (seed §3.3): manifest.json lists every entry of the
+ * artifact (type, permission bits, sha256 of each file, target of each link), and signature.json
+ * holds an ed25519 signature over manifest.json's exact bytes. Verification fails on any changed,
+ * missing or added entry, naming it. What is signed and when it is checked: docs/security.md.
  */
 
 export const manifestFile = 'manifest.json';
@@ -25,17 +37,6 @@ export interface ArtifactRef {
   version: string;
 }
 
-export const manifestSchema = z
-  .object({
-    format: z.literal('zerodown-artifact/1'),
-    service: serviceName,
-    version: versionSchema,
-    /** Relative path (always with `/`) → sha256 hex. */
-    files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
-  })
-  .strict();
-export type Manifest = z.infer<typeof manifestSchema>;
-
 const signatureSchema = z
   .object({ algorithm: z.literal('ed25519'), keyId: z.string(), signature: z.string() })
   .strict();
@@ -44,36 +45,25 @@ export interface VerifiedArtifact extends ArtifactRef {
   dir: string;
   keyId: string;
   fileCount: number;
+  /** sha256 of manifest.json's bytes: names this exact signed content (release folders use it). */
+  manifestDigest: string;
+  /** `zerodown-artifact/1` or `/2`. */
+  format: string;
+  /** Things that verified but deserve attention (an old manifest format). */
+  warnings: string[];
 }
 
 export function artifactDir({ buildsRoot, service, version }: ArtifactRef): string {
   const badService = serviceName.safeParse(service).error?.issues[0];
-  if (badService) throw badInput(`"${service}" is not a valid service name: ${badService.message}`);
+  if (badService) throw badInput(`"${excerpt(service)}" is not a valid service name: ${badService.message}`);
   const badVersion = versionSchema.safeParse(version).error?.issues[0];
-  if (badVersion) throw badInput(`"${version}" is not a valid version: ${badVersion.message}`);
+  if (badVersion) throw badInput(`"${excerpt(version)}" is not a valid version: ${badVersion.message}`);
   return join(buildsRoot, service, version);
 }
 
-/** Hashes every regular file under `dir` (signature files excepted); symlinks are refused. */
-export async function hashTree(dir: string): Promise<Record<string, string>> {
-  const files: Record<string, string> = {};
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  for (const entry of entries) {
-    const path = join(entry.parentPath, entry.name);
-    const name = relative(dir, path).split(sep).join('/');
-    if (name === manifestFile || name === signatureFile) continue;
-    if (entry.isSymbolicLink())
-      throw new ZerodownError(
-        'refused',
-        `artifact contains a symbolic link: ${name}`,
-        'Artifacts hold regular files only.',
-      );
-    if (!entry.isFile()) continue;
-    files[name] = createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
-  }
-  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
+/** Describes every entry under `dir` except the manifest and signature themselves. */
+export function hashTree(dir: string): Promise<Tree> {
+  return scanTree(dir, { skipRootFiles: new Set([manifestFile, signatureFile]) });
 }
 
 /** Builds the manifest of `dir` and its signature, as the bytes to write. */
@@ -83,13 +73,7 @@ export async function signTree(
   privateKey: KeyObject,
   publicKey: KeyObject,
 ): Promise<{ manifest: string; signature: string }> {
-  const manifest: Manifest = {
-    format: 'zerodown-artifact/1',
-    service: ref.service,
-    version: ref.version,
-    files: await hashTree(dir),
-  };
-  const manifestBytes = `${JSON.stringify(manifest, null, 2)}\n`;
+  const manifestBytes = encodeManifest(ref.service, ref.version, await hashTree(dir));
   const signature = sign(null, Buffer.from(manifestBytes), privateKey).toString('base64');
   return {
     manifest: manifestBytes,
@@ -97,10 +81,21 @@ export async function signTree(
   };
 }
 
-/** Checks signature and every file; throws a ZerodownError naming what is wrong. */
+/** Checks the artifact in the builds root: signature and every entry; throws a ZerodownError naming what is wrong. */
 export async function verifyArtifact(ref: ArtifactRef & { publicKeyPath: string }): Promise<VerifiedArtifact> {
   const dir = await requireArtifactDir(ref);
-  const label = `artifact ${ref.service} ${ref.version}`;
+  return verifyArtifactDir(dir, { ...ref, label: `artifact ${ref.service} ${ref.version}` });
+}
+
+/**
+ * Checks any folder holding a signed artifact (the builds root's, or an instance's release copy)
+ * against the trusted key, and that it was signed as `service` `version`.
+ */
+export async function verifyArtifactDir(
+  dir: string,
+  ref: ArtifactRef & { publicKeyPath: string; label: string },
+): Promise<VerifiedArtifact> {
+  const { label } = ref;
   const publicKey = await loadPublicKey(ref.publicKeyPath);
   const manifestBytes = await readFile(join(dir, manifestFile)).catch(() => undefined);
   const signatureText = await readFile(join(dir, signatureFile), 'utf8').catch(() => undefined);
@@ -127,9 +122,24 @@ export async function verifyArtifact(ref: ArtifactRef & { publicKeyPath: string 
       `it was signed as ${manifest.data.service} ${manifest.data.version} and then moved to ${dir}`,
     );
   }
-  const problems = compare(manifest.data.files, await hashTree(dir));
-  if (problems.length > 0) throw tampered(label, problems.join('; '));
-  return { ...ref, dir, keyId: expectedKey, fileCount: Object.keys(manifest.data.files).length };
+  const problems = compareWithManifest(manifest.data, await hashTree(dir));
+  if (problems.length > 0) throw tampered(label, summarize(problems));
+  return {
+    buildsRoot: ref.buildsRoot,
+    service: ref.service,
+    version: ref.version,
+    dir,
+    keyId: expectedKey,
+    fileCount: signedEntryCount(manifest.data),
+    manifestDigest: createHash('sha256').update(manifestBytes).digest('hex'),
+    format: manifest.data.format,
+    warnings:
+      manifest.data.format === formatV2
+        ? []
+        : [
+            `${label} uses the old manifest format ${manifest.data.format}, which does not sign file modes, folders or links; rebuild it to have them signed`,
+          ],
+  };
 }
 
 /** Versions present for a service, newest modification last. */
@@ -164,15 +174,15 @@ export async function requireArtifactDir(ref: ArtifactRef): Promise<string> {
   );
 }
 
-function compare(signed: Record<string, string>, actual: Record<string, string>): string[] {
-  const problems: string[] = [];
-  for (const [name, hash] of Object.entries(signed)) {
-    if (actual[name] === undefined) problems.push(`${name} is missing`);
-    else if (actual[name] !== hash) problems.push(`${name} changed (its sha256 differs from the signed manifest)`);
-  }
-  for (const name of Object.keys(actual))
-    if (signed[name] === undefined) problems.push(`${name} was added after signing`);
-  return problems;
+/** The first problems and how many more, so a thousand added files do not flood the terminal. */
+function summarize(problems: string[], limit = 20): string {
+  const shown = problems.slice(0, limit).join('; ');
+  return problems.length > limit ? `${shown}; and ${problems.length - limit} more` : shown;
+}
+
+/** A bounded excerpt of a value echoed back in a message. */
+function excerpt(value: string, limit = 80): string {
+  return value.length > limit ? `${value.slice(0, limit)}… (${value.length} characters)` : value;
 }
 
 function tampered(label: string, what: string): ZerodownError {

@@ -16,11 +16,20 @@ export const hostName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, 'must be a host name (letters, digits, dots and dashes)');
 
 /**
+ * The longest version accepted: Docker's limit for an image tag, which a version often becomes.
+ * It keeps every path zerodown derives from a version (`.building-<version>-<8 hex>` in the
+ * builds root, `<version>-<16 hex>` release folders) far below the 255-byte name limit of
+ * common file systems, so a long version is bad input, not an ENAMETOOLONG.
+ */
+export const maxVersionLength = 128;
+
+/**
  * A version as it appears in artifact paths: semver-like, with no path separators, so
  * `<builds-root>/<service>/<version>/` can never escape the builds root.
  */
 export const version = z
   .string()
+  .max(maxVersionLength, `must be at most ${maxVersionLength} characters`)
   .regex(
     /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/,
     'must be a semantic version such as 1.4.2 or 1.5.0-rc.1',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { appendFile, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -53,6 +53,12 @@ const runtime = (overrides: Partial<Record<'stop' | 'install' | 'start' | 'valid
     startTimeoutMs: 5000,
   });
 
+/** The instance's release folder of `version`: `<state>/releases/api/api-1/<version>-<16 hex>`. */
+const releaseOf = (version: string) =>
+  new RegExp(
+    `^${join(fleet.fleet.paths.stateDir, 'releases', 'api', 'api-1')}/${version.replaceAll('.', '\\.')}-[0-9a-f]{16}$`,
+  );
+
 async function calls(): Promise<Array<{ action: string; args: string[]; version?: string }>> {
   const text = await readFile(hookLog, 'utf8').catch(() => '');
   return text
@@ -66,10 +72,9 @@ test('hooks run without a shell: placeholders fill single arguments and nothing 
   const hooks = runtime();
   await hooks.install(ref(), '1.0.0');
   const [install] = await calls();
-  assert.deepEqual(install?.args, [
-    join(fleet.fleet.paths.buildsRoot, 'api', '1.0.0'),
-    '$(touch api-1-pwned); rm -rf /',
-  ]);
+  assert.equal(install?.args.length, 2);
+  assert.match(install?.args[0] ?? '', releaseOf('1.0.0'), '{artifact} is the verified release copy');
+  assert.equal(install?.args[1], '$(touch api-1-pwned); rm -rf /');
   await assert.rejects(stat('api-1-pwned'), /ENOENT/);
   assert.equal((await hooks.inspect(ref())).installedVersion, '1.0.0');
 });
@@ -102,4 +107,43 @@ test('a failing hook is reported with its exit code and error output', async () 
     runtime({ start: ['{bogus}'] }).start(ref()),
     /runtime\.start uses unknown placeholder \{bogus\}/,
   );
+});
+
+test('start hooks get the verified release copy: writing into the builds root after install changes nothing', async () => {
+  const hooks = runtime();
+  await rm(hookLog, { force: true });
+  await hooks.install(ref(), '1.0.0');
+  const inBuildsRoot = join(fleet.fleet.paths.buildsRoot, 'api', '1.0.0', 'build', 'server.mjs');
+  const signed = await readFile(inBuildsRoot);
+  await writeFile(inBuildsRoot, 'process.exit(9);\n');
+  try {
+    const started = await hooks.start(ref());
+    assert.equal(started.report?.version, '1.0.0');
+    const start = (await calls()).find((c) => c.action === 'start');
+    assert.match(start?.args[0] ?? '', releaseOf('1.0.0'));
+  } finally {
+    await writeFile(inBuildsRoot, signed);
+    await hooks.stop(ref(), { timeoutMs: 5000 });
+  }
+});
+
+test('start verifies the release copy and replaces a corrupted one; with the builds root also tampered it refuses before any hook runs', async () => {
+  const hooks = runtime();
+  await hooks.install(ref(), '1.1.0');
+  const base = join(fleet.fleet.paths.stateDir, 'releases', 'api', 'api-1');
+  const copy = join(base, await readlink(join(base, 'current')), 'build', 'server.mjs');
+  await writeFile(copy, 'process.exit(9);\n');
+  const started = await hooks.start(ref());
+  assert.equal(started.report?.version, '1.1.0', 'the corrupted copy was replaced from the verified builds root');
+  await hooks.stop(ref(), { timeoutMs: 5000 });
+
+  await rm(hookLog, { force: true });
+  await writeFile(copy, 'process.exit(9);\n');
+  await appendFile(join(fleet.fleet.paths.buildsRoot, 'api', '1.1.0', 'build', 'server.mjs'), '// tampered\n');
+  await assert.rejects(hooks.start(ref()), (error: unknown) => {
+    assert.ok(error instanceof ZerodownError);
+    assert.match(error.message, /artifact api 1\.1\.0 failed verification: build\/server\.mjs changed/);
+    return true;
+  });
+  assert.deepEqual(await calls(), [], 'no hook ran');
 });

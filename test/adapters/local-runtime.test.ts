@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, realpath, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,7 +14,7 @@ let runtime: LocalProcessRuntime;
 before(async () => {
   fleet = await createTestFleet({
     instances: 3,
-    versions: { '1.0.0': undefined, '2.0.0': undefined, '2.0.1': undefined },
+    versions: { '1.0.0': undefined, '2.0.0': undefined, '2.0.1': undefined, '3.0.0': undefined },
   });
   runtime = fleet.runtime as LocalProcessRuntime;
 });
@@ -99,4 +99,81 @@ test('an instance that dies during startup is reported with its last log lines',
     return true;
   });
   assert.equal((await crashing.inspect(ref)).running, false);
+});
+
+/** Polls `check` every 10 ms for up to 5 s. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, 'timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('an instance runs its own verified copy: writing into the builds root while it starts changes nothing', async () => {
+  const [, ref] = fleet.refs;
+  assert.ok(ref);
+  const { stateDir, buildsRoot, publicKey } = fleet.fleet.paths;
+  // Loads its code half a second after it was started: the window in which the files are swapped.
+  const lazy = new LocalProcessRuntime({
+    stateDir,
+    buildsRoot,
+    publicKeyPath: publicKey,
+    command: ['node', '-e', "setTimeout(() => import(process.cwd() + '/build/server.mjs'), 500)"],
+  });
+  await lazy.install(ref, '3.0.0');
+  const inBuildsRoot = join(buildsRoot, 'api', '3.0.0', 'build', 'server.mjs');
+  const signed = await readFile(inBuildsRoot);
+  const starting = lazy.start(ref);
+  await until(() =>
+    stat(lazy.files(ref).pid).then(
+      () => true,
+      () => false,
+    ),
+  );
+  await writeFile(inBuildsRoot, 'process.exit(9);\n');
+  try {
+    const started = await starting;
+    assert.equal(started.report?.version, '3.0.0');
+    const cwd = await realpath(`/proc/${started.pid}/cwd`);
+    const releases = join(await realpath(stateDir), 'releases', 'api', 'api-2');
+    assert.match(cwd, new RegExp(`^${releases}/3\\.0\\.0-[0-9a-f]{16}$`));
+  } finally {
+    await writeFile(inBuildsRoot, signed);
+    await lazy.stop(ref, { timeoutMs: 5000 });
+  }
+});
+
+test('install reuses a verified release, replaces a corrupted one, and keeps only the current, previous and running releases', async () => {
+  const [, , ref] = fleet.refs;
+  assert.ok(ref);
+  const base = join(fleet.fleet.paths.stateDir, 'releases', 'api', ref.instance);
+  await runtime.install(ref, '1.0.0');
+  const first = await readlink(join(base, 'current'));
+  assert.match(first, /^1\.0\.0-[0-9a-f]{16}$/);
+  const server = join(base, first, 'build', 'server.mjs');
+  const inode = (await stat(server)).ino;
+  await runtime.install(ref, '1.0.0');
+  assert.equal((await stat(server)).ino, inode, 'a retry reuses the verified copy');
+
+  await writeFile(server, '// corrupted\n', { flag: 'a' });
+  await runtime.install(ref, '1.0.0');
+  assert.doesNotMatch(await readFile(server, 'utf8'), /corrupted/, 'install replaces a corrupted copy');
+  await writeFile(server, 'process.exit(9); // corrupted\n');
+  const started = await runtime.start(ref);
+  assert.equal(started.report?.version, '1.0.0', 'start replaces a corrupted copy before running it');
+
+  await runtime.install(ref, '2.0.0');
+  await runtime.install(ref, '3.0.0');
+  const names = async () => (await readdir(base)).map((n) => n.replace(/-[0-9a-f]{16}$/, '')).sort();
+  assert.deepEqual(
+    await names(),
+    ['1.0.0', '2.0.0', '3.0.0', 'current'],
+    'running 1.0.0, previous 2.0.0, current 3.0.0',
+  );
+  await runtime.restart(ref, { timeoutMs: 5000 });
+  await runtime.install(ref, '2.0.0');
+  assert.deepEqual(await names(), ['2.0.0', '3.0.0', 'current'], '1.0.0 is neither current, previous nor running');
+  assert.match(await readlink(join(base, 'current')), /^2\.0\.0-/);
+  await runtime.stop(ref, { timeoutMs: 5000 });
 });

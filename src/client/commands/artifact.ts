@@ -92,6 +92,7 @@ export function artifactCommand(program: Command): void {
             behavior: flags.sampleBehavior ? parse(sampleBehavior, parseJson(flags.sampleBehavior)) : undefined,
           })
         : await buildArtifact({ ...ref, from: flags.from ?? '', commit });
+      for (const warning of built.warnings) process.stderr.write(`zerodown: warning: ${warning}\n`);
       process.stdout.write(
         `Built ${built.service} ${built.version} at ${built.dir}\n  commit ${built.metadata.commit.sha} (${built.metadata.commit.branch}), by ${built.metadata.builder}\n`,
       );
@@ -110,6 +111,7 @@ export function artifactCommand(program: Command): void {
         version: flags.version,
         publicKeyPath: flags.publicKey ?? paths.publicKey,
       });
+      for (const warning of verified.warnings) process.stderr.write(`zerodown: warning: ${warning}\n`);
       if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, ...verified })}\n`);
       else
         process.stdout.write(
