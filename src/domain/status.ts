@@ -171,7 +171,7 @@ export function refusal(status: DeploymentStatus, command: OperatorCommand): str
       if (status.phase === 'rolling-back')
         return `${where}: a rollback is already under way (${status.rollback?.reason ?? ''})`;
       if (status.rollback || status.abort)
-        return `${where}: a ${status.abort ? 'abort' : 'rollback'} was already requested`;
+        return `${where}: ${status.abort ? 'an abort' : 'a rollback'} was already requested`;
       return undefined;
     default: {
       const unknown: never = command;

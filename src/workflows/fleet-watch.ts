@@ -1,5 +1,6 @@
 import { condition, isCancellation } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import type { InstanceStatus } from '../domain/status.ts';
 import { bakeWatchIntervalMs, fleetTrigger } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
 import { fleetCheckActivities } from './proxies.ts';
@@ -15,12 +16,17 @@ import type { DeploymentState } from './state.ts';
 /**
  * Why the fleet is not whole right now, or undefined when every instance runs, is ready, reports
  * the version the deployment expects of it (the target once updated, the previous one before) and
- * is UP and ready at the load balancer.
+ * is UP and ready at the load balancer. `which` narrows the look to some instances.
  */
-export async function fleetProblem(spec: DeploymentSpec, state: DeploymentState): Promise<string | undefined> {
-  const expected = state.status.instances.map((i) => ({ instance: i.instance, version: i.version }));
+export async function fleetProblem(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  which: (instance: InstanceStatus) => boolean = () => true,
+): Promise<string | undefined> {
+  const expected = state.status.instances.filter(which).map((i) => ({ instance: i.instance, version: i.version }));
+  // One look per host (task queue) at its instances, and one at the load balancer, all at once.
   const byQueue = new Map<string, DeploymentTarget[]>();
-  for (const target of spec.instances)
+  for (const target of spec.instances.filter((t) => expected.some((e) => e.instance === t.instance)))
     byQueue.set(target.taskQueue, [...(byQueue.get(target.taskQueue) ?? []), target]);
   try {
     const [servers, ...observed] = await Promise.all([

@@ -58,9 +58,9 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
         failures.push(`smoke test after rollback: ${failureMessage(error)}`);
       }
     }
-    // A restored fleet must be whole too: the smoke test goes through a load balancer that retries.
+    // What it restored must serve again: the smoke test goes through a load balancer that retries.
     if (failures.length === 0 && previous && changed.length > 0 && patched('fleet-watch')) {
-      const problem = await fleetProblem(spec, state);
+      const problem = await fleetProblem(spec, state, (i) => i.changed);
       if (problem) failures.push(`after the rollback ${problem}`);
     }
     const finished = Date.now();
