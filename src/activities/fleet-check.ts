@@ -7,7 +7,7 @@ import {
   instanceProblems,
   serverProblem,
 } from '../domain/triggers.ts';
-import { type ActivityDeps, heartbeater, instanceContext, loadBalancer } from './context.ts';
+import { type ActivityDeps, instanceContext, loadBalancer, withHeartbeats } from './context.ts';
 
 /**
  * The fleet watch (issue: a crash during the bake went unseen behind the load balancer's
@@ -17,16 +17,19 @@ import { type ActivityDeps, heartbeater, instanceContext, loadBalancer } from '.
  * not roll a deployment back; a dead process is reported at once.
  */
 
-/** Looks again while `problem` holds, at most `looks` times in all, `pauseMs` apart. */
+/**
+ * Looks again while `problem` holds, at most `looks` times in all, `pauseMs` apart, heartbeating
+ * throughout (a probe of a hung instance waits for its own timeout).
+ */
 async function confirmed<T>(observe: () => Promise<T>, problem: (seen: T) => boolean, looks = 4, pauseMs = 250) {
-  const beat = heartbeater();
-  let seen = await observe();
-  for (let look = 1; look < looks && problem(seen); look++) {
-    beat();
-    await sleep(pauseMs);
-    seen = await observe();
-  }
-  return seen;
+  return await withHeartbeats(async () => {
+    let seen = await observe();
+    for (let look = 1; look < looks && problem(seen); look++) {
+      await sleep(pauseMs);
+      seen = await observe();
+    }
+    return seen;
+  });
 }
 
 /** Host-local: runs on the worker of the instances' host. */
