@@ -103,6 +103,20 @@ export class FakeFleet {
 }
 
 type Activities = ReturnType<typeof createActivities>;
+/** The activities' signatures without the promise: the fake answers at once. */
+type Immediate<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
+};
+
+/** Each answer (or throw) delivered as an activity's settled promise. */
+function asActivities(immediate: Immediate<Activities>): Activities {
+  return Object.fromEntries(
+    Object.entries(immediate).map(([name, answer]) => [
+      name,
+      (...args: unknown[]) => Promise.resolve().then(() => (answer as (...a: unknown[]) => unknown)(...args)),
+    ]),
+  ) as Activities;
+}
 
 /** Activities over every fake fleet in `fleets`, found by service name; one worker serves them all. */
 export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
@@ -124,15 +138,15 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       checkStatus: fleet.up(i) ? 'L7OK' : i.running ? 'L7STS' : 'L4CON',
     }));
 
-  return {
-    async drainInstance({ service, instance }) {
+  return asActivities({
+    drainInstance({ service, instance }) {
       on(service, 'drainInstance', instance).i.admin = 'drain';
     },
-    async waitForIdle({ service, instance }) {
+    waitForIdle({ service, instance }) {
       on(service, 'waitForIdle', instance);
       return { waitedMs: 0 };
     },
-    async readmitInstance({ service, instance, timeoutMs }) {
+    readmitInstance({ service, instance, timeoutMs }) {
       const { fleet, i } = on(service, 'readmitInstance', instance);
       if (!fleet.up(i))
         throw ApplicationFailure.nonRetryable(
@@ -143,10 +157,10 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       fleet.options.afterReadmit?.(i, fleet);
       return { waitedMs: 0 };
     },
-    async trafficSample({ service }) {
+    trafficSample({ service }) {
       return fleetOf(service, 'trafficSample').sample();
     },
-    async servingInstances({ service }) {
+    servingInstances({ service }) {
       const fleet = fleetOf(service, 'servingInstances');
       const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i));
       return {
@@ -154,7 +168,7 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
         notServing: fleet.instances.filter((i) => !serving.includes(i)).map((i) => `${i.name} (${fleet.status(i)})`),
       };
     },
-    async verifyArtifact({ service, version }) {
+    verifyArtifact({ service, version }) {
       if (!fleetOf(service, 'verifyArtifact').artifacts.has(version))
         throw ApplicationFailure.nonRetryable(
           `no signed artifact of ${service} ${version}`,
@@ -162,7 +176,7 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
         );
       return { fileCount: 1 };
     },
-    async verifyMigrations({ service, version }) {
+    verifyMigrations({ service, version }) {
       if (fleetOf(service, 'verifyMigrations').options.schemaRefuses?.includes(version))
         throw ApplicationFailure.nonRetryable(
           `the applied schema no longer suits ${version}`,
@@ -170,7 +184,7 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
         );
       return { migrations: 0 };
     },
-    async smokeTest({ service, version }) {
+    smokeTest({ service, version }) {
       const fleet = fleetOf(service, 'smokeTest');
       const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i));
       const wrong = serving.find((i) => i.version !== version);
@@ -181,11 +195,11 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
         );
       return { passed: 10 };
     },
-    async archiveDeploymentLog({ status }) {
+    archiveDeploymentLog({ status }) {
       fleetOf(status.service, 'archiveDeploymentLog');
       return { file: '(memory)' };
     },
-    async installArtifact({ service, instance, version }) {
+    installArtifact({ service, instance, version }) {
       const { fleet, i } = on(service, 'installArtifact', instance);
       if (!fleet.artifacts.has(version))
         throw ApplicationFailure.nonRetryable(
@@ -194,13 +208,13 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
         );
       i.installed = version;
     },
-    async restartInstance({ service, instance, version }) {
+    restartInstance({ service, instance, version }) {
       const { fleet, i } = on(service, 'restartInstance', instance);
       if (i.running && i.version === version) return { restartMs: 0 };
       Object.assign(i, { running: true, version: i.installed, ready: !fleet.options.unready?.includes(i.installed) });
       return { restartMs: 1 };
     },
-    async checkInstanceHealth({ service, instance, version, timeoutMs }) {
+    checkInstanceHealth({ service, instance, version, timeoutMs }) {
       const { i } = on(service, 'checkInstanceHealth', instance);
       if (!i.running || !i.ready || i.version !== version)
         throw ApplicationFailure.nonRetryable(
@@ -209,11 +223,11 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
         );
       return { healthMs: 1 };
     },
-    async inspectInstance({ service, instance }) {
+    inspectInstance({ service, instance }) {
       const { i } = on(service, 'inspectInstance', instance);
       return { version: i.running ? i.version : undefined, running: i.running, installedVersion: i.installed };
     },
-    async observeInstances({ service, instances }) {
+    observeInstances({ service, instances }) {
       const fleet = fleetOf(service, 'observeInstances');
       return instances.map(({ instance }) => {
         const i = fleet.instance(instance);
@@ -222,19 +236,19 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
           : { instance, running: false, ready: false, version: undefined };
       });
     },
-    async loadBalancerServers({ service }) {
+    loadBalancerServers({ service }) {
       return servers(fleetOf(service, 'loadBalancerServers'));
     },
-    async applyMigrations({ service }) {
+    applyMigrations({ service }) {
       fleetOf(service, 'applyMigrations');
       return { skipped: true as const };
     },
-    async checkDatabase({ service }) {
+    checkDatabase({ service }) {
       fleetOf(service, 'checkDatabase');
       return { checked: false, backfills: [] };
     },
-    async runBackfill() {
+    runBackfill() {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
     },
-  };
+  });
 }

@@ -79,15 +79,19 @@ describe('rolling deployment', () => {
     try {
       const [first] = h.fleet.refs;
       assert.ok(first);
-      const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
-        const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 6, healthTimeoutSeconds: 20 });
-        await waitForStatus(handle, (s) => s.instances[0]?.state === 'baking', 60_000);
-        const { pid } = await h.fleet.runtime.inspect(first);
-        assert.ok(pid, 'the updated instance runs');
-        process.kill(pid, 'SIGKILL');
-        const result = await handle.result();
-        return { result, status: await handle.query(statusQuery) };
-      });
+      const { result, status, killedAt } = await withWorker(
+        { taskQueue: h.taskQueue, activities: h.activities },
+        async () => {
+          const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 6, healthTimeoutSeconds: 20 });
+          await waitForStatus(handle, (s) => s.instances[0]?.state === 'baking', 60_000);
+          const { pid } = await h.fleet.runtime.inspect(first);
+          assert.ok(pid, 'the updated instance runs');
+          process.kill(pid, 'SIGKILL');
+          const killedAt = Date.now();
+          const result = await handle.result();
+          return { result, status: await handle.query(statusQuery), killedAt };
+        },
+      );
       const served = await load.stop();
       assert.notEqual(result.phase, 'succeeded');
       assert.equal(result.phase, 'rolled-back');
@@ -107,7 +111,7 @@ describe('rolling deployment', () => {
         `every instance serves again: ${servers.map((s) => `${s.server} ${s.status}`).join(', ')}`,
       );
       t.diagnostic(
-        `clients saw ${served.errors + served.timeouts + served.non2xx} failed of ${served.requests.total} requests (the error-rate trigger alone could not see the crash)`,
+        `the watch saw the crash ${(status.rollback?.startedAt ?? NaN) - killedAt} ms after the SIGKILL; rollback took ${result.rollbackMs} ms; clients saw ${served.errors + served.timeouts + served.non2xx} failed of ${served.requests.total} requests`,
       );
     } finally {
       await load.stop();
