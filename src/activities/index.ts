@@ -1,4 +1,5 @@
 import { createDatabaseActivities } from './database.ts';
+import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
 import { createValidationActivities } from './validation.ts';
@@ -13,12 +14,14 @@ export function createActivities(deps: ActivityDeps) {
     ...createValidationActivities(deps),
     ...createInstanceActivities(deps),
     ...createDatabaseActivities(deps),
+    ...createLoadBalancerCheckActivities(deps),
+    ...createInstanceCheckActivities(deps),
   };
 }
 
 /** Activities of a worker on a host that only runs instances. */
 export function createHostActivities(deps: ActivityDeps) {
-  return createInstanceActivities(deps);
+  return { ...createInstanceActivities(deps), ...createInstanceCheckActivities(deps) };
 }
 
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;

@@ -171,7 +171,7 @@ export function refusal(status: DeploymentStatus, command: OperatorCommand): str
       if (status.phase === 'rolling-back')
         return `${where}: a rollback is already under way (${status.rollback?.reason ?? ''})`;
       if (status.rollback || status.abort)
-        return `${where}: a ${status.abort ? 'abort' : 'rollback'} was already requested`;
+        return `${where}: ${status.abort ? 'an abort' : 'a rollback'} was already requested`;
       return undefined;
     default: {
       const unknown: never = command;
@@ -217,4 +217,62 @@ export function withIgnoredCommand(
   now: number,
 ): DeploymentStatus {
   return withEvent(status, { at: now, kind: 'ignored-command', message: `${command} signal ignored: ${reason}` });
+}
+
+/*
+ * The workflow's own progress, one named transition each, so every change of the status is a pure
+ * function with a test (test/domain/status.test.ts) and the workflow reads as a list of steps.
+ */
+
+/** What the deployment is doing right now, in words; not a log line. */
+export function withStep(status: DeploymentStatus, step: string): DeploymentStatus {
+  return { ...status, step };
+}
+
+/** The batch (1-based) now being updated. */
+export function withBatch(status: DeploymentStatus, batch: number): DeploymentStatus {
+  return { ...status, batch };
+}
+
+/** The version the instances ran before this deployment: what a rollback restores. */
+export function withPreviousVersion(status: DeploymentStatus, previousVersion: string | undefined): DeploymentStatus {
+  return { ...status, previousVersion };
+}
+
+/** A pause the plan asked for (`--pause-after`), held at the next safe point like an operator's. */
+export function withPlannedPause(status: DeploymentStatus, afterBatch: number): DeploymentStatus {
+  return { ...status, pauseRequestedBy: `plan (after batch ${afterBatch})` };
+}
+
+/** Temporal cancelled the workflow (e.g. from the Web UI): an abort, so changed instances are restored. */
+export function withCancellation(status: DeploymentStatus): DeploymentStatus {
+  return { ...status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
+}
+
+/** The last error seen, for the status and the Web UI. */
+export function withError(status: DeploymentStatus, error: string): DeploymentStatus {
+  return { ...status, lastError: error };
+}
+
+/**
+ * The new version misbehaved: record why and ask for the automatic rollback. A rollback already
+ * asked for (by an operator or an earlier trigger) keeps its own reason.
+ */
+export function withAutomaticRollback(status: DeploymentStatus, reason: string): DeploymentStatus {
+  return {
+    ...withError(status, reason),
+    rollback: status.rollback ?? { reason, by: 'zerodown', automatic: true },
+  };
+}
+
+/** The rollback (or the restoring part of an abort) starts now. */
+export function withRollbackStarted(status: DeploymentStatus, now: number): DeploymentStatus {
+  const reason = status.rollback?.reason ?? status.abort?.reason ?? 'unknown';
+  const rollback = status.rollback ?? { reason, by: status.abort?.by ?? 'unknown', automatic: false };
+  return { ...status, rollback: { ...rollback, startedAt: now } };
+}
+
+/** The rollback ended (restored or not); its duration is `finishedAt - startedAt`. */
+export function withRollbackFinished(status: DeploymentStatus, now: number): DeploymentStatus {
+  return status.rollback ? { ...status, rollback: { ...status.rollback, finishedAt: now } } : status;
 }

@@ -5,6 +5,7 @@ import type {
   LoadBalancerActivities,
   ValidationActivities,
 } from '../activities/index.ts';
+import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../activities/fleet-check.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -86,4 +87,14 @@ export function databaseActivities(taskQueue: string) {
     checkDatabase: checking.checkDatabase,
     runBackfill: backfilling.runBackfill,
   };
+}
+
+/** The fleet watch: read-only looks at instances (on their host's queue) and at the load balancer. */
+export function fleetCheckActivities(taskQueue: string) {
+  return proxyActivities<InstanceCheckActivities & LoadBalancerCheckActivities>({
+    taskQueue,
+    startToCloseTimeout: '15s',
+    heartbeatTimeout,
+    retry,
+  });
 }

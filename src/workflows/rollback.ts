@@ -1,7 +1,9 @@
 import { CancellationScope, patched } from '@temporalio/workflow';
 import { planBatches, rollbackBatchSize, type DeploymentSpec } from '../domain/deployment.ts';
 import { rollbackSchemaRefusal } from './database.ts';
+import { withRollbackFinished, withRollbackStarted } from '../domain/status.ts';
 import { failureMessage } from './failures.ts';
+import { fleetProblem } from './fleet-watch.ts';
 import { validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
@@ -16,13 +18,7 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
   return await CancellationScope.nonCancellable(async () => {
     const reason = state.status.rollback?.reason ?? state.status.abort?.reason ?? 'unknown';
     const started = Date.now();
-    state.status = {
-      ...state.status,
-      rollback: {
-        ...(state.status.rollback ?? { reason, by: state.status.abort?.by ?? 'unknown', automatic: false }),
-        startedAt: started,
-      },
-    };
+    state.status = withRollbackStarted(state.status, started);
     state.phase('rolling-back', `rolling back: ${reason}`);
     state.event('rollback', `rollback started: ${reason}`);
 
@@ -62,8 +58,13 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
         failures.push(`smoke test after rollback: ${failureMessage(error)}`);
       }
     }
+    // What it restored must serve again: the smoke test goes through a load balancer that retries.
+    if (failures.length === 0 && previous && changed.length > 0 && patched('fleet-watch')) {
+      const problem = await fleetProblem(spec, state, (i) => i.changed);
+      if (problem) failures.push(`after the rollback ${problem}`);
+    }
     const finished = Date.now();
-    state.status = { ...state.status, rollback: { ...state.status.rollback!, finishedAt: finished } };
+    state.status = withRollbackFinished(state.status, finished);
     const outcome =
       failures.length === 0
         ? `rollback finished in ${finished - started} ms: ${changed.length} instance(s) restored to ${previous ?? '(none changed)'}`

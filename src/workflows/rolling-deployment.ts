@@ -1,34 +1,24 @@
-import { ApplicationFailure, condition, isCancellation, log, patched, workflowInfo } from '@temporalio/workflow';
+import { condition, isCancellation, log, patched } from '@temporalio/workflow';
 import {
-  deploymentSpec,
   planBatches,
   type DeploymentSpec,
   type DeploymentSpecInput,
   type DeploymentTarget,
 } from '../domain/deployment.ts';
-import { failureTypes, formatIssues } from '../domain/errors.ts';
-import type { InstanceStatus, Phase } from '../domain/status.ts';
+import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage } from './failures.ts';
+import { fleetProblem, watchedBake } from './fleet-watch.ts';
 import { registerHandlers } from './handlers.ts';
+import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
 import { rollBack } from './rollback.ts';
 import { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
 
-/** What a finished deployment returns (and the CLI prints). */
-export interface DeploymentResult {
-  service: string;
-  version: string;
-  previousVersion: string | undefined;
-  phase: Phase;
-  reason?: string;
-  wallMs: number;
-  rollbackMs?: number;
-  instances: InstanceStatus[];
-}
+export type { DeploymentResult } from './outcome.ts';
 
 /**
  * A zero-downtime rolling deployment (seed §5): validate, wait for approval if asked, update the
@@ -41,12 +31,19 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   const state = new DeploymentState(spec, batches.length);
   registerHandlers(state);
 
+  let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
-    await validateDeployment(spec, state);
+    validated = await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error))
       return await fail(spec, state, `validation failed, nothing was changed: ${failureMessage(error)}`);
-    state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
+    state.status = withCancellation(state.status);
+  }
+  if (validated === 'nothing-to-do') {
+    // Not a failure: the fleet already is what was asked for (and validation found it whole).
+    const reason = `nothing to do: every instance of ${spec.service} already runs ${spec.version}`;
+    state.phase('succeeded', reason);
+    return await finish(spec, state, reason);
   }
 
   try {
@@ -56,14 +53,13 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
         await deployBatch(spec, state, batch, index + 1);
         if (state.rollbackOrAbortRequested) break;
         if (spec.pauseAfterBatches.includes(index + 1) && index + 1 < batches.length) {
-          state.status = { ...state.status, pauseRequestedBy: `plan (after batch ${index + 1})` };
+          state.status = withPlannedPause(state.status, index + 1);
         }
       }
       if (await checkpoint(state)) await verifyDeployment(spec, state);
     }
   } catch (error) {
-    if (isCancellation(error))
-      state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
+    if (isCancellation(error)) state.status = withCancellation(state.status);
     else requestAutomaticRollback(state, failureMessage(error));
   }
 
@@ -79,17 +75,6 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   }
   state.phase('succeeded', `every instance runs ${spec.version}`);
   return await finish(spec, state);
-}
-
-function parseSpec(input: DeploymentSpecInput): DeploymentSpec {
-  const parsed = deploymentSpec.safeParse(input);
-  if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(
-      `invalid deployment spec:\n${formatIssues(parsed.error.issues)}`,
-      failureTypes.invalidSpec,
-    );
-  }
-  return parsed.data;
 }
 
 /** Waits for an operator's approval when the spec asks for one; false when told to stop instead. */
@@ -129,12 +114,18 @@ async function deployBatch(
   const pending = batch.filter(
     (t) => state.status.instances.find((i) => i.instance === t.instance)?.state !== 'updated',
   );
-  state.status = { ...state.status, batch: number };
+  state.status = withBatch(state.status, number);
   state.phase(
     'deploying',
     `batch ${number}/${state.status.batches}: ${pending.map((t) => t.instance).join(', ') || 'already updated'}`,
   );
-  const before = await lb.trafficSample({ service: spec.service });
+  // Patched: recorded deployments from before the fleet watch replay without its activities.
+  const watching = patched('fleet-watch');
+  const [before, unwhole] = await Promise.all([
+    lb.trafficSample({ service: spec.service }),
+    watching ? fleetProblem(spec, state) : undefined,
+  ]);
+  if (unwhole) return requestAutomaticRollback(state, `before batch ${number}: ${unwhole}`);
   const results = await Promise.allSettled(pending.map((t) => replaceInstance(spec, state, t, spec.version, 'update')));
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${pending[i]?.instance}: ${failureMessage(r.reason)}`] : [],
@@ -149,61 +140,32 @@ async function deployBatch(
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
     for (const t of pending) state.instance(t.instance, { state: 'baking' });
     // The bake window ends early when an operator asks for a rollback or an abort.
-    await condition(() => state.rollbackOrAbortRequested, spec.bakeSeconds * 1000);
+    const seen = watching
+      ? await watchedBake(spec, state)
+      : void (await condition(() => state.rollbackOrAbortRequested, spec.bakeSeconds * 1000));
     for (const t of pending) state.instance(t.instance, { state: 'updated' });
+    if (seen) return requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
   }
   const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
   if (reason) requestAutomaticRollback(state, reason);
 }
 
-/** Post-deployment validation (seed §8.1): smoke tests through the load balancer, then the database. */
+/**
+ * Post-deployment validation (seed §8.1): smoke tests through the load balancer, the database,
+ * and last, since smoke tests through a load balancer that retries cannot see one dead instance,
+ * every instance itself: success is never reported about a fleet that is not whole.
+ */
 async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
   state.phase('verifying', 'post-deployment smoke tests through the load balancer');
   await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
   if (patched('database-checks')) await verifyDatabase(spec, state);
+  if (!patched('fleet-watch')) return;
+  const unwhole = await fleetProblem(spec, state);
+  if (unwhole) requestAutomaticRollback(state, `before reporting success: ${unwhole}`);
 }
 
 function requestAutomaticRollback(state: DeploymentState, reason: string): void {
   log.warn('automatic rollback', { reason });
-  state.status = {
-    ...state.status,
-    lastError: reason,
-    rollback: state.status.rollback ?? { reason, by: 'zerodown', automatic: true },
-  };
+  state.status = withAutomaticRollback(state.status, reason);
   state.event('error', reason);
-}
-
-async function fail(spec: DeploymentSpec, state: DeploymentState, reason: string): Promise<never> {
-  state.status = { ...state.status, lastError: reason };
-  state.phase('failed', reason);
-  await archive(spec, state);
-  throw ApplicationFailure.nonRetryable(reason, failureTypes.deploymentFailed, state.status);
-}
-
-async function finish(spec: DeploymentSpec, state: DeploymentState): Promise<DeploymentResult> {
-  await archive(spec, state);
-  const s = state.status;
-  const rollbackMs =
-    s.rollback?.startedAt && s.rollback.finishedAt ? s.rollback.finishedAt - s.rollback.startedAt : undefined;
-  return {
-    service: s.service,
-    version: s.version,
-    previousVersion: s.previousVersion,
-    phase: s.phase,
-    ...(s.rollback || s.abort ? { reason: s.rollback?.reason ?? s.abort?.reason } : {}),
-    wallMs: (s.finishedAt ?? Date.now()) - s.startedAt,
-    ...(rollbackMs !== undefined ? { rollbackMs } : {}),
-    instances: s.instances,
-  };
-}
-
-async function archive(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
-  try {
-    await validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({
-      runId: workflowInfo().runId,
-      status: state.status,
-    });
-  } catch (error) {
-    log.error('could not archive the deployment log', { error: failureMessage(error) });
-  }
 }

@@ -9,6 +9,7 @@ import {
   withEvent,
   withInstance,
   withPhase,
+  withStep,
 } from '../domain/status.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
@@ -42,7 +43,7 @@ export class DeploymentState {
   }
 
   step(step: string): void {
-    this.status = { ...this.status, step };
+    this.status = withStep(this.status, step);
   }
 
   instance(instance: string, patch: Partial<Omit<InstanceStatus, 'instance'>>): void {

@@ -1,7 +1,9 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 import { failureTypes } from '../domain/errors.ts';
+import { withPreviousVersion } from '../domain/status.ts';
 import { applySchemaMigrations } from './database.ts';
+import { fleetProblem } from './fleet-watch.ts';
 import { instanceActivities, loadBalancerActivities, validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
 
@@ -9,9 +11,13 @@ import type { DeploymentState } from './state.ts';
  * Seed §3 and §5.2, before any instance changes: the artifact exists and verifies, migrations are
  * verified, every instance runs one known version, and enough instances serve to keep serving
  * while a batch is out; then the migrations are applied. Throws a non-retryable failure naming the
- * problem; a failing migration is rolled back, so nothing is changed then either.
+ * problem; a failing migration is rolled back, so nothing is changed then either. Returns
+ * 'nothing-to-do' when every instance already runs the version and the fleet is whole.
  */
-export async function validateDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
+export async function validateDeployment(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+): Promise<'ready' | 'nothing-to-do'> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   state.step(`verifying the signature of ${spec.service} ${spec.version}`);
   await checks.verifyArtifact({ service: spec.service, version: spec.version });
@@ -34,6 +40,15 @@ export async function validateDeployment(spec: DeploymentSpec, state: Deployment
     );
   }
   const others = [...new Set(running.map((r) => r.version).filter((v) => v !== spec.version))];
+  if (others.length === 0 && patched('no-op-deployment')) {
+    for (const r of running) state.instance(r.target.instance, { state: 'updated' });
+    const problem = await fleetProblem(spec, state);
+    if (!problem) return 'nothing-to-do';
+    throw ApplicationFailure.nonRetryable(
+      `every instance of ${spec.service} already runs ${spec.version}, but ${problem}; bring the instances back (zerodown fleet up, or restart them), then check with zerodown status`,
+      failureTypes.fleetNotReady,
+    );
+  }
   if (others.length === 0) {
     throw ApplicationFailure.nonRetryable(
       `every instance of ${spec.service} already runs ${spec.version}; nothing to deploy`,
@@ -47,10 +62,31 @@ export async function validateDeployment(spec: DeploymentSpec, state: Deployment
       failureTypes.fleetNotReady,
     );
   }
-  state.status = { ...state.status, previousVersion: others[0] };
+  state.status = withPreviousVersion(state.status, others[0]);
   for (const r of running) if (r.version === spec.version) state.instance(r.target.instance, { state: 'updated' });
 
-  state.step('checking that enough instances serve');
+  if (patched('fleet-watch')) {
+    // Every instance, not just enough of them: a deployment starts only from a whole fleet.
+    state.step('checking that every instance runs, is ready and is UP at the load balancer');
+    const problem = await fleetProblem(spec, state);
+    if (problem) {
+      throw ApplicationFailure.nonRetryable(
+        `${problem}; a deployment starts only from a whole fleet: bring the instances back (zerodown fleet up, or restart them) and deploy again`,
+        failureTypes.fleetNotReady,
+      );
+    }
+  } else {
+    state.step('checking that enough instances serve');
+    await enoughServing(spec);
+  }
+  // Last, once every check passed and before any instance changes (seed §6.3). Patched: recorded
+  // deployments from before this step replay without it.
+  if (patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
+  return 'ready';
+}
+
+/** The check before the fleet watch: enough instances serve to keep serving while a batch is out. */
+async function enoughServing(spec: DeploymentSpec): Promise<void> {
   const { serving, notServing } = await loadBalancerActivities(spec.loadBalancerTaskQueue, spec).servingInstances({
     service: spec.service,
   });
@@ -60,7 +96,4 @@ export async function validateDeployment(spec: DeploymentSpec, state: Deployment
       failureTypes.fleetNotReady,
     );
   }
-  // Last, once every check passed and before any instance changes (seed §6.3). Patched: recorded
-  // deployments from before this step replay without it.
-  if (patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
 }

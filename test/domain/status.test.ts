@@ -1,7 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planBatches, deploymentSpec, hostTaskQueue, rollbackBatchSize } from '../../src/domain/deployment.ts';
-import { applyCommand, initialStatus, refusal, withPhase, type DeploymentStatus } from '../../src/domain/status.ts';
+import {
+  applyCommand,
+  initialStatus,
+  refusal,
+  withAutomaticRollback,
+  withBatch,
+  withCancellation,
+  withError,
+  withPhase,
+  withPlannedPause,
+  withPreviousVersion,
+  withRollbackFinished,
+  withRollbackStarted,
+  withStep,
+  type DeploymentStatus,
+} from '../../src/domain/status.ts';
 import { errorRateTrigger } from '../../src/domain/triggers.ts';
 
 const fresh = (): DeploymentStatus =>
@@ -53,6 +68,62 @@ describe('operator commands reducer', () => {
     for (let i = 0; i < 600; i++) status = withPhase(status, 'deploying', `step ${i}`, i);
     assert.equal(status.events.length, 500);
     assert.match(status.events.at(-1)?.message ?? '', /step 599/);
+  });
+});
+
+describe('progress transitions', () => {
+  it('set the step, the batch and the previous version without logging or touching anything else', () => {
+    const before = fresh();
+    const after = withPreviousVersion(withBatch(withStep(before, 'reading versions'), 2), '1.0.0');
+    assert.deepEqual(after, { ...before, step: 'reading versions', batch: 2, previousVersion: '1.0.0' });
+    assert.equal(before.step, 'validating the deployment', 'the input is not changed');
+  });
+
+  it('a planned pause is held like an operator pause, named after its batch, and resume clears it', () => {
+    const paused = withPlannedPause(withPhase(fresh(), 'deploying', 'batch 1', 1), 1);
+    assert.equal(paused.pauseRequestedBy, 'plan (after batch 1)');
+    assert.match(refusal(paused, { type: 'pause', by: 'x' }) ?? '', /already requested by plan \(after batch 1\)/);
+    assert.equal(applyCommand(paused, { type: 'resume', by: 'carol' }, 2).pauseRequestedBy, undefined);
+  });
+
+  it('a cancellation from Temporal is an abort that refuses further rollbacks', () => {
+    const cancelled = withCancellation(fresh());
+    assert.deepEqual(cancelled.abort, { reason: 'the workflow was cancelled', by: 'temporal' });
+    assert.match(
+      refusal(cancelled, { type: 'rollback', by: 'x', reason: 'r' }) ?? '',
+      /an abort was already requested/,
+    );
+  });
+
+  it('an automatic rollback records the error, and a rollback already asked for keeps its own reason', () => {
+    const automatic = withAutomaticRollback(fresh(), 'error rate 9 %');
+    assert.deepEqual(automatic.rollback, { reason: 'error rate 9 %', by: 'zerodown', automatic: true });
+    assert.equal(automatic.lastError, 'error rate 9 %');
+    const manual = applyCommand(fresh(), { type: 'rollback', by: 'erin', reason: 'latency' }, 1);
+    const both = withAutomaticRollback(manual, 'instance died');
+    assert.deepEqual(both.rollback, { reason: 'latency', by: 'erin', automatic: false });
+    assert.equal(both.lastError, 'instance died');
+    assert.equal(withError(fresh(), 'boom').lastError, 'boom');
+  });
+
+  it('times a rollback from its start to its end, and an abort becomes a rollback by whoever aborted', () => {
+    const rollback = withAutomaticRollback(fresh(), 'bad');
+    const done = withRollbackFinished(withRollbackStarted(rollback, 100), 350);
+    assert.deepEqual(done.rollback, {
+      reason: 'bad',
+      by: 'zerodown',
+      automatic: true,
+      startedAt: 100,
+      finishedAt: 350,
+    });
+    const aborted = applyCommand(fresh(), { type: 'abort', by: 'bob', reason: 'wrong version' }, 1);
+    assert.deepEqual(withRollbackStarted(aborted, 7).rollback, {
+      reason: 'wrong version',
+      by: 'bob',
+      automatic: false,
+      startedAt: 7,
+    });
+    assert.equal(withRollbackFinished(fresh(), 9).rollback, undefined, 'no rollback, nothing to finish');
   });
 });
 

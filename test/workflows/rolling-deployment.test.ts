@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { statusQuery } from '../../src/workflows/messages.ts';
-import { createDeploymentHarness } from '../helpers/deployment.ts';
+import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { recordHistory } from '../helpers/histories.ts';
 import { startLoad } from '../helpers/load.ts';
 import { eventually } from '../helpers/local-fleet.ts';
@@ -59,6 +59,59 @@ describe('rolling deployment', () => {
       assert.ok(served.requests.total > 500, `requests served during the deployment: ${served.requests.total}`);
       t.diagnostic(
         `deployment wall time ${wallMs} ms (workflow: ${result.wallMs} ms); ${served.requests.total} requests served, 0 failed`,
+      );
+    } finally {
+      await load.stop();
+    }
+  });
+
+  it('does not report success when an updated instance is SIGKILLed during its bake behind HAProxy retries: it rolls back naming the instance', async (t) => {
+    // The fleet file's defaults, as a user runs it: HAProxy retries and redispatch on, 1 s checks.
+    const h = await createDeploymentHarness('bakecrash', {
+      instances: 3,
+      retries: true,
+      checkIntervalMs: 1000,
+      upVersion: '1.0.0',
+      versions: { '1.0.0': undefined, '2.0.0': undefined },
+    });
+    t.after(() => h.cleanup());
+    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders?delay=5`, { connections: 2 });
+    try {
+      const [first] = h.fleet.refs;
+      assert.ok(first);
+      const { result, status, killedAt } = await withWorker(
+        { taskQueue: h.taskQueue, activities: h.activities },
+        async () => {
+          const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 6, healthTimeoutSeconds: 20 });
+          await waitForStatus(handle, (s) => s.instances[0]?.state === 'baking', 60_000);
+          const { pid } = await h.fleet.runtime.inspect(first);
+          assert.ok(pid, 'the updated instance runs');
+          process.kill(pid, 'SIGKILL');
+          const killedAt = Date.now();
+          const result = await handle.result();
+          return { result, status: await handle.query(statusQuery), killedAt };
+        },
+      );
+      const served = await load.stop();
+      assert.notEqual(result.phase, 'succeeded');
+      assert.equal(result.phase, 'rolled-back');
+      assert.match(
+        result.reason ?? '',
+        new RegExp(`^while batch 1 baked: the fleet is not whole: ${first.instance}: its process is not running`),
+      );
+      assert.equal(status.rollback?.automatic, true);
+      assert.deepEqual(
+        await h.fleet.runningVersions(),
+        ['1.0.0', '1.0.0', '1.0.0'],
+        'the killed instance was restored',
+      );
+      const servers = await h.fleet.lb.servers(h.service);
+      assert.ok(
+        servers.every((s) => s.admin === 'ready' && s.status === 'UP'),
+        `every instance serves again: ${servers.map((s) => `${s.server} ${s.status}`).join(', ')}`,
+      );
+      t.diagnostic(
+        `the watch saw the crash ${(status.rollback?.startedAt ?? NaN) - killedAt} ms after the SIGKILL; rollback took ${result.rollbackMs} ms; clients saw ${served.errors + served.timeouts + served.non2xx} failed of ${served.requests.total} requests`,
       );
     } finally {
       await load.stop();

@@ -1,0 +1,66 @@
+import { condition, isCancellation } from '@temporalio/workflow';
+import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import type { InstanceStatus } from '../domain/status.ts';
+import { bakeWatchIntervalMs, fleetTrigger } from '../domain/triggers.ts';
+import { failureMessage } from './failures.ts';
+import { fleetCheckActivities } from './proxies.ts';
+import type { DeploymentState } from './state.ts';
+
+/**
+ * The load balancer's retries hide a crashed instance from the clients' error rate (the
+ * frontend's 5xx stay at 0 while an updated instance is DOWN), so the deployment watches the
+ * instances themselves: each one's process, readiness and reported version on its host, and its
+ * state at the load balancer: while an updated batch bakes, before every batch, and before success.
+ */
+
+/**
+ * Why the fleet is not whole right now, or undefined when every instance runs, is ready, reports
+ * the version the deployment expects of it (the target once updated, the previous one before) and
+ * is UP and ready at the load balancer. `which` narrows the look to some instances.
+ */
+export async function fleetProblem(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  which: (instance: InstanceStatus) => boolean = () => true,
+): Promise<string | undefined> {
+  const expected = state.status.instances.filter(which).map((i) => ({ instance: i.instance, version: i.version }));
+  // One look per host (task queue) at its instances, and one at the load balancer, all at once.
+  const byQueue = new Map<string, DeploymentTarget[]>();
+  for (const target of spec.instances.filter((t) => expected.some((e) => e.instance === t.instance)))
+    byQueue.set(target.taskQueue, [...(byQueue.get(target.taskQueue) ?? []), target]);
+  try {
+    const [servers, ...observed] = await Promise.all([
+      fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service }),
+      ...[...byQueue].map(([queue, targets]) =>
+        fleetCheckActivities(queue).observeInstances({
+          service: spec.service,
+          instances: expected.filter((e) => targets.some((t) => t.instance === e.instance)),
+        }),
+      ),
+    ]);
+    return fleetTrigger(expected, observed.flat(), servers);
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return `the fleet could not be checked: ${failureMessage(error)}`;
+  }
+}
+
+/**
+ * The bake window (seed §9.1): wait `bakeSeconds`, looking at the fleet every
+ * `bakeWatchIntervalMs`. Ends early when an operator asks for a rollback or an abort; returns the
+ * problem the watch saw, or undefined. The look at the bake's end is left to the check that comes
+ * next (before the next batch, or before success).
+ */
+export async function watchedBake(spec: DeploymentSpec, state: DeploymentState): Promise<string | undefined> {
+  const deadline = Date.now() + spec.bakeSeconds * 1000;
+  const interval = bakeWatchIntervalMs(spec.bakeSeconds);
+  // Bounded: each pass waits at least until the next interval or the deadline.
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0 || state.rollbackOrAbortRequested) return undefined;
+    if (await condition(() => state.rollbackOrAbortRequested, Math.min(interval, remaining))) return undefined;
+    if (deadline - Date.now() <= 0) return undefined;
+    const problem = await fleetProblem(spec, state);
+    if (problem) return problem;
+  }
+}

@@ -1,0 +1,70 @@
+import { ApplicationFailure, log, workflowInfo } from '@temporalio/workflow';
+import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../domain/deployment.ts';
+import { failureTypes, formatIssues } from '../domain/errors.ts';
+import { type InstanceStatus, type Phase, withError } from '../domain/status.ts';
+import { failureMessage } from './failures.ts';
+import { validationActivities } from './proxies.ts';
+import type { DeploymentState } from './state.ts';
+
+/* How a deployment's run begins and ends: its input parsed, its log archived, its result. */
+
+/** What a finished deployment returns (and the CLI prints). */
+export interface DeploymentResult {
+  service: string;
+  version: string;
+  previousVersion: string | undefined;
+  phase: Phase;
+  reason?: string;
+  wallMs: number;
+  rollbackMs?: number;
+  instances: InstanceStatus[];
+}
+
+/** The workflow input, validated again: it is a boundary. */
+export function parseSpec(input: DeploymentSpecInput): DeploymentSpec {
+  const parsed = deploymentSpec.safeParse(input);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid deployment spec:\n${formatIssues(parsed.error.issues)}`,
+      failureTypes.invalidSpec,
+    );
+  }
+  return parsed.data;
+}
+
+/** Ends the run as failed (exit 5): the reason is the failure's message and the status its details. */
+export async function fail(spec: DeploymentSpec, state: DeploymentState, reason: string): Promise<never> {
+  state.status = withError(state.status, reason);
+  state.phase('failed', reason);
+  await archive(spec, state);
+  throw ApplicationFailure.nonRetryable(reason, failureTypes.deploymentFailed, state.status);
+}
+
+/** Ends the run; `reason` says why a deployment that changed nothing still succeeded. */
+export async function finish(spec: DeploymentSpec, state: DeploymentState, reason?: string): Promise<DeploymentResult> {
+  await archive(spec, state);
+  const s = state.status;
+  const rollbackMs =
+    s.rollback?.startedAt && s.rollback.finishedAt ? s.rollback.finishedAt - s.rollback.startedAt : undefined;
+  return {
+    service: s.service,
+    version: s.version,
+    previousVersion: s.previousVersion,
+    phase: s.phase,
+    ...(s.rollback || s.abort ? { reason: s.rollback?.reason ?? s.abort?.reason } : reason ? { reason } : {}),
+    wallMs: (s.finishedAt ?? Date.now()) - s.startedAt,
+    ...(rollbackMs !== undefined ? { rollbackMs } : {}),
+    instances: s.instances,
+  };
+}
+
+async function archive(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
+  try {
+    await validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({
+      runId: workflowInfo().runId,
+      status: state.status,
+    });
+  } catch (error) {
+    log.error('could not archive the deployment log', { error: failureMessage(error) });
+  }
+}

@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { createActivities } from '../../src/activities/index.ts';
+import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
+import { failureTypes } from '../../src/domain/errors.ts';
+
+/**
+ * An in-memory fleet behind a stand-in for every activity, for fast workflow tests of rules that
+ * need no real system (pause points, refusals, triggers, validation, the fleet watch). The real
+ * end-to-end tests (rolling-deployment, rollback, operator-commands) stay the proof that the
+ * activities do what these stand-ins pretend. Typed as the real activity set, so a renamed or
+ * reshaped activity breaks the type check here rather than silently skipping a test.
+ */
+
+export interface FakeInstance {
+  name: string;
+  installed: string;
+  /** The version the process runs; meaningful only while `running`. */
+  version: string;
+  running: boolean;
+  admin: 'ready' | 'drain' | 'maint';
+  /** HAProxy's settled view; the fake settles at once: UP while running and ready. */
+  ready: boolean;
+}
+
+export interface FakeFleetOptions {
+  instances?: number;
+  version?: string;
+  /** Versions with a signed artifact (default: the running version and `2.0.0`). */
+  artifacts?: string[];
+  /** Versions whose readiness fails once started. */
+  unready?: string[];
+  /** Fraction of requests that fail on instances running a version (default 0). */
+  errorRates?: Record<string, number>;
+  /** Versions the applied schema no longer suits (their verifyMigrations is refused). */
+  schemaRefuses?: string[];
+  /** Called after an instance is back in the load balancer, to script what happens next. */
+  afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
+}
+
+export class FakeFleet {
+  readonly service = `fast-${randomUUID().slice(0, 8)}`;
+  readonly instances: FakeInstance[];
+  readonly artifacts: Set<string>;
+  /** Every activity call, in order: `name instance?`. */
+  readonly calls: string[] = [];
+  private traffic = { total: 0, failed: 0 };
+
+  constructor(readonly options: FakeFleetOptions = {}) {
+    const version = options.version ?? '1.0.0';
+    this.artifacts = new Set(options.artifacts ?? [version, '2.0.0']);
+    this.instances = Array.from({ length: options.instances ?? 3 }, (_, i) => ({
+      name: `${this.service}-${i + 1}`,
+      installed: version,
+      version,
+      running: true,
+      admin: 'ready',
+      ready: true,
+    }));
+  }
+
+  instance(name: string): FakeInstance {
+    const found = this.instances.find((i) => i.name === name);
+    if (!found) throw ApplicationFailure.nonRetryable(`no instance ${name} in ${this.service}`, 'UnknownInstance');
+    return found;
+  }
+
+  /** SIGKILL, as far as the fleet can tell. */
+  kill(name: string): void {
+    this.instance(name).running = false;
+  }
+
+  up(i: FakeInstance): boolean {
+    return i.running && i.ready;
+  }
+
+  status(i: FakeInstance): string {
+    if (i.admin === 'maint') return 'MAINT';
+    if (!this.up(i)) return 'DOWN';
+    return i.admin === 'drain' ? 'DRAIN' : 'UP';
+  }
+
+  /** One more sample window: 100 requests spread over the serving instances. */
+  sample(): { total: number; failed: number } {
+    const serving = this.instances.filter((i) => i.admin === 'ready' && this.up(i));
+    this.traffic.total += 100;
+    for (const i of serving)
+      this.traffic.failed += Math.round((100 / serving.length) * (this.options.errorRates?.[i.version] ?? 0));
+    return { ...this.traffic };
+  }
+
+  /** The spec a deployment of this fleet is started with (tests override what they need). */
+  spec(taskQueue: string, overrides: Partial<DeploymentSpecInput> & { version: string }): DeploymentSpec {
+    return deploymentSpec.parse({
+      service: this.service,
+      instances: this.instances.map((i) => ({ instance: i.name, host: 'local', taskQueue })),
+      loadBalancerTaskQueue: taskQueue,
+      bakeSeconds: 0,
+      requestedBy: 'fast-test',
+      ...overrides,
+    });
+  }
+}
+
+type Activities = ReturnType<typeof createActivities>;
+/** The activities' signatures without the promise: the fake answers at once. */
+type Immediate<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
+};
+
+/** Each answer (or throw) delivered as an activity's settled promise. */
+function asActivities(immediate: Immediate<Activities>): Activities {
+  return Object.fromEntries(
+    Object.entries(immediate).map(([name, answer]) => [
+      name,
+      (...args: unknown[]) => Promise.resolve().then(() => (answer as (...a: unknown[]) => unknown)(...args)),
+    ]),
+  ) as Activities;
+}
+
+/** Activities over every fake fleet in `fleets`, found by service name; one worker serves them all. */
+export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
+  const fleetOf = (service: string, call: string, instance?: string) => {
+    const fleet = fleets.get(service);
+    if (!fleet) throw ApplicationFailure.nonRetryable(`no fake fleet ${service}`, 'UnknownService');
+    fleet.calls.push(instance ? `${call} ${instance}` : call);
+    return fleet;
+  };
+  const on = (service: string, call: string, instance: string) => {
+    const fleet = fleetOf(service, call, instance);
+    return { fleet, i: fleet.instance(instance) };
+  };
+  const servers = (fleet: FakeFleet) =>
+    fleet.instances.map((i) => ({
+      server: i.name,
+      admin: i.admin,
+      status: fleet.status(i),
+      checkStatus: fleet.up(i) ? 'L7OK' : i.running ? 'L7STS' : 'L4CON',
+    }));
+
+  return asActivities({
+    drainInstance({ service, instance }) {
+      on(service, 'drainInstance', instance).i.admin = 'drain';
+    },
+    waitForIdle({ service, instance }) {
+      on(service, 'waitForIdle', instance);
+      return { waitedMs: 0 };
+    },
+    readmitInstance({ service, instance, timeoutMs }) {
+      const { fleet, i } = on(service, 'readmitInstance', instance);
+      if (!fleet.up(i))
+        throw ApplicationFailure.nonRetryable(
+          `${service}/${instance} did not pass the load balancer's health check within ${timeoutMs} ms`,
+          failureTypes.readmitTimeout,
+        );
+      i.admin = 'ready';
+      fleet.options.afterReadmit?.(i, fleet);
+      return { waitedMs: 0 };
+    },
+    trafficSample({ service }) {
+      return fleetOf(service, 'trafficSample').sample();
+    },
+    servingInstances({ service }) {
+      const fleet = fleetOf(service, 'servingInstances');
+      const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i));
+      return {
+        serving: serving.map((i) => i.name),
+        notServing: fleet.instances.filter((i) => !serving.includes(i)).map((i) => `${i.name} (${fleet.status(i)})`),
+      };
+    },
+    verifyArtifact({ service, version }) {
+      if (!fleetOf(service, 'verifyArtifact').artifacts.has(version))
+        throw ApplicationFailure.nonRetryable(
+          `no signed artifact of ${service} ${version}`,
+          failureTypes.artifactInvalid,
+        );
+      return { fileCount: 1 };
+    },
+    verifyMigrations({ service, version }) {
+      if (fleetOf(service, 'verifyMigrations').options.schemaRefuses?.includes(version))
+        throw ApplicationFailure.nonRetryable(
+          `the applied schema no longer suits ${version}`,
+          failureTypes.migrationRefused,
+        );
+      return { migrations: 0 };
+    },
+    smokeTest({ service, version }) {
+      const fleet = fleetOf(service, 'smokeTest');
+      const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i));
+      const wrong = serving.find((i) => i.version !== version);
+      if (serving.length === 0 || wrong)
+        throw ApplicationFailure.nonRetryable(
+          `smoke test failed: ${wrong ? `${wrong.name} reports ${wrong.version}` : 'nothing serves'}`,
+          failureTypes.smokeTestFailed,
+        );
+      return { passed: 10 };
+    },
+    archiveDeploymentLog({ status }) {
+      fleetOf(status.service, 'archiveDeploymentLog');
+      return { file: '(memory)' };
+    },
+    installArtifact({ service, instance, version }) {
+      const { fleet, i } = on(service, 'installArtifact', instance);
+      if (!fleet.artifacts.has(version))
+        throw ApplicationFailure.nonRetryable(
+          `no signed artifact of ${service} ${version}`,
+          failureTypes.artifactInvalid,
+        );
+      i.installed = version;
+    },
+    restartInstance({ service, instance, version }) {
+      const { fleet, i } = on(service, 'restartInstance', instance);
+      if (i.running && i.version === version) return { restartMs: 0 };
+      Object.assign(i, { running: true, version: i.installed, ready: !fleet.options.unready?.includes(i.installed) });
+      return { restartMs: 1 };
+    },
+    checkInstanceHealth({ service, instance, version, timeoutMs }) {
+      const { i } = on(service, 'checkInstanceHealth', instance);
+      if (!i.running || !i.ready || i.version !== version)
+        throw ApplicationFailure.nonRetryable(
+          `instance ${instance} failed its health check for ${version} within ${timeoutMs} ms: readiness answered 503`,
+          failureTypes.instanceUnhealthy,
+        );
+      return { healthMs: 1 };
+    },
+    inspectInstance({ service, instance }) {
+      const { i } = on(service, 'inspectInstance', instance);
+      return { version: i.running ? i.version : undefined, running: i.running, installedVersion: i.installed };
+    },
+    observeInstances({ service, instances }) {
+      const fleet = fleetOf(service, 'observeInstances');
+      return instances.map(({ instance }) => {
+        const i = fleet.instance(instance);
+        return i.running
+          ? { instance, running: true, ready: i.ready, ...(i.ready ? {} : { readiness: '503' }), version: i.version }
+          : { instance, running: false, ready: false, version: undefined };
+      });
+    },
+    loadBalancerServers({ service }) {
+      return servers(fleetOf(service, 'loadBalancerServers'));
+    },
+    applyMigrations({ service }) {
+      fleetOf(service, 'applyMigrations');
+      return { skipped: true as const };
+    },
+    checkDatabase({ service }) {
+      fleetOf(service, 'checkDatabase');
+      return { checked: false, backfills: [] };
+    },
+    runBackfill() {
+      throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
+    },
+  });
+}
