@@ -3,10 +3,11 @@ import { describe, it } from 'node:test';
 import { anonymousOperator, commandDescription, operatorCommands } from '../../src/domain/deployment-views.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import {
-  addDeploymentColumns,
+  configureColumns,
   browserSkipReason,
   dialogOptions,
   listRowText,
+  openList,
   openBrowser,
   runPage,
   screenshot,
@@ -108,9 +109,14 @@ describe('the Web UI as an operator console', { skip: browserSkipReason, concurr
       assert.match(text, /ROLLED BACK ·/, '…and the details say plainly that it was rolled back');
       assert.match(text, /2\.0\.0 was not deployed: errors on the dashboard/);
 
-      await addDeploymentColumns(page, ['ZerodownService', 'ZerodownVersion', 'ZerodownPhase']);
+      // The one-time setting the README describes: zerodown's search attributes as list columns.
+      await configureColumns(page, {
+        add: ['ZerodownService', 'ZerodownVersion', 'ZerodownPhase'],
+        remove: ['Run ID', 'Type'],
+      });
       const row = await listRowText(page, handle.workflowId, /rolled-back/);
       assert.match(row, new RegExp(`${h.service}[\\s\\S]*2\\.0\\.0[\\s\\S]*rolled-back`), 'service, version and phase');
+      await openList(page, `WorkflowType = 'rollingDeployment'`, handle.workflowId);
       await screenshot(page, 'web-ui-workflows.png');
     });
   });

@@ -121,8 +121,10 @@ async function openDialog(page: Page, kind: 'signal' | 'update') {
 /** The names and one-line descriptions the dialog offers, as "name\ndescription". */
 export async function dialogOptions(page: Page, kind: 'signal' | 'update'): Promise<string[]> {
   const dialog = await openDialog(page, kind);
+  // The names come from the workflow's metadata query, answered by the worker after the dialog opens.
+  await dialog.getByRole('option').first().waitFor({ state: 'visible' });
   const options = await dialog.getByRole('option').allInnerTexts();
-  await page.keyboard.press('Escape');
+  await page.reload({ waitUntil: 'domcontentloaded' });
   return options.map((o) => o.trim());
 }
 
@@ -151,10 +153,13 @@ export async function sendFromDialog(
   throw new Error(`the ${kind} dialog neither closed nor showed an error within 15s`);
 }
 
-/** Writes a screenshot to docs/ when ZERODOWN_UPDATE_DOCS=1, else to the test run's scratch folder. */
+/** Screenshots shown in the README; only these are written to docs/ (when ZERODOWN_UPDATE_DOCS=1). */
+const docsScreenshots = new Set(['web-ui-workflows.png', 'web-ui-waiting.png']);
+
+/** Writes a screenshot to docs/ when ZERODOWN_UPDATE_DOCS=1 and it is a README one, else to the scratch folder. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   const file =
-    process.env.ZERODOWN_UPDATE_DOCS === '1'
+    process.env.ZERODOWN_UPDATE_DOCS === '1' && docsScreenshots.has(name)
       ? path.join(projectRoot, 'docs', name)
       : path.join(process.env.ZERODOWN_TEST_SCRATCH ?? tmpdir(), name);
   mkdirSync(path.dirname(file), { recursive: true });
@@ -163,11 +168,25 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 }
 
 /** The Web UI's one-time column setting (README, "The Web UI"): adds zerodown's search attributes to the list. */
-export async function addDeploymentColumns(page: Page, columns: readonly string[]): Promise<void> {
+export async function configureColumns(
+  page: Page,
+  { add, remove }: { add: readonly string[]; remove: readonly string[] },
+): Promise<void> {
   await page.goto(`${testUiUrl()}/namespaces/default/workflows`, { waitUntil: 'domcontentloaded' });
   await page.getByTestId('workflows-summary-table-configuration-button').click();
-  for (const column of columns) await page.getByTestId(`orderable-list-item-${column}-add-button`).click();
+  for (const column of remove) await page.getByTestId(`orderable-list-item-${column}-remove-button`).click();
+  for (const column of add) await page.getByTestId(`orderable-list-item-${column}-add-button`).click();
   await page.keyboard.press('Escape');
+}
+
+/** The workflow list filtered by a visibility query, with the saved-views panel folded away. */
+export async function openList(page: Page, query: string, waitFor: string): Promise<void> {
+  await page.goto(`${testUiUrl()}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, {
+    waitUntil: 'domcontentloaded',
+  });
+  await page.getByText(waitFor).first().waitFor({ state: 'visible' });
+  const fold = page.getByRole('button', { name: 'Collapse saved views' });
+  if (await fold.isVisible()) await fold.click();
 }
 
 /** The text of the workflow list's row of `workflowId`, filtered by id so other tests' runs cannot hide it. */
