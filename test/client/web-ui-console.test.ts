@@ -112,10 +112,11 @@ describe('the Web UI as an operator console', { skip: browserSkipReason, concurr
       // The one-time setting the README describes: zerodown's search attributes as list columns.
       await configureColumns(page, {
         add: ['ZerodownService', 'ZerodownVersion', 'ZerodownPhase'],
-        remove: ['Run ID', 'Type'],
+        remove: ['Run ID', 'Type', 'Start'],
       });
       const row = await listRowText(page, handle.workflowId, /rolled-back/);
       assert.match(row, new RegExp(`${h.service}[\\s\\S]*2\\.0\\.0[\\s\\S]*rolled-back`), 'service, version and phase');
+      await page.setViewportSize({ width: 1440, height: 600 });
       await openList(page, `WorkflowType = 'rollingDeployment'`, handle.workflowId);
       await screenshot(page, 'web-ui-workflows.png');
     });
@@ -141,7 +142,11 @@ describe('the Web UI as an operator console', { skip: browserSkipReason, concurr
       const result = await handle.result();
       assert.equal(result.phase, 'aborted');
       assert.equal(result.reason, 'the workflow was cancelled');
-      assert.deepEqual(await h.fleet.runningVersions(), ['1.0.0', '1.0.0', '1.0.0'], 'the changed instance is restored');
+      assert.deepEqual(
+        await h.fleet.runningVersions(),
+        ['1.0.0', '1.0.0', '1.0.0'],
+        'the changed instance is restored',
+      );
       const text = await textWhen(page, url, /ABORTED/);
       assert.match(text, /2\.0\.0 was not deployed: the workflow was cancelled/);
     });

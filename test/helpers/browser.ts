@@ -190,7 +190,12 @@ export async function openList(page: Page, query: string, waitFor: string): Prom
 }
 
 /** The text of the workflow list's row of `workflowId`, filtered by id so other tests' runs cannot hide it. */
-export async function listRowText(page: Page, workflowId: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+export async function listRowText(
+  page: Page,
+  workflowId: string,
+  pattern: RegExp,
+  timeoutMs = 30_000,
+): Promise<string> {
   const url = `${testUiUrl()}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId="${workflowId}"`)}`;
   const deadline = Date.now() + timeoutMs;
   let text = '';
