@@ -12,6 +12,7 @@ import {
   type DeploymentSpec,
   type DeploymentSpecInput,
 } from '../domain/deployment.ts';
+import { staticDetails, staticSummary, type StartView } from '../domain/deployment-views.ts';
 import { badInput, formatIssues, refused } from '../domain/errors.ts';
 import { serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
@@ -93,6 +94,15 @@ export async function startDeployment(
   return await startPreparedDeployment(client, await prepareDeployment(fleet, request), request.taskQueue);
 }
 
+const startView = (spec: DeploymentSpec): StartView => ({
+  service: spec.service,
+  version: spec.version,
+  instances: spec.instances.length,
+  batchSize: spec.batchSize,
+  requireApproval: spec.requireApproval,
+  requestedBy: spec.requestedBy,
+});
+
 export async function startPreparedDeployment(
   client: Client,
   spec: DeploymentSpec,
@@ -111,8 +121,8 @@ export async function startPreparedDeployment(
         { key: versionKey, value: spec.version },
         { key: phaseKey, value: 'validating' },
       ]),
-      staticSummary: `Deploy ${spec.service} ${spec.version} to ${spec.instances.length} instances`,
-      staticDetails: `Rolling deployment of **${spec.service}** to **${spec.version}**, ${spec.batchSize} instance(s) at a time, requested by ${spec.requestedBy}.`,
+      staticSummary: staticSummary(startView(spec)),
+      staticDetails: staticDetails(startView(spec)),
     });
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {

@@ -1,6 +1,15 @@
 import { setHandler } from '@temporalio/workflow';
 import { applyCommand, refusal, withIgnoredCommand, type OperatorCommand } from '../domain/status.ts';
-import { type CommandName, commandNames, parseCommand, signals, statusQuery, updates } from './messages.ts';
+import {
+  type CommandName,
+  commandDescriptions,
+  commandNames,
+  parseCommand,
+  signals,
+  statusQuery,
+  statusQueryDescription,
+  updates,
+} from './messages.ts';
 import type { DeploymentState } from './state.ts';
 
 /** Why `args` cannot be applied now, or the command to apply. */
@@ -17,7 +26,7 @@ function decide(
 
 /** Message handlers are one-liners over the pure reducer in domain/status.ts. */
 export function registerHandlers(state: DeploymentState): void {
-  setHandler(statusQuery, () => state.status);
+  setHandler(statusQuery, () => state.status, { description: statusQueryDescription });
   for (const name of commandNames) {
     setHandler(
       updates[name],
@@ -31,14 +40,19 @@ export function registerHandlers(state: DeploymentState): void {
           const decision = decide(state, name, args);
           if ('problem' in decision) throw new Error(decision.problem);
         },
+        description: commandDescriptions[name],
       },
     );
-    setHandler(signals[name], (args?: unknown) => {
-      const decision = decide(state, name, args);
-      state.status =
-        'command' in decision
-          ? applyCommand(state.status, decision.command, Date.now())
-          : withIgnoredCommand(state.status, name, decision.problem, Date.now());
-    });
+    setHandler(
+      signals[name],
+      (args?: unknown) => {
+        const decision = decide(state, name, args);
+        state.status =
+          'command' in decision
+            ? applyCommand(state.status, decision.command, Date.now())
+            : withIgnoredCommand(state.status, name, decision.problem, Date.now());
+      },
+      { description: commandDescriptions[name] },
+    );
   }
 }

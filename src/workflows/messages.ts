@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
+import { anonymousOperator, commandDescription } from '../domain/deployment-views.ts';
 import type { DeploymentStatus, OperatorCommand } from '../domain/status.ts';
 
 /**
@@ -10,7 +11,9 @@ import type { DeploymentStatus, OperatorCommand } from '../domain/status.ts';
 
 export const statusQuery = defineQuery<DeploymentStatus>('status');
 
-const by = z.string().min(1).max(200).default('unknown');
+// The handlers cannot see the caller's Temporal identity, so a command that names nobody (typical
+// from the Web UI's dialogs) is logged as coming from the Web UI without an identity.
+const by = z.string().min(1).max(200).default(anonymousOperator);
 const reason = z.string().min(1, 'say why').max(1000);
 
 /** Arguments of each operator command, validated in the workflow. */
@@ -25,6 +28,18 @@ export const commandArgs = {
 export type CommandName = keyof typeof commandArgs;
 export const commandNames = Object.keys(commandArgs) as CommandName[];
 export type CommandArgs<N extends CommandName> = z.input<(typeof commandArgs)[N]>;
+
+/** The one-line descriptions the Web UI's Send a Signal / Send an Update dialogs show (via __temporal_workflow_metadata). */
+export const commandDescriptions: Record<CommandName, string> = {
+  approve: commandDescription('approve'),
+  pause: commandDescription('pause'),
+  resume: commandDescription('resume'),
+  rollback: commandDescription('rollback'),
+  abort: commandDescription('abort'),
+};
+
+export const statusQueryDescription =
+  'The deployment as zerodown sees it: phase, step, every instance, the deployment log.';
 
 export const updates = {
   approve: defineUpdate<DeploymentStatus, [CommandArgs<'approve'>]>('approve'),

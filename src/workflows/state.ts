@@ -1,4 +1,5 @@
 import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { currentDetails } from '../domain/deployment-views.ts';
 import { phaseKey, serviceKey, versionKey } from '../domain/search-attributes.ts';
 import {
   type DeploymentStatus,
@@ -59,24 +60,8 @@ export class DeploymentState {
     return Boolean(this.status.rollback || this.status.abort);
   }
 
-  /** Markdown shown as the run's current details in the Temporal Web UI. */
+  /** The run's current details in the Temporal Web UI (no workflow command: replay is unaffected). */
   private publish(): void {
-    const s = this.status;
-    const rows = s.instances.map((i) => `| ${i.instance} | ${i.host} | ${i.state} | ${i.version ?? '?'} |`);
-    setCurrentDetails(
-      [
-        `**${s.service}** ${s.previousVersion ?? '?'} → **${s.version}** · phase **${s.phase}** · batch ${s.batch}/${s.batches}`,
-        '',
-        s.step,
-        '',
-        '| instance | host | state | version |',
-        '| --- | --- | --- | --- |',
-        ...rows,
-        ...(s.rollback
-          ? ['', `Rollback: ${s.rollback.reason} (${s.rollback.automatic ? 'automatic' : `by ${s.rollback.by}`})`]
-          : []),
-        ...(s.lastError ? ['', `Last error: ${s.lastError}`] : []),
-      ].join('\n'),
-    );
+    setCurrentDetails(currentDetails(this.status));
   }
 }

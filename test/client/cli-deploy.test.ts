@@ -48,7 +48,7 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
     assert.match(
       deployed.stdout,
       new RegExp(
-        `Web UI: ${process.env.ZERODOWN_TEST_UI_URL}/namespaces/default/workflows/deploy-${service}/[0-9a-f-]+/history`,
+        `Web UI: ${process.env.ZERODOWN_TEST_UI_URL}/namespaces/default/workflows/deploy-${service}/[0-9a-f-]+/user-metadata`,
       ),
     );
     assert.match(
