@@ -41,24 +41,28 @@ export function createValidationActivities(deps: ActivityDeps) {
       const config = requireService(deps.fleet, service);
       if (!config.frontend) return { passed: 0 };
       const { address, port } = config.frontend;
-      // A request may wait up to 2 s for an answer: heartbeat on a timer, not per request.
-      await withHeartbeats(async () => {
-        for (let i = 0; i < requests; i++) {
-          for (const path of [config.health.readiness, config.health.status]) {
-            const answer = await httpGet(address, port, path, 2000);
-            const reported =
-              path === config.health.status && answer.ok
-                ? (JSON.parse(answer.body) as { version?: string }).version
-                : version;
-            if (!answer.ok || reported !== version) {
-              throw ApplicationFailure.nonRetryable(
-                `smoke test failed: GET ${path} through ${address}:${port} answered ${answer.statusCode ?? answer.error}${reported !== version ? ` reporting version ${reported}, expected ${version}` : ''}`,
-                failureTypes.smokeTestFailed,
-              );
-            }
-          }
+      const check = async (path: string) => {
+        const answer = await httpGet(address, port, path, 2000);
+        const reported =
+          path === config.health.status && answer.ok
+            ? (JSON.parse(answer.body) as { version?: string }).version
+            : version;
+        if (!answer.ok || reported !== version) {
+          throw ApplicationFailure.nonRetryable(
+            `smoke test failed: GET ${path} through ${address}:${port} answered ${answer.statusCode ?? answer.error}${reported !== version ? ` reporting version ${reported}, expected ${version}` : ''}`,
+            failureTypes.smokeTestFailed,
+          );
         }
-      });
+      };
+      // Clients arrive concurrently, so the rounds do too (each still reaches whichever instance the
+      // load balancer picks); a request may wait up to 2 s, so heartbeats go on a timer.
+      await withHeartbeats(() =>
+        Promise.all(
+          Array.from({ length: requests }, async () => {
+            for (const path of [config.health.readiness, config.health.status]) await check(path);
+          }),
+        ),
+      );
       log.info({ service, version, requests }, 'smoke tests passed');
       return { passed: requests };
     },

@@ -26,23 +26,29 @@ const retryable = (error: unknown) => !(error instanceof ApplicationFailure && e
 
 describe('load-balancer activities', () => {
   it('waitForIdle leaves an unreachable HAProxy socket to Temporal retries instead of failing the drain', async () => {
-    await assert.rejects(mockEnvironment().run(activities().waitForIdle, input()), (error) => {
-      assert.ok(retryable(error), `retryable, got ${String(error)}`);
-      assert.match((error as Error).message, /HAProxy runtime API socket .* does not exist/);
-      return true;
-    });
+    await assert.rejects(
+      mockEnvironment().run((i) => activities().waitForIdle(i), input()),
+      (error) => {
+        assert.ok(retryable(error), `retryable, got ${String(error)}`);
+        assert.match((error as Error).message, /HAProxy runtime API socket .* does not exist/);
+        return true;
+      },
+    );
   });
 
   it('takeOutOfRotation (drain + wait for idle) retries an unreachable socket too', async () => {
-    await assert.rejects(mockEnvironment().run(activities().takeOutOfRotation, input()), (error) => {
-      assert.ok(retryable(error), `retryable, got ${String(error)}`);
-      return true;
-    });
+    await assert.rejects(
+      mockEnvironment().run((i) => activities().takeOutOfRotation(i), input()),
+      (error) => {
+        assert.ok(retryable(error), `retryable, got ${String(error)}`);
+        return true;
+      },
+    );
   });
 
   it('an instance the fleet file does not name is a permanent failure', async () => {
     await assert.rejects(
-      mockEnvironment().run(activities().takeOutOfRotation, { ...input(), instance: 'api-9' }),
+      mockEnvironment().run((i) => activities().takeOutOfRotation(i), { ...input(), instance: 'api-9' }),
       (error) => {
         assert.ok(!retryable(error));
         assert.match((error as Error).message, /instance api-9 of service api is not in the fleet file/);
@@ -65,7 +71,7 @@ describe('load-balancer activities', () => {
     }
     assert.ok(busy, 'the slow request reached an instance');
     await assert.rejects(
-      mockEnvironment().run(activities().takeOutOfRotation, { ...input(), instance: busy }),
+      mockEnvironment().run((i) => activities().takeOutOfRotation(i), { ...input(), instance: busy }),
       (error) => {
         assert.ok(error instanceof ApplicationFailure && error.nonRetryable);
         assert.equal(error.type, failureTypes.drainTimeout);

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { projectRoot } from '../../src/paths.ts';
 import { createDeploymentHarness } from '../helpers/deployment.ts';
 import { temporalAddress } from '../helpers/temporal.ts';
@@ -45,7 +46,10 @@ async function runningHostStep(handle: WorkflowHandle, skip: Set<string>) {
   for (;;) {
     const { raw } = await handle.describe();
     const step = raw.pendingActivities?.find(
-      (a) => a.activityType?.name === 'replaceOnHost' && !skip.has(a.activityId ?? '') && a.state === 2,
+      (a) =>
+        a.activityType?.name === 'replaceOnHost' &&
+        !skip.has(a.activityId ?? '') &&
+        a.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
     );
     const startedAt = ms(step?.lastStartedTime);
     if (step?.activityId && startedAt !== undefined && Date.now() - startedAt > 400) return step;
