@@ -110,10 +110,11 @@ export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOpt
   if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
   await lb.drain(ref);
   await lb.resetHealth(ref);
+  // Fresh checks come every fast check interval (50 ms by default, docs/haproxy.md): poll finer than that.
   await pollServer(
     lb,
     ref,
-    options,
+    { pollMs: 20, ...options },
     (s) => s.admin === 'drain' && s.health === 'up' && s.checkPassing,
     (s) =>
       `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
