@@ -131,14 +131,17 @@ async function pollServer(
   timeoutMessage: (state: ServerState) => string,
 ): Promise<ServerState> {
   const deadline = Date.now() + timeoutMs;
+  // While a check is under way HAProxy shows no HTTP code; the message names the last one seen.
+  let lastCode: number | undefined;
   for (;;) {
     const state = await lb.server(ref);
     onPoll?.(state);
     if (done(state)) return state;
+    lastCode = state.checkCode ?? lastCode;
     if (Date.now() >= deadline) {
       throw new ZerodownError(
         'failed',
-        timeoutMessage(state),
+        timeoutMessage({ ...state, checkCode: state.checkCode ?? lastCode }),
         'Check the instance log and its readiness endpoint, then retry.',
       );
     }

@@ -13,6 +13,9 @@ type Mode = 'update' | 'restore';
  * Since the `merged-instance-steps` patch this takes three activities instead of six: drain and
  * wait for idle are one (load balancer), install, restart and health check are one (the instance's
  * host), and re-admission is the third. Deployments started before the patch replay the six.
+ * Local activities would save the server round trip too, but they run only in the workflow's own
+ * worker (host steps belong on the host's queue) and cannot heartbeat, so a worker killed mid-step
+ * would be noticed only by their timeout: merged, heartbeating activities keep both properties.
  */
 export async function replaceInstance(
   spec: DeploymentSpec,
