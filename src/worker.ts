@@ -54,6 +54,19 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowsPath' | 'workflowB
   return compiled && existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
 }
 
+/**
+ * Worker settings that bound crash recovery. A workflow task queued for a worker that was killed
+ * waits on that worker's sticky queue until this timeout (10 s by default) before any other
+ * worker may take it; 2 s keeps recovery within seconds, and a live worker that is merely slow
+ * only loses its cache for that run. Heartbeats go out at least every 250 ms, well inside the 1.5 s
+ * heartbeat timeouts of workflows/proxies.ts (by default the SDK sends them only every 80 % of
+ * the timeout, too close to it on a loaded machine).
+ */
+export const recoveryTuning = {
+  stickyQueueScheduleToStartTimeout: '2s',
+  maxHeartbeatThrottleInterval: '250ms',
+} satisfies Partial<WorkerOptions>;
+
 /** What a worker process serves. Workflow code comes from a path to bundle or a prebuilt bundle. */
 export interface WorkerSettings {
   connection: ConnectionSettings;
@@ -64,29 +77,57 @@ export interface WorkerSettings {
   activities: object;
 }
 
-/** Connects, creates and runs a worker until a shutdown signal; running activities finish first. */
+/**
+ * Connects, creates and runs the worker until a shutdown signal; running activities finish first.
+ * Activities and workflows are served by two SDK workers on the same task queue: the activity
+ * worker polls at once, while building the workflow bundle takes seconds (more on a busy host).
+ * A worker restarted after a crash so takes up the interrupted activity without that delay.
+ */
 export async function runWorker(
   settings: WorkerSettings,
   logger: Logger = createLogger('zerodown-worker'),
 ): Promise<void> {
   installRuntimeLogging(logger);
   const connection = await connectWorker(settings.connection);
+  const common = {
+    connection,
+    namespace: settings.connection.namespace,
+    taskQueue: settings.taskQueue,
+    shutdownGraceTime: settings.shutdownGraceMs,
+    ...recoveryTuning,
+  };
   try {
-    const worker = await Worker.create({
-      connection,
-      namespace: settings.connection.namespace,
-      taskQueue: settings.taskQueue,
-      ...settings.workflows,
-      activities: settings.activities,
-      shutdownGraceTime: settings.shutdownGraceMs,
-      // workflowFailureErrorTypes stays unset on purpose: a non-determinism error then stalls the
-      // deployment (visible in the Web UI) instead of failing it half-applied; a fixed worker resumes it.
-    });
+    const workers = [await Worker.create({ ...common, activities: settings.activities })];
+    const running = [workers[0]!.run()];
+    const stopAll = () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    };
+    try {
+      if (settings.workflows.workflowsPath || settings.workflows.workflowBundle) {
+        const workflowWorker = await Worker.create({
+          ...common,
+          ...settings.workflows,
+          // workflowFailureErrorTypes stays unset on purpose: a non-determinism error then stalls the
+          // deployment (visible in the Web UI) instead of failing it half-applied; a fixed worker resumes it.
+        });
+        workers.push(workflowWorker);
+        // A shutdown signal that came while the bundle was built stopped the activity worker only.
+        if (workers[0]!.getState() === 'RUNNING') running.push(workflowWorker.run());
+      }
+    } catch (error) {
+      // Leave nothing polling behind a worker that could not start.
+      stopAll();
+      await Promise.allSettled(running);
+      throw error;
+    }
     logger.info(
       { address: settings.connection.address, namespace: settings.connection.namespace, taskQueue: settings.taskQueue },
       'worker started',
     );
-    await worker.run();
+    // When either stops (a signal stops both; a failure only one), the other stops too.
+    const results = await Promise.allSettled(running.map((run) => run.finally(stopAll)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     logger.info('worker stopped');
   } finally {
     await connection.close();

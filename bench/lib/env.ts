@@ -12,6 +12,7 @@ import {
 } from '@temporalio/worker';
 import { startDevServer } from '../../src/temporal/dev-server.ts';
 import { projectRoot } from '../../src/paths.ts';
+import { recoveryTuning } from '../../src/worker.ts';
 import { freePort } from '../../test/helpers/ports.ts';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -77,6 +78,7 @@ export async function withBenchWorker<T>(
       workflowBundle: bundle,
       activities,
       shutdownGraceTime: '5s',
+      ...recoveryTuning,
     });
     return await worker.runUntil(body());
   } finally {

@@ -1,13 +1,13 @@
 import { ApplicationFailure, activityInfo, heartbeat } from '@temporalio/activity';
 import { artifactDir } from '../artifacts/manifest.ts';
-import { ZerodownError, failureTypes } from '../domain/errors.ts';
+import { failureTypes } from '../domain/errors.ts';
 import { requireService } from '../fleet/fleet-file.ts';
 import { type ApplyResult, type MigrationPlan, applyMigrations, planMigrations } from '../migrations/apply.ts';
 import { type BackfillProgress, runBackfill } from '../migrations/backfill.ts';
 import { schemaCompatibility } from '../migrations/compatibility.ts';
 import { loadMigrationSet } from '../migrations/declaration.ts';
 import { appliedMigrations, markDeployed, withClient } from '../migrations/record.ts';
-import { type ActivityDeps, withHeartbeats } from './context.ts';
+import { type ActivityDeps, permanentAs, withHeartbeats } from './context.ts';
 
 /**
  * The service's database (seed §6, §8.1): migrations verified before anything changes, applied
@@ -143,14 +143,9 @@ export function createDatabaseActivities(deps: ActivityDeps) {
 export type DatabaseActivities = ReturnType<typeof createDatabaseActivities>;
 
 /** zerodown's own errors become non-retryable failures of the matching type; I/O errors stay retryable. */
-async function guard<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (error) {
-    if (error instanceof ZerodownError && error.kind !== 'unreachable' && error.kind !== 'internal') {
-      const type = error.kind === 'failed' ? failureTypes.migrationFailed : failureTypes.migrationRefused;
-      throw ApplicationFailure.nonRetryable(error.hint ? `${error.message}\n(${error.hint})` : error.message, type);
-    }
-    throw error;
-  }
+function guard<T>(body: () => Promise<T>): Promise<T> {
+  return permanentAs(
+    (kind) => (kind === 'failed' ? failureTypes.migrationFailed : failureTypes.migrationRefused),
+    body,
+  );
 }

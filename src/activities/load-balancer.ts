@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { readmit, waitUntilIdle } from '../adapters/load-balancer.ts';
 import { failureTypes } from '../domain/errors.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
@@ -24,23 +23,44 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
       log.info({ service, instance }, 'instance drained at the load balancer');
     },
 
-    /** Waits until the instance has no current or queued sessions, heartbeating. */
+    /**
+     * Waits until the instance has no current or queued sessions, heartbeating. Only the drain
+     * bound running out (or a refusal) is permanent; an unreachable runtime API is retried.
+     */
     async waitForIdle({
       service,
       instance,
       timeoutMs,
     }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
       const started = Date.now();
-      try {
-        await waitUntilIdle(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() });
-      } catch (error) {
-        throw ApplicationFailure.nonRetryable((error as Error).message, failureTypes.drainTimeout);
-      }
+      await permanentAs(failureTypes.drainTimeout, () =>
+        waitUntilIdle(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() }),
+      );
       const waitedMs = Date.now() - started;
       log.info({ service, instance, drainToIdleMs: waitedMs }, 'instance idle: connections drained');
       return { waitedMs };
     },
-
+    /**
+     * Drain and wait until idle, in one activity: the two always run together, so this saves a
+     * Temporal round trip per instance. Idempotent: draining a drained server is a no-op, and a
+     * retry simply waits for idle again.
+     */
+    async takeOutOfRotation({
+      service,
+      instance,
+      timeoutMs,
+    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      instanceContext(deps, service, instance);
+      const ref = serverRef({ service, instance });
+      const started = Date.now();
+      await permanentAs(failureTypes.drainTimeout, async () => {
+        await lb.drain(ref);
+        await waitUntilIdle(lb, ref, { timeoutMs, onPoll: heartbeater() });
+      });
+      const waitedMs = Date.now() - started;
+      log.info({ service, instance, drainToIdleMs: waitedMs }, 'instance drained at the load balancer and idle');
+      return { waitedMs };
+    },
     /** Puts the instance back only after the load balancer's own fresh checks pass. Idempotent. */
     async readmitInstance({
       service,

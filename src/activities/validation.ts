@@ -6,7 +6,7 @@ import { verifyArtifact } from '../artifacts/manifest.ts';
 import { failureTypes } from '../domain/errors.ts';
 import type { DeploymentStatus } from '../domain/status.ts';
 import { requireService } from '../fleet/fleet-file.ts';
-import { type ActivityDeps, permanentAs } from './context.ts';
+import { type ActivityDeps, permanentAs, withHeartbeats } from './context.ts';
 
 /** Checks before and after a deployment, and the deployment log's archive (migrations: database.ts). */
 export function createValidationActivities(deps: ActivityDeps) {
@@ -16,8 +16,10 @@ export function createValidationActivities(deps: ActivityDeps) {
   return {
     /** The artifact exists and its signature and every file verify (seed §3.3). */
     async verifyArtifact({ service, version }: { service: string; version: string }): Promise<{ fileCount: number }> {
-      const verified = await permanentAs(failureTypes.artifactInvalid, () =>
-        verifyArtifact({ buildsRoot, service, version, publicKeyPath: publicKey }),
+      const verified = await withHeartbeats(() =>
+        permanentAs(failureTypes.artifactInvalid, () =>
+          verifyArtifact({ buildsRoot, service, version, publicKeyPath: publicKey }),
+        ),
       );
       log.info({ service, version, keyId: verified.keyId }, 'artifact signature verified');
       return { fileCount: verified.fileCount };
@@ -39,21 +41,28 @@ export function createValidationActivities(deps: ActivityDeps) {
       const config = requireService(deps.fleet, service);
       if (!config.frontend) return { passed: 0 };
       const { address, port } = config.frontend;
-      for (let i = 0; i < requests; i++) {
-        for (const path of [config.health.readiness, config.health.status]) {
-          const answer = await httpGet(address, port, path, 2000);
-          const reported =
-            path === config.health.status && answer.ok
-              ? (JSON.parse(answer.body) as { version?: string }).version
-              : version;
-          if (!answer.ok || reported !== version) {
-            throw ApplicationFailure.nonRetryable(
-              `smoke test failed: GET ${path} through ${address}:${port} answered ${answer.statusCode ?? answer.error}${reported !== version ? ` reporting version ${reported}, expected ${version}` : ''}`,
-              failureTypes.smokeTestFailed,
-            );
-          }
+      const check = async (path: string) => {
+        const answer = await httpGet(address, port, path, 2000);
+        const reported =
+          path === config.health.status && answer.ok
+            ? (JSON.parse(answer.body) as { version?: string }).version
+            : version;
+        if (!answer.ok || reported !== version) {
+          throw ApplicationFailure.nonRetryable(
+            `smoke test failed: GET ${path} through ${address}:${port} answered ${answer.statusCode ?? answer.error}${reported !== version ? ` reporting version ${reported}, expected ${version}` : ''}`,
+            failureTypes.smokeTestFailed,
+          );
         }
-      }
+      };
+      // Clients arrive concurrently, so the rounds do too (each still reaches whichever instance the
+      // load balancer picks); a request may wait up to 2 s, so heartbeats go on a timer.
+      await withHeartbeats(() =>
+        Promise.all(
+          Array.from({ length: requests }, async () => {
+            for (const path of [config.health.readiness, config.health.status]) await check(path);
+          }),
+        ),
+      );
       log.info({ service, version, requests }, 'smoke tests passed');
       return { passed: requests };
     },

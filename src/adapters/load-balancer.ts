@@ -110,10 +110,11 @@ export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOpt
   if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
   await lb.drain(ref);
   await lb.resetHealth(ref);
+  // Fresh checks come every fast check interval (50 ms by default, docs/haproxy.md): poll finer than that.
   await pollServer(
     lb,
     ref,
-    options,
+    { pollMs: 20, ...options },
     (s) => s.admin === 'drain' && s.health === 'up' && s.checkPassing,
     (s) =>
       `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
@@ -130,14 +131,17 @@ async function pollServer(
   timeoutMessage: (state: ServerState) => string,
 ): Promise<ServerState> {
   const deadline = Date.now() + timeoutMs;
+  // While a check is under way HAProxy shows no HTTP code; the message names the last one seen.
+  let lastCode: number | undefined;
   for (;;) {
     const state = await lb.server(ref);
     onPoll?.(state);
     if (done(state)) return state;
+    lastCode = state.checkCode ?? lastCode;
     if (Date.now() >= deadline) {
       throw new ZerodownError(
         'failed',
-        timeoutMessage(state),
+        timeoutMessage({ ...state, checkCode: state.checkCode ?? lastCode }),
         'Check the instance log and its readiness endpoint, then retry.',
       );
     }

@@ -7,7 +7,7 @@ import { ZerodownError, refused } from '../domain/errors.ts';
 import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { isAlive, isPortFree, tail, terminate } from './processes.ts';
-import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions } from './runtime.ts';
+import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions, StopOutcome } from './runtime.ts';
 
 export interface LocalRuntimeOptions {
   /**
@@ -119,10 +119,11 @@ export class LocalProcessRuntime implements InstanceRuntime {
     return this.inspect(ref);
   }
 
-  async stop(ref: InstanceRef, { timeoutMs }: StopOptions): Promise<void> {
+  async stop(ref: InstanceRef, { timeoutMs }: StopOptions): Promise<StopOutcome> {
     const pid = await this.runningPid(ref);
-    if (pid) await terminate(pid, timeoutMs, marker(ref));
+    const outcome = pid ? await terminate(pid, timeoutMs, marker(ref)) : 'not-running';
     await rm(this.files(ref).pid, { force: true });
+    return outcome;
   }
 
   async restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState> {

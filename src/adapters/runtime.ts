@@ -42,13 +42,22 @@ export interface StopOptions {
   timeoutMs: number;
 }
 
+/**
+ * How a stop ended: the process was not running, exited within the grace period, or ignored
+ * SIGTERM and was killed when the grace ran out (its in-flight work may have been cut off).
+ */
+export type StopOutcome = 'not-running' | 'exited' | 'killed';
+
 export interface InstanceRuntime {
   /** Put the artifact of `version` in place for this instance (does not restart it). */
   install(ref: InstanceRef, version: string): Promise<void>;
   /** Start the installed version; resolves once the instance answers its liveness endpoint. */
   start(ref: InstanceRef): Promise<InstanceState>;
-  /** Stop gracefully (SIGTERM or the stop hook), waiting up to `timeoutMs`. */
-  stop(ref: InstanceRef, options: StopOptions): Promise<void>;
+  /**
+   * Stop gracefully (SIGTERM or the stop hook), waiting up to `timeoutMs`. Says how it ended when
+   * the runtime can tell (a stop hook cannot: it resolves to nothing).
+   */
+  stop(ref: InstanceRef, options: StopOptions): Promise<StopOutcome | void>;
   /** Stop, then start the installed version. */
   restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState>;
   /** What is installed and running; the version is read back from the instance itself. */

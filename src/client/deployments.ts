@@ -114,6 +114,9 @@ export async function startPreparedDeployment(
       workflowId,
       taskQueue,
       args: [spec],
+      // A workflow task whose worker was killed is retried after this timeout (10 s by default);
+      // the deployment's tasks take milliseconds, so 2 s keeps crash recovery within seconds.
+      workflowTaskTimeout: '2s',
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       typedSearchAttributes: new TypedSearchAttributes([

@@ -36,6 +36,11 @@ export const healthConfig = z
     status: urlPath.default('/api/health/status'),
     /** Interval of the load balancer's readiness check. */
     checkIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+    /**
+     * Interval of the load balancer's checks while an instance's health is changing or down (HAProxy
+     * `fastinter`/`downinter`), so re-admission after a restart waits for `rise` checks at this pace.
+     */
+    fastCheckIntervalMs: z.number().int().min(10).max(60_000).default(50),
     /** Consecutive passing checks before the load balancer counts an instance up. */
     rise: z.number().int().min(1).max(10).default(2),
     /** Consecutive failing checks before the load balancer counts an instance down. */

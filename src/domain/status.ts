@@ -50,6 +50,8 @@ export interface InstanceStatus {
   changed: boolean;
   timings: InstanceTimings;
   error?: string;
+  /** Something that went wrong without failing the step, e.g. the old process had to be killed. */
+  warning?: string;
 }
 
 export type LogKind =
@@ -58,6 +60,7 @@ export type LogKind =
   | 'health-check'
   | 'drain'
   | 'error'
+  | 'warning'
   | 'rollback'
   | 'operator'
   | 'database'

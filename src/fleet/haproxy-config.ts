@@ -62,6 +62,10 @@ function serviceSections(name: string, service: ServiceConfig): string[] {
   const { frontend, health } = service;
   if (!frontend) return [];
   const interval = `${health.checkIntervalMs}ms`;
+  // Steady checks keep the configured pace; while a server's health changes (after a restart, or
+  // after re-admission forgets old results) checks run at the fast pace, so `rise` fresh passing
+  // checks take ~rise × fast interval instead of rise × interval (docs/haproxy.md).
+  const fast = `${Math.min(health.fastCheckIntervalMs, health.checkIntervalMs)}ms`;
   return [
     `frontend ${name}`,
     `  bind ${frontend.address}:${frontend.port}`,
@@ -73,7 +77,7 @@ function serviceSections(name: string, service: ServiceConfig): string[] {
     '  http-check expect status 200',
     // Idle server connections are purged every 5 s, far inside the instances' 65 s keep-alive,
     // so HAProxy is always the side that closes an idle connection (no reuse-while-closing 502s).
-    `  default-server inter ${interval} fastinter ${interval} downinter ${interval} rise ${health.rise} fall ${health.fall} pool-purge-delay 5s`,
+    `  default-server inter ${interval} fastinter ${fast} downinter ${fast} rise ${health.rise} fall ${health.fall} pool-purge-delay 5s`,
     ...service.instances.map((i) => `  server ${i.name} ${i.address}:${i.port} check`),
     '',
   ];

@@ -9,20 +9,27 @@ import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../ac
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
- * Every activity timeout and retry policy, in one place. Long waits heartbeat, so a worker killed
- * mid-activity is noticed within the heartbeat timeout and the activity runs again elsewhere.
+ * Every activity timeout and retry policy, in one place. Crash recovery is bounded by these: when
+ * a worker dies mid-activity, Temporal runs the activity again only once its attempt has timed out.
+ * So every activity that can take more than a moment heartbeats (every 250 ms, see
+ * activities/context.ts) under a 1.5 s heartbeat timeout, and the quick ones (one runtime-API
+ * command, one probe) get a 3 s start-to-close timeout: a killed step runs again within about
+ * 2 s (measured in test/workflows/recovery.test.ts). The generous start-to-close timeouts of the long ones only bound a live but stuck attempt.
  */
 const retry: ActivityOptions['retry'] = {
-  initialInterval: '250ms',
+  initialInterval: '100ms',
   backoffCoefficient: 2,
   maximumInterval: '5s',
   maximumAttempts: 10,
 };
-const heartbeatTimeout = '5s';
+const heartbeatTimeout = '1500ms';
+const quickTimeout = '3s';
 const seconds = (n: number) => `${Math.ceil(n)}s`;
+/** Bounds installing an artifact (verifying every file's hash, or the user's install hook). */
+const installSeconds = 120;
 
 export function loadBalancerActivities(taskQueue: string, spec: DeploymentSpec) {
-  const quick = proxyActivities<LoadBalancerActivities>({ taskQueue, startToCloseTimeout: '15s', retry });
+  const quick = proxyActivities<LoadBalancerActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
   const waiting = proxyActivities<LoadBalancerActivities>({
     taskQueue,
     startToCloseTimeout: seconds(Math.max(spec.drainTimeoutSeconds, spec.healthTimeoutSeconds) + 15),
@@ -34,33 +41,50 @@ export function loadBalancerActivities(taskQueue: string, spec: DeploymentSpec) 
     trafficSample: quick.trafficSample,
     servingInstances: quick.servingInstances,
     waitForIdle: waiting.waitForIdle,
+    takeOutOfRotation: waiting.takeOutOfRotation,
     readmitInstance: waiting.readmitInstance,
   };
 }
 
 export function instanceActivities(taskQueue: string, spec: DeploymentSpec) {
-  const quick = proxyActivities<InstanceActivities>({ taskQueue, startToCloseTimeout: '60s', retry });
+  const quick = proxyActivities<InstanceActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
   const waiting = proxyActivities<InstanceActivities>({
     taskQueue,
-    startToCloseTimeout: seconds(spec.drainTimeoutSeconds + spec.healthTimeoutSeconds + 15),
+    startToCloseTimeout: seconds(installSeconds + spec.drainTimeoutSeconds + spec.healthTimeoutSeconds + 15),
     heartbeatTimeout,
     retry,
   });
   return {
-    installArtifact: quick.installArtifact,
+    installArtifact: waiting.installArtifact,
     inspectInstance: quick.inspectInstance,
     restartInstance: waiting.restartInstance,
     checkInstanceHealth: waiting.checkInstanceHealth,
+    replaceOnHost: waiting.replaceOnHost,
   };
 }
 
+/** Checks before and after the deployment; they heartbeat while they run (artifacts can be large). */
 export function validationActivities(taskQueue: string) {
-  return proxyActivities<ValidationActivities & Pick<DatabaseActivities, 'verifyMigrations'>>({
+  const checks = proxyActivities<ValidationActivities>({
+    taskQueue,
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout,
+    retry,
+  });
+  // Reading the schema may wait on the database: it keeps the longer heartbeat timeout of the
+  // database activities below.
+  const database = proxyActivities<Pick<DatabaseActivities, 'verifyMigrations'>>({
     taskQueue,
     startToCloseTimeout: '2 minutes',
     heartbeatTimeout: '30s',
     retry,
   });
+  return {
+    verifyArtifact: checks.verifyArtifact,
+    smokeTest: checks.smokeTest,
+    archiveDeploymentLog: checks.archiveDeploymentLog,
+    verifyMigrations: database.verifyMigrations,
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { recoveryTuning } from '../../src/worker.ts';
 
 // The SDK's own INFO lines would bury the test report; warnings and errors still show.
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -36,6 +37,8 @@ export async function withWorker<T>(
       namespace: temporalNamespace,
       workflowBundle: workflowBundle(),
       shutdownGraceTime: '5s',
+      // The heartbeat cadence the short heartbeat timeouts of the workflows rely on, as `zerodown worker` has.
+      ...recoveryTuning,
       ...options,
     });
     return await worker.runUntil(body());

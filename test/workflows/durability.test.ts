@@ -145,11 +145,7 @@ describe('durability', () => {
     const queues = new Map<string, Set<string>>();
     for (const event of history.events ?? []) {
       const scheduled = event.activityTaskScheduledEventAttributes;
-      if (
-        !scheduled?.activityType?.name ||
-        !['installArtifact', 'restartInstance'].includes(scheduled.activityType.name)
-      )
-        continue;
+      if (!scheduled?.activityType?.name || scheduled.activityType.name !== 'replaceOnHost') continue;
       const input = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as {
         instance: string;
       };

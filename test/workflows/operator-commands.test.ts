@@ -114,7 +114,7 @@ describe('operator commands', () => {
       const batches = new Map<string, string[]>();
       for (const event of history.events ?? []) {
         const scheduled = event.activityTaskScheduledEventAttributes;
-        if (scheduled?.activityType?.name !== 'drainInstance') continue;
+        if (scheduled?.activityType?.name !== 'takeOutOfRotation') continue;
         const input = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as {
           instance: string;
         };
