@@ -10,7 +10,7 @@ import { failureTypes, formatIssues } from '../domain/errors.ts';
 import type { InstanceStatus, Phase } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { verifyDatabase } from './database.ts';
-import { failureMessage } from './failures.ts';
+import { failureMessage, validationFailure } from './failures.ts';
 import { registerHandlers } from './handlers.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
 import { rollBack } from './rollback.ts';
@@ -45,7 +45,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error))
-      return await fail(spec, state, `validation failed, nothing was changed: ${failureMessage(error)}`);
+      return await fail(spec, state, validationFailure(error));
     state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
   }
 
