@@ -44,8 +44,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     await validateDeployment(spec, state);
   } catch (error) {
-    if (!isCancellation(error))
-      return await fail(spec, state, validationFailure(error));
+    if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
     state.status = { ...state.status, abort: { reason: 'the workflow was cancelled', by: 'temporal' } };
   }
 
