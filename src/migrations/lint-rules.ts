@@ -12,6 +12,8 @@ export const lintRules = {
   'add-not-null-without-default': 'adds a NOT NULL column without a default: inserts by the running version fail',
   'set-not-null': 'makes an existing column NOT NULL: inserts by the running version that omit it fail',
   truncate: 'deletes every row of a table in use',
+  'drop-cascade':
+    'drops with CASCADE (or DROP OWNED), which also removes whatever depends on it: columns, views, tables',
   'create-index-blocking': 'builds an index on a table in use without CONCURRENTLY: writes wait until it is built',
   'constraint-without-not-valid':
     'adds a foreign key or check constraint that is validated at once: the table is locked while every row is checked',
@@ -53,6 +55,8 @@ export const advice: Record<LintRule, (target: string) => string> = {
   'set-not-null': (c) =>
     `the old version may insert rows without ${c}: add NOT NULL only in a release after every running version writes it (and it is backfilled)`,
   truncate: (t) => `deleting the rows of ${t} is not a schema change; do it outside a deployment, deliberately`,
+  'drop-cascade': (t) =>
+    `drop ${t} without CASCADE, so PostgreSQL refuses while anything depends on it; remove the dependents first, each in its own contract step (seed §6.2)`,
   'create-index-blocking': (t) =>
     `use CREATE INDEX CONCURRENTLY ... ON ${t} in a migration of its own (zerodown runs such a migration outside a transaction, statement by statement); for a unique or primary key constraint, build the unique index CONCURRENTLY first, then ADD CONSTRAINT ... UNIQUE USING INDEX (or PRIMARY KEY USING INDEX) in a later migration`,
   'constraint-without-not-valid': (c) =>

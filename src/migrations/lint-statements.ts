@@ -74,14 +74,15 @@ export async function statementHits(stmt: Node | undefined, text: string, scope:
     return [];
   }
   if ('DropStmt' in stmt) {
-    const { removeType, objects = [] } = stmt.DropStmt;
+    const { removeType, objects = [], behavior } = stmt.DropStmt;
     const kinds = ['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SCHEMA'];
-    if (!kinds.includes(removeType ?? '')) return [];
-    return objects
-      .map((o) => qualifiedName(o))
-      .filter((t) => !isNew(t))
-      .map((target) => ({ rule: 'drop-table', target }));
+    const names = objects.map((o) => qualifiedName(o)).filter((t) => !isNew(t));
+    if (kinds.includes(removeType ?? '')) return names.map((target) => ({ rule: 'drop-table', target }));
+    // A type, function, sequence or extension dropped with CASCADE takes the columns and tables using it along.
+    const kind = (removeType ?? '').replace('OBJECT_', '').toLowerCase();
+    return behavior === 'DROP_CASCADE' ? names.map((n) => ({ rule: 'drop-cascade', target: `${kind} ${n}` })) : [];
   }
+  if ('DropOwnedStmt' in stmt) return [{ rule: 'drop-cascade', target: 'everything the role owns' }];
   if ('TruncateStmt' in stmt)
     return existing(
       (stmt.TruncateStmt.relations ?? []).flatMap((r) => ('RangeVar' in r ? [r.RangeVar] : [])),
@@ -223,7 +224,14 @@ export function tableName(relation: RangeVar | undefined): string {
 }
 
 function qualifiedName(node: Node): string {
-  const items = 'List' in node ? (node.List.items ?? []) : [node];
+  const items =
+    'List' in node
+      ? (node.List.items ?? [])
+      : 'TypeName' in node
+        ? (node.TypeName.names ?? [])
+        : 'ObjectWithArgs' in node
+          ? (node.ObjectWithArgs.objname ?? [])
+          : [node];
   return normalizeField(
     items
       .map((i) => ('String' in i ? i.String.sval : '?'))

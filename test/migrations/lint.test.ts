@@ -214,6 +214,13 @@ describe('migration lint: code inside statements, and long locks', () => {
     ]);
   });
 
+  it('refuses DROP ... CASCADE of anything in use, and DROP OWNED, which take columns and tables along', async () => {
+    assert.deepEqual(
+      await rules('DROP TYPE mood CASCADE; DROP FUNCTION app.f(int) CASCADE; DROP OWNED BY app; DROP TYPE unused;'),
+      ['drop-cascade (type mood)', 'drop-cascade (function app.f)', 'drop-cascade (everything the role owns)'],
+    );
+  });
+
   it('refuses long locks on tables in use: blocking index builds, validated constraints, LOCK, VACUUM FULL, CLUSTER', async () => {
     assert.deepEqual(
       await rules(
