@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { runner } from 'node-pg-migrate';
+import { resolve } from 'node:path';
+import { type MigrationBuilder, runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { ZerodownError, refused } from '../domain/errors.ts';
 import { contractProblem, schemaCompatibility } from './compatibility.ts';
 import type { MigrationSet } from './declaration.ts';
 import { formatFindings } from './findings.ts';
 import { type LintFinding, lintMigrations } from './lint.ts';
+import { runsOutsideTransaction } from './lint-statements.ts';
+import { sourceStatements } from './sql-source.ts';
 import {
   appliedMigrations,
   appliedSchema,
@@ -13,6 +16,7 @@ import {
   ensureRecord,
   expandRecords,
   recordApplied,
+  recordSql,
   withClient,
 } from './record.ts';
 
@@ -113,7 +117,7 @@ export async function applyMigrations(options: {
         );
     }
     const appliedNow =
-      before.pending.length > 0 ? await runPending(client, service, set, before.pending, lock, log) : [];
+      before.pending.length > 0 ? await runPending(client, service, version, set, before.pending, lock, log) : [];
     await recordApplied(client, service, version, set, appliedNow);
 
     const after = await appliedMigrations(client, service);
@@ -136,16 +140,21 @@ export async function applyMigrations(options: {
 async function runPending(
   client: pg.Client,
   service: string,
+  version: string,
   set: MigrationSet,
   pending: string[],
   lock: number,
   log: (m: string) => void,
 ): Promise<string[]> {
   const errors: string[] = [];
+  const units = await lintedUnits(service, version, set, pending);
   try {
     await runner({
       dbClient: client,
       dir: set.dir,
+      // Only the files zerodown read and linted; the loader below runs the text it linted, not the file again.
+      ignorePattern: `(?!(?:${set.files.map((f) => escapeRegExp(f.name)).join('|')})\\.sql$).*`,
+      migrationLoaderStrategies: [{ extensions: ['.sql'], loader: (paths) => Promise.resolve(paths.map(units)) }],
       direction: 'up',
       migrationsSchema: appliedSchema,
       createMigrationsSchema: true,
@@ -164,10 +173,50 @@ async function runPending(
     const done = new Set((await appliedMigrations(client, service)).map((m) => m.name));
     const failed = pending.find((n) => !done.has(n)) ?? '?';
     const before = pending.filter((n) => done.has(n));
+    const outside = units.outsideTransaction.has(failed);
     throw new ZerodownError(
       'failed',
-      `migration ${failed}.sql of ${service} failed: ${error.message}${error.position ? ` (at character ${error.position})` : ''}. Its transaction was rolled back, so the schema is as it was before it${before.length > 0 ? `; ${before.join(', ')} applied before it and stay (they are backward compatible)` : ''}`,
-      'No instance was changed. Fix the migration in a new build and deploy that.',
+      `migration ${failed}.sql of ${service} failed: ${error.message}${error.position ? ` (at character ${error.position})` : ''}. ${
+        outside
+          ? 'It runs outside a transaction (CONCURRENTLY), so its statements before the failing one stay applied, and a failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; it is not recorded as applied'
+          : 'Its transaction was rolled back, so the schema is as it was before it'
+      }${before.length > 0 ? `; ${before.join(', ')} applied before it, stay${before.length > 1 ? '' : 's'}, and ${before.length > 1 ? 'are' : 'is'} recorded as applied by ${version}` : ''}`,
+      `No instance was changed. Fix ${failed} in a new build that keeps the migrations before it unchanged, and deploy that (docs/migrations.md, "When a migration fails").`,
     );
   }
 }
+
+/**
+ * node-pg-migrate migration units built from the linted set: each runs exactly the text that was
+ * linted, and records itself in zerodown.migration_log in the same transaction. A migration of
+ * statements that cannot run in a transaction (the lint allows only those in it) runs statement
+ * by statement without one, and is recorded after its last statement.
+ */
+async function lintedUnits(service: string, version: string, set: MigrationSet, pending: readonly string[]) {
+  const byPath = new Map(set.files.map((f) => [resolve(f.file), f]));
+  const statements = new Map<string, string[]>();
+  const outsideTransaction = new Set<string>();
+  for (const f of set.files.filter((m) => pending.includes(m.name))) {
+    const parsed = await sourceStatements(f.up.sql, f.up.firstLine);
+    statements.set(
+      f.name,
+      parsed.map((s) => s.text),
+    );
+    if (parsed.some((s) => runsOutsideTransaction(s.stmt))) outsideTransaction.add(f.name);
+  }
+  const unit = (path: string) => {
+    const file = byPath.get(resolve(path));
+    if (!file) throw new Error(`${path} was not linted; zerodown runs only the migrations it linted`);
+    const up = (pgm: MigrationBuilder) => {
+      if (outsideTransaction.has(file.name)) {
+        pgm.noTransaction();
+        for (const statement of statements.get(file.name) ?? []) pgm.sql(statement);
+      } else pgm.sql(file.up.sql);
+      pgm.sql(recordSql(service, version, set, file.name));
+    };
+    return { id: path, filePaths: [path], actions: { up, down: false as const } };
+  };
+  return Object.assign(unit, { outsideTransaction });
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

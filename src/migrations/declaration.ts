@@ -1,7 +1,8 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { badInput, formatIssues } from '../domain/errors.ts';
+import { badInput, formatIssues, refused } from '../domain/errors.ts';
+import { upSection } from './sql-source.ts';
 
 /**
  * What an artifact says about its database (seed §6): ordered SQL migrations in
@@ -76,6 +77,8 @@ export interface MigrationFile {
   name: string;
   file: string;
   sql: string;
+  /** What is linted and what runs: the whole file, or its `-- Up Migration` section (node-pg-migrate's rule). */
+  up: { sql: string; firstLine: number };
 }
 
 /** An artifact's (or a folder's) migrations and declaration, checked for consistency. */
@@ -116,16 +119,20 @@ export async function loadMigrationSet(path: string): Promise<MigrationSet> {
     : (await isDir(join(path, migrationsFolder)))
       ? [join(path, migrationsFolder), [join(path, declarationFile)]]
       : [path, [join(path, declarationFile), join(path, '..', declarationFile)]];
-  const names = (await readdir(dir).catch(() => [] as string[]))
-    .filter((f) => f.endsWith('.sql'))
-    .sort(byMigrationOrder);
-  const files = await Promise.all(
-    names.map(async (f) => ({
-      name: basename(f, '.sql'),
-      file: join(dir, f),
-      sql: await readFile(join(dir, f), 'utf8'),
-    })),
-  );
+  // What node-pg-migrate would read: files and symbolic links, not folders.
+  const entries = (await readdir(dir, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isFile() || e.isSymbolicLink())
+    .map((e) => e.name);
+  // node-pg-migrate runs every file of the folder but dot files, JavaScript and TypeScript too: only
+  // SQL is linted, so anything else is refused rather than run unseen.
+  const unlinted = entries.filter((f) => !f.startsWith('.') && !f.endsWith('.sql'));
+  if (unlinted.length > 0)
+    throw refused(
+      `${dir} holds ${unlinted.length} migration file(s) zerodown cannot lint: ${unlinted.slice(0, 20).join(', ')}${unlinted.length > 20 ? ', …' : ''}`,
+      'zerodown applies only .sql migrations, because it lints each one before it runs. Write them as .sql files (node-pg-migrate --dry-run prints the SQL a JavaScript migration would run) and move anything else out of the migrations folder; nothing was changed.',
+    );
+  const names = entries.filter((f) => !f.startsWith('.')).sort(byMigrationOrder);
+  const files = await Promise.all(names.map(async (f) => migrationFile(dir, f)));
   const declarationPath = await firstExisting(declarations);
   const declaration = declarationPath ? await readDeclaration(declarationPath) : schemaDeclaration.parse({});
   const set: MigrationSet = { dir, files, declaration, schemaVersion: declaration.schemaVersion ?? files.at(-1)?.name };
@@ -137,6 +144,17 @@ export async function loadMigrationSet(path: string): Promise<MigrationSet> {
     );
   }
   return set;
+}
+
+async function migrationFile(dir: string, f: string): Promise<MigrationFile> {
+  const file = join(dir, f);
+  let sql: string;
+  try {
+    sql = await readFile(file, 'utf8');
+  } catch (error) {
+    throw badInput(`cannot read migration ${file}: ${(error as Error).message}`, 'Make it a readable .sql file.');
+  }
+  return { name: basename(f, '.sql'), file, sql, up: upSection(sql) };
 }
 
 /** Numeric prefix first (so 10 comes after 9), then the name: the order node-pg-migrate applies them in. */

@@ -117,28 +117,39 @@ export async function recordApplied(
 ): Promise<void> {
   const applied = new Set((await appliedMigrations(client, service)).map((m) => m.name));
   for (const file of set.files.filter((f) => applied.has(f.name))) {
-    const step = set.declaration.migrations[file.name];
-    const by = appliedNow.includes(file.name) ? version : 'unknown';
-    await client.query(
-      `INSERT INTO zerodown.migration_log (service, name, version, step, removes) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (service, name) DO UPDATE SET step = EXCLUDED.step, removes = EXCLUDED.removes,
-         version = CASE WHEN zerodown.migration_log.version = 'unknown' THEN EXCLUDED.version ELSE zerodown.migration_log.version END`,
-      [service, file.name, by, step?.step ?? 'plain', step?.step === 'contract' ? step.removes : []],
-    );
-    if (step?.step === 'expand') {
-      await client.query(
-        `INSERT INTO zerodown.expand_contract (service, expand, expanded_by, backfill) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (service, expand) DO NOTHING`,
-        [service, file.name, by, step.backfill ? JSON.stringify(step.backfill) : null],
-      );
-    }
-    if (step?.step === 'contract') {
-      await client.query(
-        `UPDATE zerodown.expand_contract SET contract = $3, contracted_by = $4, contracted_at = now() WHERE service = $1 AND expand = $2 AND contract IS NULL`,
-        [service, step.expand, file.name, by],
-      );
-    }
+    await client.query(recordSql(service, appliedNow.includes(file.name) ? version : 'unknown', set, file.name));
   }
+}
+
+/**
+ * The SQL that records migration `name` as applied by `by` (literals escaped, no parameters), so
+ * it can run inside the migration's own transaction: a migration is then never applied without
+ * zerodown's record of it, even when a later migration of the same deployment fails.
+ */
+export function recordSql(service: string, by: string, set: MigrationSet, name: string): string {
+  const step = set.declaration.migrations[name];
+  const text = (v: string) => pg.escapeLiteral(v);
+  const removes = step?.step === 'contract' ? step.removes : [];
+  const statements = [
+    `INSERT INTO zerodown.migration_log (service, name, version, step, removes)
+     VALUES (${text(service)}, ${text(name)}, ${text(by)}, ${text(step?.step ?? 'plain')}, ARRAY[${removes.map(text).join(', ')}]::text[])
+     ON CONFLICT (service, name) DO UPDATE SET step = EXCLUDED.step, removes = EXCLUDED.removes,
+       version = CASE WHEN zerodown.migration_log.version = 'unknown' THEN EXCLUDED.version ELSE zerodown.migration_log.version END`,
+  ];
+  if (step?.step === 'expand') {
+    const backfill = step.backfill ? `${text(JSON.stringify(step.backfill))}::jsonb` : 'NULL';
+    statements.push(
+      `INSERT INTO zerodown.expand_contract (service, expand, expanded_by, backfill)
+       VALUES (${text(service)}, ${text(name)}, ${text(by)}, ${backfill}) ON CONFLICT (service, expand) DO NOTHING`,
+    );
+  }
+  if (step?.step === 'contract') {
+    statements.push(
+      `UPDATE zerodown.expand_contract SET contract = ${text(name)}, contracted_by = ${text(by)}, contracted_at = now()
+       WHERE service = ${text(service)} AND expand = ${text(step.expand)} AND contract IS NULL`,
+    );
+  }
+  return `${statements.join(';\n')};`;
 }
 
 export async function expandRecords(client: pg.Client, service: string): Promise<ExpandRecord[]> {

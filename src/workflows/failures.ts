@@ -1,4 +1,5 @@
 import { ActivityFailure, ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
+import { failureTypes } from '../domain/errors.ts';
 
 /** The message a person should read: an activity's own failure, not the wrapper around it. */
 export function failureMessage(error: unknown): string {
@@ -11,4 +12,15 @@ export function failureMessage(error: unknown): string {
 export function failureType(error: unknown): string | undefined {
   if (error instanceof ActivityFailure) return failureType(error.cause);
   return error instanceof ApplicationFailure ? (error.type ?? undefined) : undefined;
+}
+
+/**
+ * The headline of a deployment that failed before any instance changed. A failing migration may
+ * leave earlier migrations of the same deployment applied (each is recorded as it commits), so
+ * only "no instance was changed" is true then; the message says which migrations stay.
+ */
+export function validationFailure(error: unknown): string {
+  return failureType(error) === failureTypes.migrationFailed
+    ? `applying database migrations failed, no instance was changed: ${failureMessage(error)}`
+    : `validation failed, nothing was changed: ${failureMessage(error)}`;
 }

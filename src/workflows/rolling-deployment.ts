@@ -8,7 +8,7 @@ import {
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { verifyDatabase } from './database.ts';
-import { failureMessage } from './failures.ts';
+import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
 import { registerHandlers } from './handlers.ts';
 import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
@@ -36,7 +36,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     validated = await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error))
-      return await fail(spec, state, `validation failed, nothing was changed: ${failureMessage(error)}`);
+      return await fail(spec, state, validationFailure(error));
     state.status = withCancellation(state.status);
   }
   if (validated === 'nothing-to-do') {

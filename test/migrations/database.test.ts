@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
+import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { failureTypes } from '../../src/domain/errors.ts';
 import { applyMigrations, planMigrations } from '../../src/migrations/apply.ts';
 import { runBackfill } from '../../src/migrations/backfill.ts';
 import { loadMigrationSet } from '../../src/migrations/declaration.ts';
 import { appliedMigrations, expandRecords, markDeployed, withClient } from '../../src/migrations/record.ts';
 import { projectRoot } from '../../src/paths.ts';
+import { validationFailure } from '../../src/workflows/failures.ts';
 import { migrationFolder } from '../fixtures/migrations.ts';
 import { eventually } from '../helpers/local-fleet.ts';
 import { type TestDatabase, columnsOf, createTestDatabase } from '../helpers/postgres.ts';
@@ -89,6 +92,89 @@ describe('migrations against PostgreSQL', () => {
     assert.deepEqual(
       (await applyMigrations({ url: db.url, service: 'failing', version: '1.0.0', set: v1, running: [] })).applied,
       [],
+    );
+  });
+
+  it('a set that fails partway keeps what it applied recorded, so later deployments are not refused', async () => {
+    const v1 = await setOf('1.0.0');
+    await applyMigrations({ url: db.url, service: 'partway', version: '1.0.0', set: v1, running: [] });
+    const email = { '0002_add_email': 'ALTER TABLE users ADD COLUMN email text;\n' };
+    const partway = await setOf('1.0.0', { ...email, '0003_broken': 'INSERT INTO no_such_table VALUES (1);\n' });
+    await assert.rejects(
+      applyMigrations({ url: db.url, service: 'partway', version: '1.1.0', set: partway, running: [] }),
+      /migration 0003_broken\.sql of partway failed: .*; 0002_add_email applied before it, stays, and is recorded as applied by 1\.1\.0/,
+    );
+    assert.deepEqual(
+      (await withClient(db.url, (c) => appliedMigrations(c, 'partway'))).map((m) => [m.name, m.step, m.version]),
+      [
+        ['0001_create_users', 'plain', '1.0.0'],
+        ['0002_add_email', 'plain', '1.1.0'],
+      ],
+    );
+    // The running version still suits the schema, and a fixed build goes forward from it.
+    assert.deepEqual((await planMigrations(db.url, 'partway', '1.0.0', v1)).ahead, ['0002_add_email']);
+    const fixed = await setOf('1.0.0', { ...email, '0003_fixed': 'CREATE TABLE audit (id int);\n' });
+    const result = await applyMigrations({
+      url: db.url,
+      service: 'partway',
+      version: '1.1.1',
+      set: fixed,
+      running: [],
+    });
+    assert.deepEqual(result.applied, ['0003_fixed']);
+  });
+
+  it('runs exactly the text it linted, and never a file the linter did not see', async () => {
+    await applyMigrations({ url: db.url, service: 'seen', version: '1.0.0', set: await setOf('1.0.0'), running: [] });
+    const set = await setOf('1.0.0', { '0002_add_email': 'ALTER TABLE users ADD COLUMN email text;\n' });
+    // After the lint: the linted file changes on disk, and a JavaScript migration appears beside it.
+    await writeFile(path.join(set.dir, '0002_add_email.sql'), 'DROP TABLE users;\n');
+    await writeFile(
+      path.join(set.dir, '0003_unseen.js'),
+      'export const up = (pgm) => { pgm.sql("CREATE TABLE unseen (id int)"); };\n',
+    );
+    const result = await applyMigrations({ url: db.url, service: 'seen', version: '1.1.0', set, running: [] });
+    assert.deepEqual(result.applied, ['0002_add_email']);
+    assert.deepEqual(await columnsOf(db, 'users'), ['email', 'id', 'name']);
+    const { rows } = await db.query<{ t: string | null }>("SELECT to_regclass('unseen')::text AS t");
+    assert.equal(rows[0]?.t, null, 'the .js migration did not run');
+  });
+
+  it('runs a CREATE INDEX CONCURRENTLY migration outside a transaction, and records it', async () => {
+    await applyMigrations({ url: db.url, service: 'index', version: '1.0.0', set: await setOf('1.0.0'), running: [] });
+    const set = await setOf('1.0.0', {
+      '0002_index_name':
+        '-- cannot run in a transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_name ON users (name);\n',
+    });
+    const result = await applyMigrations({ url: db.url, service: 'index', version: '1.1.0', set, running: [] });
+    assert.deepEqual(result.applied, ['0002_index_name']);
+    const { rows } = await db.query<{ valid: boolean }>(
+      "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'users_name'::regclass",
+    );
+    assert.deepEqual(rows, [{ valid: true }]);
+    assert.deepEqual(
+      (await withClient(db.url, (c) => appliedMigrations(c, 'index'))).map((m) => [m.name, m.version]).at(-1),
+      ['0002_index_name', '1.1.0'],
+    );
+  });
+
+  it("a failed migration's headline says no instance changed, not that nothing changed", () => {
+    const failure = (type: string) =>
+      new ActivityFailure(
+        'activity failed',
+        'applyMigrations',
+        '1',
+        RetryState.NON_RETRYABLE_FAILURE,
+        undefined,
+        ApplicationFailure.nonRetryable('migration 0003.sql failed; 0002 applied before it, stays', type),
+      );
+    assert.equal(
+      validationFailure(failure(failureTypes.migrationFailed)),
+      'applying database migrations failed, no instance was changed: migration 0003.sql failed; 0002 applied before it, stays',
+    );
+    assert.match(
+      validationFailure(failure(failureTypes.migrationRefused)),
+      /^validation failed, nothing was changed: /,
     );
   });
 
