@@ -74,9 +74,9 @@ export async function permanentAs<T>(
  * the short heartbeat timeouts of workflows/proxies.ts, a worker killed mid-call is noticed in
  * under two seconds and the step runs again elsewhere.
  */
-export async function withHeartbeats<T>(body: () => Promise<T>, details?: () => unknown): Promise<T> {
-  heartbeat(details?.());
-  const timer = setInterval(() => heartbeat(details?.()), heartbeatEveryMs);
+export async function withHeartbeats<T>(body: () => Promise<T>): Promise<T> {
+  heartbeat();
+  const timer = setInterval(() => heartbeat(), heartbeatEveryMs);
   try {
     return await body();
   } finally {
