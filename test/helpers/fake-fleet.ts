@@ -138,9 +138,41 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       checkStatus: fleet.up(i) ? 'L7OK' : i.running ? 'L7STS' : 'L4CON',
     }));
 
+  const install = (fleet: FakeFleet, i: FakeInstance, version: string) => {
+    if (!fleet.artifacts.has(version))
+      throw ApplicationFailure.nonRetryable(
+        `no signed artifact of ${fleet.service} ${version}`,
+        failureTypes.artifactInvalid,
+      );
+    i.installed = version;
+  };
+  const restart = (fleet: FakeFleet, i: FakeInstance, version: string) => {
+    if (i.running && i.version === version) return { restartMs: 0 };
+    Object.assign(i, { running: true, version: i.installed, ready: !fleet.options.unready?.includes(i.installed) });
+    return { restartMs: 1 };
+  };
+  const check = (i: FakeInstance, instance: string, version: string, timeoutMs: number) => {
+    if (!i.running || !i.ready || i.version !== version)
+      throw ApplicationFailure.nonRetryable(
+        `instance ${instance} failed its health check for ${version} within ${timeoutMs} ms: readiness answered 503`,
+        failureTypes.instanceUnhealthy,
+      );
+  };
+
   return asActivities({
     drainInstance({ service, instance }) {
       on(service, 'drainInstance', instance).i.admin = 'drain';
+    },
+    takeOutOfRotation({ service, instance }) {
+      on(service, 'takeOutOfRotation', instance).i.admin = 'drain';
+      return { waitedMs: 0 };
+    },
+    replaceOnHost({ service, instance, version, healthTimeoutMs }) {
+      const { fleet, i } = on(service, 'replaceOnHost', instance);
+      install(fleet, i, version);
+      const restarted = restart(fleet, i, version);
+      check(i, instance, version, healthTimeoutMs);
+      return { ...restarted, healthMs: 1 };
     },
     waitForIdle({ service, instance }) {
       on(service, 'waitForIdle', instance);
@@ -201,26 +233,14 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
     },
     installArtifact({ service, instance, version }) {
       const { fleet, i } = on(service, 'installArtifact', instance);
-      if (!fleet.artifacts.has(version))
-        throw ApplicationFailure.nonRetryable(
-          `no signed artifact of ${service} ${version}`,
-          failureTypes.artifactInvalid,
-        );
-      i.installed = version;
+      install(fleet, i, version);
     },
     restartInstance({ service, instance, version }) {
       const { fleet, i } = on(service, 'restartInstance', instance);
-      if (i.running && i.version === version) return { restartMs: 0 };
-      Object.assign(i, { running: true, version: i.installed, ready: !fleet.options.unready?.includes(i.installed) });
-      return { restartMs: 1 };
+      return restart(fleet, i, version);
     },
     checkInstanceHealth({ service, instance, version, timeoutMs }) {
-      const { i } = on(service, 'checkInstanceHealth', instance);
-      if (!i.running || !i.ready || i.version !== version)
-        throw ApplicationFailure.nonRetryable(
-          `instance ${instance} failed its health check for ${version} within ${timeoutMs} ms: readiness answered 503`,
-          failureTypes.instanceUnhealthy,
-        );
+      check(on(service, 'checkInstanceHealth', instance).i, instance, version, timeoutMs);
       return { healthMs: 1 };
     },
     inspectInstance({ service, instance }) {
