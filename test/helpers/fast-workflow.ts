@@ -64,6 +64,8 @@ export async function failureOf(handle: WorkflowHandle<typeof rollingDeployment>
   assert.fail('the deployment did not fail');
 }
 
-/** The instance-changing calls a fake fleet received, e.g. `drainInstance fast-ab12cd-1`. */
+/** The instance-changing calls a fake fleet received, e.g. `takeOutOfRotation fast-ab12cd-1`. */
 export const changes = (fleet: FakeFleet) =>
-  fleet.calls.filter((c) => /^(drainInstance|installArtifact|restartInstance|readmitInstance) /.test(c));
+  fleet.calls.filter((c) =>
+    /^(drainInstance|takeOutOfRotation|installArtifact|restartInstance|replaceOnHost|readmitInstance) /.test(c),
+  );
