@@ -1,4 +1,4 @@
-import { ApplicationFailure, log, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../domain/deployment.ts';
 import { failureTypes, formatIssues } from '../domain/errors.ts';
 import { type InstanceStatus, type Phase, withError } from '../domain/status.ts';
@@ -59,11 +59,15 @@ export async function finish(spec: DeploymentSpec, state: DeploymentState, reaso
 }
 
 async function archive(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
-  try {
-    await validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({
+  const write = () =>
+    validationActivities(spec.loadBalancerTaskQueue).archiveDeploymentLog({
       runId: workflowInfo().runId,
       status: state.status,
     });
+  try {
+    // A cancelled run (Request Cancellation in the Web UI) must still keep its log: in the
+    // cancelled root scope the activity would be refused before it was even scheduled.
+    await (patched('archive-after-cancel') ? CancellationScope.nonCancellable(write) : write());
   } catch (error) {
     log.error('could not archive the deployment log', { error: failureMessage(error) });
   }
