@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { anonymousOperator, commandDescription, operatorCommands } from '../../src/domain/deployment-views.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import {
@@ -149,6 +151,12 @@ describe('the Web UI as an operator console', { skip: browserSkipReason, concurr
       );
       const text = await textWhen(page, url, /ABORTED/);
       assert.match(text, /2\.0\.0 was not deployed: the workflow was cancelled/);
+      // The cancelled run still archives its deployment log (what `zerodown logs` prints).
+      const archived = await readFile(
+        path.join(h.fleet.fleet.paths.stateDir, 'deployment-log', `${h.service}.jsonl`),
+        'utf8',
+      );
+      assert.match(archived, /the workflow was cancelled/);
     });
   });
 });
