@@ -12,6 +12,7 @@ import { serverCommand } from './commands/server.ts';
 import { statusCommand } from './commands/status.ts';
 import { steerCommands } from './commands/steer.ts';
 import { workerCommand } from './commands/worker.ts';
+import { terminalSafe } from './terminal-text.ts';
 
 /** A top-level command: a file in commands/ that adds itself (and its subcommands) to the program. */
 export type CommandModule = (program: Command) => void;
@@ -60,6 +61,8 @@ export function buildProgram(): Command {
     .description('Zero-downtime rolling deployments of backend services, as durable Temporal workflows.')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp)
+    // Commander's own errors echo what was typed ("unknown option '…'"): escaped like ours.
+    .configureOutput({ outputError: (text, write) => write(terminalSafe(text)) })
     .exitOverride();
   for (const register of commands) register(program);
   for (const command of program.commands) command.exitOverride();
