@@ -115,8 +115,8 @@ export const loadBalancerConfig = z
       .min(1)
       .max(maxSocketPathBytes, `must be at most ${maxSocketPathBytes} characters (a Unix socket path limit)`)
       .regex(
-        /^[^\u0000-\u001f\u007f]+\.sock$/,
-        'must be the path of a socket file ending in .sock, e.g. .state/haproxy/admin.sock',
+        /^[^\s\p{Cc}]+\.sock$/u,
+        'must be the path of a socket file ending in .sock, without spaces or control characters, e.g. .state/haproxy/admin.sock',
       )
       .optional(),
     /** Prometheus exporter (/metrics) and stats page (/stats). */
