@@ -42,10 +42,18 @@ export const unreachable = (message: string, hint?: string) => new ZerodownError
 export const maxListedIssues = 50;
 
 /** Formats zod-style issues as `path: message` lines, all of them at once (up to maxListedIssues). */
-export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
-  const lines = issues
-    .slice(0, maxListedIssues)
-    .map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`);
+export function formatIssues(
+  issues: ReadonlyArray<{
+    path: ReadonlyArray<PropertyKey>;
+    message: string;
+    /** zod's invalid_key (a record key such as a service name) carries the key's own problems here. */
+    issues?: ReadonlyArray<{ message: string }>;
+  }>,
+): string {
+  const lines = issues.slice(0, maxListedIssues).map((issue) => {
+    const nested = issue.issues?.map((i) => i.message).join('; ');
+    return `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${nested ? `invalid name: ${nested}` : issue.message}`;
+  });
   if (issues.length > maxListedIssues) lines.push(`… and ${issues.length - maxListedIssues} more`);
   return lines.join('\n');
 }
