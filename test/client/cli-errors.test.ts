@@ -141,6 +141,7 @@ describe('zerodown CLI refuses bad input', { timeout: 240_000 }, () => {
 // Many CLI runs each: their own suite and time limit, so a loaded machine does not cut the first one short.
 describe('zerodown CLI output stays safe and its numbers plain', { timeout: 300_000 }, () => {
   it('control characters and bidi marks are escaped in every message, and a 10,000-character name shows an excerpt', async () => {
+    // eslint-disable-next-line no-control-regex -- finding raw control characters is the point
     const raw = /[\u001b\u202e\u0007]/;
     const evil = 'ev\u001b[2J\u202eil\u0007';
     const named = await cli(['deploy', evil, '1.0.0']);
