@@ -10,6 +10,7 @@ import {
   workerPolls,
 } from './deployment-client.ts';
 import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
+import { escapeControls } from './terminal-text.ts';
 
 /**
  * The live view of a running deployment. On a terminal it redraws one screen in place (log-update):
@@ -64,7 +65,7 @@ export function plainView(write: (line: string) => void): View {
         if (states.get(i.instance) === state) continue;
         if (states.has(i.instance) || i.state !== 'pending') {
           write(
-            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${i.error}` : ''}`,
+            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${escapeControls(i.error)}` : ''}`,
           );
         }
         states.set(i.instance, state);

@@ -7,6 +7,7 @@ import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-
 import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { followDeployment } from '../follow.ts';
+import { terminalSafe } from '../terminal-text.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const count = decimalOption('whole');
@@ -98,7 +99,9 @@ export function deployCommand(program: Command): void {
         const noWorker = !(await workerPolls(dc, flags.taskQueue));
         if (noWorker)
           process.stderr.write(
-            `zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`,
+            terminalSafe(
+              `zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`,
+            ),
           );
         if (flags.detach) {
           const next = flags.approval

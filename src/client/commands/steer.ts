@@ -16,6 +16,7 @@ import {
 } from '../deployment-client.ts';
 import { phaseKey, versionKey } from '../../domain/search-attributes.ts';
 import { byFlag, jsonFlag, printJson } from '../options.ts';
+import { terminalSafe } from '../terminal-text.ts';
 
 /** How long a worker has to answer an operator command before we say none is running. */
 const answerTimeoutMs = 15_000;
@@ -148,7 +149,9 @@ export function steerCommands(program: Command): void {
           const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) });
           if (flags.json) return printJson(status);
           process.stdout.write(
-            `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
+            terminalSafe(
+              `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
+            ),
           );
         });
       });
