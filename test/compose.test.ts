@@ -37,7 +37,13 @@ function environment(svc: ComposeService): Record<string, string> {
 
 /** Environment variables the worker process reads, taken from its source so the list cannot drift. */
 function variablesTheWorkerReads(): Set<string> {
-  const sources = ['src/temporal/connection.ts', 'src/client/commands/worker.ts', 'src/worker.ts', 'src/logging.ts'];
+  const sources = [
+    'src/temporal/connection.ts',
+    'src/client/commands/worker.ts',
+    'src/client/options.ts',
+    'src/worker.ts',
+    'src/logging.ts',
+  ];
   const names = new Set<string>();
   for (const file of sources) {
     for (const match of read(file).matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) names.add(match[1] ?? '');

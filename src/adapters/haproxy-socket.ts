@@ -32,16 +32,23 @@ export async function runtimeCommand(socketPath: string, command: string, timeou
   });
 }
 
+/**
+ * Part of the message, not the hint, so that it reaches a failed deployment's reason: after HAProxy
+ * died mid-deployment, `fleet up` refuses mixed versions, and `fleet repair` is the way back.
+ */
+const repairAdvice =
+  '; if the instances still run, `zerodown fleet repair` starts HAProxy in front of them as they are, then deploy the version you want everywhere';
+
 function socketError(socketPath: string, error: NodeJS.ErrnoException): Error {
   switch (error.code) {
     case 'ENOENT':
       return unreachable(
-        `HAProxy runtime API socket ${socketPath} does not exist`,
+        `HAProxy runtime API socket ${socketPath} does not exist${repairAdvice}`,
         'Start the load balancer (zerodown fleet up) or fix loadBalancer.statsSocket in the fleet file.',
       );
     case 'ECONNREFUSED':
       return unreachable(
-        `HAProxy runtime API socket ${socketPath} refused the connection (HAProxy is not running)`,
+        `HAProxy runtime API socket ${socketPath} refused the connection (HAProxy is not running)${repairAdvice}`,
         'Start the load balancer (zerodown fleet up).',
       );
     case 'EACCES':

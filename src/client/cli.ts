@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { exitCodes } from '../domain/errors.ts';
+import { terminalSafe } from './terminal-text.ts';
 
 /** A top-level command: a file in commands/ that adds itself (and its subcommands) to the program. */
 export type CommandModule = (program: Command) => void;
@@ -58,6 +59,8 @@ export function programShell(): Command {
     .description('Zero-downtime rolling deployments of backend services, as durable Temporal workflows.')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp)
+    // Commander's own errors echo what was typed ("unknown option '…'"): escaped like ours.
+    .configureOutput({ outputError: (text, write) => write(terminalSafe(text)) })
     .exitOverride();
 }
 

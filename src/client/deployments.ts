@@ -4,6 +4,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { readReport } from '../adapters/instance-probe.ts';
 import { verifyArtifact } from '../artifacts/manifest.ts';
 import {
   deploymentSpec,
@@ -13,9 +14,10 @@ import {
   type DeploymentSpecInput,
 } from '../domain/deployment.ts';
 import { staticDetails, staticSummary, type StartView } from '../domain/deployment-views.ts';
-import { badInput, formatIssues, refused } from '../domain/errors.ts';
+import { badInput, parseInput, refused } from '../domain/errors.ts';
 import { serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
+import { instanceRefs } from '../fleet/wiring.ts';
 import type { rollingDeployment } from '../workflows/rolling-deployment.ts';
 
 /** What an operator asks for; everything else comes from the fleet file. */
@@ -55,22 +57,28 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     ...(request.errorRateThreshold !== undefined ? { errorRateThreshold: request.errorRateThreshold } : {}),
     ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
   };
-  const parsed = deploymentSpec.safeParse(input);
-  if (!parsed.success)
-    throw badInput(`cannot deploy ${request.service} ${request.version}:\n${formatIssues(parsed.error.issues)}`);
+  const spec = parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
   if (service.role !== 'api') {
     throw badInput(
       `service ${request.service} has role ${service.role}; this zerodown deploys api services behind the load balancer only`,
     );
   }
-  return parsed.data;
+  return spec;
+}
+
+/** A checked deployment, and whether it would change anything. */
+export interface PreparedDeployment {
+  spec: DeploymentSpec;
+  /** Every instance already reports the version: the deployment would be a no-op. */
+  alreadyRunning: boolean;
 }
 
 /**
  * Everything that can be checked before Temporal is contacted: the spec from the fleet file and the
- * request, and the artifact's signature. Bad input is reported as such even when Temporal is down.
+ * request, the artifact's signature, and whether every instance already runs the version. Bad
+ * input is reported as such even when Temporal is down.
  */
-export async function prepareDeployment(fleet: LoadedFleet, request: DeployRequest): Promise<DeploymentSpec> {
+export async function prepareDeployment(fleet: LoadedFleet, request: DeployRequest): Promise<PreparedDeployment> {
   const spec = buildSpec(fleet, request);
   await verifyArtifact({
     buildsRoot: fleet.paths.buildsRoot,
@@ -78,7 +86,16 @@ export async function prepareDeployment(fleet: LoadedFleet, request: DeployReque
     version: spec.version,
     publicKeyPath: fleet.paths.publicKey,
   });
-  return spec;
+  return { spec, alreadyRunning: await runsEverywhere(fleet, spec) };
+}
+
+/**
+ * Asks each instance directly which version it runs. Only a unanimous answer counts: an instance
+ * that does not answer leaves the question to the deployment's own validation.
+ */
+async function runsEverywhere(fleet: LoadedFleet, spec: DeploymentSpec): Promise<boolean> {
+  const reports = await Promise.all(instanceRefs(fleet, spec.service).map((ref) => readReport(ref, 1000)));
+  return reports.length > 0 && reports.every((report) => report?.version === spec.version);
 }
 
 /**
@@ -91,7 +108,7 @@ export async function startDeployment(
   fleet: LoadedFleet,
   request: DeployRequest,
 ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
-  return await startPreparedDeployment(client, await prepareDeployment(fleet, request), request.taskQueue);
+  return await startPreparedDeployment(client, (await prepareDeployment(fleet, request)).spec, request.taskQueue);
 }
 
 const startView = (spec: DeploymentSpec): StartView => ({

@@ -2,6 +2,7 @@ import { outcomeKind } from '../domain/deployment-views.ts';
 import { ZerodownError } from '../domain/errors.ts';
 import type { DeploymentClient, DeploymentHandle, Outcome } from './deployment-client.ts';
 import { defaultViewMode, watchDeployment } from './live-view.ts';
+import { printJson } from './options.ts';
 import { renderOutcome } from './render.ts';
 
 export interface FollowOptions {
@@ -39,9 +40,17 @@ export async function followDeployment(
   const version = status?.version ?? options.version;
   if (options.json) {
     const { workflowId, runId, service } = options;
-    process.stdout.write(
-      `${JSON.stringify({ service, version, workflowId, runId, url, phase: outcome.phase, reason: outcome.reason, result: outcome.result, status }, null, 2)}\n`,
-    );
+    printJson({
+      service,
+      version,
+      workflowId,
+      runId,
+      url,
+      phase: outcome.phase,
+      reason: outcome.reason,
+      result: outcome.result,
+      status,
+    });
   } else {
     process.stdout.write(
       `\n${renderOutcome(options.service, version, outcome, status).join('\n')}\n${url ? `Web UI: ${url}\n` : ''}`,

@@ -7,8 +7,10 @@ import {
   type Outcome,
   outcomeOf,
   queryStatus,
+  workerPolls,
 } from './deployment-client.ts';
 import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
+import { escapeControls } from './terminal-text.ts';
 
 /**
  * The live view of a running deployment. On a terminal it redraws one screen in place (log-update):
@@ -49,12 +51,12 @@ export function plainView(write: (line: string) => void): View {
   const states = new Map<string, string>();
   return {
     show(status, context) {
-      if (!status) {
-        if (context.waitingFor && !waitingShown) write(`${clock(context.now)}  ${context.waitingFor}`);
+      // Said once each time the workers fall silent, also when an earlier status is still shown.
+      if (context.waitingFor) {
+        if (!waitingShown) write(`${clock(context.now)}  ${context.waitingFor}`);
         waitingShown = true;
-        return;
-      }
-      waitingShown = false;
+      } else waitingShown = false;
+      if (!status) return;
       for (const event of status.events.slice(Math.min(eventsSeen, status.events.length)))
         write(`${clock(event.at)}  ${eventText(event)}`);
       eventsSeen = Math.max(eventsSeen, status.events.length);
@@ -63,7 +65,7 @@ export function plainView(write: (line: string) => void): View {
         if (states.get(i.instance) === state) continue;
         if (states.has(i.instance) || i.state !== 'pending') {
           write(
-            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${i.error}` : ''}`,
+            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${escapeControls(i.error)}` : ''}`,
           );
         }
         states.set(i.instance, state);
@@ -119,10 +121,14 @@ export async function watchDeployment(
     (resolve) => (onInterrupt = () => resolve({ interrupted: true })),
   );
   process.once('SIGINT', onInterrupt);
-  const waitingFor = `no worker has answered on task queue ${options.taskQueue} yet — is one running? start one with: zerodown worker --task-queue ${options.taskQueue}`;
-  const context = (answered: boolean): FrameContext => ({
+  const start = `start one with: zerodown worker --task-queue ${options.taskQueue}`;
+  const silentWorkers = async () =>
+    (await workerPolls(dc, options.taskQueue))
+      ? `no worker has answered on task queue ${options.taskQueue} for a while — is one running? ${start}`
+      : `no worker is polling task queue ${options.taskQueue}: the deployment waits until one runs; ${start}`;
+  const context = async (answered: boolean): Promise<FrameContext> => ({
     now: Date.now(),
-    ...(answered ? {} : { waitingFor }),
+    ...(answered ? {} : { waitingFor: await silentWorkers() }),
     ...(options.url ? { url: options.url } : {}),
   });
   let last: DeploymentStatus | undefined;
@@ -130,7 +136,7 @@ export async function watchDeployment(
     for (;;) {
       const status = await queryStatus(dc, handle, 2_000);
       if (status) last = status;
-      view.show(status ?? last, context(Boolean(status)));
+      view.show(status ?? last, await context(Boolean(status)));
       const settled = await Promise.race([finished, interrupted, sleep(options.pollMs ?? 250).then(() => undefined)]);
       if (settled && 'interrupted' in settled) return { interrupted: true, ...(last ? { status: last } : {}) };
       if (settled) {

@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ZerodownError } from '../domain/errors.ts';
 import { programFor } from './command-index.ts';
+import { terminalSafe } from './terminal-text.ts';
 
 /** The one top-level handler: commands throw, this prints one clear message and sets the exit code. */
 async function main(argv: string[]): Promise<void> {
@@ -19,15 +20,16 @@ async function main(argv: string[]): Promise<void> {
   process.exit(process.exitCode ?? 0);
 }
 
+/** Every message goes through terminalSafe: it may echo a name or a file's key with control characters. */
 function report(error: unknown): number {
   if (error instanceof ZerodownError) {
-    process.stderr.write(`zerodown: ${error.message}\n`);
-    if (error.hint) process.stderr.write(`  ${error.hint}\n`);
+    process.stderr.write(terminalSafe(`zerodown: ${error.message}\n`));
+    if (error.hint) process.stderr.write(terminalSafe(`  ${error.hint}\n`));
     return error.exitCode;
   }
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(`zerodown: unexpected error (this is a bug, please report it):\n${message}\n`);
+  process.stderr.write(terminalSafe(`zerodown: unexpected error (this is a bug, please report it):\n${message}\n`));
   return 1;
 }
 

@@ -1,5 +1,6 @@
 import type { DeploymentStatus, InstanceStatus, InstanceTimings, LogEvent } from '../domain/status.ts';
 import type { Outcome } from './deployment-client.ts';
+import { escapeControls } from './terminal-text.ts';
 
 /** Text renderings shared by the live view, `status`, `list` and `logs`. Pure: status in, lines out. */
 
@@ -29,7 +30,7 @@ function instanceRow(i: InstanceStatus): string[] {
     i.state,
     i.version ?? '?',
     ...timingColumns.map((key) => seconds(i.timings[key])),
-    i.error ? `error: ${i.error}` : '',
+    i.error ? `error: ${escapeControls(i.error)}` : '',
   ];
 }
 
@@ -43,7 +44,7 @@ export function actionHint(
     case 'paused':
       return `paused — run: zerodown resume ${status.service}   (or: zerodown rollback ${status.service} --reason "…")`;
     case 'rolling-back':
-      return `rolling back: ${status.rollback?.reason ?? status.abort?.reason ?? ''}`;
+      return `rolling back: ${escapeControls(status.rollback?.reason ?? status.abort?.reason ?? '')}`;
     default:
       return undefined;
   }
@@ -64,7 +65,7 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
   const onNew = status.instances.filter((i) => i.version === status.version && i.changed).length;
   const lines = [
     `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
-    `  ${status.step}`,
+    `  ${escapeControls(status.step)}`,
     '',
     ...table(
       [
@@ -84,8 +85,9 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
   return lines;
 }
 
+/** Events carry operators' words (a rollback's reason, --by): escaped, like every message. */
 export function eventText(event: Pick<LogEvent, 'kind' | 'message' | 'instance'>): string {
-  return `${event.kind}${event.instance ? ` [${event.instance}]` : ''}: ${event.message}`;
+  return escapeControls(`${event.kind}${event.instance ? ` [${event.instance}]` : ''}: ${event.message}`);
 }
 
 /** The lines printed when a deployment ends. */
@@ -107,13 +109,13 @@ export function renderOutcome(
     case 'aborted': {
       const rollbackMs = outcome.result?.rollbackMs;
       return [
-        `${service} ${version}: ${outcome.phase === 'aborted' ? 'aborted' : 'rolled back'} after ${seconds(wallMs)}: ${outcome.reason ?? 'no reason given'}`,
+        `${service} ${version}: ${outcome.phase === 'aborted' ? 'aborted' : 'rolled back'} after ${seconds(wallMs)}: ${escapeControls(outcome.reason ?? 'no reason given')}`,
         `  ${rollbackMs !== undefined ? `rollback took ${seconds(rollbackMs)}; ` : ''}instances run ${versions || '?'}`,
       ];
     }
     default:
       return [
-        `${service} ${version}: FAILED: ${outcome.reason ?? 'no reason given'}`,
+        `${service} ${version}: FAILED: ${escapeControls(outcome.reason ?? 'no reason given')}`,
         ...(versions ? [`  instances run ${versions}`] : []),
       ];
   }

@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * The catalogue of failures zerodown reports to people. Each kind maps to one CLI exit code,
  * and the message always says what happened and what to do next.
@@ -36,11 +38,34 @@ export const badInput = (message: string, hint?: string) => new ZerodownError('b
 export const refused = (message: string, hint?: string) => new ZerodownError('refused', message, hint);
 export const unreachable = (message: string, hint?: string) => new ZerodownError('unreachable', message, hint);
 
-/** Formats zod-style issues as `path: message` lines, all of them at once. */
-export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
-  return issues
-    .map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
-    .join('\n');
+/** The most issues listed; a file with thousands of mistakes gets the first ones and a count. */
+export const maxListedIssues = 50;
+
+/** Formats zod-style issues as `path: message` lines, all of them at once (up to maxListedIssues). */
+export function formatIssues(
+  issues: ReadonlyArray<{
+    path: ReadonlyArray<PropertyKey>;
+    message: string;
+    /** zod's invalid_key (a record key such as a service name) carries the key's own problems here. */
+    issues?: ReadonlyArray<{ message: string }>;
+  }>,
+): string {
+  const lines = issues.slice(0, maxListedIssues).map((issue) => {
+    const nested = issue.issues?.map((i) => i.message).join('; ');
+    return `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${nested ? `invalid name: ${nested}` : issue.message}`;
+  });
+  if (issues.length > maxListedIssues) lines.push(`… and ${issues.length - maxListedIssues} more`);
+  return lines.join('\n');
+}
+
+/**
+ * Validates input at a boundary (flags, arguments, files): the data, or one badInput error whose
+ * message is `headline` followed by every problem as `path: message`.
+ */
+export function parseInput<T>(schema: z.ZodType<T>, input: unknown, headline: string, hint?: string): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw badInput(`${headline}:\n${formatIssues(parsed.error.issues)}`, hint);
+  return parsed.data;
 }
 
 /**

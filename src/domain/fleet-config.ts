@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { addressesClash } from './endpoints.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
 
 /**
@@ -8,6 +9,12 @@ import { hostName, instanceName, serviceName } from './names.ts';
  */
 
 const port = z.number().int().min(1).max(65535);
+
+/** More instances than this is a mistake (or an attack on the parser), not a fleet this tool drives. */
+export const maxInstances = 1000;
+
+/** Unix socket paths are limited to 107 bytes; HAProxy adds a suffix while it binds. */
+export const maxSocketPathBytes = 104;
 const urlPath = z.string().regex(/^\/[\x21-\x7e]*$/, 'must be an absolute URL path such as /api/health/readiness');
 
 /** An address:port to listen on or connect to. */
@@ -88,7 +95,10 @@ export const serviceConfig = z
     role: serviceRole,
     /** Where clients reach the service through the load balancer (required for role api). */
     frontend: listenAddress.optional(),
-    instances: z.array(instanceConfig).min(1, 'a service needs at least one instance'),
+    instances: z
+      .array(instanceConfig)
+      .min(1, 'a service needs at least one instance')
+      .max(maxInstances, `a service may have at most ${maxInstances} instances`),
     runtime: runtimeConfig.prefault({ type: 'local' }),
     health: healthConfig.prefault({}),
     /** How long draining may wait for in-flight requests before the step fails. */
@@ -101,8 +111,19 @@ export const serviceConfig = z
 export const loadBalancerConfig = z
   .object({
     type: z.literal('haproxy'),
-    /** Runtime API socket; defaults to <stateDir>/haproxy/admin.sock. */
-    statsSocket: z.string().min(1).optional(),
+    /**
+     * Runtime API socket; defaults to <stateDir>/haproxy/admin.sock. zerodown removes it on
+     * `fleet down`, so it must look like a socket's name and is only ever removed when it is one.
+     */
+    statsSocket: z
+      .string()
+      .min(1)
+      .max(maxSocketPathBytes, `must be at most ${maxSocketPathBytes} characters (a Unix socket path limit)`)
+      .regex(
+        /^[^\s\p{Cc}]+\.sock$/u,
+        'must be the path of a socket file ending in .sock, without spaces or control characters, e.g. .state/haproxy/admin.sock',
+      )
+      .optional(),
     /** Prometheus exporter (/metrics) and stats page (/stats). */
     metrics: listenAddress.optional(),
     /**
@@ -136,16 +157,32 @@ export const fleetConfig = fleetSettings
   .strict()
   .superRefine((fleet, ctx) => {
     const instanceNames = new Map<string, string>();
-    const endpoints = new Map<string, string>();
-    const claim = (key: string, owner: string, path: PropertyKey[]) => {
-      const previous = endpoints.get(key);
-      if (previous) ctx.addIssue({ code: 'custom', path, message: `${key} is already used by ${previous}` });
-      else endpoints.set(key, owner);
+    const endpoints: Array<{ host: string; address: string; port: number; owner: string }> = [];
+    // Ports only clash on the same host; the load balancer's ports are on host "local".
+    const claim = (
+      host: string,
+      { address, port }: { address: string; port: number },
+      owner: string,
+      path: PropertyKey[],
+    ) => {
+      const previous = endpoints.find((e) => e.host === host && e.port === port && addressesClash(e.address, address));
+      if (previous)
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `${address}:${port} is already used by ${previous.owner} (${previous.address}:${port})`,
+        });
+      else endpoints.push({ host, address, port, owner });
     };
-    if (fleet.loadBalancer.metrics) {
-      const { address, port } = fleet.loadBalancer.metrics;
-      claim(`${address}:${port}`, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
-    }
+    const total = Object.values(fleet.services).reduce((sum, s) => sum + s.instances.length, 0);
+    if (total > maxInstances)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['services'],
+        message: `the fleet has ${total} instances; at most ${maxInstances} are supported`,
+      });
+    if (fleet.loadBalancer.metrics)
+      claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
     for (const [name, service] of Object.entries(fleet.services)) {
       if (service.role === 'api' && !service.frontend) {
         ctx.addIssue({
@@ -154,10 +191,8 @@ export const fleetConfig = fleetSettings
           message: 'an api service needs a frontend address and port',
         });
       }
-      if (service.frontend) {
-        const { address, port } = service.frontend;
-        claim(`${address}:${port}`, `services.${name}.frontend`, ['services', name, 'frontend', 'port']);
-      }
+      if (service.frontend)
+        claim('local', service.frontend, `services.${name}.frontend`, ['services', name, 'frontend', 'port']);
       service.instances.forEach((instance, i) => {
         const path = ['services', name, 'instances', i];
         const previous = instanceNames.get(instance.name);
@@ -168,12 +203,7 @@ export const fleetConfig = fleetSettings
             message: `instance name ${instance.name} is already used in service ${previous}`,
           });
         else instanceNames.set(instance.name, name);
-        // Ports only clash on the same host; the load balancer's ports are on host "local".
-        const where = `${instance.address}:${instance.port}`;
-        claim(instance.host === 'local' ? where : `${instance.host}/${where}`, `${name}/${instance.name}`, [
-          ...path,
-          'port',
-        ]);
+        claim(instance.host, instance, `${name}/${instance.name}`, [...path, 'port']);
       });
     }
   });

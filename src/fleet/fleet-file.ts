@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
-import { badInput, formatIssues } from '../domain/errors.ts';
+import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml';
+import { ZerodownError, badInput, formatIssues } from '../domain/errors.ts';
 import {
   type FleetConfig,
   type FleetSettings,
@@ -31,37 +32,100 @@ export interface FleetPaths {
 /** The default fleet file, at the project root. */
 export const defaultFleetFile = 'fleet.yaml';
 
+/** A fleet of a thousand instances takes about 100 kB; anything past this is refused before parsing. */
+export const maxFleetFileBytes = 1024 * 1024;
+
+/** YAML aliases the file may expand; a few are handy, thousands are an alias bomb. */
+export const maxAliasCount = 100;
+
 /**
  * Reads and validates a fleet file. Every problem (YAML syntax or schema) is reported at once as
  * `path: message` lines. Relative paths in the file are relative to the file's own folder;
  * ZERODOWN_BUILDS_ROOT and ZERODOWN_STATE_DIR override the file.
  */
 export async function loadFleetFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedFleet> {
-  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+  const text = await readFleetText(path);
+  return resolveFleet(parseFleet(text, path), { source: path, baseDir: dirname(resolve(path)), env });
+}
+
+/**
+ * The file's text, refused before it is read when it is not a regular file (a FIFO would block,
+ * a device never end) or larger than maxFleetFileBytes (a 50 MB file exhausted the heap).
+ */
+async function readFleetText(path: string): Promise<string> {
+  const cannot = (error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT')
-      throw badInput(
+      return badInput(
         `fleet file ${path} does not exist`,
         `Create one (see fleet.yaml in the zerodown repository) or pass --fleet <file>.`,
       );
-    throw badInput(`cannot read fleet file ${path}: ${error.message}`);
+    return badInput(
+      `cannot read fleet file ${path}: ${error.code ?? error.message}`,
+      'Check the path and its permissions, or pass --fleet <file>.',
+    );
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
+    throw cannot(error);
   });
-  return resolveFleet(parseFleet(text, path), { source: path, baseDir: dirname(resolve(path)), env });
+  try {
+    const info = await file.stat();
+    if (!info.isFile())
+      throw badInput(`fleet file ${path} is not a regular file`, 'Pass the path of a YAML file with --fleet <file>.');
+    if (info.size > maxFleetFileBytes) throw tooBig(path, info.size);
+    const buffer = Buffer.alloc(maxFleetFileBytes + 1);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0).catch((error: NodeJS.ErrnoException) => {
+      throw cannot(error);
+    });
+    if (bytesRead > maxFleetFileBytes) throw tooBig(path, bytesRead);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, bytesRead));
+    } catch {
+      throw badInput(`fleet file ${path} is not UTF-8 text`, 'Save it as UTF-8 YAML.');
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function tooBig(path: string, size: number) {
+  return badInput(
+    `fleet file ${path} is ${size} bytes, more than the ${maxFleetFileBytes} bytes a fleet file may have`,
+    'Check that --fleet names the fleet file; a fleet of a thousand instances needs about 100 kB.',
+  );
 }
 
 /** YAML text → validated config, or one badInput error listing every problem. */
 export function parseFleet(text: string, source: string): FleetConfig {
-  const document = parseDocument(text);
-  if (document.errors.length > 0) {
-    const lines = document.errors.map(
-      (e) =>
-        `${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(yaml)'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
-    );
+  if (text.length > maxFleetFileBytes) throw tooBig(source, text.length);
+  let value: unknown;
+  try {
+    const lines = new LineCounter();
+    const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines });
+    const problems: YamlProblem[] = [...document.errors, ...document.warnings, ...complexKeys(document, lines)];
+    if (problems.length > 0) {
+      const lines = problems.map(
+        (e) =>
+          `${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(yaml)'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+      );
+      throw badInput(
+        `fleet file ${source} is not valid YAML:\n${lines.join('\n')}`,
+        'Fix the lines above and try again.',
+      );
+    }
+    value = document.toJS({ maxAliasCount });
+  } catch (error) {
+    if (error instanceof ZerodownError) throw error;
+    // The yaml library throws for what it refuses to expand: an alias bomb, an unresolved alias.
+    const message = (error as Error).message;
     throw badInput(
-      `fleet file ${source} is not valid YAML:\n${lines.join('\n')}`,
-      'Fix the lines above and try again.',
+      /alias count/i.test(message)
+        ? `fleet file ${source} expands YAML aliases more than ${maxAliasCount} times (an alias bomb)`
+        : `fleet file ${source} cannot be read as YAML: ${message.split('\n')[0]}`,
+      'Write the values out, or use fewer aliases; nothing was changed.',
     );
   }
-  const parsed = fleetConfig.safeParse(document.toJS());
+  const parsed = fleetConfig.safeParse(value);
   if (!parsed.success) {
     throw badInput(
       `fleet file ${source} has ${parsed.error.issues.length} problem(s):\n${formatIssues(parsed.error.issues)}`,
@@ -69,6 +133,27 @@ export function parseFleet(text: string, source: string): FleetConfig {
     );
   }
   return parsed.data;
+}
+
+interface YamlProblem {
+  message: string;
+  linePos?: [{ line: number; col: number }] | [{ line: number; col: number }, { line: number; col: number }];
+}
+
+/** Keys that are lists or maps: JavaScript objects cannot hold them (the library would stringify them). */
+function complexKeys(document: Document, lines: LineCounter): YamlProblem[] {
+  const found: YamlProblem[] = [];
+  visit(document, {
+    Pair(_, pair) {
+      if (pair.key === null || isScalar(pair.key)) return;
+      const offset = (pair.key as { range?: [number, number, number] }).range?.[0];
+      found.push({
+        message: 'a key must be a plain value, not a list or a map',
+        ...(offset === undefined ? {} : { linePos: [lines.linePos(offset)] }),
+      });
+    },
+  });
+  return found;
 }
 
 export function resolveFleet(

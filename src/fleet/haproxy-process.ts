@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ZerodownError, badInput } from '../domain/errors.ts';
+import { lstat, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative, isAbsolute } from 'node:path';
+import { ZerodownError, badInput, refused } from '../domain/errors.ts';
 import { runtimeCommand } from '../adapters/haproxy-socket.ts';
 import { isAlive, terminate } from '../adapters/processes.ts';
 
@@ -22,6 +22,59 @@ export function haproxyFiles(dir: string, socket: string, binary: string): HAPro
 const maxSocketPath = 104;
 const markerName = 'ZERODOWN_HAPROXY';
 
+/** What is at a path, in words, without following a symbolic link. */
+export async function entryKind(path: string): Promise<string> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return 'missing';
+  if (info.isSocket()) return 'socket';
+  if (info.isFile()) return 'regular file';
+  if (info.isDirectory()) return 'folder';
+  if (info.isSymbolicLink()) return 'symbolic link';
+  if (info.isFIFO()) return 'FIFO';
+  return 'device';
+}
+
+/**
+ * Whether the socket path is one this fleet's own HAProxy made: inside the fleet's HAProxy folder,
+ * or named as the stats socket by the config zerodown wrote there. Only such a path is ever removed.
+ */
+async function ownsSocketPath(files: HAProxyFiles): Promise<boolean> {
+  const inside = relative(files.dir, files.socket);
+  if (inside && !inside.startsWith('..') && !isAbsolute(inside)) return true;
+  const config = await readFile(files.config, 'utf8').catch(() => '');
+  return config.split('\n').some((line) => line.trim().startsWith(`stats socket ${files.socket} `));
+}
+
+/**
+ * Removes a stale runtime API socket of this fleet's HAProxy. Anything else at the path (a regular
+ * file, a link, another program's socket) is left alone; the answer says what and why.
+ */
+export async function removeStaleSocket(files: HAProxyFiles): Promise<{ removed: boolean; leftAlone?: string }> {
+  const kind = await entryKind(files.socket);
+  if (kind === 'missing') return { removed: false };
+  if (kind !== 'socket')
+    return { removed: false, leftAlone: `${files.socket} is a ${kind}, not a socket: zerodown left it alone` };
+  if (!(await ownsSocketPath(files)))
+    return {
+      removed: false,
+      leftAlone: `${files.socket} is a socket that this fleet's HAProxy did not create: zerodown left it alone`,
+    };
+  await rm(files.socket, { force: true });
+  return { removed: true };
+}
+
+/** Refuses, before anything starts, a socket path HAProxy would have to replace and zerodown did not make. */
+async function requireUsableSocketPath(files: HAProxyFiles): Promise<void> {
+  const kind = await entryKind(files.socket);
+  if (kind === 'missing' || (kind === 'socket' && (await ownsSocketPath(files)))) return;
+  throw refused(
+    kind === 'socket'
+      ? `loadBalancer.statsSocket ${files.socket} is a socket this fleet's HAProxy did not create (another HAProxy's?); zerodown will not replace it`
+      : `loadBalancer.statsSocket ${files.socket} is a ${kind}, not a socket; zerodown will not replace it`,
+    'Choose another loadBalancer.statsSocket in the fleet file (the default is <stateDir>/haproxy/admin.sock); nothing was started.',
+  );
+}
+
 /** Checks a config with `haproxy -c` without starting anything; throws HAProxy's own complaint. */
 export async function checkConfig(files: HAProxyFiles, text: string): Promise<void> {
   if (files.socket.length > maxSocketPath) {
@@ -41,6 +94,7 @@ export async function checkConfig(files: HAProxyFiles, text: string): Promise<vo
       'Install it (apt-get install haproxy) or set loadBalancer.binary in the fleet file.',
     );
   }
+  await requireUsableSocketPath(files);
   await mkdir(files.dir, { recursive: true });
   const candidate = `${files.config}.check`;
   await writeFile(candidate, text);
@@ -68,8 +122,9 @@ export async function haproxyPid(files: HAProxyFiles): Promise<number | undefine
 export async function startHAProxy(files: HAProxyFiles, text: string): Promise<number> {
   const running = await haproxyPid(files);
   if (running) return running;
+  await requireUsableSocketPath(files);
   await writeFile(files.config, text);
-  await rm(files.socket, { force: true });
+  await removeStaleSocket(files);
   try {
     await exec(files.binary, ['-D', '-f', files.config, '-p', files.pidFile], { [markerName]: files.config });
   } catch (error) {
@@ -89,13 +144,16 @@ export async function startHAProxy(files: HAProxyFiles, text: string): Promise<n
   }
 }
 
-/** Stops this fleet's HAProxy and removes its pid file and socket. Idempotent. */
-export async function stopHAProxy(files: HAProxyFiles): Promise<boolean> {
+/**
+ * Stops this fleet's HAProxy and removes its pid file and its socket, and only its socket
+ * (a fleet file could name any path). Idempotent.
+ */
+export async function stopHAProxy(files: HAProxyFiles): Promise<{ stopped: boolean; leftAlone?: string }> {
   const pid = await haproxyPid(files);
   if (pid) await terminate(pid, 5000, `${markerName}=${files.config}`);
   await rm(files.pidFile, { force: true });
-  await rm(files.socket, { force: true });
-  return pid !== undefined;
+  const { leftAlone } = await removeStaleSocket(files);
+  return { stopped: pid !== undefined, ...(leftAlone ? { leftAlone } : {}) };
 }
 
 function exec(binary: string, args: string[], extraEnv: Record<string, string> = {}): Promise<void> {

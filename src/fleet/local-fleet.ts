@@ -9,6 +9,7 @@ import { haproxyConfig } from './haproxy-config.ts';
 import {
   type HAProxyFiles,
   checkConfig,
+  entryKind,
   haproxyFiles,
   haproxyPid,
   startHAProxy,
@@ -86,13 +87,15 @@ export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Prom
   });
   const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
   const otherVersions = states.filter((s) => s.running && s.report && s.report.version !== options.version);
+  const lbPid = await haproxyPid(files);
   if (otherVersions.length > 0) {
     throw refused(
-      `fleet is already up with other versions (${otherVersions.map((s) => `${s.instance} runs ${s.report?.version}`).join(', ')})`,
-      `Deploy ${options.version} with zerodown deploy, or run zerodown fleet down first.`,
+      `fleet is already up with other versions (${otherVersions.map((s) => `${s.instance} runs ${s.report?.version}`).join(', ')})${lbPid ? '' : ', and HAProxy is not running'}`,
+      lbPid
+        ? `Deploy ${options.version} with zerodown deploy, or run zerodown fleet down first.`
+        : `Start HAProxy in front of the instances as they are with zerodown fleet repair, then deploy the version you want everywhere with zerodown deploy ${name} <version>.`,
     );
   }
-  const lbPid = await haproxyPid(files);
   if (lbPid && (await readFile(files.config, 'utf8').catch(() => '')) !== config) {
     throw refused(
       `this fleet's HAProxy (pid ${lbPid}) already runs with a different config (${files.config})`,
@@ -127,13 +130,13 @@ export async function fleetStatus(fleet: LoadedFleet): Promise<FleetStatus> {
   const files = haproxyFilesFor(fleet);
   const lb = loadBalancerFor(fleet);
   const pid = await haproxyPid(files);
-  let error: string | undefined = pid ? undefined : 'HAProxy is not running';
+  let error: string | undefined = pid ? await unreachableSocket(files.socket) : 'HAProxy is not running';
   const frontends: FrontendState[] = [];
   const instances: InstanceStatus[] = [];
   for (const [name, service] of Object.entries(fleet.config.services)) {
     const runtime = runtimeFor(fleet, name);
     const refs = instanceRefs(fleet, name);
-    const balanced = pid !== undefined && service.role === 'api';
+    const balanced = pid !== undefined && error === undefined && service.role === 'api';
     const servers = balanced ? await lb.servers(name).catch((e: Error) => ((error ??= e.message), [])) : [];
     if (balanced)
       await lb.frontend(name).then(
@@ -158,12 +161,21 @@ export async function fleetStatus(fleet: LoadedFleet): Promise<FleetStatus> {
   };
 }
 
+/** Why a running HAProxy cannot be asked through its socket path, when what is there is no socket. */
+async function unreachableSocket(socket: string): Promise<string | undefined> {
+  const kind = await entryKind(socket);
+  if (kind === 'socket') return undefined;
+  return kind === 'missing'
+    ? `HAProxy runtime API socket ${socket} does not exist, so zerodown cannot reach HAProxy`
+    : `${socket} is a ${kind}, not HAProxy's runtime API socket, so zerodown cannot reach HAProxy`;
+}
+
 /** Stops HAProxy and every local instance this fleet started; idempotent. */
 export async function fleetDown(
   fleet: LoadedFleet,
   { stopTimeoutMs = 10_000 } = {},
-): Promise<{ haproxyStopped: boolean; instancesStopped: string[] }> {
-  const haproxyStopped = await stopHAProxy(haproxyFilesFor(fleet));
+): Promise<{ haproxyStopped: boolean; instancesStopped: string[]; leftAlone?: string }> {
+  const { stopped: haproxyStopped, leftAlone } = await stopHAProxy(haproxyFilesFor(fleet));
   const instancesStopped: string[] = [];
   for (const [name, service] of Object.entries(fleet.config.services)) {
     if (service.runtime.type !== 'local') continue;
@@ -176,10 +188,10 @@ export async function fleetDown(
       }),
     );
   }
-  return { haproxyStopped, instancesStopped: instancesStopped.sort() };
+  return { haproxyStopped, instancesStopped: instancesStopped.sort(), ...(leftAlone ? { leftAlone } : {}) };
 }
 
-function defaultService(fleet: LoadedFleet): string {
+export function defaultService(fleet: LoadedFleet): string {
   const api = Object.entries(fleet.config.services).filter(([, s]) => s.role === 'api');
   if (api.length === 1 && api[0]) return api[0][0];
   throw badInput(
@@ -212,7 +224,7 @@ async function requireFreePorts(
   }
 }
 
-async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
+export async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
   if (requireService(fleet, name).role !== 'api') return;
   const lb = loadBalancerFor(fleet);
   const deadline = Date.now() + timeoutMs;
@@ -231,7 +243,7 @@ async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: num
   }
 }
 
-function defaultReadyTimeout(fleet: LoadedFleet, name: string): number {
+export function defaultReadyTimeout(fleet: LoadedFleet, name: string): number {
   const { checkIntervalMs, rise } = requireService(fleet, name).health;
   return checkIntervalMs * (rise + 2) + 10_000;
 }

@@ -12,7 +12,12 @@ import { badInput, formatIssues, unreachable } from '../domain/errors.ts';
  */
 export const connectionSettingsSchema = z
   .object({
-    address: z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, for example 127.0.0.1:7233'),
+    address: z
+      .string()
+      .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, for example 127.0.0.1:7233')
+      .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) >= 1 && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, {
+        message: 'the port must be from 1 to 65535, for example 127.0.0.1:7233',
+      }),
     namespace: z.string().min(1, 'must not be empty'),
     tlsCertPath: z.string().min(1).optional(),
     tlsKeyPath: z.string().min(1).optional(),

@@ -41,7 +41,7 @@ after(async () => {
   await fleet?.cleanup();
 });
 
-describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
+describe('zerodown CLI against a running worker', { timeout: 300_000 }, () => {
   it('deploy follows a deployment to the end in plain lines, links the Web UI and exits 0; status, list and logs agree', async () => {
     const deployed = await cli(['deploy', service, '2.0.0', '--bake', '0', '--health-timeout', '10']);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -92,6 +92,21 @@ describe('zerodown CLI against a running worker', { timeout: 150_000 }, () => {
       approve.stderr,
       new RegExp(`the deployment of ${service} 2\\.0\\.0 finished \\(succeeded\\) at .*: nothing to approve`),
     );
+    // A rollback of a finished deployment names the version to deploy instead.
+    const rollback = await cli(['rollback', service, '--reason', 'too late']);
+    assert.equal(rollback.code, 4);
+    assert.match(
+      rollback.stderr,
+      /nothing to rollback\n\s+to go back to 1\.0\.0, deploy it: `zerodown deploy \S+ 1\.0\.0`/,
+    );
+    // Deploying what already runs everywhere is a no-op: exit 0, and no deployment is recorded.
+    const again = await cli(['deploy', service, '2.0.0']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stdout,
+      new RegExp(`^Nothing to deploy: every instance of ${service} already runs 2\\.0\\.0\\.`),
+    );
+    assert.equal(json<unknown[]>(await cli(['list', service, '--json'])).length, 1);
   });
 
   it('approve, pause and resume steer a deployment, and each is refused with exit 4 when it does not apply', async () => {

@@ -33,7 +33,7 @@ async function rejects(args: string[], code: number, message: RegExp): Promise<v
   assert.equal(result.stdout, '');
 }
 
-describe('zerodown CLI refuses bad input', { timeout: 120_000 }, () => {
+describe('zerodown CLI refuses bad input', { timeout: 240_000 }, () => {
   it('deploy: unknown service, non-semver version, missing artifact, bad flags and a malformed fleet file exit 2 and start nothing', async () => {
     await rejects(['deploy', 'nope', '1.0.0'], 2, /unknown service "nope": fleet file .* has clierr-/);
     await rejects(['deploy', service, '1.x'], 2, /version: must be a semantic version such as 1\.4\.2/);
@@ -135,5 +135,49 @@ describe('zerodown CLI refuses bad input', { timeout: 120_000 }, () => {
       assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
     }
     assert.match(help.stdout, /Exit codes:\n\s+0\s+success(.*\n)*\s+6\s+the deployment was rolled back/);
+  });
+});
+
+// Many CLI runs each: their own suite and time limit, so a loaded machine does not cut the first one short.
+describe('zerodown CLI output stays safe and its numbers plain', { timeout: 300_000 }, () => {
+  it('control characters and bidi marks are escaped in every message, and a 10,000-character name shows an excerpt', async () => {
+    // eslint-disable-next-line no-control-regex -- finding raw control characters is the point
+    const raw = /[\u001b\u202e\u0007]/;
+    const evil = 'ev\u001b[2J\u202eil\u0007';
+    const named = await cli(['deploy', evil, '1.0.0']);
+    assert.equal(named.code, 2);
+    assert.doesNotMatch(named.stderr, raw);
+    assert.match(named.stderr, /unknown service "ev\\u001b\[2J\\u202eil\\u0007"|service: must be lower-case/);
+    assert.match(named.stderr, /ev\\u001b\[2J\\u202eil\\u0007/);
+
+    const option = await cli(['deploy', service, '1.0.0', `--${evil}`]);
+    assert.equal(option.code, 2);
+    assert.doesNotMatch(option.stderr, raw);
+    assert.match(option.stderr, /unknown option '--ev\\u001b\[2J/);
+
+    const keyed = join(fleet.dir, 'evil-key.yaml');
+    await writeFile(keyed, `"\\e[2J\\u202Ebad": 1\nservices:\n  "x\\e[31m":\n    role: api\n`);
+    const key = await cli(['deploy', service, '1.0.0', '--fleet', keyed]);
+    assert.equal(key.code, 2);
+    assert.doesNotMatch(key.stderr, raw);
+    assert.match(key.stderr, /\\u001b\[2J\\u202ebad/);
+    assert.match(key.stderr, /x\\u001b\[31m/);
+
+    const long = await cli(['status', 'a'.repeat(10_000)]);
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /invalid service name "a+…\[\d+ characters left out\]…a+"/);
+    assert.ok(long.stderr.length < 1000, `a bounded message, not ${long.stderr.length} characters`);
+  });
+
+  it('numbers on the command line are plain decimal, and a Temporal port beyond 65535 is refused', async () => {
+    await rejects(['deploy', service, '1.0.0', '--bake', ''], 2, /bake: must be a number in plain decimal digits/);
+    await rejects(
+      ['deploy', service, '1.0.0', '--batch-size', '0x1'],
+      2,
+      /batchSize: must be a whole number in plain decimal digits/,
+    );
+    await rejects(['deploy', service, '1.0.0', '--health-timeout', '1e3'], 2, /healthTimeout: must be a whole number/);
+    await rejects(['list', '--limit', ' 5'], 2, /limit: must be a whole number in plain decimal digits/);
+    await rejects(['status', service, '--address', '127.0.0.1:99999'], 2, /address: the port must be from 1 to 65535/);
   });
 });

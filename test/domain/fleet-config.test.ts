@@ -93,3 +93,62 @@ test('clashing ports and instance names are named with both owners', () => {
   // The same port on another host is no clash.
   assert.doesNotMatch(text, /services\.web\.instances\.0\.port/);
 });
+
+/** The issues of a fleet with one api service, its frontend and these instances, as text. */
+function issuesOf(frontend: { address?: string; port: number }, instances: object[], extra: object = {}): string {
+  const result = fleetConfig.safeParse({ ...extra, services: { api: { role: 'api', frontend, instances } } });
+  return result.success ? '' : formatIssues(result.error.issues);
+}
+
+test('endpoints clash by what they bind, not how they are spelt: localhost, 127.0.0.1, ::1 and the wildcards', () => {
+  assert.match(
+    issuesOf({ address: 'localhost', port: 39101 }, [{ name: 'a1', address: '127.0.0.1', port: 39101 }]),
+    /services\.api\.instances\.0\.port: 127\.0\.0\.1:39101 is already used by services\.api\.frontend \(localhost:39101\)/,
+  );
+  assert.match(
+    issuesOf({ address: '[::1]', port: 39101 }, [{ name: 'a1', address: '0:0:0:0:0:0:0:1', port: 39101 }]),
+    /0:0:0:0:0:0:0:1:39101 is already used by services\.api\.frontend/,
+  );
+  assert.match(
+    issuesOf({ address: '0.0.0.0', port: 39101 }, [{ name: 'a1', address: '127.0.0.1', port: 39101 }]),
+    /127\.0\.0\.1:39101 is already used by services\.api\.frontend \(0\.0\.0\.0:39101\)/,
+  );
+  assert.match(
+    issuesOf({ address: '::', port: 39101 }, [{ name: 'a1', address: 'LOCALHOST', port: 39101 }]),
+    /LOCALHOST:39101 is already used/,
+  );
+  assert.match(
+    issuesOf({ port: 39101 }, [{ name: 'a1', address: '::ffff:127.0.0.1', port: 39101 }]),
+    /::ffff:127\.0\.0\.1:39101 is already used/,
+  );
+  // Two different loopback addresses, or another port, bind different sockets.
+  assert.equal(
+    issuesOf({ address: '127.0.0.2', port: 39101 }, [{ name: 'a1', address: '127.0.0.1', port: 39101 }]),
+    '',
+  );
+  assert.equal(
+    issuesOf({ address: 'localhost', port: 39101 }, [{ name: 'a1', address: '127.0.0.1', port: 39102 }]),
+    '',
+  );
+});
+
+test('the stats socket must name a .sock file without control characters; a fleet over the instance cap is refused', () => {
+  const instance = [{ name: 'a1', port: 9101 }];
+  for (const statsSocket of [
+    '/etc/passwd',
+    '.state/haproxy/admin.sock\u001b[2J',
+    'a b.sock',
+    `${'x'.repeat(120)}.sock`,
+  ])
+    assert.match(
+      issuesOf({ port: 8080 }, instance, { loadBalancer: { type: 'haproxy', statsSocket } }),
+      /loadBalancer\.statsSocket: must be/,
+      statsSocket,
+    );
+  assert.equal(
+    issuesOf({ port: 8080 }, instance, { loadBalancer: { type: 'haproxy', statsSocket: 'run/lb.sock' } }),
+    '',
+  );
+  const many = Array.from({ length: 1001 }, (_, i) => ({ name: `a${i}`, port: 1 + i }));
+  assert.match(issuesOf({ port: 65000 }, many), /services\.api\.instances: a service may have at most 1000 instances/);
+});

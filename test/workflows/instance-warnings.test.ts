@@ -16,7 +16,7 @@ describe('instance warnings', () => {
       versions: { '1.0.0': { shutdownDelayMs: 4000 }, '2.0.0': undefined },
     });
     t.after(() => h.cleanup());
-    const spec = await prepareDeployment(h.fleet.fleet, {
+    const { spec } = await prepareDeployment(h.fleet.fleet, {
       service: h.service,
       version: '2.0.0',
       taskQueue: h.taskQueue,

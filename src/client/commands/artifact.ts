@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { badInput, parseInput } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { buildArtifact } from '../../artifacts/build.ts';
 import { listVersions, verifyArtifact } from '../../artifacts/manifest.ts';
 import { buildSampleArtifact } from '../../fleet/sample-service.ts';
 import { fleetFlag, pathsFromFlags } from '../fleet-context.ts';
+import { jsonFlag, printJson } from '../options.ts';
 
 const sampleBehavior = z
   .object({
@@ -42,12 +43,8 @@ const verifyInput = z.object({
   json: z.boolean().optional(),
 });
 
-function parse<T>(schema: z.ZodType<T>, input: unknown): T {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success)
-    throw badInput(`invalid arguments:\n${formatIssues(parsed.error.issues)}`, 'See zerodown artifact --help.');
-  return parsed.data;
-}
+const parse = <T>(schema: z.ZodType<T>, input: unknown): T =>
+  parseInput(schema, input, 'invalid arguments', 'See zerodown artifact --help.');
 
 /** `zerodown artifact`: signed build artifacts under <builds-root>/<service>/<version>/ (seed §3.3). */
 export function artifactCommand(program: Command): void {
@@ -101,7 +98,7 @@ export function artifactCommand(program: Command): void {
   withRoot(artifact.command('verify <service> <version>'))
     .description('check the signature and every file of an artifact')
     .option('--public-key <file>', "trusted public key (default: the fleet file's signing.publicKey)")
-    .option('--json', 'print the result as JSON')
+    .option(jsonFlag[0], 'print the result as JSON')
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parse(verifyInput, { ...raw, service, version: ver });
       const paths = await pathsFromFlags(flags);
@@ -112,7 +109,7 @@ export function artifactCommand(program: Command): void {
         publicKeyPath: flags.publicKey ?? paths.publicKey,
       });
       for (const warning of verified.warnings) process.stderr.write(`zerodown: warning: ${warning}\n`);
-      if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, ...verified })}\n`);
+      if (flags.json) printJson({ ok: true, ...verified });
       else
         process.stdout.write(
           `${verified.service} ${verified.version}: signature by key ${verified.keyId} verified, ${verified.fileCount} files intact (${verified.dir})\n`,

@@ -1,18 +1,18 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { defaultTaskQueue } from '../../domain/deployment.ts';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { serviceName } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { runDemo } from '../demo.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { decimalOption, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const demoFlags = z.object({
   service: serviceName.optional(),
-  taskQueue: z.string().min(1, 'must not be empty'),
-  bake: z.coerce.number().min(0, 'must be 0 or more seconds').max(600, 'must be at most 600 seconds'),
-  connections: z.coerce.number().int().min(1, 'must be 1 or more').max(256, 'must be at most 256'),
-  rate: z.coerce.number().int().min(1, 'must be 1 or more').max(10_000, 'must be at most 10000'),
+  taskQueue: taskQueueName,
+  bake: decimalOption('fraction').pipe(z.number().max(600, 'must be at most 600 seconds')),
+  connections: decimalOption('whole').pipe(z.number().min(1, 'must be 1 or more').max(256, 'must be at most 256')),
+  rate: decimalOption('whole').pipe(z.number().min(1, 'must be 1 or more').max(10_000, 'must be at most 10000')),
   fleet: z.string().optional(),
 });
 
@@ -32,21 +32,14 @@ export function demoCommand(program: Command): void {
   withConnectionOptions(program.command('demo'))
     .description('deploy a new version of the sample service under load on the local fleet, live (start here)')
     .option('--service <name>', 'the api service of the fleet file to use (default: the only one)')
-    .option(
-      '--task-queue <name>',
-      "task queue of the demo's worker [env ZERODOWN_TASK_QUEUE]",
-      process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue,
-    )
+    .option(...taskQueueFlag("task queue of the demo's worker"))
     .option('--bake <seconds>', 'how long each updated instance is watched', '1')
     .option('--connections <n>', 'load generator connections', '4')
     .option('--rate <n>', 'requests per second, in total', '100')
     .option(...fleetFlag)
     .addHelpText('after', about)
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = demoFlags.safeParse(raw);
-      if (!parsed.success)
-        throw badInput(`invalid demo options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown demo --help.');
-      const flags = parsed.data;
+      const flags = parseInput(demoFlags, raw, 'invalid demo options', 'See zerodown demo --help.');
       const fleet = await fleetFromFlags(flags);
       await runDemo({
         fleet,

@@ -1,37 +1,37 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { defaultTaskQueue } from '../../domain/deployment.ts';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
 import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { followDeployment } from '../follow.ts';
+import { terminalSafe } from '../terminal-text.ts';
+import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 
-const count = z.coerce.number().int('must be a whole number');
+const count = decimalOption('whole');
+const atLeastOne = count.pipe(z.number().min(1, 'must be 1 or more'));
 const deployFlags = z.object({
   service: serviceName,
   version,
-  batchSize: count.min(1, 'must be 1 or more').optional(),
-  rollbackBatchSize: count.min(1, 'must be 1 or more').optional(),
+  batchSize: atLeastOne.optional(),
+  rollbackBatchSize: atLeastOne.optional(),
   approval: z.boolean().optional(),
   pauseAfter: z
     .string()
     .regex(/^\d+(,\d+)*$/, 'must be batch numbers separated by commas, e.g. 1 or 1,3')
     .transform((s) => s.split(',').map(Number))
     .optional(),
-  bake: z.coerce.number().min(0, 'must be 0 or more seconds').max(3600, 'must be at most 3600 seconds').optional(),
-  healthTimeout: count.min(1, 'must be 1 or more seconds').max(3600, 'must be at most 3600 seconds').optional(),
-  errorRate: z.coerce
-    .number()
-    .min(0, 'must be a fraction between 0 and 1')
-    .max(1, 'must be a fraction between 0 and 1')
+  bake: decimalOption('fraction').pipe(z.number().max(3600, 'must be at most 3600 seconds')).optional(),
+  healthTimeout: count
+    .pipe(z.number().min(1, 'must be 1 or more seconds').max(3600, 'must be at most 3600 seconds'))
     .optional(),
+  errorRate: decimalOption('fraction').pipe(z.number().max(1, 'must be a fraction between 0 and 1')).optional(),
   detach: z.boolean().optional(),
   json: z.boolean().optional(),
   by: z.string().optional(),
-  taskQueue: z.string().min(1, 'must not be empty'),
+  taskQueue: taskQueueName,
   fleet: z.string().optional(),
 });
 
@@ -57,23 +57,18 @@ export function deployCommand(program: Command): void {
     .option('--health-timeout <seconds>', 'how long a restarted instance may take to become healthy (default 30)')
     .option('--error-rate <fraction>', 'client error rate that triggers an automatic rollback (default 0.05)')
     .option('--detach', 'start it and return at once, without the live view')
-    .option('--json', 'print the result (or, with --detach, the ids) as JSON; no live view')
-    .option('--by <name>', 'who is deploying, for the log [env ZERODOWN_USER, else your login]')
-    .option(
-      '--task-queue <name>',
-      "the workers' main task queue [env ZERODOWN_TASK_QUEUE]",
-      process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue,
-    )
+    .option(jsonFlag[0], 'print the result (or, with --detach, the ids) as JSON; no live view')
+    .option(...byFlag)
+    .option(...taskQueueFlag())
     .option(...fleetFlag)
     .addHelpText('after', examples)
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
-      const parsed = deployFlags.safeParse({ ...raw, service, version: ver });
-      if (!parsed.success)
-        throw badInput(
-          `cannot deploy ${service} ${ver}:\n${formatIssues(parsed.error.issues)}`,
-          'See zerodown deploy --help.',
-        );
-      const flags = parsed.data;
+      const flags = parseInput(
+        deployFlags,
+        { ...raw, service, version: ver },
+        `cannot deploy ${service} ${ver}`,
+        'See zerodown deploy --help.',
+      );
       const fleet = await fleetFromFlags(flags);
       const request: DeployRequest = {
         service: flags.service,
@@ -88,7 +83,14 @@ export function deployCommand(program: Command): void {
         ...(flags.healthTimeout !== undefined ? { healthTimeoutSeconds: flags.healthTimeout } : {}),
         ...(flags.errorRate !== undefined ? { errorRateThreshold: flags.errorRate } : {}),
       };
-      const spec = await prepareDeployment(fleet, request);
+      const { spec, alreadyRunning } = await prepareDeployment(fleet, request);
+      if (alreadyRunning) {
+        // A no-op, not a failure: checked before any workflow exists, so nothing is recorded as failed.
+        const reason = `every instance of ${spec.service} already runs ${spec.version}; nothing to deploy`;
+        if (flags.json) return printJson({ service: spec.service, version: spec.version, changed: false, reason });
+        process.stdout.write(`Nothing to deploy: ${reason.replace('; nothing to deploy', '')}.\n`);
+        return;
+      }
 
       await withClient(raw, async (dc) => {
         const handle = await startPreparedDeployment(dc.client, spec, request.taskQueue);
@@ -97,16 +99,24 @@ export function deployCommand(program: Command): void {
         const noWorker = !(await workerPolls(dc, flags.taskQueue));
         if (noWorker)
           process.stderr.write(
-            `zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`,
+            terminalSafe(
+              `zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`,
+            ),
           );
         if (flags.detach) {
           const next = flags.approval
             ? `approve it: zerodown approve ${spec.service}`
             : `watch it: zerodown status ${spec.service} --watch`;
+          if (flags.json)
+            return printJson({
+              service: spec.service,
+              version: spec.version,
+              workflowId: handle.workflowId,
+              runId,
+              url,
+            });
           process.stdout.write(
-            flags.json
-              ? `${JSON.stringify({ service: spec.service, version: spec.version, workflowId: handle.workflowId, runId, url }, null, 2)}\n`
-              : `Started the deployment of ${spec.service} ${spec.version} to ${spec.instances.length} instances (workflow ${handle.workflowId}, run ${runId}).\n${webUiLine(dc, handle.workflowId, runId)}\nNext: ${next}\n`,
+            `Started the deployment of ${spec.service} ${spec.version} to ${spec.instances.length} instances (workflow ${handle.workflowId}, run ${runId}).\n${webUiLine(dc, handle.workflowId, runId)}\nNext: ${next}\n`,
           );
           return;
         }

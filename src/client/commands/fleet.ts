@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { type FleetStatus, fleetDown, fleetStatus, fleetUp } from '../../fleet/local-fleet.ts';
+import { fleetRepair } from '../../fleet/repair.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { jsonFlag, printJson } from '../options.ts';
+import { terminalSafe } from '../terminal-text.ts';
 
 const upInput = z.object({
   fleet: z.string().optional(),
@@ -11,14 +14,11 @@ const upInput = z.object({
   version,
   retries: z.boolean().optional(),
 });
+const repairInput = upInput.omit({ version: true });
 const statusInput = z.object({ fleet: z.string().optional(), json: z.boolean().optional() });
 
-function parse<T>(schema: z.ZodType<T>, input: unknown): T {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success)
-    throw badInput(`invalid options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown fleet --help.');
-  return parsed.data;
-}
+const parse = <T>(schema: z.ZodType<T>, input: unknown): T =>
+  parseInput(schema, input, 'invalid options', 'See zerodown fleet --help.');
 
 /** `zerodown fleet`: the local fleet (HAProxy + instances on loopback ports), the embedded default target. */
 export function fleetCommand(program: Command): void {
@@ -45,12 +45,36 @@ export function fleetCommand(program: Command): void {
   fleet
     .command('status')
     .description("each instance's version, load balancer state, sessions and health")
-    .option('--json', 'print as JSON')
+    .option(...jsonFlag)
     .option(...fleetFlag)
     .action(async (raw: Record<string, unknown>) => {
       const flags = parse(statusInput, raw);
       const status = await fleetStatus(await fleetFromFlags(flags));
-      process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
+      if (flags.json) printJson(status);
+      else process.stdout.write(renderStatus(status));
+    });
+
+  fleet
+    .command('repair')
+    .description('start a missing HAProxy in front of the instances as they are, whatever they run (idempotent)')
+    .option('--service <name>', 'service whose load balancer to start (default: the only api service)')
+    .option('--no-retries', 'turn HAProxy retries and redispatch off (default: as the previous HAProxy ran)')
+    .option(...fleetFlag)
+    .action(async (raw: Record<string, unknown>) => {
+      const flags = parse(repairInput, raw);
+      const repaired = await fleetRepair(await fleetFromFlags(flags), {
+        ...(flags.service ? { service: flags.service } : {}),
+        ...(flags.retries === false ? { retries: false } : {}),
+      });
+      const service = repaired.status.instances[0]?.service ?? flags.service ?? '<service>';
+      const headline = repaired.startedPid
+        ? `Started HAProxy (pid ${repaired.startedPid}) in front of the instances as they are; no instance was touched.`
+        : 'HAProxy already runs; nothing was changed.';
+      const next =
+        repaired.versions.length > 1
+          ? `Next: the instances run ${repaired.versions.join(', ')}; bring them to one version: zerodown deploy ${service} ${repaired.versions[0]}`
+          : `Next: deploy as usual: zerodown deploy ${service} <version>`;
+      process.stdout.write(`${headline}\n${renderStatus(repaired.status)}${next}\n`);
     });
 
   fleet
@@ -61,14 +85,17 @@ export function fleetCommand(program: Command): void {
       const result = await fleetDown(await fleetFromFlags(parse(statusInput, raw)));
       const stopped = result.instancesStopped.length ? result.instancesStopped.join(', ') : 'no instances';
       process.stdout.write(`Stopped ${result.haproxyStopped ? 'HAProxy and ' : ''}${stopped}.\n`);
+      if (result.leftAlone) process.stderr.write(terminalSafe(`zerodown: warning: ${result.leftAlone}\n`));
     });
 }
 
 function renderStatus(status: FleetStatus): string {
   const lb = status.loadBalancer;
   const header = lb.running
-    ? `HAProxy running (pid ${lb.pid}), socket ${lb.socket}${lb.error ? ` — ${lb.error}` : ''}`
-    : 'HAProxy not running';
+    ? `HAProxy running (pid ${lb.pid}), socket ${lb.socket}${lb.error ? ` — but ${lb.error}` : ''}`
+    : status.instances.some((i) => i.running)
+      ? 'HAProxy not running — start it in front of the running instances with: zerodown fleet repair'
+      : 'HAProxy not running';
   const frontends = lb.frontends.map(
     (f) =>
       `  frontend ${f.frontend}: ${f.figures.total} requests, ${f.figures.http5xx} 5xx, ${f.currentSessions} sessions, avg ${f.figures.totalTimeMs} ms`,

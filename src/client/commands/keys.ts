@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { generateKeyPair } from '../../artifacts/keys.ts';
 import { fleetFlag, pathsFromFlags } from '../fleet-context.ts';
 
@@ -21,9 +21,7 @@ export function keysCommand(program: Command): void {
     .option('--force', 'replace an existing key pair')
     .option(...fleetFlag)
     .action(async (raw: unknown) => {
-      const parsed = generateFlags.safeParse(raw);
-      if (!parsed.success) throw badInput(`invalid options:\n${formatIssues(parsed.error.issues)}`);
-      const flags = parsed.data;
+      const flags = parseInput(generateFlags, raw, 'invalid options', 'See zerodown keys generate --help.');
       const dir = flags.dir ?? dirname((await pathsFromFlags(flags)).publicKey);
       const pair = await generateKeyPair({ dir, force: flags.force ?? false });
       process.stdout.write(

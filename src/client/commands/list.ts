@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { listFilter } from '../../domain/deployment-views.ts';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { withClient } from '../deployment-client.ts';
 import { listDeployments, renderList } from '../listing.ts';
+import { decimalOption, jsonFlag, printJson } from '../options.ts';
 
 const listFlags = listFilter.extend({
-  limit: z.coerce.number().int('must be a whole number').min(1, 'must be 1 or more').max(1000, 'must be at most 1000'),
+  limit: decimalOption('whole').pipe(z.number().min(1, 'must be 1 or more').max(1000, 'must be at most 1000')),
   json: z.boolean().optional(),
 });
 
@@ -26,18 +27,19 @@ export function listCommand(program: Command): void {
     .option('--phase <phase>', 'only deployments in this phase, e.g. succeeded, rolled-back, failed, deploying')
     .option('--running', 'only deployments still running')
     .option('--limit <n>', 'at most this many', '20')
-    .option('--json', 'print as JSON')
+    .option(...jsonFlag)
     .addHelpText('after', examples)
     .action(async (service: string | undefined, raw: Record<string, unknown>) => {
-      const parsed = listFlags.safeParse({ ...raw, service: service ?? raw.service });
-      if (!parsed.success)
-        throw badInput(`invalid list options:\n${formatIssues(parsed.error.issues)}`, 'See zerodown list --help.');
-      const { limit, json, ...filter } = parsed.data;
+      const { limit, json, ...filter } = parseInput(
+        listFlags,
+        { ...raw, service: service ?? raw.service },
+        'invalid list options',
+        'See zerodown list --help.',
+      );
       await withClient(raw, async (dc) => {
         const rows = await listDeployments(dc, filter, limit);
-        process.stdout.write(
-          json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployments found\n',
-        );
+        if (json) printJson(rows);
+        else process.stdout.write(rows.length ? renderList(rows) : 'no deployments found\n');
       });
     });
 }

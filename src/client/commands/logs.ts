@@ -14,6 +14,7 @@ import {
   serviceArg,
 } from '../deployment-client.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { jsonFlag, printJson } from '../options.ts';
 import { eventText } from '../render.ts';
 
 /** One line of a deployment's log, as archived (seed §10): the run and its sequence number make it unique. */
@@ -77,7 +78,7 @@ export function logsCommand(program: Command): void {
     .description('the deployment log: every phase, instance step, health check, operator command and error')
     .option('--all', 'every run in the archive, not only the latest')
     .option('--run <runId>', 'one run, by its run id')
-    .option('--json', 'print the entries as JSON')
+    .option(jsonFlag[0], 'print the entries as JSON')
     .option(...fleetFlag)
     .addHelpText(
       'after',
@@ -114,10 +115,7 @@ export function logsCommand(program: Command): void {
         );
       }
       selected.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(selected, null, 2)}\n`);
-        return;
-      }
+      if (flags.json) return printJson(selected);
       let run = '';
       for (const e of selected) {
         if (e.runId !== run)

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { badInput, formatIssues, refused } from '../../domain/errors.ts';
+import { parseInput, refused } from '../../domain/errors.ts';
 import { loadMigrationSet } from '../../migrations/declaration.ts';
 import { formatFindings } from '../../migrations/findings.ts';
 import { lintMigrations } from '../../migrations/lint.ts';
+import { jsonFlag, printJson } from '../options.ts';
 
 const lintInput = z.object({ path: z.string().min(1), json: z.boolean().optional() }).strict();
 
@@ -24,24 +25,29 @@ export function migrationsCommand(program: Command): void {
   migrations
     .command('lint <artifact-or-folder>')
     .description('refuse migrations that would break the running version during a rolling deployment')
-    .option('--json', 'print the findings as JSON')
+    .option(jsonFlag[0], 'print the findings as JSON')
     .addHelpText('after', examples)
     .action(async (path: string, raw: Record<string, unknown>) => {
-      const parsed = lintInput.safeParse({ ...raw, path });
-      if (!parsed.success)
-        throw badInput(
-          `invalid arguments:\n${formatIssues(parsed.error.issues)}`,
-          'See zerodown migrations lint --help.',
-        );
-      const set = await loadMigrationSet(parsed.data.path);
+      const flags = parseInput(
+        lintInput,
+        { ...raw, path },
+        'invalid arguments',
+        'See zerodown migrations lint --help.',
+      );
+      const set = await loadMigrationSet(flags.path);
       const findings = await lintMigrations(set);
-      if (parsed.data.json) {
+      if (flags.json) {
         const steps = Object.fromEntries(
           Object.entries(set.declaration.migrations).map(([name, step]) => [name, step.step]),
         );
-        process.stdout.write(
-          `${JSON.stringify({ ok: findings.length === 0, dir: set.dir, schemaVersion: set.schemaVersion ?? null, migrations: set.files.map((f) => f.name), steps, findings }, null, 2)}\n`,
-        );
+        printJson({
+          ok: findings.length === 0,
+          dir: set.dir,
+          schemaVersion: set.schemaVersion ?? null,
+          migrations: set.files.map((f) => f.name),
+          steps,
+          findings,
+        });
       } else if (findings.length === 0) {
         process.stdout.write(
           `${set.files.length} migration(s) in ${set.dir} are safe for a rolling deployment${set.schemaVersion ? ` (schema version ${set.schemaVersion})` : ''}\n`,
@@ -49,7 +55,7 @@ export function migrationsCommand(program: Command): void {
       }
       if (findings.length > 0) {
         throw refused(
-          `${findings.length} statement(s) in ${set.dir} are unsafe during a rolling deployment, where the old version keeps running against the same database (seed §6.1)${parsed.data.json ? '' : `:\n${formatFindings(findings)}`}`,
+          `${findings.length} statement(s) in ${set.dir} are unsafe during a rolling deployment, where the old version keeps running against the same database (seed §6.1)${flags.json ? '' : `:\n${formatFindings(findings)}`}`,
           'Split each change into expand and contract steps as advised.',
         );
       }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { parseInput } from '../../domain/errors.ts';
+import { decimalOption } from '../options.ts';
 import {
   defaultDevServerOptions,
   runningServerPid,
@@ -10,7 +11,9 @@ import {
 } from '../../temporal/dev-server.ts';
 import { installTemporalCli } from '../../temporal/install.ts';
 
-const portSchema = z.coerce.number().int().min(1).max(65535);
+const portSchema = decimalOption('whole').pipe(
+  z.number().min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535'),
+);
 const serverFlagsSchema = z.object({
   stateDir: z.string().min(1).optional(),
   ip: z.string().min(1).optional(),
@@ -20,16 +23,15 @@ const serverFlagsSchema = z.object({
 });
 
 function serverOptions(flags: unknown): DevServerOptions {
-  const parsed = serverFlagsSchema.safeParse(flags);
-  if (!parsed.success) throw badInput(`invalid server options:\n${formatIssues(parsed.error.issues)}`);
+  const options = parseInput(serverFlagsSchema, flags, 'invalid server options', 'See zerodown server --help.');
   const defaults = defaultDevServerOptions();
-  const port = parsed.data.port ?? defaults.port;
+  const port = options.port ?? defaults.port;
   return {
-    stateDir: parsed.data.stateDir ?? defaults.stateDir,
-    ip: parsed.data.ip ?? defaults.ip,
+    stateDir: options.stateDir ?? defaults.stateDir,
+    ip: options.ip ?? defaults.ip,
     port,
-    uiPort: parsed.data.uiPort ?? port + 1000,
-    namespace: parsed.data.namespace ?? defaults.namespace,
+    uiPort: options.uiPort ?? port + 1000,
+    namespace: options.namespace ?? defaults.namespace,
   };
 }
 

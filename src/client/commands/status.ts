@@ -3,6 +3,7 @@ import { withConnectionOptions } from '../../temporal/connection.ts';
 import { type DeploymentSnapshot, serviceArg, snapshotOf, withClient } from '../deployment-client.ts';
 import { failOnOutcome, followDeployment } from '../follow.ts';
 import { listDeployments, renderList } from '../listing.ts';
+import { jsonFlag, printJson } from '../options.ts';
 import { clock, renderFrame, renderOutcome } from '../render.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 
@@ -40,16 +41,15 @@ export function statusCommand(program: Command): void {
   withConnectionOptions(program.command('status [service]'))
     .description('show the latest deployment of a service (or every running one)')
     .option('--watch', 'follow it live until it ends')
-    .option('--json', 'print as JSON')
+    .option(...jsonFlag)
     .addHelpText('after', examples)
     .action(async (service: string | undefined, flags: Record<string, unknown>) => {
       const json = Boolean(flags.json);
       if (!service) {
         await withClient(flags, async (dc) => {
           const rows = await listDeployments(dc, { running: true }, 100);
-          process.stdout.write(
-            json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderList(rows) : 'no deployment is running\n',
-          );
+          if (json) printJson(rows);
+          else process.stdout.write(rows.length ? renderList(rows) : 'no deployment is running\n');
         });
         return;
       }
@@ -72,7 +72,8 @@ export function statusCommand(program: Command): void {
           });
           return;
         }
-        process.stdout.write(json ? `${JSON.stringify(snapshot, null, 2)}\n` : renderSnapshot(snapshot));
+        if (json) printJson(snapshot);
+        else process.stdout.write(renderSnapshot(snapshot));
         // --watch on a finished deployment answers at once, with the exit code of how it ended.
         if (flags.watch && snapshot.outcome)
           failOnOutcome(name, snapshot.version ?? '?', snapshot.outcome, snapshot.url);

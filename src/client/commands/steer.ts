@@ -7,12 +7,16 @@ import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import {
   type DeploymentClient,
+  type DeploymentHandle,
   describeDeployment,
   operatorName,
+  outcomeOf,
   serviceArg,
   withClient,
 } from '../deployment-client.ts';
 import { phaseKey, versionKey } from '../../domain/search-attributes.ts';
+import { byFlag, jsonFlag, printJson } from '../options.ts';
+import { terminalSafe } from '../terminal-text.ts';
 
 /** How long a worker has to answer an operator command before we say none is running. */
 const answerTimeoutMs = 15_000;
@@ -85,14 +89,16 @@ async function steer(
     );
   }
   const version = description.typedSearchAttributes.get(versionKey) ?? '?';
+  const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(description.workflowId, description.runId);
   if (description.status.name !== 'RUNNING') {
     const phase = description.typedSearchAttributes.get(phaseKey) ?? description.status.name.toLowerCase();
+    const goBack = verb.name === 'rollback' || verb.name === 'abort';
     throw refused(
       `the deployment of ${service} ${version} finished (${phase}) at ${description.closeTime?.toISOString() ?? '?'}: nothing to ${verb.name}`,
-      `start a new one with \`zerodown deploy ${service} <version>\``,
+      (goBack && (await wayBack(dc, handle, service, phase))) ||
+        `start a new one with \`zerodown deploy ${service} <version>\``,
     );
   }
-  const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(description.workflowId, description.runId);
   try {
     return await dc.client.withDeadline(Date.now() + answerTimeoutMs, () =>
       handle.executeUpdate(updates[verb.name], { args: [args] }),
@@ -108,13 +114,28 @@ async function steer(
   }
 }
 
+/** For a finished deployment: how to get the previous version back, which a rollback no longer can. */
+async function wayBack(
+  dc: DeploymentClient,
+  handle: DeploymentHandle,
+  service: string,
+  phase: string,
+): Promise<string | undefined> {
+  const outcome = await dc.client.withDeadline(Date.now() + 5_000, () => outcomeOf(handle)).catch(() => undefined);
+  const previous = outcome?.result?.previousVersion ?? outcome?.status?.previousVersion;
+  if (!previous) return undefined;
+  if (phase === 'rolled-back' || phase === 'aborted')
+    return `it was already undone: the instances are back on ${previous}`;
+  return `to go back to ${previous}, deploy it: \`zerodown deploy ${service} ${previous}\``;
+}
+
 /** `zerodown approve|pause|resume|rollback|abort <service>`: steer a running deployment. */
 export function steerCommands(program: Command): void {
   for (const verb of verbs) {
     const command = withConnectionOptions(program.command(`${verb.name} <service>`))
       .description(verb.description)
-      .option('--by <name>', 'who is asking, for the deployment log [env ZERODOWN_USER, else your login]')
-      .option('--json', 'print the deployment status after the command as JSON');
+      .option(...byFlag)
+      .option(jsonFlag[0], 'print the deployment status after the command as JSON');
     if (verb.needsReason) command.option('--reason <text>', 'why (required; recorded in the deployment log)');
     command
       .addHelpText('after', `\nExample:\n  ${verb.example}`)
@@ -126,12 +147,11 @@ export function steerCommands(program: Command): void {
         const by = operatorName(flags.by);
         await withClient(flags, async (dc) => {
           const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) });
-          if (flags.json) {
-            process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-            return;
-          }
+          if (flags.json) return printJson(status);
           process.stdout.write(
-            `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
+            terminalSafe(
+              `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
+            ),
           );
         });
       });

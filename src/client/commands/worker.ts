@@ -1,17 +1,18 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createActivities, createHostActivities } from '../../activities/index.ts';
-import { defaultTaskQueue, hostTaskQueue } from '../../domain/deployment.ts';
-import { badInput, formatIssues } from '../../domain/errors.ts';
+import { hostTaskQueue } from '../../domain/deployment.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
 import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { decimalOption, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const workerFlagsSchema = z.object({
-  taskQueue: z.string().min(1, 'must not be empty'),
-  shutdownGrace: z.coerce.number().int().min(0, 'must be 0 or more seconds'),
+  taskQueue: taskQueueName,
+  shutdownGrace: decimalOption('whole'),
   host: hostName.optional(),
   fleet: z.string().optional(),
 });
@@ -24,11 +25,7 @@ export function workerCommand(program: Command): void {
   withConnectionOptions(program.command('worker'))
     .description('run a worker: deployments progress only while workers run (one per host that has instances)')
     .option(...fleetFlag)
-    .option(
-      '--task-queue <name>',
-      'main task queue [env ZERODOWN_TASK_QUEUE]',
-      process.env.ZERODOWN_TASK_QUEUE ?? defaultTaskQueue,
-    )
+    .option(...taskQueueFlag('main task queue'))
     .option(
       '--host <name>',
       'serve only the instances of this host (on its own task queue) [env ZERODOWN_HOST]',
@@ -40,26 +37,25 @@ export function workerCommand(program: Command): void {
       process.env.ZERODOWN_SHUTDOWN_GRACE ?? '30',
     )
     .action(async (flags: Record<string, unknown>) => {
-      const parsed = workerFlagsSchema.safeParse(flags);
-      if (!parsed.success) throw badInput(`invalid worker options:\n${formatIssues(parsed.error.issues)}`);
+      const options = parseInput(workerFlagsSchema, flags, 'invalid worker options', 'See zerodown worker --help.');
       const connection = connectionSettingsFrom(flags);
-      const fleet = await fleetFromFlags(parsed.data);
+      const fleet = await fleetFromFlags(options);
       const logger = createLogger('zerodown-worker');
-      const { host, taskQueue } = parsed.data;
+      const { host, taskQueue } = options;
       const deps = { fleet, logger };
       await runWorker(
         host && host !== 'local'
           ? {
               connection,
               taskQueue: hostTaskQueue(host, taskQueue),
-              shutdownGraceMs: parsed.data.shutdownGrace * 1000,
+              shutdownGraceMs: options.shutdownGrace * 1000,
               workflows: {},
               activities: createHostActivities(deps),
             }
           : {
               connection,
               taskQueue,
-              shutdownGraceMs: parsed.data.shutdownGrace * 1000,
+              shutdownGraceMs: options.shutdownGrace * 1000,
               workflows: workflowCode(),
               activities: createActivities(deps),
             },
