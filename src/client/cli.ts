@@ -55,13 +55,15 @@ worker. Fleet file: --fleet, else $ZERODOWN_FLEET_FILE, else ./fleet.yaml. Web U
 
 /** The program without its commands: name, description and the help text after the command list. */
 export function programShell(): Command {
-  return new Command('zerodown')
-    .description('Zero-downtime rolling deployments of backend services, as durable Temporal workflows.')
-    .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', exitCodeHelp)
-    // Commander's own errors echo what was typed ("unknown option '…'"): escaped like ours.
-    .configureOutput({ outputError: (text, write) => write(terminalSafe(text)) })
-    .exitOverride();
+  return (
+    new Command('zerodown')
+      .description('Zero-downtime rolling deployments of backend services, as durable Temporal workflows.')
+      .showHelpAfterError('(run with --help for usage)')
+      .addHelpText('after', exitCodeHelp)
+      // Commander's own errors echo what was typed ("unknown option '…'"): escaped like ours.
+      .configureOutput({ outputError: (text, write) => write(terminalSafe(text)) })
+      .exitOverride()
+  );
 }
 
 /** The program with the commands of `files` (all of them by default). */

@@ -35,8 +35,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     validated = await validateDeployment(spec, state);
   } catch (error) {
-    if (!isCancellation(error))
-      return await fail(spec, state, validationFailure(error));
+    if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
     state.status = withCancellation(state.status);
   }
   if (validated === 'nothing-to-do') {
