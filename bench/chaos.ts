@@ -117,7 +117,7 @@ try {
     completedAsExpected: chaosRuns.filter((r) => r.ok).length,
     wrongOutcome: chaosRuns.filter((r) => r.outcome !== r.expected).length,
     leftNotReady: chaosRuns.reduce((n, r) => n + r.notReady.length, 0),
-    mixedOrWrongVersion: chaosRuns.filter((r) => r.versions.some((v) => v !== r.versions[0]) || !r.ok).length,
+    mixedOrWrongVersion: chaosRuns.filter((r) => r.versions.some((v) => v !== r.expectedVersion)).length,
     requestsServed: report.served,
     requestsFailed: report.failed,
     killsByPhase: countBy(chaosRuns.flatMap((r) => r.kills.map((k) => k.phaseAtKill))),

@@ -99,3 +99,26 @@ function closedScheduledId(event: HistoryEvent): string | undefined {
     event.activityTaskCanceledEventAttributes?.scheduledEventId;
   return id === undefined || id === null ? undefined : String(id);
 }
+
+/**
+ * The deployment's phase at `atMs`, from the last ZerodownPhase upsert before it: the fallback when no
+ * worker could answer the status query at the kill (the phase changes with each upsert).
+ */
+export function phaseAt(events: readonly HistoryEvent[], atMs: number): string | undefined {
+  let phase: string | undefined;
+  for (const event of events) {
+    if (eventMs(event) > atMs) break;
+    if (event.eventType !== E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) continue;
+    const data =
+      event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.ZerodownPhase?.data;
+    if (!data) continue;
+    try {
+      const value: unknown = JSON.parse(new TextDecoder().decode(data));
+      const first = Array.isArray(value) ? (value as unknown[])[0] : value;
+      if (typeof first === 'string') phase = first;
+    } catch {
+      // Not JSON: not a phase this code wrote.
+    }
+  }
+  return phase;
+}

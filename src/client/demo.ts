@@ -14,7 +14,12 @@ import { startDemoLoad, startDemoWorker, type LoadSummary } from './demo-parts.t
 import { failOnOutcome } from './follow.ts';
 import { defaultViewMode, watchDeployment } from './live-view.ts';
 import { renderOutcome, seconds } from './render.ts';
-import { defaultDevServerOptions, ensureSearchAttributes, runningServerPid, startDevServer } from '../temporal/dev-server.ts';
+import {
+  defaultDevServerOptions,
+  ensureSearchAttributes,
+  runningServerPid,
+  startDevServer,
+} from '../temporal/dev-server.ts';
 
 export interface DemoOptions {
   fleet: LoadedFleet;

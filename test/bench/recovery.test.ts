@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import proto from '@temporalio/proto';
-import { recoveryFromHistory } from '../../bench/lib/recovery.ts';
+import { phaseAt, recoveryFromHistory } from '../../bench/lib/recovery.ts';
 
 const E = proto.temporal.api.enums.v1.EventType;
 type Event = proto.temporal.api.history.v1.IHistoryEvent;
@@ -74,5 +74,23 @@ describe('recovery time from a deployment history', () => {
     const recovery = recoveryFromHistory(events, 2000);
     assert.equal(recovery.recoveryMs, undefined);
     assert.deepEqual(recovery.interrupted, [{ step: 'readmitInstance', recoveryMs: undefined }]);
+  });
+
+  it('reads the phase at a moment from the last ZerodownPhase upsert before it', () => {
+    const upsert = (ms: number, phase: string) =>
+      event({
+        eventId: ++id,
+        eventTime: at(ms),
+        eventType: E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+        upsertWorkflowSearchAttributesEventAttributes: {
+          searchAttributes: {
+            indexedFields: { ZerodownPhase: { data: new TextEncoder().encode(JSON.stringify([phase])) } },
+          },
+        },
+      });
+    const events = [upsert(1000, 'validating'), upsert(2000, 'deploying'), upsert(3000, 'rolling-back')];
+    assert.equal(phaseAt(events, 500), undefined);
+    assert.equal(phaseAt(events, 2500), 'deploying');
+    assert.equal(phaseAt(events, 9000), 'rolling-back');
   });
 });
