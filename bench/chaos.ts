@@ -5,7 +5,7 @@
 // with two workers on the same queues, both killed at different moments. Every run checks each
 // instance's version, HAProxy's state (every server UP and ready) and the failed requests, and reads
 // from the history how long the interrupted step took to run again.
-// Run: npm run chaos [-- kills]   → bench/results/chaos.json
+// Run: npm run chaos [-- kills [restartEvery]]   → bench/results/chaos.json (restartEvery: 20 by default)
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { projectRoot } from '../src/paths.ts';
@@ -27,6 +27,7 @@ import { p50 } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 
 const kills = Math.max(1, Number(process.argv[2] ?? 20));
+const restartEvery = Math.max(1, Number(process.argv[3] ?? 20));
 const temporal = await startBenchTemporal();
 const fleet = await createTestFleet({
   service: 'chaos',
@@ -83,7 +84,7 @@ try {
     await run('worker SIGKILL', scenario, (w) => [
       { label: 'worker SIGKILL', atMs: uniform(0, w), act: killWorker(0) },
     ]);
-    if (kill % 20 === 0) {
+    if (kill % restartEvery === 0) {
       await run('Temporal server restart', 'deploy', (w) => [
         { label: 'server restart', atMs: uniform(0, w), act: () => temporal.restart() },
       ]);
@@ -117,7 +118,7 @@ try {
     completedAsExpected: chaosRuns.filter((r) => r.ok).length,
     wrongOutcome: chaosRuns.filter((r) => r.outcome !== r.expected).length,
     leftNotReady: chaosRuns.reduce((n, r) => n + r.notReady.length, 0),
-    mixedOrWrongVersion: chaosRuns.filter((r) => r.versions.some((v) => v !== r.versions[0]) || !r.ok).length,
+    mixedOrWrongVersion: chaosRuns.filter((r) => r.versions.some((v) => v !== r.expectedVersion)).length,
     requestsServed: report.served,
     requestsFailed: report.failed,
     killsByPhase: countBy(chaosRuns.flatMap((r) => r.kills.map((k) => k.phaseAtKill))),

@@ -1,9 +1,9 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { startDeployment } from '../../src/client/deployments.ts';
-import type { DeploymentStatus, Phase } from '../../src/domain/status.ts';
+import type { DeploymentStatus } from '../../src/domain/status.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
 import type { TestFleet } from '../../test/helpers/local-fleet.ts';
-import { recoveryFromHistory, type InterruptedStep } from './recovery.ts';
+import { phaseAt, recoveryFromHistory, type InterruptedStep } from './recovery.ts';
 
 /** The deployments the chaos run interrupts: their whole life, operator commands included. */
 export const scenarios = ['deploy', 'approval', 'manual-rollback', 'automatic-rollback'] as const;
@@ -30,7 +30,8 @@ export interface RunContext {
 export interface Kill {
   label: string;
   atMs: number;
-  phaseAtKill: Phase | 'no answer';
+  /** From the status query at the kill, else from the history's last phase upsert before it. */
+  phaseAtKill: string;
   stepAtKill: string;
   recoveryMs: number | undefined;
   interrupted: InterruptedStep[];
@@ -136,9 +137,11 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
     .filter((s) => s.admin !== 'ready' || s.health !== 'up')
     .map((s) => `${s.server}:${s.status}`);
   const history = await current.fetchHistory();
+  const events = history.events ?? [];
   const withRecovery: Kill[] = kills.map(({ struckAt, ...kill }) => ({
     ...kill,
-    ...recoveryFromHistory(history.events ?? [], struckAt),
+    phaseAtKill: kill.phaseAtKill === 'no answer' ? (phaseAt(events, struckAt) ?? 'no answer') : kill.phaseAtKill,
+    ...recoveryFromHistory(events, struckAt),
   }));
   const ok =
     outcome === expected &&
@@ -152,6 +155,7 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
     operator: commandAnswer,
     outcome,
     expected,
+    expectedVersion,
     ok,
     wallMs,
     versions,

@@ -5,7 +5,9 @@ import proto, { type temporal } from '@temporalio/proto';
  * interrupted step running again. The interrupted steps are the activities (and workflow tasks) that
  * were scheduled before the kill and not closed by then. A retried activity's ActivityTaskStarted event
  * is written when the activity closes, stamped with the start of its last attempt, so its time is the
- * moment the step ran again. A kill that interrupted nothing (a timer, the approval wait) has no recovery.
+ * moment the step ran again. A step whose worker survived (a server restart, the other of two workers)
+ * was not interrupted. The workflow's next task counts too: after a kill it may wait on the dead worker's
+ * sticky queue until Temporal gives up on it. A kill after the end interrupts nothing.
  */
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -46,6 +48,8 @@ interface ActivityTrack {
   scheduledMs: number;
   startedMs?: number;
   closedMs?: number;
+  /** Completed or failed by a worker (not timed out or cancelled by the server). */
+  answered?: boolean;
 }
 
 export function recoveryFromHistory(events: readonly HistoryEvent[], killMs: number): Recovery {
@@ -64,7 +68,11 @@ export function recoveryFromHistory(events: readonly HistoryEvent[], killMs: num
     } else if (activityClosed.has(eventType)) {
       const id = closedScheduledId(event);
       const track = id === undefined ? undefined : activities.get(id);
-      if (track) track.closedMs = at;
+      if (track) {
+        track.closedMs = at;
+        track.answered =
+          eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED || eventType === E.EVENT_TYPE_ACTIVITY_TASK_FAILED;
+      }
     } else if (eventType === E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) {
       workflowTasks.push({ scheduledMs: at });
     } else if (eventType === E.EVENT_TYPE_WORKFLOW_TASK_STARTED) {
@@ -79,12 +87,23 @@ export function recoveryFromHistory(events: readonly HistoryEvent[], killMs: num
   const interrupted: InterruptedStep[] = [];
   for (const track of activities.values()) {
     if (!inFlight(track.scheduledMs, track.closedMs)) continue;
+    // Started before and answered after: its worker survived (a server restart, the other of two workers).
+    if (track.startedMs !== undefined && track.startedMs <= killMs && track.answered) continue;
     const resumed = track.startedMs !== undefined && track.startedMs > killMs ? track.startedMs : undefined;
     interrupted.push({ step: track.name, recoveryMs: resumed === undefined ? undefined : resumed - killMs });
   }
-  if (interrupted.length === 0 && workflowTasks.some((t) => inFlight(t.scheduledMs, t.closedMs))) {
-    const next = workflowTaskStarts.find((at) => at > killMs);
-    interrupted.push({ step: 'workflow task', recoveryMs: next === undefined ? undefined : next - killMs });
+  // The workflow's own next step: a workflow task in flight at the kill runs again on another worker; one that
+  // falls due after it (a timer, an activity's result, an operator's command) may first wait on the dead
+  // worker's sticky queue. Either way, the time until a worker starts it is part of the recovery.
+  const inFlightTask = workflowTasks.find((t) => inFlight(t.scheduledMs, t.closedMs));
+  const dueAfter = workflowTasks.find((t) => t.scheduledMs > killMs);
+  const due = inFlightTask ? killMs : dueAfter?.scheduledMs;
+  if (due !== undefined) {
+    const next = workflowTaskStarts.find((at) => at > killMs && at >= due);
+    interrupted.push({
+      step: inFlightTask ? 'workflow task' : 'next workflow task',
+      recoveryMs: next === undefined ? undefined : next - due,
+    });
   }
   const times = interrupted.map((s) => s.recoveryMs);
   const recoveryMs = times.length === 0 || times.includes(undefined) ? undefined : Math.max(...(times as number[]));
@@ -98,4 +117,27 @@ function closedScheduledId(event: HistoryEvent): string | undefined {
     event.activityTaskTimedOutEventAttributes?.scheduledEventId ??
     event.activityTaskCanceledEventAttributes?.scheduledEventId;
   return id === undefined || id === null ? undefined : String(id);
+}
+
+/**
+ * The deployment's phase at `atMs`, from the last ZerodownPhase upsert before it: the fallback when no
+ * worker could answer the status query at the kill (the phase changes with each upsert).
+ */
+export function phaseAt(events: readonly HistoryEvent[], atMs: number): string | undefined {
+  let phase: string | undefined;
+  for (const event of events) {
+    if (eventMs(event) > atMs) break;
+    if (event.eventType !== E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) continue;
+    const data =
+      event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.ZerodownPhase?.data;
+    if (!data) continue;
+    try {
+      const value: unknown = JSON.parse(new TextDecoder().decode(data));
+      const first = Array.isArray(value) ? (value as unknown[])[0] : value;
+      if (typeof first === 'string') phase = first;
+    } catch {
+      // Not JSON: not a phase this code wrote.
+    }
+  }
+  return phase;
 }

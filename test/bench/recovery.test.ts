@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import proto from '@temporalio/proto';
-import { recoveryFromHistory } from '../../bench/lib/recovery.ts';
+import { phaseAt, recoveryFromHistory } from '../../bench/lib/recovery.ts';
 
 const E = proto.temporal.api.enums.v1.EventType;
 type Event = proto.temporal.api.history.v1.IHistoryEvent;
@@ -51,7 +51,7 @@ describe('recovery time from a deployment history', () => {
     assert.equal(recovery.recoveryMs, 2200);
   });
 
-  it('falls back to the workflow task in flight when no activity was, and has no recovery when nothing was', () => {
+  it('counts the workflow task in flight at the kill, and the next one that falls due after it', () => {
     id = 0;
     const events = [
       workflowTask(1000, E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED),
@@ -66,6 +66,23 @@ describe('recovery time from a deployment history', () => {
       interrupted: [{ step: 'workflow task', recoveryMs: 700 }],
     });
     assert.deepEqual(recoveryFromHistory(events, 5000), { recoveryMs: undefined, interrupted: [] });
+    // A timer fires after the kill; its task waits on the dead worker's sticky queue for 10 s.
+    const later = [
+      workflowTask(6000, E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED),
+      workflowTask(16_000, E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT),
+      workflowTask(16_000, E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED),
+      workflowTask(16_005, E.EVENT_TYPE_WORKFLOW_TASK_STARTED),
+    ];
+    assert.deepEqual(recoveryFromHistory([...events, ...later], 5000), {
+      recoveryMs: 10_005,
+      interrupted: [{ step: 'next workflow task', recoveryMs: 10_005 }],
+    });
+  });
+
+  it('does not count a step whose worker survived the kill, e.g. a server restart', () => {
+    const drain = scheduled(1000, 'drainInstance');
+    const events = [drain, started(1001, Number(drain.eventId)), completed(3000, Number(drain.eventId))];
+    assert.deepEqual(recoveryFromHistory(events, 2000), { recoveryMs: undefined, interrupted: [] });
   });
 
   it('reports no recovery time when an interrupted activity never ran again', () => {
@@ -74,5 +91,23 @@ describe('recovery time from a deployment history', () => {
     const recovery = recoveryFromHistory(events, 2000);
     assert.equal(recovery.recoveryMs, undefined);
     assert.deepEqual(recovery.interrupted, [{ step: 'readmitInstance', recoveryMs: undefined }]);
+  });
+
+  it('reads the phase at a moment from the last ZerodownPhase upsert before it', () => {
+    const upsert = (ms: number, phase: string) =>
+      event({
+        eventId: ++id,
+        eventTime: at(ms),
+        eventType: E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+        upsertWorkflowSearchAttributesEventAttributes: {
+          searchAttributes: {
+            indexedFields: { ZerodownPhase: { data: new TextEncoder().encode(JSON.stringify([phase])) } },
+          },
+        },
+      });
+    const events = [upsert(1000, 'validating'), upsert(2000, 'deploying'), upsert(3000, 'rolling-back')];
+    assert.equal(phaseAt(events, 500), undefined);
+    assert.equal(phaseAt(events, 2500), 'deploying');
+    assert.equal(phaseAt(events, 9000), 'rolling-back');
   });
 });
