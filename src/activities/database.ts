@@ -45,7 +45,7 @@ export function createDatabaseActivities(deps: ActivityDeps) {
           failureTypes.migrationsUnverified,
         );
       }
-      const plan = await guard(() => planMigrations(url, service, version, set));
+      const plan = await withHeartbeats(() => guard(() => planMigrations(url, service, version, set)));
       log.info({ service, version, ...plan }, 'migrations verified');
       return { migrations: set.files.length, ...plan };
     },
@@ -95,21 +95,23 @@ export function createDatabaseActivities(deps: ActivityDeps) {
       if (!url) return { checked: false, backfills: [] };
       const set = await migrationSet(service, version);
       const started = Date.now();
-      return await withClient(url, async (client) => {
-        await client.query('SELECT 1');
-        const latencyMs = Date.now() - started;
-        const applied = await appliedMigrations(client, service);
-        const compatibility = schemaCompatibility(applied, set, version);
-        if (!compatibility.ok || compatibility.pending.length > 0) {
-          throw ApplicationFailure.nonRetryable(
-            `database check after deploying ${service} ${version}: the schema is at ${applied.at(-1)?.name ?? '(none)'}, not what ${version} expects (${set.schemaVersion ?? 'no migrations'})${compatibility.ok ? '' : `: ${compatibility.reason}`}`,
-            failureTypes.databaseCheckFailed,
-          );
-        }
-        const backfills = await markDeployed(client, service, set);
-        log.info({ service, version, latencyMs, backfills }, 'database check passed');
-        return { checked: true, latencyMs, schemaVersion: applied.at(-1)?.name, backfills };
-      });
+      return await withHeartbeats(() =>
+        withClient(url, async (client) => {
+          await client.query('SELECT 1');
+          const latencyMs = Date.now() - started;
+          const applied = await appliedMigrations(client, service);
+          const compatibility = schemaCompatibility(applied, set, version);
+          if (!compatibility.ok || compatibility.pending.length > 0) {
+            throw ApplicationFailure.nonRetryable(
+              `database check after deploying ${service} ${version}: the schema is at ${applied.at(-1)?.name ?? '(none)'}, not what ${version} expects (${set.schemaVersion ?? 'no migrations'})${compatibility.ok ? '' : `: ${compatibility.reason}`}`,
+              failureTypes.databaseCheckFailed,
+            );
+          }
+          const backfills = await markDeployed(client, service, set);
+          log.info({ service, version, latencyMs, backfills }, 'database check passed');
+          return { checked: true, latencyMs, schemaVersion: applied.at(-1)?.name, backfills };
+        }),
+      );
     },
 
     /**

@@ -71,12 +71,12 @@ export function validationActivities(taskQueue: string) {
     heartbeatTimeout,
     retry,
   });
-  // Reading the schema may wait on the database: it keeps the longer heartbeat timeout of the
-  // database activities below.
+  // Reading the schema may wait on the database; it heartbeats on a timer meanwhile
+  // (activities/database.ts), so a killed worker's attempt is retried within seconds too.
   const database = proxyActivities<Pick<DatabaseActivities, 'verifyMigrations'>>({
     taskQueue,
     startToCloseTimeout: '2 minutes',
-    heartbeatTimeout: '30s',
+    heartbeatTimeout,
     retry,
   });
   return {
@@ -96,13 +96,19 @@ export function databaseActivities(taskQueue: string) {
   const migrating = proxyActivities<DatabaseActivities>({
     taskQueue,
     startToCloseTimeout: '15 minutes',
-    heartbeatTimeout: '30s',
+    heartbeatTimeout,
     retry,
   });
-  const checking = proxyActivities<DatabaseActivities>({ taskQueue, startToCloseTimeout: '30s', retry });
+  const checking = proxyActivities<DatabaseActivities>({
+    taskQueue,
+    startToCloseTimeout: '30s',
+    heartbeatTimeout,
+    retry,
+  });
   const backfilling = proxyActivities<DatabaseActivities>({
     taskQueue,
     startToCloseTimeout: '2 hours',
+    // A backfill heartbeats once per batch, with its progress as the details a retry resumes from.
     heartbeatTimeout: '30s',
     retry: { ...retry, maximumAttempts: 20 },
   });

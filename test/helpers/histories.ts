@@ -9,12 +9,16 @@ import { temporalAddress, temporalNamespace } from './temporal.ts';
 export const historiesDir = path.join(projectRoot, 'test', 'fixtures', 'histories');
 
 /**
- * With ZERODOWN_RECORD_HISTORIES=1, saves the run's event history as a replay fixture, exported
- * the way operators export one (`temporal workflow show --output json`). Replay tests run every
- * recorded history against the current workflow code.
+ * With ZERODOWN_RECORD_HISTORIES=<generation>, saves the run's event history as a replay fixture
+ * `<name>.<generation>.json`, exported the way operators export one (`temporal workflow show
+ * --output json`). Older generations are kept: each stands for deployments that were running when
+ * the workflow code changed, and replay tests run every recorded history against the current code.
  */
 export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
-  if (process.env.ZERODOWN_RECORD_HISTORIES !== '1') return;
+  const generation = process.env.ZERODOWN_RECORD_HISTORIES;
+  if (!generation) return;
+  if (!/^[a-z0-9-]+$/.test(generation))
+    throw new Error('ZERODOWN_RECORD_HISTORIES must be a generation name like 2026-11-27');
   const { runId } = await handle.describe();
   const temporal = findTemporalBinary();
   if (!temporal) throw new Error('recording histories needs the Temporal CLI (zerodown server install)');
@@ -37,5 +41,5 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
     { maxBuffer: 64 << 20 },
   );
   mkdirSync(historiesDir, { recursive: true });
-  writeFileSync(path.join(historiesDir, `${name}.json`), json);
+  writeFileSync(path.join(historiesDir, `${name}.${generation}.json`), json);
 }
