@@ -8,7 +8,7 @@ import { artifactDir } from '../artifacts/manifest.ts';
 import { activateRelease, prepareRelease, releasesDir, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { instanceEnv } from './local-runtime.ts';
-import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions } from './runtime.ts';
+import type { InstanceRef, InstanceRuntime, RuntimeInstanceView, StopOptions } from './runtime.ts';
 
 export interface HookRuntimeOptions {
   hooks: HookRuntimeConfig;
@@ -61,7 +61,7 @@ export class HookRuntime implements InstanceRuntime {
     await activateRelease(this.options, ref, release.name);
   }
 
-  async start(ref: InstanceRef): Promise<InstanceState> {
+  async start(ref: InstanceRef): Promise<RuntimeInstanceView> {
     const installed = await this.installed(ref);
     // Verified right before the start hook runs; a corrupted copy is replaced from the builds root.
     const release = installed
@@ -89,12 +89,12 @@ export class HookRuntime implements InstanceRuntime {
     });
   }
 
-  async restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState> {
+  async restart(ref: InstanceRef, options: StopOptions): Promise<RuntimeInstanceView> {
     await this.stop(ref, options);
     return this.start(ref);
   }
 
-  async inspect(ref: InstanceRef): Promise<InstanceState> {
+  async inspect(ref: InstanceRef): Promise<RuntimeInstanceView> {
     const report = await readReport(ref);
     const live = report ? true : (await waitForEndpoint(ref, 'liveness', { timeoutMs: 500 })).ok;
     return {

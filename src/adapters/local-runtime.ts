@@ -7,7 +7,7 @@ import { ZerodownError, refused } from '../domain/errors.ts';
 import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { isAlive, isPortFree, tail, terminate } from './processes.ts';
-import type { InstanceRef, InstanceRuntime, InstanceState, StopOptions, StopOutcome } from './runtime.ts';
+import type { InstanceRef, InstanceRuntime, RuntimeInstanceView, StopOptions, StopOutcome } from './runtime.ts';
 
 export interface LocalRuntimeOptions {
   /**
@@ -50,7 +50,7 @@ export class LocalProcessRuntime implements InstanceRuntime {
     await this.recordInstalled(ref, release);
   }
 
-  async start(ref: InstanceRef): Promise<InstanceState> {
+  async start(ref: InstanceRef): Promise<RuntimeInstanceView> {
     const running = await this.runningPid(ref);
     if (running) return this.inspect(ref);
     const files = this.files(ref);
@@ -126,12 +126,12 @@ export class LocalProcessRuntime implements InstanceRuntime {
     return outcome;
   }
 
-  async restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState> {
+  async restart(ref: InstanceRef, options: StopOptions): Promise<RuntimeInstanceView> {
     await this.stop(ref, options);
     return this.start(ref);
   }
 
-  async inspect(ref: InstanceRef): Promise<InstanceState> {
+  async inspect(ref: InstanceRef): Promise<RuntimeInstanceView> {
     const files = this.files(ref);
     const pid = await this.runningPid(ref);
     const installed = await readRecord(files.installed, installRecord);

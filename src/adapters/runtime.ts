@@ -27,7 +27,7 @@ export interface InstanceReport {
 }
 
 /** An instance as the runtime sees it. */
-export interface InstanceState {
+export interface RuntimeInstanceView {
   instance: string;
   /** The version installed (what a start would run), if the runtime knows it. */
   installedVersion: string | undefined;
@@ -52,14 +52,14 @@ export interface InstanceRuntime {
   /** Put the artifact of `version` in place for this instance (does not restart it). */
   install(ref: InstanceRef, version: string): Promise<void>;
   /** Start the installed version; resolves once the instance answers its liveness endpoint. */
-  start(ref: InstanceRef): Promise<InstanceState>;
+  start(ref: InstanceRef): Promise<RuntimeInstanceView>;
   /**
    * Stop gracefully (SIGTERM or the stop hook), waiting up to `timeoutMs`. Says how it ended when
    * the runtime can tell (a stop hook cannot: it resolves to nothing).
    */
   stop(ref: InstanceRef, options: StopOptions): Promise<StopOutcome | void>;
   /** Stop, then start the installed version. */
-  restart(ref: InstanceRef, options: StopOptions): Promise<InstanceState>;
+  restart(ref: InstanceRef, options: StopOptions): Promise<RuntimeInstanceView>;
   /** What is installed and running; the version is read back from the instance itself. */
-  inspect(ref: InstanceRef): Promise<InstanceState>;
+  inspect(ref: InstanceRef): Promise<RuntimeInstanceView>;
 }

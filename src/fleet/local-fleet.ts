@@ -3,7 +3,7 @@ import { ZerodownError, badInput, refused } from '../domain/errors.ts';
 import { verifyArtifact } from '../artifacts/manifest.ts';
 import type { FrontendState, ServerState } from '../adapters/load-balancer.ts';
 import { isPortFree } from '../adapters/processes.ts';
-import type { InstanceRef, InstanceState } from '../adapters/runtime.ts';
+import type { InstanceRef, RuntimeInstanceView } from '../adapters/runtime.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import {
@@ -32,7 +32,8 @@ export interface FleetUpOptions {
   readyTimeoutMs?: number;
 }
 
-export interface InstanceStatus {
+/** One instance of the local fleet as `fleet status` shows it: its process, its version and HAProxy's view. */
+export interface LocalInstanceView {
   service: string;
   instance: string;
   host: string;
@@ -56,7 +57,7 @@ export interface FleetStatus {
     error: string | undefined;
     frontends: FrontendState[];
   };
-  instances: InstanceStatus[];
+  instances: LocalInstanceView[];
 }
 
 export function haproxyFilesFor(fleet: LoadedFleet): HAProxyFiles {
@@ -132,7 +133,7 @@ export async function fleetStatus(fleet: LoadedFleet): Promise<FleetStatus> {
   const pid = await haproxyPid(files);
   let error: string | undefined = pid ? await unreachableSocket(files.socket) : 'HAProxy is not running';
   const frontends: FrontendState[] = [];
-  const instances: InstanceStatus[] = [];
+  const instances: LocalInstanceView[] = [];
   for (const [name, service] of Object.entries(fleet.config.services)) {
     const runtime = runtimeFor(fleet, name);
     const refs = instanceRefs(fleet, name);
@@ -203,7 +204,7 @@ async function requireFreePorts(
   fleet: LoadedFleet,
   name: string,
   refs: InstanceRef[],
-  states: InstanceState[],
+  states: RuntimeInstanceView[],
   checkLoadBalancer: boolean,
 ): Promise<void> {
   const wanted = refs
@@ -248,7 +249,7 @@ export function defaultReadyTimeout(fleet: LoadedFleet, name: string): number {
   return checkIntervalMs * (rise + 2) + 10_000;
 }
 
-function describe(ref: InstanceRef, state: InstanceState | undefined, server: ServerState | undefined): InstanceStatus {
+function describe(ref: InstanceRef, state: RuntimeInstanceView | undefined, server: ServerState | undefined): LocalInstanceView {
   return {
     service: ref.service,
     instance: ref.instance,
