@@ -249,7 +249,11 @@ export function defaultReadyTimeout(fleet: LoadedFleet, name: string): number {
   return checkIntervalMs * (rise + 2) + 10_000;
 }
 
-function describe(ref: InstanceRef, state: RuntimeInstanceView | undefined, server: ServerState | undefined): LocalInstanceView {
+function describe(
+  ref: InstanceRef,
+  state: RuntimeInstanceView | undefined,
+  server: ServerState | undefined,
+): LocalInstanceView {
   return {
     service: ref.service,
     instance: ref.instance,
