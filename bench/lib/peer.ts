@@ -156,9 +156,16 @@ async function expectVersion(fleet: TestFleet, version: string, peer: string): P
   if (running.some((v) => v !== version)) {
     throw new Error(`after the ${peer} run the instances report ${running.join(', ')}, not ${version} everywhere`);
   }
-  const servers = await fleet.lb.servers(fleet.refs[0]!.service);
-  const out = servers.filter((s) => s.admin !== 'ready' || s.health !== 'up');
-  if (out.length > 0) {
-    throw new Error(`after the ${peer} run ${out.map((s) => `${s.server} is ${s.admin}/${s.status}`).join(', ')}`);
+  // A tool that enables a server straight from maintenance (Ansible's `state: enabled`) leaves it
+  // UP before HAProxy's next check has run: it can show `UP 1/2` for up to a check interval. Give
+  // the fleet a bounded moment to settle before judging; the wait is not counted in the wall time.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const servers = await fleet.lb.servers(fleet.refs[0]!.service);
+    const out = servers.filter((s) => s.admin !== 'ready' || s.health !== 'up');
+    if (out.length === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`after the ${peer} run ${out.map((s) => `${s.server} is ${s.admin}/${s.status}`).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
