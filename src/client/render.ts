@@ -104,7 +104,11 @@ export function renderOutcome(
   const versions = [...new Set(instances.map((i) => i.version ?? '?'))].join(', ');
   switch (outcome.phase) {
     case 'succeeded':
-      return [`${service} ${version}: succeeded in ${seconds(wallMs)} — ${instances.length} instances run ${versions}`];
+      // A succeeded run with a reason changed nothing ("nothing to do: every instance … already runs …").
+      return [
+        `${service} ${version}: succeeded in ${seconds(wallMs)} — ${instances.length} instances run ${versions}`,
+        ...(outcome.reason ? [`  ${escapeControls(outcome.reason)}`] : []),
+      ];
     case 'rolled-back':
     case 'aborted': {
       const rollbackMs = outcome.result?.rollbackMs;
