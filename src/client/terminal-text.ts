@@ -15,7 +15,7 @@ export const maxWordLength = 256;
 /** The longest line printed whole. */
 export const maxLineLength = 2000;
 
-/** Replaces each unsafe character with its `\uXXXX` escape (also a valid escape inside JSON strings). */
+/** Replaces each unsafe character with a `\u` escape of four hex digits, e.g. ESC as `\u001b` (valid inside JSON strings too). */
 export function escapeControls(text: string): string {
   return text.replace(unsafe, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

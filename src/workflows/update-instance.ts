@@ -24,19 +24,20 @@ export async function replaceInstance(
   version: string,
   mode: Mode,
 ): Promise<void> {
-  const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
-  const ids = { service: spec.service, instance: target.instance };
+  const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
-  const set = (patch: Parameters<DeploymentState['instance']>[1]) => state.instance(target.instance, patch);
 
-  if (patched('merged-instance-steps')) await mergedSteps(spec, state, target, version, mode);
-  else await separateSteps(spec, state, target, version, mode);
+  if (patched('merged-instance-steps')) await mergedSteps(step);
+  else await separateSteps(step);
 
-  set({ state: mode === 'update' ? 'readmitting' : 'restoring', version });
-  const { waitedMs: readmitMs } = await lb.readmitInstance({ ...ids, timeoutMs: spec.healthTimeoutSeconds * 1000 });
+  step.set({ state: step.updating ? 'readmitting' : 'restoring', version });
+  const { waitedMs: readmitMs } = await step.lb.readmitInstance({
+    ...step.ids,
+    timeoutMs: spec.healthTimeoutSeconds * 1000,
+  });
 
   const totalMs = Date.now() - started;
-  set({ state: mode === 'update' ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
+  step.set({ state: step.updating ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
   state.event(
     'instance-replaced',
     `${target.instance} now serves ${version} (${mode}, ${totalMs} ms)`,
@@ -44,27 +45,41 @@ export async function replaceInstance(
   );
 }
 
+/** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
+function stepOf(spec: DeploymentSpec, state: DeploymentState, target: DeploymentTarget, version: string, mode: Mode) {
+  return {
+    spec,
+    state,
+    target,
+    version,
+    updating: mode === 'update',
+    lb: loadBalancerActivities(spec.loadBalancerTaskQueue, spec),
+    host: instanceActivities(target.taskQueue, spec),
+    ids: { service: spec.service, instance: target.instance },
+    set: (patch: Parameters<DeploymentState['instance']>[1]) => state.instance(target.instance, patch),
+    drained: (drainMs: number) =>
+      state.event('drain', `${target.instance} drained and idle in ${drainMs} ms`, target.instance),
+    healthy: (healthMs: number) => {
+      state.event(
+        'health-check',
+        `${target.instance} healthy on ${version} after ${healthMs} ms (liveness, readiness, status)`,
+        target.instance,
+      );
+    },
+  };
+}
+type Step = ReturnType<typeof stepOf>;
+
 /**
  * Drain and wait for idle in one activity, then install, restart and check in one. The status
  * shows `draining`, then `restarting` for the whole host step (its parts are not seen apart).
  */
-async function mergedSteps(
-  spec: DeploymentSpec,
-  state: DeploymentState,
-  target: DeploymentTarget,
-  version: string,
-  mode: Mode,
-): Promise<void> {
-  const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
-  const host = instanceActivities(target.taskQueue, spec);
-  const ids = { service: spec.service, instance: target.instance };
-  const set = (patch: Parameters<DeploymentState['instance']>[1]) => state.instance(target.instance, patch);
-
-  set({ state: mode === 'update' ? 'draining' : 'restoring', changed: true });
+async function mergedSteps({ spec, state, target, version, updating, lb, host, ids, set, drained, healthy }: Step) {
+  set({ state: updating ? 'draining' : 'restoring', changed: true });
   const { waitedMs: drainMs } = await lb.takeOutOfRotation({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
-  state.event('drain', `${target.instance} drained and idle in ${drainMs} ms`, target.instance);
+  drained(drainMs);
 
-  set({ state: mode === 'update' ? 'restarting' : 'restoring', timings: { drainMs } });
+  set({ state: updating ? 'restarting' : 'restoring', timings: { drainMs } });
   const { restartMs, healthMs, warning } = await host.replaceOnHost({
     ...ids,
     version,
@@ -73,35 +88,20 @@ async function mergedSteps(
   });
   if (warning) recordWarning(state, target.instance, warning);
   set({ timings: { restartMs, healthMs } });
-  state.event(
-    'health-check',
-    `${target.instance} healthy on ${version} after ${healthMs} ms (liveness, readiness, status)`,
-    target.instance,
-  );
+  healthy(healthMs);
 }
 
 /** The original sequence, one activity per step: what deployments recorded before the patch replay. */
-async function separateSteps(
-  spec: DeploymentSpec,
-  state: DeploymentState,
-  target: DeploymentTarget,
-  version: string,
-  mode: Mode,
-): Promise<void> {
-  const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
-  const host = instanceActivities(target.taskQueue, spec);
-  const ids = { service: spec.service, instance: target.instance };
-  const set = (patch: Parameters<DeploymentState['instance']>[1]) => state.instance(target.instance, patch);
-
-  set({ state: mode === 'update' ? 'draining' : 'restoring', changed: true });
+async function separateSteps({ spec, state, target, version, updating, lb, host, ids, set, drained, healthy }: Step) {
+  set({ state: updating ? 'draining' : 'restoring', changed: true });
   await lb.drainInstance(ids);
   const { waitedMs: drainMs } = await lb.waitForIdle({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
-  state.event('drain', `${target.instance} drained and idle in ${drainMs} ms`, target.instance);
+  drained(drainMs);
 
-  set({ state: mode === 'update' ? 'installing' : 'restoring', timings: { drainMs } });
+  set({ state: updating ? 'installing' : 'restoring', timings: { drainMs } });
   await host.installArtifact({ ...ids, version });
 
-  set({ state: mode === 'update' ? 'restarting' : 'restoring' });
+  set({ state: updating ? 'restarting' : 'restoring' });
   const { restartMs, warning } = await host.restartInstance({
     ...ids,
     version,
@@ -109,13 +109,9 @@ async function separateSteps(
   });
   if (warning) recordWarning(state, target.instance, warning);
 
-  set({ state: mode === 'update' ? 'checking' : 'restoring', timings: { restartMs } });
+  set({ state: updating ? 'checking' : 'restoring', timings: { restartMs } });
   const { healthMs } = await host.checkInstanceHealth({ ...ids, version, timeoutMs: spec.healthTimeoutSeconds * 1000 });
-  state.event(
-    'health-check',
-    `${target.instance} healthy on ${version} after ${healthMs} ms (liveness, readiness, status)`,
-    target.instance,
-  );
+  healthy(healthMs);
   set({ timings: { healthMs } });
 }
 

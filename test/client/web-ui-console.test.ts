@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Page } from 'playwright-core';
 import { anonymousOperator, commandDescription, operatorCommands } from '../../src/domain/deployment-views.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import {
@@ -16,7 +17,7 @@ import {
   sendFromDialog,
   textWhen,
 } from '../helpers/browser.ts';
-import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
+import { createDeploymentHarness, type DeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
 /*
@@ -27,16 +28,36 @@ import { withWorker } from '../helpers/temporal.ts';
 const fleetOptions = { instances: 3, upVersion: '1.0.0', versions: { '1.0.0': undefined, '2.0.0': undefined } };
 const commandNames = Object.keys(operatorCommands) as (keyof typeof operatorCommands)[];
 
+/** A fleet, a browser and a worker for one test, all stopped when it ends. */
+async function withConsole(
+  t: TestContext,
+  name: string,
+  body: (h: DeploymentHarness, page: Page) => Promise<void>,
+): Promise<void> {
+  const h = await createDeploymentHarness(name, fleetOptions);
+  const browser = await openBrowser();
+  t.after(async () => {
+    await browser.close();
+    await h.cleanup();
+  });
+  await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, () => body(h, browser.page));
+}
+
+/**
+ * A deployment held mid-way by a long bake (a rollback or an abort ends it early), with its run's
+ * page open and showing it deploying.
+ */
+async function bakingDeployment(h: DeploymentHarness, page: Page) {
+  const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 120 });
+  await waitForStatus(handle, (s) => s.instances.some((i) => i.state === 'baking'));
+  const url = runPage(handle.workflowId, handle.firstExecutionRunId);
+  await textWhen(page, url, /DEPLOYING/);
+  return { handle, url };
+}
+
 describe('the Web UI as an operator console', { skip: browserSkipReason, concurrency: 1 }, () => {
   it('shows a waiting deployment at a glance, refuses a resume with its reason, and an approve from the Update dialog lets it succeed', async (t) => {
-    const h = await createDeploymentHarness('uiapprove', fleetOptions);
-    const browser = await openBrowser();
-    t.after(async () => {
-      await browser.close();
-      await h.cleanup();
-    });
-    const { page } = browser;
-    await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+    await withConsole(t, 'uiapprove', async (h, page) => {
       const handle = await h.deploy({ version: '2.0.0', requireApproval: true });
       await waitForStatus(handle, (s) => s.phase === 'awaiting-approval');
       const url = runPage(handle.workflowId, handle.firstExecutionRunId);
@@ -75,19 +96,8 @@ describe('the Web UI as an operator console', { skip: browserSkipReason, concurr
   });
 
   it('a rollback sent from the Signal dialog rolls a running deployment back; its page and the list say so', async (t) => {
-    const h = await createDeploymentHarness('uirollback', fleetOptions);
-    const browser = await openBrowser();
-    t.after(async () => {
-      await browser.close();
-      await h.cleanup();
-    });
-    const { page } = browser;
-    await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
-      // A long bake keeps the deployment running, mid-way, until the rollback ends the bake early.
-      const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 120 });
-      await waitForStatus(handle, (s) => s.instances.some((i) => i.state === 'baking'));
-      const url = runPage(handle.workflowId, handle.firstExecutionRunId);
-      await textWhen(page, url, /DEPLOYING/);
+    await withConsole(t, 'uirollback', async (h, page) => {
+      const { handle, url } = await bakingDeployment(h, page);
 
       // No "by": the handler cannot see who clicked, so the log says it came from the UI without one.
       assert.equal(await sendFromDialog(page, 'signal', 'rollback', { reason: 'errors on the dashboard' }), undefined);
@@ -125,19 +135,9 @@ describe('the Web UI as an operator console', { skip: browserSkipReason, concurr
   });
 
   it('Request Cancellation aborts the deployment and restores the changed instances', async (t) => {
-    const h = await createDeploymentHarness('uicancel', fleetOptions);
-    const browser = await openBrowser();
-    t.after(async () => {
-      await browser.close();
-      await h.cleanup();
-    });
-    const { page } = browser;
-    await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
-      const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 120 });
-      await waitForStatus(handle, (s) => s.instances.some((i) => i.state === 'baking'));
+    await withConsole(t, 'uicancel', async (h, page) => {
+      const { handle, url } = await bakingDeployment(h, page);
       assert.deepEqual(await h.fleet.runningVersions(), ['2.0.0', '1.0.0', '1.0.0'], 'one instance changed');
-      const url = runPage(handle.workflowId, handle.firstExecutionRunId);
-      await textWhen(page, url, /DEPLOYING/);
 
       await page.getByRole('button', { name: 'Request Cancellation' }).click();
       await page.locator('dialog[open]').getByTestId('confirm-modal-button').click();

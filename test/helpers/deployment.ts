@@ -1,5 +1,11 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import pino from 'pino';
 import { createActivities } from '../../src/activities/index.ts';
 import { startDeployment, type DeployRequest } from '../../src/client/deployments.ts';
@@ -66,4 +72,15 @@ export async function waitForStatus(
       );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The reason an Update was refused with (its validator's message); fails the test if it was accepted. */
+export async function refusalOf(update: Promise<unknown>): Promise<string> {
+  try {
+    await update;
+  } catch (error) {
+    assert.ok(error instanceof WorkflowUpdateFailedError, `expected a refused update, got ${String(error)}`);
+    return error.cause?.message ?? '';
+  }
+  assert.fail('the update was accepted');
 }

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
-import { waitForStatus } from '../helpers/deployment.ts';
+import { refusalOf, waitForStatus } from '../helpers/deployment.ts';
 import type { FakeFleet } from '../helpers/fake-fleet.ts';
 import { changes, failureOf, startFastHarness, type FastHarness } from '../helpers/fast-workflow.ts';
 
@@ -11,16 +10,6 @@ import { changes, failureOf, startFastHarness, type FastHarness } from '../helpe
  * (test/helpers/fake-fleet.ts): each test takes well under two seconds. The real fleet proves the
  * same paths end to end in rolling-deployment, rollback and operator-commands.test.ts.
  */
-
-async function refusalOf(update: Promise<unknown>): Promise<string> {
-  try {
-    await update;
-  } catch (error) {
-    assert.ok(error instanceof WorkflowUpdateFailedError, `expected a refused update, got ${String(error)}`);
-    return error.cause?.message ?? '';
-  }
-  assert.fail('the update was accepted');
-}
 
 describe('deployment rules (fast, fake activities)', () => {
   let h: FastHarness;

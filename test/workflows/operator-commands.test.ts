@@ -1,21 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
-import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
+import { createDeploymentHarness, refusalOf, waitForStatus } from '../helpers/deployment.ts';
 import { recordHistory } from '../helpers/histories.ts';
 import { withWorker } from '../helpers/temporal.ts';
-
-/** The reason an Update was refused with (its validator's message). */
-async function refusalOf(update: Promise<unknown>): Promise<string> {
-  try {
-    await update;
-  } catch (error) {
-    assert.ok(error instanceof WorkflowUpdateFailedError, `expected a refused update, got ${String(error)}`);
-    return error.cause?.message ?? '';
-  }
-  assert.fail('the update was accepted');
-}
 
 const fleetOptions = { instances: 3, upVersion: '1.0.0', versions: { '1.0.0': undefined, '2.0.0': undefined } };
 
