@@ -35,11 +35,12 @@ describe('durability', () => {
       const handle = await h.deploy({ version: '2.0.0' });
       const atCrash = await waitForStatus(handle, midUpdate, 60_000);
       const drained = atCrash.instances.find((i) => outOfRotation.has(i.state))!.instance;
-      assert.notEqual(
-        (await h.fleet.lb.server({ backend: h.service, server: drained })).admin,
-        'ready',
-        `${drained} is out of rotation at the crash`,
-      );
+      // The status says `draining` as the step is scheduled; HAProxy shows it once the step's first
+      // command has run, a moment later on a busy machine.
+      const admin = async () => (await h.fleet.lb.server({ backend: h.service, server: drained })).admin;
+      const deadline = Date.now() + 5000;
+      while ((await admin()) === 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.notEqual(await admin(), 'ready', `${drained} is out of rotation at the crash`);
       await first.stop('SIGKILL');
 
       second = startWorkerProcess(workerArgs, env);
