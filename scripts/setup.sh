@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for zerodown, and does nothing that is already done:
-#   1. Debian packages: haproxy (the load balancer) and chromium (the Web UI test's browser)
+#   1. Debian packages: haproxy (the load balancer), chromium (the Web UI test's browser) and
+#      redis-server (the queue of the worker role's BullMQ services)
 #   2. npm dependencies (npm ci) when node_modules is missing or older than package-lock.json
 #   3. the compiled CLI and worker (dist/), so `zerodown` starts without compiling TypeScript
 #   4. the Temporal CLI (dev server + Web UI), built with Go into .tools/bin when missing
@@ -17,7 +18,7 @@ say() { printf '==> %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # package name -> a command that proves it is installed
-declare -A apt_commands=([haproxy]=haproxy [chromium]=chromium)
+declare -A apt_commands=([haproxy]=haproxy [chromium]=chromium [redis-server]=redis-server)
 missing=()
 for package in "${!apt_commands[@]}"; do
   if command -v "${apt_commands[$package]}" >/dev/null 2>&1 || dpkg -s "$package" >/dev/null 2>&1; then
@@ -27,7 +28,7 @@ for package in "${!apt_commands[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  say "Debian packages: haproxy and chromium are installed"
+  say "Debian packages: haproxy, chromium and redis-server are installed"
 elif [ "$(id -u)" -ne 0 ]; then
   say "Debian packages missing: ${missing[*]}"
   echo "    not running as root, so not installing them; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
