@@ -2,6 +2,7 @@ import { createDatabaseActivities } from './database.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
+import { createRecordActivities } from './records.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createLoadBalancerCheckActivities(deps),
     ...createInstanceCheckActivities(deps),
+    ...createRecordActivities(deps),
   };
 }
 
@@ -28,3 +30,4 @@ export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivit
 export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
 export type { DatabaseActivities } from './database.ts';
+export type { RecordActivities } from './records.ts';

@@ -1,0 +1,39 @@
+import { Client, type Connection, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { recordsRetention } from '../workflows/retention.ts';
+
+/** The retention schedule's id (one per namespace), also the prefix of its workflows' ids. */
+export const retentionScheduleId = 'zerodown-retention';
+
+/**
+ * Creates the daily retention schedule (seed §10: records older than the retention period move to
+ * archive files) when it does not exist, or brings an existing one to these settings: the same
+ * call from every start of `zerodown worker` is safe. Overlap SKIP: a pass still running when the
+ * next is due is not doubled. The catch-up window is set (its documented default varies): a
+ * server that was down for less than a day runs the missed pass when it is back.
+ */
+export async function ensureRetentionSchedule(options: {
+  connection: Connection;
+  namespace: string;
+  taskQueue: string;
+  scheduleId?: string;
+}): Promise<{ scheduleId: string; created: boolean }> {
+  const client = new Client({ connection: options.connection, namespace: options.namespace });
+  const scheduleId = options.scheduleId ?? retentionScheduleId;
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'recordsRetention' satisfies (typeof recordsRetention)['name'],
+    workflowId: scheduleId,
+    taskQueue: options.taskQueue,
+    args: [{}] as Parameters<typeof recordsRetention>,
+  };
+  const spec = { intervals: [{ every: '1 day', offset: '3 hours' }] };
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 day' };
+  try {
+    await client.schedule.create({ scheduleId, spec, action, policies });
+    return { scheduleId, created: true };
+  } catch (error) {
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+  }
+  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
+  return { scheduleId, created: false };
+}
