@@ -1,4 +1,6 @@
 import { Client, type Connection, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { type ConnectionSettings, connectClient } from '../temporal/connection.ts';
 import type { recordsRetention } from '../workflows/retention.ts';
 
 /** The retention schedule's id (one per namespace), also the prefix of its workflows' ids. */
@@ -36,4 +38,34 @@ export async function ensureRetentionSchedule(options: {
   }
   await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
   return { scheduleId, created: false };
+}
+
+/**
+ * What `zerodown worker` (the one that runs workflows) does at start when the fleet keeps records:
+ * makes sure the retention schedule exists and starts its pass on this worker's task queue. A
+ * failure is logged, not fatal: deployments do not depend on it, and the next start tries again.
+ */
+export async function scheduleRetention(
+  settings: ConnectionSettings,
+  taskQueue: string,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const connection = await connectClient(settings);
+    try {
+      const { scheduleId, created } = await ensureRetentionSchedule({
+        connection,
+        namespace: settings.namespace,
+        taskQueue,
+      });
+      logger.info({ scheduleId, taskQueue, created }, 'records retention scheduled daily');
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    logger.error(
+      { error: error instanceof Error ? error.message : String(error) },
+      'could not create the records retention schedule; it is tried again when the worker starts',
+    );
+  }
 }

@@ -5,6 +5,7 @@ import { hostTaskQueue } from '../../domain/deployment.ts';
 import { parseInput } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
+import { scheduleRetention } from '../../records/schedule.ts';
 import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
@@ -43,6 +44,7 @@ export function workerCommand(program: Command): void {
       const logger = createLogger('zerodown-worker');
       const { host, taskQueue } = options;
       const deps = { fleet, logger };
+      if (!(host && host !== 'local') && fleet.config.records) await scheduleRetention(connection, taskQueue, logger);
       await runWorker(
         host && host !== 'local'
           ? {
