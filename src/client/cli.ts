@@ -17,6 +17,7 @@ export const commandFiles = {
   list: async () => (await import('./commands/list.ts')).listCommand,
   steer: async () => (await import('./commands/steer.ts')).steerCommands,
   logs: async () => (await import('./commands/logs.ts')).logsCommand,
+  audit: async () => (await import('./commands/audit.ts')).auditCommand,
   server: async () => (await import('./commands/server.ts')).serverCommand,
   worker: async () => (await import('./commands/worker.ts')).workerCommand,
   keys: async () => (await import('./commands/keys.ts')).keysCommand,

@@ -1,4 +1,4 @@
-import { Client, type Connection, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import { Client, type ConnectionLike, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { type ConnectionSettings, connectClient } from '../temporal/connection.ts';
 import type { recordsRetention } from '../workflows/retention.ts';
@@ -14,7 +14,7 @@ export const retentionScheduleId = 'zerodown-retention';
  * server that was down for less than a day runs the missed pass when it is back.
  */
 export async function ensureRetentionSchedule(options: {
-  connection: Connection;
+  connection: ConnectionLike;
   namespace: string;
   taskQueue: string;
   scheduleId?: string;
