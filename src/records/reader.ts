@@ -195,3 +195,20 @@ export async function auditTrail(
     detail: r.message,
   }));
 }
+
+/**
+ * The latest run that deployed exactly this artifact (by the sha256 of its signed manifest) to the
+ * service in the environment and succeeded, post-deployment validation included; undefined if none.
+ */
+export async function lastSuccessOf(
+  pool: pg.Pool,
+  query: { service: string; environment?: string | undefined; toDigest: string },
+): Promise<RecordedDeployment | undefined> {
+  const { rows } = await pool.query(
+    `SELECT * FROM zerodown.deployments
+      WHERE service = $1 AND environment IS NOT DISTINCT FROM $2 AND to_digest = $3 AND outcome = 'succeeded'
+      ORDER BY ended_at DESC LIMIT 1`,
+    [query.service, query.environment ?? null, query.toDigest],
+  );
+  return rows[0] ? toDeployment(rows[0] as Record<string, unknown>) : undefined;
+}

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
 import { closeRecordsPools, recordsPool } from '../../src/records/database.ts';
+import { lastSuccessOf } from '../../src/records/reader.ts';
 import type { RecordInput } from '../../src/records/records.ts';
 import { writeRecords } from '../../src/records/writer.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
@@ -40,6 +44,14 @@ describe('deployment records', () => {
 
   it('writes one row per run and every event once, though every write was retried', async () => {
     const fleet = harness.fleet({ instances: 3 });
+    // The signed manifests of both versions, whose sha256 names each artifact in the records.
+    const manifests: Record<string, string> = {};
+    for (const version of ['1.0.0', '2.0.0']) {
+      const dir = path.join(fixture.fleet.paths.buildsRoot, fleet.service, version);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'manifest.json'), `{"version":"${version}"}\n`);
+      manifests[version] = createHash('sha256').update(`{"version":"${version}"}\n`).digest('hex');
+    }
     const handle = await harness.deploy(fleet, { version: '2.0.0', requestedBy: 'ana' });
     const result = await handle.result();
     assert.equal(result.phase, 'succeeded');
@@ -61,7 +73,7 @@ describe('deployment records', () => {
 
     const runs = await fixture.db.query(
       `SELECT workflow_id, service, version, previous_version, requested_by, outcome, rollback_reason,
-              started_at, ended_at FROM zerodown.deployments WHERE service = $1`,
+              started_at, ended_at, from_digest, to_digest FROM zerodown.deployments WHERE service = $1`,
       [fleet.service],
     );
     assert.equal(runs.rowCount, 1);
@@ -73,6 +85,12 @@ describe('deployment records', () => {
     assert.equal(run.outcome, 'succeeded');
     assert.equal(run.rollback_reason, null);
     assert.ok((run.ended_at as Date).getTime() >= (run.started_at as Date).getTime());
+    assert.equal(run.to_digest, manifests['2.0.0']);
+    assert.equal(run.from_digest, manifests['1.0.0']);
+    const pool = await recordsPool(fixture.db.url);
+    const passed = await lastSuccessOf(pool, { service: fleet.service, toDigest: manifests['2.0.0']! });
+    assert.equal(passed?.workflowId, handle.workflowId, 'found by the digest it deployed');
+    assert.equal(await lastSuccessOf(pool, { service: fleet.service, toDigest: manifests['1.0.0']! }), undefined);
 
     const events = await fixture.db.query<{
       seq: number;
