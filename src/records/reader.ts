@@ -152,7 +152,7 @@ export function auditAction(kind: string, message: string): string {
 /**
  * Who did what: every deployment asked for (and how it ended), every operator command (approve,
  * pause, resume, rollback, abort, and those refused), every rollback step, and any event that
- * names a person, oldest first.
+ * names a person: the latest `limit` of them, oldest first.
  */
 export async function auditTrail(
   pool: pg.Pool,
@@ -181,10 +181,11 @@ export async function auditTrail(
          FROM zerodown.deployment_events e LEFT JOIN zerodown.deployments d ON d.run_id = e.run_id
         WHERE e.at >= $1${service.replace('service', 'e.service')}
           AND (e.kind IN ('operator', 'rollback', 'ignored-command') OR (e.who IS NOT NULL AND e.who <> 'zerodown'))
-     ) trail ORDER BY at, run_id LIMIT ${limit}`,
+     ) trail ORDER BY at DESC, run_id DESC LIMIT ${limit}`,
     values,
   );
-  return rows.map((r) => ({
+  // The newest `limit` entries, shown oldest first.
+  return rows.reverse().map((r) => ({
     at: r.at.toISOString(),
     who: r.who ?? 'unknown',
     action: r.kind === 'deploy' ? 'deploy' : auditAction(r.kind, r.message),

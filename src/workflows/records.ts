@@ -28,7 +28,7 @@ export class DeploymentRecorder {
     this.record = proxyActivities<RecordActivities>({
       taskQueue: spec.loadBalancerTaskQueue,
       startToCloseTimeout: '30s',
-      heartbeatTimeout: '5s',
+      heartbeatTimeout: '1500ms',
       retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 6 },
     }).recordDeployment;
   }

@@ -21,7 +21,7 @@ import { recordsFixture, type RecordsFixture } from './records-fleet.ts';
  * and a new, empty server started on the same folder. `zerodown logs`, `list` and `audit`, run as a
  * user runs them and pointed at the new server, still answer from the records.
  */
-describe('records outlive Temporal', () => {
+describe('records outlive Temporal', { timeout: 400_000 }, () => {
   let fixture: RecordsFixture;
   let server: DevServerOptions;
 
@@ -91,7 +91,11 @@ describe('records outlive Temporal', () => {
     }
 
     const cli = (args: string[]) =>
-      runCli([...args, '--fleet', fixture.fleetFile], { env: { TEMPORAL_ADDRESS: fresh.address } });
+      runCli([...args, '--fleet', fixture.fleetFile], {
+        env: { TEMPORAL_ADDRESS: fresh.address },
+        // Each starts through tsx: on a machine shared by many test runs that took over a minute.
+        timeoutMs: 180_000,
+      });
     // The CLI starts through tsx here, seconds each on a busy machine: the four run at once.
     const [logs, list, audit, badSince] = await Promise.all([
       cli(['logs', fleet.service]),
