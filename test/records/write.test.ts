@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
@@ -134,6 +135,29 @@ describe('deployment records', () => {
       errors.rows.every((r) => r.who === 'zerodown'),
       'an automatic rollback is zerodown’s',
     );
+  });
+
+  it('records the end of a run cancelled while it waited for approval, as aborted', async () => {
+    const fleet = harness.fleet({ instances: 2 });
+    const handle = await harness.deploy(fleet, { version: '2.0.0', requestedBy: 'cy', requireApproval: true });
+    for (let i = 0; i < 100; i++) {
+      const status: DeploymentStatus = await handle.query(statusQuery);
+      if (status.phase === 'awaiting-approval') break;
+      await sleep(100);
+    }
+    await handle.cancel();
+    assert.equal((await handle.result()).phase, 'aborted');
+    const { rows } = await fixture.db.query<{ outcome: string; rollback_reason: string }>(
+      'SELECT outcome, rollback_reason FROM zerodown.deployments WHERE service = $1',
+      [fleet.service],
+    );
+    assert.deepEqual(rows, [{ outcome: 'aborted', rollback_reason: 'the workflow was cancelled' }]);
+    const phases = await fixture.db.query<{ message: string }>(
+      "SELECT message FROM zerodown.deployment_events WHERE service = $1 AND kind = 'phase' ORDER BY seq",
+      [fleet.service],
+    );
+    assert.match(phases.rows.at(-1)?.message ?? '', /^aborted: /);
+    assert.ok(phases.rows.some((r) => r.message.startsWith('awaiting-approval')));
   });
 
   it('refuses to change or delete a recorded row, and lets empty columns be filled once', async () => {
