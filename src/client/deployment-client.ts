@@ -133,13 +133,14 @@ export async function queryStatus(
   }
 }
 
-/** The latest run of a service's deployment, or undefined when there never was one. */
+/** The latest run of a service's deployment (in an environment), or undefined when there never was one. */
 export async function describeDeployment(
   dc: DeploymentClient,
   service: string,
+  environment?: string,
 ): Promise<WorkflowExecutionDescription | undefined> {
   try {
-    return await dc.client.workflow.getHandle(deploymentWorkflowId(service)).describe();
+    return await dc.client.workflow.getHandle(deploymentWorkflowId(service, environment)).describe();
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return undefined;
     throw unreachable(
