@@ -60,7 +60,11 @@ const tailBytes = 2000;
  */
 export async function runChecks(
   commands: readonly string[],
-  { cwd, timeoutMs = checkTimeoutMs, allowFailures = false }: { cwd: string; timeoutMs?: number; allowFailures?: boolean },
+  {
+    cwd,
+    timeoutMs = checkTimeoutMs,
+    allowFailures = false,
+  }: { cwd: string; timeoutMs?: number; allowFailures?: boolean },
 ): Promise<CheckRecord[]> {
   const records: CheckRecord[] = [];
   for (const command of commands) {

@@ -174,8 +174,9 @@ export async function snapshotOf(
   dc: DeploymentClient,
   service: string,
   queryTimeoutMs = 3_000,
+  environment?: string,
 ): Promise<DeploymentSnapshot> {
-  const description = await describeDeployment(dc, service);
+  const description = await describeDeployment(dc, service, environment);
   if (!description) {
     throw badInput(
       `no deployment of ${service} found in namespace ${dc.settings.namespace} at ${dc.settings.address}`,

@@ -16,7 +16,8 @@ export async function criticalAlerts(probe: ProbeConfig, values: Record<string, 
   const answer = await askProbe(probe, values);
   const evidence = [describeAnswer(answer, 'command' in probe ? 'exit' : 'status')];
   const refuse = (why: string): AlertsVerdict => ({ clear: false, evidence: [...evidence, why] });
-  if (answer.error) return refuse(`the alert source did not answer (${answer.error}), so no critical alert cannot be shown`);
+  if (answer.error)
+    return refuse(`the alert source did not answer (${answer.error}), so no critical alert cannot be shown`);
   const ok = 'command' in probe ? answer.code === 0 : answer.code !== null && answer.code >= 200 && answer.code < 300;
   if (!ok) return refuse('the alert source failed, so no critical alert cannot be shown');
   const json = safeJson(answer.output);
@@ -35,7 +36,9 @@ export async function criticalAlerts(probe: ProbeConfig, values: Record<string, 
     );
     return critical.length === 0
       ? { clear: true, evidence: [...evidence, `no active critical alerts among ${list.data.length}`] }
-      : refuse(`${critical.length} active critical alert(s): ${critical.map((a) => a.labels.alertname ?? '?').join(', ')}`);
+      : refuse(
+          `${critical.length} active critical alert(s): ${critical.map((a) => a.labels.alertname ?? '?').join(', ')}`,
+        );
   }
   return refuse('the alert source answered neither {"critical": n} nor an Alertmanager alert list');
 }

@@ -23,8 +23,7 @@ export async function ciGate(ctx: GateContext, probe: ProbeConfig): Promise<Gate
   if (answer.code === null || answer.code < 200 || answer.code > 299)
     return verdict(false, `CI answered HTTP ${answer.code} for commit ${commit.slice(0, 12)}`);
   const parsed = ciAnswer.safeParse(safeJson(answer.output));
-  if (!parsed.success)
-    return verdict(false, 'CI answered something other than {"state": "pass" | "fail" | "pending"}');
+  if (!parsed.success) return verdict(false, 'CI answered something other than {"state": "pass" | "fail" | "pending"}');
   if (parsed.data.detail) evidence.push(`CI says: ${parsed.data.detail.slice(0, 200)}`);
   return parsed.data.state === 'pass'
     ? verdict(true, `CI passed commit ${commit.slice(0, 12)}`)

@@ -30,7 +30,8 @@ export async function dependenciesGate(ctx: GateContext): Promise<GateResult> {
   if (!bytes) return result(false, `${recorded.lockfile} is not in the artifact`, evidence);
   const packaged = createHash('sha256').update(bytes).digest('hex');
   evidence.push(`packaged ${recorded.lockfile} sha256 ${packaged}`);
-  if (packaged !== recorded.sha256) return result(false, `the packaged ${recorded.lockfile} is not the one recorded`, evidence);
+  if (packaged !== recorded.sha256)
+    return result(false, `the packaged ${recorded.lockfile} is not the one recorded`, evidence);
   if (recorded.lockfile !== 'package-lock.json' && recorded.lockfile !== 'npm-shrinkwrap.json')
     return result(true, `${recorded.lockfile} matches its recorded hash`, evidence);
 
@@ -50,10 +51,12 @@ export async function dependenciesGate(ctx: GateContext): Promise<GateResult> {
   }
   for (const [path, locked] of Object.entries(lock.data.packages)) {
     if (!path.startsWith('node_modules/') || installed.has(path) || locked.link) continue;
-    if (!locked.dev && !locked.optional && !locked.devOptional) problems.push(`${path} is in ${recorded.lockfile} but not packaged`);
+    if (!locked.dev && !locked.optional && !locked.devOptional)
+      problems.push(`${path} is in ${recorded.lockfile} but not packaged`);
   }
   evidence.push(`${installed.size} packaged dependencies compared with ${recorded.lockfile}`);
-  if (problems.length > 0) evidence.push(...problems.slice(0, 10), ...(problems.length > 10 ? [`… and ${problems.length - 10} more`] : []));
+  if (problems.length > 0)
+    evidence.push(...problems.slice(0, 10), ...(problems.length > 10 ? [`… and ${problems.length - 10} more`] : []));
   return problems.length === 0
     ? result(true, `${recorded.lockfile} matches its hash and the ${installed.size} packaged dependencies`, evidence)
     : result(false, `${problems.length} packaged dependencies differ from ${recorded.lockfile}`, evidence);

@@ -19,7 +19,11 @@ export async function stagingGate(ctx: GateContext, staging: { from: string }): 
   const evidence: string[] = [];
   const problems: string[] = [];
 
-  const recent = await ctx.records.recentDeployments({ environment: staging.from, service: ctx.service, limit: searched });
+  const recent = await ctx.records.recentDeployments({
+    environment: staging.from,
+    service: ctx.service,
+    limit: searched,
+  });
   const passed = recent.find((d) => d.digest === digest && d.phase === 'succeeded');
   if (passed) {
     evidence.push(
