@@ -3,6 +3,7 @@ import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
+import { createRecordActivities } from './records.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLoadBalancerCheckActivities(deps),
     ...createInstanceCheckActivities(deps),
     ...createGateActivities(deps),
+    ...createRecordActivities(deps),
   };
 }
 
@@ -31,3 +33,4 @@ export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
 export type { DatabaseActivities } from './database.ts';
 export type { GateActivities } from './gates.ts';
+export type { RecordActivities } from './records.ts';

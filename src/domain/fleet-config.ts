@@ -136,6 +136,20 @@ export const loadBalancerConfig = z
   })
   .strict();
 
+/** zerodown's own records (seed §10): PostgreSQL tables that outlive Temporal's history (docs/records.md). */
+export const recordsConfig = z
+  .object({
+    /** A postgres:// URL; the database is created when missing and the server allows it. */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL'),
+    /** Records older than this move to the archive files (the seed asks for 180 days or more). */
+    retentionDays: z.number().int().min(1).max(36_500).default(180),
+    /** Where archived records go (gzip JSON lines); default <stateDir>/records-archive. */
+    archiveDir: z.string().min(1).optional(),
+    /** The last successful deployments of each service kept whatever their age: rollback targets. */
+    keepSuccessful: z.number().int().min(1).max(1000).default(3),
+  })
+  .strict();
+
 /** Everything in the fleet file but the services: where things are kept and which load balancer. */
 export const fleetSettings = z.object({
   /** Artifact store root: `<buildsRoot>/<service>/<version>/`. */
@@ -147,6 +161,7 @@ export const fleetSettings = z.object({
     .strict()
     .prefault({}),
   loadBalancer: loadBalancerConfig.prefault({ type: 'haproxy' }),
+  records: recordsConfig.optional(),
 });
 
 const services = z
@@ -332,4 +347,5 @@ export type HookRuntimeConfig = z.infer<typeof hookRuntimeConfig>;
 export type LocalRuntimeConfig = z.infer<typeof localRuntimeConfig>;
 export type LoadBalancerConfig = z.infer<typeof loadBalancerConfig>;
 export type DatabaseConfig = z.infer<typeof databaseConfig>;
+export type RecordsConfig = z.infer<typeof recordsConfig>;
 export type ServiceRole = z.infer<typeof serviceRole>;

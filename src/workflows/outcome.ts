@@ -71,4 +71,5 @@ async function archive(spec: DeploymentSpec, state: DeploymentState): Promise<vo
   } catch (error) {
     log.error('could not archive the deployment log', { error: failureMessage(error) });
   }
+  await state.recorder?.close();
 }

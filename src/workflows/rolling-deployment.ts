@@ -13,6 +13,7 @@ import { fleetProblem, watchedBake } from './fleet-watch.ts';
 import { registerHandlers } from './handlers.ts';
 import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
+import { DeploymentRecorder } from './records.ts';
 import { rollBack } from './rollback.ts';
 import { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
@@ -29,6 +30,11 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   const spec = parseSpec(input);
   const batches = planBatches(spec.instances, spec.batchSize);
   const state = new DeploymentState(spec, batches.length);
+  // Patched: deployments recorded before the durable records replay without their activities.
+  if (patched('durable-records')) {
+    state.recorder = new DeploymentRecorder(spec, () => state.status);
+    state.recorder.flush();
+  }
   registerHandlers(state);
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;

@@ -20,6 +20,8 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
  */
 export class DeploymentState {
   status: DeploymentStatus;
+  /** The run's durable records (workflows/records.ts), when kept: written at every phase change. */
+  recorder?: { flush(): void; close(): Promise<void> };
 
   constructor(spec: DeploymentSpec, batches: number) {
     this.status = initialStatus({
@@ -41,6 +43,7 @@ export class DeploymentState {
     this.status = withPhase(this.status, phase, step, Date.now());
     upsertSearchAttributes([{ key: phaseKey, value: phase }]);
     this.publish();
+    this.recorder?.flush();
   }
 
   step(step: string): void {

@@ -277,5 +277,8 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
     runBackfill() {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
     },
+    // Like a fleet file without `records`: nothing kept (test/records/ runs the real activities).
+    recordDeployment: () => ({ recorded: false, eventsWritten: 0 }),
+    archiveRecords: () => ({ recorded: false as const }),
   });
 }

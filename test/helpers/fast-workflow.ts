@@ -22,7 +22,8 @@ export interface FastHarness {
   stop(): Promise<void>;
 }
 
-export async function startFastHarness(name: string): Promise<FastHarness> {
+/** `activities` replaces some of the stand-ins with real ones (test/records/ runs the real record writer). */
+export async function startFastHarness(name: string, activities: object = {}): Promise<FastHarness> {
   const fleets = new Map<string, FakeFleet>();
   const taskQueue = uniqueTaskQueue(name);
   const connection = await NativeConnection.connect({ address: temporalAddress });
@@ -31,7 +32,7 @@ export async function startFastHarness(name: string): Promise<FastHarness> {
     namespace: temporalNamespace,
     workflowBundle: workflowBundle(),
     taskQueue,
-    activities: fakeActivities(fleets),
+    activities: { ...fakeActivities(fleets), ...activities },
     shutdownGraceTime: '1s',
   });
   const running = worker.run();

@@ -5,6 +5,7 @@ import { environmentTaskQueue, hostTaskQueue } from '../../domain/deployment.ts'
 import { parseInput } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
+import { scheduleRetention } from '../../records/schedule.ts';
 import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
 import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
@@ -47,6 +48,7 @@ export function workerCommand(program: Command): void {
       // Each environment has queues of its own: its worker runs its deployments and reaches its fleet.
       const taskQueue = environmentTaskQueue(options.taskQueue, fleet.environment);
       const deps = { fleet, logger };
+      if (!(host && host !== 'local') && fleet.config.records) await scheduleRetention(connection, taskQueue, logger);
       await runWorker(
         host && host !== 'local'
           ? {
