@@ -1,4 +1,5 @@
 import { createDatabaseActivities } from './database.ts';
+import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createLoadBalancerCheckActivities(deps),
     ...createInstanceCheckActivities(deps),
+    ...createGateActivities(deps),
     ...createRecordActivities(deps),
   };
 }
@@ -30,4 +32,5 @@ export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivit
 export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
 export type { DatabaseActivities } from './database.ts';
+export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { refused } from '../domain/errors.ts';
 import { fileSystemError, onFileSystem } from './fs-errors.ts';
+import { type CheckRecord, type DependencyRecord, lockfileRecord, mergeReviewers, runChecks } from './evidence.ts';
 import { loadSigningKey } from './keys.ts';
 import { type CheckedSource, checkBuildSource } from './source-check.ts';
 import { copyTree, writeNew } from './tree.ts';
@@ -28,6 +29,10 @@ export interface CommitMetadata {
   branch: string;
   time: string;
   dirty: boolean;
+  /** `Name <email>` of the commit's author, when git knows it (a reviewer who is the author does not count). */
+  author?: string;
+  /** Who reviewed the commit: `--reviewer` flags and the commit's `Reviewed-by:` trailers. */
+  reviewers?: string[];
 }
 
 export interface ArtifactMetadata {
@@ -37,6 +42,10 @@ export interface ArtifactMetadata {
   builder: string;
   source: string;
   commit: CommitMetadata;
+  /** The checks run at build time (`--check`), signed with the artifact (docs/gates.md). */
+  checks: CheckRecord[];
+  /** The lockfile at the root of the build output and its sha256; null when there is none. */
+  dependencies: DependencyRecord | null;
 }
 
 export interface BuildOptions extends ArtifactRef {
@@ -48,6 +57,14 @@ export interface BuildOptions extends ArtifactRef {
   commit?: Partial<CommitMetadata>;
   /** Extra files written into `build/` before signing, e.g. `behavior.json`. */
   extraBuildFiles?: Record<string, string>;
+  /** Commands run before packaging (e.g. `npm test`), each recorded with its exit code and duration. */
+  checks?: readonly string[];
+  /** Where the checks run (default: the current folder). */
+  checksDir?: string;
+  /** Record failing checks and build anyway (gates that require them then refuse the artifact). */
+  allowFailedChecks?: boolean;
+  /** Reviewers to record beside the commit's `Reviewed-by:` trailers. */
+  reviewers?: readonly string[];
 }
 
 export interface BuiltArtifact extends ArtifactRef {
@@ -79,13 +96,23 @@ export async function buildArtifact(options: BuildOptions): Promise<BuiltArtifac
       'Artifacts are immutable: build a new version instead.',
     );
   }
+  // Checks run before anything is written: a failing one (unless allowed) leaves nothing behind.
+  const checks = await runChecks(options.checks ?? [], {
+    cwd: options.checksDir ?? process.cwd(),
+    allowFailures: options.allowFailedChecks ?? false,
+  });
+  const git = await gitCommit(source.root);
+  const commit = { ...git, ...options.commit };
+  const reviewers = mergeReviewers(options.commit?.reviewers ?? git.reviewers ?? [], options.reviewers ?? []);
   const metadata: ArtifactMetadata = {
     service: options.service,
     version: options.version,
     builtAt: new Date().toISOString(),
     builder: `${userInfo().username}@${hostname()}`,
     source: source.root,
-    commit: { ...(await gitCommit(source.root)), ...options.commit },
+    commit: { ...commit, reviewers },
+    checks,
+    dependencies: await lockfileRecord(source.root),
   };
   const parent = join(options.buildsRoot, options.service);
   const created = await onFileSystem(parent, 'creating', () => mkdir(parent, { recursive: true }));
@@ -160,12 +187,21 @@ async function gitCommit(dir: string): Promise<CommitMetadata> {
     );
   const sha = await git('rev-parse', 'HEAD');
   if (!sha) return { sha: 'unknown', branch: 'unknown', time: 'unknown', dirty: false };
-  const [branch, time, status] = await Promise.all([
+  const [branch, time, status, author, trailers] = await Promise.all([
     git('rev-parse', '--abbrev-ref', 'HEAD'),
     git('log', '-1', '--format=%cI'),
     git('status', '--porcelain'),
+    git('log', '-1', '--format=%an <%ae>'),
+    git('log', '-1', '--format=%(trailers:key=Reviewed-by,valueonly,separator=%x00)'),
   ]);
-  return { sha, branch: branch ?? 'unknown', time: time ?? 'unknown', dirty: (status ?? '') !== '' };
+  return {
+    sha,
+    branch: branch ?? 'unknown',
+    time: time ?? 'unknown',
+    dirty: (status ?? '') !== '',
+    ...(author ? { author } : {}),
+    reviewers: (trailers ?? '').split('\0').filter((r) => r.trim() !== ''),
+  };
 }
 
 function defaultNotes(metadata: ArtifactMetadata): string {

@@ -13,6 +13,7 @@ export type CommandModule = (program: Command) => void;
 export const commandFiles = {
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   deploy: async () => (await import('./commands/deploy.ts')).deployCommand,
+  promote: async () => (await import('./commands/promote.ts')).promoteCommand,
   status: async () => (await import('./commands/status.ts')).statusCommand,
   list: async () => (await import('./commands/list.ts')).listCommand,
   steer: async () => (await import('./commands/steer.ts')).steerCommands,

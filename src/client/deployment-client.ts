@@ -133,13 +133,14 @@ export async function queryStatus(
   }
 }
 
-/** The latest run of a service's deployment, or undefined when there never was one. */
+/** The latest run of a service's deployment (in an environment), or undefined when there never was one. */
 export async function describeDeployment(
   dc: DeploymentClient,
   service: string,
+  environment?: string,
 ): Promise<WorkflowExecutionDescription | undefined> {
   try {
-    return await dc.client.workflow.getHandle(deploymentWorkflowId(service)).describe();
+    return await dc.client.workflow.getHandle(deploymentWorkflowId(service, environment)).describe();
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return undefined;
     throw unreachable(
@@ -173,8 +174,9 @@ export async function snapshotOf(
   dc: DeploymentClient,
   service: string,
   queryTimeoutMs = 3_000,
+  environment?: string,
 ): Promise<DeploymentSnapshot> {
-  const description = await describeDeployment(dc, service);
+  const description = await describeDeployment(dc, service, environment);
   if (!description) {
     throw badInput(
       `no deployment of ${service} found in namespace ${dc.settings.namespace} at ${dc.settings.address}`,

@@ -9,13 +9,14 @@ import { verifyArtifact } from '../artifacts/manifest.ts';
 import {
   deploymentSpec,
   deploymentWorkflowId,
+  environmentTaskQueue,
   hostTaskQueue,
   type DeploymentSpec,
   type DeploymentSpecInput,
 } from '../domain/deployment.ts';
 import { staticDetails, staticSummary, type StartView } from '../domain/deployment-views.ts';
 import { badInput, parseInput, refused } from '../domain/errors.ts';
-import { serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
+import { environmentKey, serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
 import { instanceRefs } from '../fleet/wiring.ts';
 import type { rollingDeployment } from '../workflows/rolling-deployment.ts';
@@ -38,15 +39,18 @@ export interface DeployRequest {
 /** Builds and validates the spec from the fleet file; every problem is reported at once. */
 export function buildSpec(fleet: LoadedFleet, request: DeployRequest): DeploymentSpec {
   const service = requireService(fleet, request.service);
+  // Each environment's workers serve queues of its own (docs/gates.md, "Environments").
+  const queue = environmentTaskQueue(request.taskQueue, fleet.environment);
   const input: DeploymentSpecInput = {
     service: request.service,
     version: request.version,
+    environment: fleet.environment,
     instances: service.instances.map((i) => ({
       instance: i.name,
       host: i.host,
-      taskQueue: hostTaskQueue(i.host, request.taskQueue),
+      taskQueue: hostTaskQueue(i.host, queue),
     })),
-    loadBalancerTaskQueue: request.taskQueue,
+    loadBalancerTaskQueue: queue,
     drainTimeoutSeconds: service.drainTimeoutSeconds,
     ...(request.batchSize !== undefined ? { batchSize: request.batchSize } : {}),
     ...(request.rollbackBatchSize !== undefined ? { rollbackBatchSize: request.rollbackBatchSize } : {}),
@@ -108,7 +112,8 @@ export async function startDeployment(
   fleet: LoadedFleet,
   request: DeployRequest,
 ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
-  return await startPreparedDeployment(client, (await prepareDeployment(fleet, request)).spec, request.taskQueue);
+  const { spec } = await prepareDeployment(fleet, request);
+  return await startPreparedDeployment(client, spec, spec.loadBalancerTaskQueue);
 }
 
 const startView = (spec: DeploymentSpec): StartView => ({
@@ -125,7 +130,7 @@ export async function startPreparedDeployment(
   spec: DeploymentSpec,
   taskQueue: string,
 ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>> {
-  const workflowId = deploymentWorkflowId(spec.service);
+  const workflowId = deploymentWorkflowId(spec.service, spec.environment);
   try {
     return await client.workflow.start<typeof rollingDeployment>('rollingDeployment', {
       workflowId,
@@ -140,6 +145,7 @@ export async function startPreparedDeployment(
         { key: serviceKey, value: spec.service },
         { key: versionKey, value: spec.version },
         { key: phaseKey, value: 'validating' },
+        { key: environmentKey, value: spec.environment },
       ]),
       staticSummary: staticSummary(startView(spec)),
       staticDetails: staticDetails(startView(spec)),
@@ -152,7 +158,7 @@ export async function startPreparedDeployment(
         .catch(() => undefined);
       const version = running?.typedSearchAttributes.get(versionKey);
       throw refused(
-        `${spec.service} already has a deployment running: workflow ${workflowId}${version ? ` (to ${version})` : ''}${running ? `, run ${running.runId}` : ''}`,
+        `${spec.service}${spec.environment === 'default' ? '' : ` (${spec.environment})`} already has a deployment running: workflow ${workflowId}${version ? ` (to ${version})` : ''}${running ? `, run ${running.runId}` : ''}`,
         `watch it with \`zerodown status ${spec.service}\`, or stop it with \`zerodown abort ${spec.service} --reason "…"\` before deploying again`,
       );
     }

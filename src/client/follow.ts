@@ -61,7 +61,8 @@ export async function followDeployment(
 
 /** Turns anything but success into the matching exit code (failed 5, rolled back or aborted 6). */
 export function failOnOutcome(service: string, version: string, outcome: Outcome, url: string | undefined): void {
-  const kind = outcomeKind(outcome.phase);
+  // A gate that refused (docs/gates.md) is a refusal, exit 4: nothing was changed.
+  const kind = outcome.status?.gates?.results.some((r) => !r.passed) ? 'refused' : outcomeKind(outcome.phase);
   if (kind === 'ok') return;
   const what = outcome.phase === 'failed' ? 'failed' : outcome.phase === 'aborted' ? 'was aborted' : 'was rolled back';
   throw new ZerodownError(

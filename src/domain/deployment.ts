@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultEnvironment, environmentName } from './gates.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 
 /**
@@ -18,6 +19,8 @@ export const deploymentSpec = z
   .object({
     service: serviceName,
     version,
+    /** The fleet file's environment; deployments recorded before environments existed are `default`. */
+    environment: environmentName.default(defaultEnvironment),
     instances: z.array(deploymentTarget).min(2, 'a zero-downtime deployment needs at least two instances (seed §5.2)'),
     /** Where load-balancer activities run: a worker that reaches the load balancer's runtime API. */
     loadBalancerTaskQueue: z.string().min(1),
@@ -72,8 +75,21 @@ export type DeploymentSpec = z.infer<typeof deploymentSpec>;
 export type DeploymentSpecInput = z.input<typeof deploymentSpec>;
 export type DeploymentTarget = z.infer<typeof deploymentTarget>;
 
-/** One deployment per service at a time: the workflow id is derived from the service. */
-export const deploymentWorkflowId = (service: string) => `deploy-${service}`;
+/**
+ * One deployment per service and environment at a time: the workflow id is derived from both. The
+ * default environment keeps `deploy-<service>`, so deployments started before environments existed
+ * are still found; another is `deploy-<service>@<environment>` (`@` is in neither name).
+ */
+export const deploymentWorkflowId = (service: string, environment: string = defaultEnvironment) =>
+  environment === defaultEnvironment ? `deploy-${service}` : `deploy-${service}@${environment}`;
+
+/**
+ * The main task queue of an environment's workers: the default environment's is the queue itself,
+ * another's `<queue>.<environment>`, so each environment's activities run where its fleet is.
+ */
+export function environmentTaskQueue(mainQueue: string, environment: string = defaultEnvironment): string {
+  return environment === defaultEnvironment ? mainQueue : `${mainQueue}.${environment}`;
+}
 
 /**
  * How many instances a rollback restores at once. Unless the spec says, a quarter of the fleet (at

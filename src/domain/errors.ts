@@ -87,6 +87,8 @@ export const failureTypes = {
   instanceUnhealthy: 'InstanceUnhealthy',
   readmitTimeout: 'ReadmitTimeout',
   smokeTestFailed: 'SmokeTestFailed',
+  /** A gate of the environment (seed §3, docs/gates.md) refused the artifact; nothing was changed. */
+  gateRefused: 'GateRefused',
   deploymentFailed: 'DeploymentFailed',
 } as const;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { addressesClash } from './endpoints.ts';
+import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
 
 /**
@@ -163,67 +164,180 @@ export const fleetSettings = z.object({
   records: recordsConfig.optional(),
 });
 
+const services = z
+  .record(serviceName, serviceConfig)
+  .refine((s) => Object.keys(s).length > 0, 'name at least one service');
+
+/** One environment's fleet: the settings, its services and its gates. A file with top-level `services` is one. */
 export const fleetConfig = fleetSettings
   .extend({
-    services: z
-      .record(serviceName, serviceConfig)
-      .refine((s) => Object.keys(s).length > 0, 'name at least one service'),
+    services,
+    /** What this environment requires before it accepts an artifact (docs/gates.md). */
+    gates: gatesConfig.prefault({}),
   })
   .strict()
-  .superRefine((fleet, ctx) => {
-    const instanceNames = new Map<string, string>();
-    const endpoints: Array<{ host: string; address: string; port: number; owner: string }> = [];
-    // Ports only clash on the same host; the load balancer's ports are on host "local".
-    const claim = (
-      host: string,
-      { address, port }: { address: string; port: number },
-      owner: string,
-      path: PropertyKey[],
-    ) => {
-      const previous = endpoints.find((e) => e.host === host && e.port === port && addressesClash(e.address, address));
-      if (previous)
-        ctx.addIssue({
-          code: 'custom',
-          path,
-          message: `${address}:${port} is already used by ${previous.owner} (${previous.address}:${port})`,
-        });
-      else endpoints.push({ host, address, port, owner });
-    };
-    const total = Object.values(fleet.services).reduce((sum, s) => sum + s.instances.length, 0);
-    if (total > maxInstances)
+  .superRefine((fleet, ctx) => checkEnvironment(fleet, ctx, [], []));
+
+/** One environment of a fleet file with `environments`: its own services and hosts, and its gates. */
+export const environmentConfig = z
+  .object({
+    services,
+    /** Its own pid files, HAProxy and releases; default `<stateDir>/<environment>`. */
+    stateDir: z.string().min(1).optional(),
+    /** Its own load balancer; default the file's (each environment runs its own HAProxy under its stateDir). */
+    loadBalancer: loadBalancerConfig.optional(),
+    gates: gatesConfig.prefault({}),
+  })
+  .strict();
+
+/**
+ * The fleet file: either top-level `services` (the single environment `default`, as before
+ * environments existed) or `environments`, each with its own services, hosts and gates. Ports must
+ * not clash across environments either: they may share a machine.
+ */
+export const fleetFile = fleetSettings
+  .extend({
+    services: services.optional(),
+    gates: gatesConfig.optional(),
+    environments: z
+      .record(environmentName, environmentConfig)
+      .refine((e) => Object.keys(e).length > 0, 'name at least one environment')
+      .optional(),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    if (file.services && file.environments)
       ctx.addIssue({
         code: 'custom',
         path: ['services'],
-        message: `the fleet has ${total} instances; at most ${maxInstances} are supported`,
+        message: 'give either top-level services (one environment) or environments, not both',
       });
-    if (fleet.loadBalancer.metrics)
-      claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
-    for (const [name, service] of Object.entries(fleet.services)) {
-      if (service.role === 'api' && !service.frontend) {
+    if (!file.services && !file.environments)
+      ctx.addIssue({ code: 'custom', path: ['services'], message: 'name at least one service, or environments' });
+    if (file.environments && file.gates)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gates'],
+        message: 'with environments, each environment has its own gates: move them under environments.<name>.gates',
+      });
+    if (!file.environments) {
+      if (file.services) checkEnvironment(environmentViews(file)[defaultEnvironment]!, ctx, [], []);
+      return;
+    }
+    if (defaultEnvironment in file.environments)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['environments', defaultEnvironment],
+        message: `"${defaultEnvironment}" names the single environment of a file with top-level services; choose another name`,
+      });
+    const endpoints: Endpoint[] = [];
+    for (const [name, view] of Object.entries(environmentViews(file))) {
+      checkEnvironment(view, ctx, ['environments', name], endpoints, name);
+      const from = view.gates.staging?.from;
+      if (from !== undefined && (from === name || !(from in file.environments)))
         ctx.addIssue({
           code: 'custom',
-          path: ['services', name, 'frontend'],
-          message: 'an api service needs a frontend address and port',
+          path: ['environments', name, 'gates', 'staging', 'from'],
+          message:
+            from === name
+              ? 'an environment cannot be its own staging'
+              : `no environment ${from}; the file has ${Object.keys(file.environments).join(', ')}`,
         });
-      }
-      if (service.frontend)
-        claim('local', service.frontend, `services.${name}.frontend`, ['services', name, 'frontend', 'port']);
-      service.instances.forEach((instance, i) => {
-        const path = ['services', name, 'instances', i];
-        const previous = instanceNames.get(instance.name);
-        if (previous)
-          ctx.addIssue({
-            code: 'custom',
-            path: [...path, 'name'],
-            message: `instance name ${instance.name} is already used in service ${previous}`,
-          });
-        else instanceNames.set(instance.name, name);
-        claim(instance.host, instance, `${name}/${instance.name}`, [...path, 'port']);
-      });
     }
   });
 
+/** Each environment of a parsed fleet file as a fleet of its own; `default` for a file with top-level services. */
+export function environmentViews(file: FleetFile): Record<string, FleetConfig> {
+  const { environments, services: topServices, gates, ...settings } = file;
+  if (!environments)
+    return { [defaultEnvironment]: { ...settings, services: topServices ?? {}, gates: gates ?? gatesConfig.parse({}) } };
+  return Object.fromEntries(
+    Object.entries(environments).map(([name, env]) => [
+      name,
+      {
+        ...settings,
+        stateDir: env.stateDir ?? `${settings.stateDir}/${name}`,
+        loadBalancer: env.loadBalancer ?? settings.loadBalancer,
+        services: env.services,
+        gates: env.gates,
+      },
+    ]),
+  );
+}
+
+interface Endpoint {
+  host: string;
+  address: string;
+  port: number;
+  owner: string;
+}
+
+/**
+ * One environment's rules: api services have a frontend, instance names are unique, and no two
+ * endpoints on one host clash (`endpoints` is shared across environments, which may share hosts).
+ */
+function checkEnvironment(
+  fleet: FleetConfig,
+  ctx: z.RefinementCtx,
+  prefix: PropertyKey[],
+  endpoints: Endpoint[],
+  environment?: string,
+): void {
+  const instanceNames = new Map<string, string>();
+  const label = (owner: string) => (environment ? `${environment}: ${owner}` : owner);
+  // Ports only clash on the same host; the load balancer's ports are on host "local".
+  const claim = (
+    host: string,
+    { address, port }: { address: string; port: number },
+    owner: string,
+    path: PropertyKey[],
+  ) => {
+    const previous = endpoints.find((e) => e.host === host && e.port === port && addressesClash(e.address, address));
+    if (previous)
+      ctx.addIssue({
+        code: 'custom',
+        path: [...prefix, ...path],
+        message: `${address}:${port} is already used by ${previous.owner} (${previous.address}:${port})`,
+      });
+    else endpoints.push({ host, address, port, owner: label(owner) });
+  };
+  const total = Object.values(fleet.services).reduce((sum, s) => sum + s.instances.length, 0);
+  if (total > maxInstances)
+    ctx.addIssue({
+      code: 'custom',
+      path: [...prefix, 'services'],
+      message: `the fleet has ${total} instances; at most ${maxInstances} are supported`,
+    });
+  if (fleet.loadBalancer.metrics)
+    claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
+  for (const [name, service] of Object.entries(fleet.services)) {
+    if (service.role === 'api' && !service.frontend) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...prefix, 'services', name, 'frontend'],
+        message: 'an api service needs a frontend address and port',
+      });
+    }
+    if (service.frontend)
+      claim('local', service.frontend, `services.${name}.frontend`, ['services', name, 'frontend', 'port']);
+    service.instances.forEach((instance, i) => {
+      const path = ['services', name, 'instances', i];
+      const previous = instanceNames.get(instance.name);
+      if (previous)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...prefix, ...path, 'name'],
+          message: `instance name ${instance.name} is already used in service ${previous}`,
+        });
+      else instanceNames.set(instance.name, name);
+      claim(instance.host, instance, `${name}/${instance.name}`, [...path, 'port']);
+    });
+  }
+}
+
 export type FleetConfig = z.infer<typeof fleetConfig>;
+export type FleetFile = z.infer<typeof fleetFile>;
+export type EnvironmentConfig = z.infer<typeof environmentConfig>;
 export type FleetSettings = z.infer<typeof fleetSettings>;
 export type ServiceConfig = z.infer<typeof serviceConfig>;
 export type InstanceConfig = z.infer<typeof instanceConfig>;

@@ -4,6 +4,8 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const serviceKey = defineSearchAttributeKey('ZerodownService', SearchAttributeType.KEYWORD);
 export const versionKey = defineSearchAttributeKey('ZerodownVersion', SearchAttributeType.KEYWORD);
 export const phaseKey = defineSearchAttributeKey('ZerodownPhase', SearchAttributeType.KEYWORD);
+/** The fleet file's environment (`default` for a file without environments); set when the run starts. */
+export const environmentKey = defineSearchAttributeKey('ZerodownEnvironment', SearchAttributeType.KEYWORD);
 
 /** Every custom attribute zerodown needs registered on its namespace. All are Keyword. */
-export const customSearchAttributes = [serviceKey, versionKey, phaseKey] as const;
+export const customSearchAttributes = [serviceKey, versionKey, phaseKey, environmentKey] as const;

@@ -1,3 +1,5 @@
+import type { GateReport } from './gates.ts';
+
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
  * operator commands go through. The workflow only ever changes its status through these functions.
@@ -64,7 +66,8 @@ export type LogKind =
   | 'rollback'
   | 'operator'
   | 'database'
-  | 'ignored-command';
+  | 'ignored-command'
+  | 'gate';
 
 /** One line of the deployment log (seed §10). */
 export interface LogEvent {
@@ -91,6 +94,8 @@ export interface DeploymentStatus {
   rollback?: { reason: string; by: string; automatic: boolean; startedAt?: number; finishedAt?: number };
   abort?: { reason: string; by: string };
   lastError?: string;
+  /** What the environment's gates found before anything changed (docs/gates.md). */
+  gates?: GateReport;
   events: LogEvent[];
 }
 
@@ -278,4 +283,16 @@ export function withRollbackStarted(status: DeploymentStatus, now: number): Depl
 /** The rollback ended (restored or not); its duration is `finishedAt - startedAt`. */
 export function withRollbackFinished(status: DeploymentStatus, now: number): DeploymentStatus {
   return status.rollback ? { ...status, rollback: { ...status.rollback, finishedAt: now } } : status;
+}
+
+/** The gates' verdicts, each logged with its evidence. */
+export function withGateReport(status: DeploymentStatus, report: GateReport, now: number): DeploymentStatus {
+  let next: DeploymentStatus = { ...status, gates: report };
+  for (const r of report.results)
+    next = withEvent(next, {
+      at: now,
+      kind: 'gate',
+      message: `gate ${r.gate} ${r.passed ? 'passed' : 'refused'}: ${r.summary}${r.evidence.length ? ` [${r.evidence.join('; ')}]` : ''}`,
+    });
+  return next;
 }

@@ -5,18 +5,25 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { ZerodownError, badInput, formatIssues } from '../domain/errors.ts';
 import {
   type FleetConfig,
+  type FleetFile,
   type FleetSettings,
   type ServiceConfig,
-  fleetConfig,
+  environmentViews,
+  fleetFile,
   fleetSettings,
 } from '../domain/fleet-config.ts';
+import { defaultEnvironment } from '../domain/gates.ts';
 
-/** The fleet file as loaded: the validated config plus every path made absolute. */
+/** One environment of the fleet file as loaded: its validated config plus every path made absolute. */
 export interface LoadedFleet {
   /** The file it came from (for messages). */
   source: string;
+  /** The environment this is (`default` for a file with top-level services). */
+  environment: string;
   config: FleetConfig;
   paths: FleetPaths;
+  /** Every environment of the file, loaded the same way (the staging gate looks at another one). */
+  environments: Record<string, { config: FleetConfig; paths: FleetPaths }>;
 }
 
 export interface FleetPaths {
@@ -43,9 +50,13 @@ export const maxAliasCount = 100;
  * `path: message` lines. Relative paths in the file are relative to the file's own folder;
  * ZERODOWN_BUILDS_ROOT and ZERODOWN_STATE_DIR override the file.
  */
-export async function loadFleetFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedFleet> {
+export async function loadFleetFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  environment?: string,
+): Promise<LoadedFleet> {
   const text = await readFleetText(path);
-  return resolveFleet(parseFleet(text, path), { source: path, baseDir: dirname(resolve(path)), env });
+  return resolveFleet(parseFleet(text, path), { source: path, baseDir: dirname(resolve(path)), env, environment });
 }
 
 /**
@@ -96,7 +107,7 @@ function tooBig(path: string, size: number) {
 }
 
 /** YAML text → validated config, or one badInput error listing every problem. */
-export function parseFleet(text: string, source: string): FleetConfig {
+export function parseFleet(text: string, source: string): FleetFile {
   if (text.length > maxFleetFileBytes) throw tooBig(source, text.length);
   let value: unknown;
   try {
@@ -125,7 +136,7 @@ export function parseFleet(text: string, source: string): FleetConfig {
       'Write the values out, or use fewer aliases; nothing was changed.',
     );
   }
-  const parsed = fleetConfig.safeParse(value);
+  const parsed = fleetFile.safeParse(value);
   if (!parsed.success) {
     throw badInput(
       `fleet file ${source} has ${parsed.error.issues.length} problem(s):\n${formatIssues(parsed.error.issues)}`,
@@ -156,11 +167,49 @@ function complexKeys(document: Document, lines: LineCounter): YamlProblem[] {
   return found;
 }
 
+/**
+ * One environment of a parsed file, with every environment's paths resolved. Without `environment`:
+ * ZERODOWN_ENV, else the file's only environment; a file with several needs one named (--env).
+ */
 export function resolveFleet(
-  config: FleetConfig,
-  { source, baseDir, env = process.env }: { source: string; baseDir: string; env?: NodeJS.ProcessEnv },
+  file: FleetFile,
+  {
+    source,
+    baseDir,
+    env = process.env,
+    environment,
+  }: { source: string; baseDir: string; env?: NodeJS.ProcessEnv; environment?: string | undefined },
 ): LoadedFleet {
-  return { source, config, paths: resolvePaths(config, baseDir, env) };
+  const views = environmentViews(file);
+  const names = Object.keys(views);
+  const wanted = environment ?? (env.ZERODOWN_ENV || undefined) ?? (names.length === 1 ? names[0] : undefined);
+  if (wanted === undefined)
+    throw badInput(
+      `fleet file ${source} has the environments ${names.join(', ')}: say which one`,
+      `Pass --env <name> (or set ZERODOWN_ENV), e.g. --env ${names[0]}.`,
+    );
+  const environments = Object.fromEntries(
+    Object.entries(views).map(([name, config]) => [name, { config, paths: resolvePaths(config, baseDir, env, name) }]),
+  );
+  const chosen = environments[wanted];
+  if (!chosen)
+    throw badInput(
+      wanted === defaultEnvironment
+        ? `fleet file ${source} has environments (${names.join(', ')}), so there is no default one`
+        : `unknown environment "${wanted}": fleet file ${source} has ${names.join(', ')}`,
+      `Pass --env with one of ${names.join(', ')}.`,
+    );
+  return { source, environment: wanted, config: chosen.config, paths: chosen.paths, environments };
+}
+
+/** Another environment of the same fleet file, e.g. the staging that production's gate looks at. */
+export function otherEnvironment(fleet: LoadedFleet, name: string): LoadedFleet {
+  const found = fleet.environments[name];
+  if (!found)
+    throw badInput(
+      `unknown environment "${name}": fleet file ${fleet.source} has ${Object.keys(fleet.environments).join(', ')}`,
+    );
+  return { ...fleet, environment: name, config: found.config, paths: found.paths };
 }
 
 /** The paths of a fleet with no fleet file: every default, relative to `baseDir`. */
@@ -168,9 +217,18 @@ export function defaultPaths(baseDir: string, env: NodeJS.ProcessEnv = process.e
   return resolvePaths(fleetSettings.parse({}), baseDir, env);
 }
 
-function resolvePaths(config: FleetSettings, baseDir: string, env: NodeJS.ProcessEnv): FleetPaths {
+function resolvePaths(
+  config: FleetSettings,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  environment: string = defaultEnvironment,
+): FleetPaths {
   const at = (path: string) => (isAbsolute(path) ? path : join(baseDir, path));
-  const stateDir = at(env.ZERODOWN_STATE_DIR || config.stateDir);
+  // ZERODOWN_STATE_DIR moves every environment's state; each named environment keeps its own folder in it.
+  const stateDir =
+    env.ZERODOWN_STATE_DIR && environment !== defaultEnvironment
+      ? join(at(env.ZERODOWN_STATE_DIR), environment)
+      : at(env.ZERODOWN_STATE_DIR || config.stateDir);
   const haproxyDir = join(stateDir, 'haproxy');
   return {
     buildsRoot: at(env.ZERODOWN_BUILDS_ROOT || config.buildsRoot),
@@ -189,7 +247,7 @@ export function requireService(fleet: LoadedFleet, name: string): ServiceConfig 
   const service = fleet.config.services[name];
   if (!service) {
     throw badInput(
-      `unknown service "${name}": fleet file ${fleet.source} has ${Object.keys(fleet.config.services).join(', ')}`,
+      `unknown service "${name}": ${fleet.environment === defaultEnvironment ? '' : `environment ${fleet.environment} of `}fleet file ${fleet.source} has ${Object.keys(fleet.config.services).join(', ')}`,
       'Use one of those names, or add the service to the fleet file.',
     );
   }

@@ -1,6 +1,7 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type {
   DatabaseActivities,
+  GateActivities,
   InstanceActivities,
   LoadBalancerActivities,
   ValidationActivities,
@@ -127,4 +128,9 @@ export function fleetCheckActivities(taskQueue: string) {
     heartbeatTimeout,
     retry,
   });
+}
+
+/** The gates before a deployment: external CI and alert sources may take a while to answer; they heartbeat. */
+export function gateActivities(taskQueue: string) {
+  return proxyActivities<GateActivities>({ taskQueue, startToCloseTimeout: '10 minutes', heartbeatTimeout, retry });
 }

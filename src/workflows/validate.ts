@@ -4,6 +4,7 @@ import { failureTypes } from '../domain/errors.ts';
 import { withPreviousVersion } from '../domain/status.ts';
 import { applySchemaMigrations } from './database.ts';
 import { fleetProblem } from './fleet-watch.ts';
+import { checkGates } from './gates.ts';
 import { instanceActivities, loadBalancerActivities, validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
 
@@ -18,6 +19,8 @@ export async function validateDeployment(
   spec: DeploymentSpec,
   state: DeploymentState,
 ): Promise<'ready' | 'nothing-to-do'> {
+  // The environment's gates first (seed §3); recorded deployments from before them replay without.
+  if (patched('deployment-gates')) await checkGates(spec, state);
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   state.step(`verifying the signature of ${spec.service} ${spec.version}`);
   await checks.verifyArtifact({ service: spec.service, version: spec.version });

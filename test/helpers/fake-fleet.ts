@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { createActivities } from '../../src/activities/index.ts';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
+import type { GateResult } from '../../src/domain/gates.ts';
 
 /**
  * An in-memory fleet behind a stand-in for every activity, for fast workflow tests of rules that
@@ -34,6 +35,8 @@ export interface FakeFleetOptions {
   errorRates?: Record<string, number>;
   /** Versions the applied schema no longer suits (their verifyMigrations is refused). */
   schemaRefuses?: string[];
+  /** What the environment's gates find (default: no gate required). */
+  gates?: GateResult[];
   /** Called after an instance is back in the load balancer, to script what happens next. */
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
 }
@@ -266,6 +269,10 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
     checkDatabase({ service }) {
       fleetOf(service, 'checkDatabase');
       return { checked: false, backfills: [] };
+    },
+    evaluateGates({ service, version, environment }) {
+      const fleet = fleetOf(service, 'evaluateGates');
+      return { environment, service, version, digest: `fake-${version}`, commit: 'fake', results: fleet.options.gates ?? [] };
     },
     runBackfill() {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');

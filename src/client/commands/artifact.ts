@@ -30,6 +30,9 @@ const buildInput = z
     key: z.string().min(1).optional(),
     commit: z.string().min(1).optional(),
     branch: z.string().min(1).optional(),
+    check: z.array(z.string().trim().min(1, 'a check must be a command, e.g. --check "npm test"')).default([]),
+    allowFailedChecks: z.boolean().optional(),
+    reviewer: z.array(z.string().trim().min(1, 'a reviewer needs a name')).default([]),
   })
   .refine((f) => Boolean(f.from) !== Boolean(f.sample), {
     message: 'give exactly one of --from <dir> or --sample',
@@ -68,6 +71,9 @@ export function artifactCommand(program: Command): void {
     .option('--key <file>', 'private signing key (default: $ZERODOWN_SIGNING_KEY or .state/keys/zerodown.key)')
     .option('--commit <sha>', 'commit sha, when --from is not a git checkout')
     .option('--branch <name>', 'branch, when --from is not a git checkout')
+    .option('--check <command>', 'run this check first and record it in the signed metadata (repeatable)', collect, [])
+    .option('--allow-failed-checks', 'record failing checks and build anyway (gates requiring them refuse it)')
+    .option('--reviewer <name>', "record a reviewer of the commit, besides its Reviewed-by: trailers (repeatable)", collect, [])
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parse(buildInput, { ...raw, service, version: ver });
       const paths = await pathsFromFlags(flags);
@@ -82,7 +88,12 @@ export function artifactCommand(program: Command): void {
         ...(flags.commit ? { sha: flags.commit } : {}),
         ...(flags.branch ? { branch: flags.branch } : {}),
       };
-      const ref = { buildsRoot, service: flags.service, version: flags.version, privateKeyPath, releaseNotes };
+      const evidence = {
+        checks: flags.check,
+        reviewers: flags.reviewer,
+        ...(flags.allowFailedChecks ? { allowFailedChecks: true } : {}),
+      };
+      const ref = { buildsRoot, service: flags.service, version: flags.version, privateKeyPath, releaseNotes, ...evidence };
       const built = flags.sample
         ? await buildSampleArtifact({
             ...ref,
@@ -90,8 +101,15 @@ export function artifactCommand(program: Command): void {
           })
         : await buildArtifact({ ...ref, from: flags.from ?? '', commit });
       for (const warning of built.warnings) process.stderr.write(`zerodown: warning: ${warning}\n`);
+      const { checks, dependencies } = built.metadata;
+      const reviewers = built.metadata.commit.reviewers ?? [];
+      const facts = [
+        ...checks.map((c) => `  check "${c.command}": exit ${c.exitCode ?? 'none'} in ${c.durationMs} ms`),
+        ...(reviewers.length ? [`  reviewed by ${reviewers.join(', ')}`] : []),
+        ...(dependencies ? [`  ${dependencies.lockfile} sha256 ${dependencies.sha256}`] : []),
+      ];
       process.stdout.write(
-        `Built ${built.service} ${built.version} at ${built.dir}\n  commit ${built.metadata.commit.sha} (${built.metadata.commit.branch}), by ${built.metadata.builder}\n`,
+        `Built ${built.service} ${built.version} at ${built.dir}\n  commit ${built.metadata.commit.sha} (${built.metadata.commit.branch}), by ${built.metadata.builder}\n${facts.map((f) => `${f}\n`).join('')}`,
       );
     });
 
@@ -123,6 +141,11 @@ export function artifactCommand(program: Command): void {
       const versions = await listVersions(flags.buildsRoot ?? (await pathsFromFlags(flags)).buildsRoot, flags.service);
       process.stdout.write(versions.length ? `${versions.join('\n')}\n` : `no artifacts for ${flags.service}\n`);
     });
+}
+
+/** Commander's way to repeat an option: each value appended to the list. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function parseJson(text: string): unknown {

@@ -5,7 +5,11 @@ import { serviceName, version } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
 import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
-import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import type { DeploymentSpec } from '../../domain/deployment.ts';
+import { defaultEnvironment } from '../../domain/gates.ts';
+import type { LoadedFleet } from '../../fleet/fleet-file.ts';
+import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { gateLines, precheckGates } from '../gate-check.ts';
 import { followDeployment } from '../follow.ts';
 import { terminalSafe } from '../terminal-text.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
@@ -33,6 +37,7 @@ const deployFlags = z.object({
   by: z.string().optional(),
   taskQueue: taskQueueName,
   fleet: z.string().optional(),
+  env: z.string().optional(),
 });
 
 const examples = `
@@ -40,7 +45,8 @@ Examples:
   zerodown deploy api 1.4.2                     deploy and watch it live
   zerodown deploy api 1.4.2 --approval          wait for \`zerodown approve api\` before changing anything
   zerodown deploy api 1.4.2 --batch-size 2 --pause-after 1 --bake 30
-  zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)`;
+  zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)
+  zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)`;
 
 /** `zerodown deploy <service> <version>`: starts a rolling deployment and, unless --detach, watches it to the end. */
 export function deployCommand(program: Command): void {
@@ -61,6 +67,7 @@ export function deployCommand(program: Command): void {
     .option(...byFlag)
     .option(...taskQueueFlag())
     .option(...fleetFlag)
+    .option(...envFlag)
     .addHelpText('after', examples)
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parseInput(
@@ -92,47 +99,70 @@ export function deployCommand(program: Command): void {
         return;
       }
 
-      await withClient(raw, async (dc) => {
-        const handle = await startPreparedDeployment(dc.client, spec, request.taskQueue);
-        const runId = handle.firstExecutionRunId;
-        const url = dc.runUrl(handle.workflowId, runId);
-        const noWorker = !(await workerPolls(dc, flags.taskQueue));
-        if (noWorker)
-          process.stderr.write(
-            terminalSafe(
-              `zerodown: no worker is polling task queue ${flags.taskQueue}; the deployment waits until one runs: zerodown worker --task-queue ${flags.taskQueue}\n`,
-            ),
-          );
-        if (flags.detach) {
-          const next = flags.approval
-            ? `approve it: zerodown approve ${spec.service}`
-            : `watch it: zerodown status ${spec.service} --watch`;
-          if (flags.json)
-            return printJson({
-              service: spec.service,
-              version: spec.version,
-              workflowId: handle.workflowId,
-              runId,
-              url,
-            });
-          process.stdout.write(
-            `Started the deployment of ${spec.service} ${spec.version} to ${spec.instances.length} instances (workflow ${handle.workflowId}, run ${runId}).\n${webUiLine(dc, handle.workflowId, runId)}\nNext: ${next}\n`,
-          );
-          return;
-        }
-        if (!flags.json) {
-          process.stdout.write(
-            `Deploying ${spec.service} ${spec.version} to ${spec.instances.length} instances, ${spec.batchSize} at a time (workflow ${handle.workflowId}, run ${runId})\n${webUiLine(dc, handle.workflowId, runId)}\n\n`,
-          );
-        }
-        await followDeployment(dc, handle, {
+      await startWithGates(raw, fleet, spec, flags);
+    });
+}
+
+/**
+ * The environment's gates (exit 4 with their evidence when one refuses, before anything starts),
+ * then the deployment, watched to its end unless --detach. `promote` goes through here too.
+ */
+export async function startWithGates(
+  raw: Record<string, unknown>,
+  fleet: LoadedFleet,
+  spec: DeploymentSpec,
+  flags: {
+    json?: boolean | undefined;
+    detach?: boolean | undefined;
+    approval?: boolean | undefined;
+    /** The workers' main queue (--task-queue); the environment's queues derive from it. */
+    taskQueue: string;
+  },
+): Promise<void> {
+  const gates = await precheckGates(fleet, spec);
+  if (!flags.json && gates.results.length > 0) process.stdout.write(terminalSafe(`${gateLines(gates).join('\n')}\n`));
+  const taskQueue = spec.loadBalancerTaskQueue;
+  const env = spec.environment === defaultEnvironment ? '' : ` --env ${spec.environment}`;
+  await withClient(raw, async (dc) => {
+    const handle = await startPreparedDeployment(dc.client, spec, taskQueue);
+    const runId = handle.firstExecutionRunId;
+    const url = dc.runUrl(handle.workflowId, runId);
+    const noWorker = !(await workerPolls(dc, taskQueue));
+    if (noWorker)
+      process.stderr.write(
+        terminalSafe(
+          `zerodown: no worker is polling task queue ${taskQueue}; the deployment waits until one runs: zerodown worker${env} --task-queue ${flags.taskQueue}\n`,
+        ),
+      );
+    if (flags.detach) {
+      const next = flags.approval
+        ? `approve it: zerodown approve ${spec.service}${env}`
+        : `watch it: zerodown status ${spec.service}${env} --watch`;
+      if (flags.json)
+        return printJson({
           service: spec.service,
           version: spec.version,
           workflowId: handle.workflowId,
           runId,
-          taskQueue: flags.taskQueue,
-          json: Boolean(flags.json),
+          url,
         });
-      });
+      process.stdout.write(
+        `Started the deployment of ${spec.service} ${spec.version} to ${spec.instances.length} instances (workflow ${handle.workflowId}, run ${runId}).\n${webUiLine(dc, handle.workflowId, runId)}\nNext: ${next}\n`,
+      );
+      return;
+    }
+    if (!flags.json) {
+      process.stdout.write(
+        `Deploying ${spec.service} ${spec.version} to ${spec.instances.length} instances, ${spec.batchSize} at a time (workflow ${handle.workflowId}, run ${runId})\n${webUiLine(dc, handle.workflowId, runId)}\n\n`,
+      );
+    }
+    await followDeployment(dc, handle, {
+      service: spec.service,
+      version: spec.version,
+      workflowId: handle.workflowId,
+      runId,
+      taskQueue,
+      json: Boolean(flags.json),
     });
+  });
 }

@@ -3,6 +3,7 @@ import { withConnectionOptions } from '../../temporal/connection.ts';
 import { type DeploymentSnapshot, serviceArg, snapshotOf, withClient } from '../deployment-client.ts';
 import { failOnOutcome, followDeployment } from '../follow.ts';
 import { listDeployments, renderList } from '../listing.ts';
+import { envFlag, environmentFromFlags } from '../fleet-context.ts';
 import { jsonFlag, printJson } from '../options.ts';
 import { clock, renderFrame, renderOutcome } from '../render.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
@@ -42,6 +43,7 @@ export function statusCommand(program: Command): void {
     .description('show the latest deployment of a service (or every running one)')
     .option('--watch', 'follow it live until it ends')
     .option(...jsonFlag)
+    .option(...envFlag)
     .addHelpText('after', examples)
     .action(async (service: string | undefined, flags: Record<string, unknown>) => {
       const json = Boolean(flags.json);
@@ -55,7 +57,7 @@ export function statusCommand(program: Command): void {
       }
       const name = serviceArg(service);
       await withClient(flags, async (dc) => {
-        const snapshot = await snapshotOf(dc, name);
+        const snapshot = await snapshotOf(dc, name, 3_000, environmentFromFlags(flags));
         if (flags.watch && snapshot.running) {
           if (!json)
             process.stdout.write(

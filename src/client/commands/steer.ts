@@ -16,6 +16,8 @@ import {
 } from '../deployment-client.ts';
 import { phaseKey, versionKey } from '../../domain/search-attributes.ts';
 import { byFlag, jsonFlag, printJson } from '../options.ts';
+import { envFlag, environmentFromFlags } from '../fleet-context.ts';
+import { defaultEnvironment } from '../../domain/gates.ts';
 import { terminalSafe } from '../terminal-text.ts';
 
 /** How long a worker has to answer an operator command before we say none is running. */
@@ -80,11 +82,12 @@ async function steer(
   verb: Verb,
   service: string,
   args: { by: string; reason?: string },
+  environment: string,
 ): Promise<DeploymentStatus> {
-  const description = await describeDeployment(dc, service);
+  const description = await describeDeployment(dc, service, environment);
   if (!description) {
     throw badInput(
-      `no deployment of ${service} found in namespace ${dc.settings.namespace}: nothing to ${verb.name}`,
+      `no deployment of ${service}${environment === defaultEnvironment ? '' : ` in environment ${environment}`} found in namespace ${dc.settings.namespace}: nothing to ${verb.name}`,
       'check the service name; `zerodown list` shows recent deployments',
     );
   }
@@ -135,6 +138,7 @@ export function steerCommands(program: Command): void {
     const command = withConnectionOptions(program.command(`${verb.name} <service>`))
       .description(verb.description)
       .option(...byFlag)
+      .option(...envFlag)
       .option(jsonFlag[0], 'print the deployment status after the command as JSON');
     if (verb.needsReason) command.option('--reason <text>', 'why (required; recorded in the deployment log)');
     command
@@ -145,8 +149,9 @@ export function steerCommands(program: Command): void {
         if (verb.needsReason && !reason)
           throw badInput(`${verb.name} needs a reason: --reason "<why>"`, `Example: ${verb.example}`);
         const by = operatorName(flags.by);
+        const environment = environmentFromFlags(flags);
         await withClient(flags, async (dc) => {
-          const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) });
+          const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) }, environment);
           if (flags.json) return printJson(status);
           process.stdout.write(
             terminalSafe(

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createActivities, createHostActivities } from '../../activities/index.ts';
-import { hostTaskQueue } from '../../domain/deployment.ts';
+import { environmentTaskQueue, hostTaskQueue } from '../../domain/deployment.ts';
 import { parseInput } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
 import { createLogger } from '../../logging.ts';
 import { scheduleRetention } from '../../records/schedule.ts';
 import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
-import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { decimalOption, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const workerFlagsSchema = z.object({
@@ -16,6 +16,7 @@ const workerFlagsSchema = z.object({
   shutdownGrace: decimalOption('whole'),
   host: hostName.optional(),
   fleet: z.string().optional(),
+  env: z.string().optional(),
 });
 
 /**
@@ -26,6 +27,7 @@ export function workerCommand(program: Command): void {
   withConnectionOptions(program.command('worker'))
     .description('run a worker: deployments progress only while workers run (one per host that has instances)')
     .option(...fleetFlag)
+    .option(...envFlag)
     .option(...taskQueueFlag('main task queue'))
     .option(
       '--host <name>',
@@ -42,7 +44,9 @@ export function workerCommand(program: Command): void {
       const connection = connectionSettingsFrom(flags);
       const fleet = await fleetFromFlags(options);
       const logger = createLogger('zerodown-worker');
-      const { host, taskQueue } = options;
+      const { host } = options;
+      // Each environment has queues of its own: its worker runs its deployments and reaches its fleet.
+      const taskQueue = environmentTaskQueue(options.taskQueue, fleet.environment);
       const deps = { fleet, logger };
       if (!(host && host !== 'local') && fleet.config.records) await scheduleRetention(connection, taskQueue, logger);
       await runWorker(
