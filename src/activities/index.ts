@@ -1,7 +1,9 @@
 import { createDatabaseActivities } from './database.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
+import { createGovernanceActivities } from './governance.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
+import { createNotifyActivities } from './notify.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -16,6 +18,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createLoadBalancerCheckActivities(deps),
     ...createInstanceCheckActivities(deps),
+    ...createGovernanceActivities(deps),
+    ...createNotifyActivities(),
   };
 }
 

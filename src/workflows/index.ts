@@ -1,3 +1,4 @@
 // Re-exports only: the worker bundles this file, so every workflow type is registered from here.
 export { rollingDeployment } from './rolling-deployment.ts';
 export { schemaBackfill } from './backfill.ts';
+export { deliverNotification } from './notify.ts';

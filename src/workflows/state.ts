@@ -13,6 +13,7 @@ import {
   withStep,
 } from '../domain/status.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
+import { Governance } from './governance.ts';
 
 /**
  * The deployment's status inside the workflow. Every change goes through the pure functions of
@@ -20,6 +21,8 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
  */
 export class DeploymentState {
   status: DeploymentStatus;
+  /** Who may approve and steer, and the webhooks told of phase changes (workflows/governance.ts). */
+  readonly governance = new Governance();
 
   constructor(spec: DeploymentSpec, batches: number) {
     this.status = initialStatus({
@@ -41,6 +44,7 @@ export class DeploymentState {
     this.status = withPhase(this.status, phase, step, Date.now());
     upsertSearchAttributes([{ key: phaseKey, value: phase }]);
     this.publish();
+    this.governance.notifier?.phaseChanged(this.status);
   }
 
   step(step: string): void {

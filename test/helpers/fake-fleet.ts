@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import type { ServicePolicy } from '../../src/activities/governance.ts';
 import type { createActivities } from '../../src/activities/index.ts';
+import { createNotifyActivities, type NotifyActivities } from '../../src/activities/notify.ts';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
 
@@ -36,6 +38,8 @@ export interface FakeFleetOptions {
   schemaRefuses?: string[];
   /** Called after an instance is back in the load balancer, to script what happens next. */
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
+  /** The approval policy and webhooks the worker's fleet file would give (default: none). */
+  policy?: ServicePolicy;
 }
 
 export class FakeFleet {
@@ -102,7 +106,8 @@ export class FakeFleet {
   }
 }
 
-type Activities = ReturnType<typeof createActivities>;
+// Webhook deliveries are real (to loopback receivers the tests start); everything else is faked.
+type Activities = Omit<ReturnType<typeof createActivities>, keyof NotifyActivities>;
 /** The activities' signatures without the promise: the fake answers at once. */
 type Immediate<T> = {
   [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
@@ -119,7 +124,7 @@ function asActivities(immediate: Immediate<Activities>): Activities {
 }
 
 /** Activities over every fake fleet in `fleets`, found by service name; one worker serves them all. */
-export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
+export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & NotifyActivities {
   const fleetOf = (service: string, call: string, instance?: string) => {
     const fleet = fleets.get(service);
     if (!fleet) throw ApplicationFailure.nonRetryable(`no fake fleet ${service}`, 'UnknownService');
@@ -159,7 +164,10 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       );
   };
 
-  return asActivities({
+  const faked = asActivities({
+    servicePolicy({ service }) {
+      return fleetOf(service, 'servicePolicy').options.policy ?? { webhooks: [] };
+    },
     drainInstance({ service, instance }) {
       on(service, 'drainInstance', instance).i.admin = 'drain';
     },
@@ -271,4 +279,5 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
     },
   });
+  return { ...faked, ...createNotifyActivities() };
 }
