@@ -120,7 +120,7 @@ export type Verified = { operator: string; signedAt: number; signature: string }
  * before the signature is checked, and the signature before anything it covers is believed.
  */
 export function verifySigned(request: SignedRequest, ctx: VerifyContext): Verified | { problem: string } {
-  const refuse = (problem: string) => ({ problem: `${ctx.decision} refused: ${problem}` });
+  const refuse = (problem: string) => ({ problem });
   const listed = ctx.policy.operators.find((o) => o.publicKey === request.publicKey);
   if (!listed)
     return refuse(
