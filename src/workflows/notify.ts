@@ -33,7 +33,8 @@ export class Notifier {
           workflowExecutionTimeout: '5 minutes',
         }).then(
           () => undefined,
-          (error: unknown) => log.warn('could not start a webhook delivery', { deliveryId, error: failureMessage(error) }),
+          (error: unknown) =>
+            log.warn('could not start a webhook delivery', { deliveryId, error: failureMessage(error) }),
         ),
       );
     }

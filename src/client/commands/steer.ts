@@ -212,7 +212,10 @@ export function steerCommands(program: Command): void {
       .description(verb.description)
       .option(...byFlag)
       .option(jsonFlag[0], 'print the deployment status after the command as JSON')
-      .option('--operator <name>', "sign as this operator, with their key in the keys folder (keys generate --operator)")
+      .option(
+        '--operator <name>',
+        'sign as this operator, with their key in the keys folder (keys generate --operator)',
+      )
       .option('--key <file>', "sign with this operator's private key file (the operator is its name without .key)")
       .option('--keys-dir <dir>', 'where --operator finds <name>.key (default: .state/keys/operators)');
     if (verb.needsReason) command.option('--reason <text>', 'why (required; recorded in the deployment log)');
