@@ -115,6 +115,18 @@ describe('signed approvals (fast, fake activities)', () => {
         `the log shows ${String(expected)}:\n${lines.join('\n')}`,
       );
     assert.ok(!lines.some((l) => l.includes('self-declared')), 'no self-declared name is logged');
+
+    // What this server keeps of refused Updates: nothing. Only the two accepted approvals are in the
+    // history; the refusals reached the log through the record-refusal signal (one per refusal).
+    const events = (await handle.fetchHistory()).events ?? [];
+    const count = (has: (e: (typeof events)[number]) => unknown) => events.filter((e) => has(e)).length;
+    assert.equal(count((e) => e.workflowExecutionUpdateAcceptedEventAttributes), 2);
+    assert.equal(count((e) => e.workflowExecutionUpdateRejectedEventAttributes), 0);
+    assert.equal(
+      count((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'record-refusal'),
+      9,
+      'every refused approval was sent back for the log',
+    );
   });
 
   it("refuses last run's approvals replayed against the next run of the same service", async () => {
