@@ -120,8 +120,14 @@ describe('signed approvals (fast, fake activities)', () => {
     // history; the refusals reached the log through the record-refusal signal (one per refusal).
     const events = (await handle.fetchHistory()).events ?? [];
     const count = (has: (e: (typeof events)[number]) => unknown) => events.filter((e) => has(e)).length;
-    assert.equal(count((e) => e.workflowExecutionUpdateAcceptedEventAttributes), 2);
-    assert.equal(count((e) => e.workflowExecutionUpdateRejectedEventAttributes), 0);
+    assert.equal(
+      count((e) => e.workflowExecutionUpdateAcceptedEventAttributes),
+      2,
+    );
+    assert.equal(
+      count((e) => e.workflowExecutionUpdateRejectedEventAttributes),
+      0,
+    );
     assert.equal(
       count((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'record-refusal'),
       9,
