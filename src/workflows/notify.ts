@@ -1,4 +1,4 @@
-import { ParentClosePolicy, log, startChild, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, ParentClosePolicy, log, startChild, workflowInfo } from '@temporalio/workflow';
 import { type Webhook, type WebhookBody, phaseMessage, wants } from '../domain/notifications.ts';
 import type { DeploymentStatus } from '../domain/status.ts';
 import { failureMessage } from './failures.ts';
@@ -25,13 +25,16 @@ export class Notifier {
       if (!wants(webhook, status.phase)) continue;
       this.sequence += 1;
       const deliveryId = `${info.workflowId}/notify/${info.runId}/${this.sequence}`;
-      this.starting.push(
+      // Not cancellable: a run cancelled in Temporal still tells its receivers that it is rolling back.
+      const start = () =>
         startChild(deliverNotification, {
           workflowId: deliveryId,
           args: [{ url: webhook.url, body, deliveryId }],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           workflowExecutionTimeout: '5 minutes',
-        }).then(
+        });
+      this.starting.push(
+        CancellationScope.nonCancellable(start).then(
           () => undefined,
           (error: unknown) =>
             log.warn('could not start a webhook delivery', { deliveryId, error: failureMessage(error) }),

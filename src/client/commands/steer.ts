@@ -231,6 +231,13 @@ export function steerCommands(program: Command): void {
         await withClient(flags, async (dc) => {
           const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) }, signer);
           if (flags.json) return printJson(status);
+          if (verb.name === 'approve' && !status.approvedBy)
+            // N of M: this approval counted, others are still needed.
+            return void process.stdout.write(
+              terminalSafe(
+                `Approval by ${by} recorded for ${status.service} ${status.version}; still ${status.step}\nWatch it: zerodown status ${status.service} --watch\n`,
+              ),
+            );
           process.stdout.write(
             terminalSafe(
               `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
