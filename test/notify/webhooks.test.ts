@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import type { WebhookBody } from '../../src/domain/notifications.ts';
 import { freePort } from '../helpers/ports.ts';
 import { startFastHarness, type FastHarness } from '../helpers/fast-workflow.ts';
+import { workflowBundle } from '../helpers/temporal.ts';
 
 /**
  * Webhook notifications on the real workflow code and dev server, to loopback receivers the test
@@ -122,6 +124,8 @@ describe('webhook notifications (fast, fake activities, real receivers)', () => 
     const closed = (await handle.describe()).closeTime?.getTime() ?? 0;
     const lastAttempt = Math.max(...failing.received.map((r) => r.at));
     assert.ok(closed < lastAttempt, `the deployment closed (${closed}) before the last retry (${lastAttempt})`);
+    // The run with its deliveries replays deterministically against the same code.
+    await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, await handle.fetchHistory(), handle.workflowId);
     process.stderr.write(
       `deployment with a down receiver: ${wallMs} ms from start to result; closed ${lastAttempt - closed} ms before the last retry\n`,
     );

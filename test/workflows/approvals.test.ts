@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { rawPublicKeyHex, signRequest } from '../../src/approvals/operator-keys.ts';
 import { sendCommand } from '../../src/client/commands/steer.ts';
 import type { ApprovalPolicy, SignedPayload } from '../../src/domain/approvals.ts';
@@ -11,6 +12,7 @@ import { statusQuery } from '../../src/workflows/messages.ts';
 import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { waitForStatus } from '../helpers/deployment.ts';
 import { changes, startFastHarness, type FastHarness } from '../helpers/fast-workflow.ts';
+import { workflowBundle } from '../helpers/temporal.ts';
 
 /**
  * Signed approvals on the real workflow code and the real dev server, with fake activities: the
@@ -133,6 +135,8 @@ describe('signed approvals (fast, fake activities)', () => {
       9,
       'every refused approval was sent back for the log',
     );
+    // And the run, signed approvals and all, replays deterministically against the same code.
+    await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, await handle.fetchHistory(), handle.workflowId);
   });
 
   it("refuses last run's approvals replayed against the next run of the same service", async () => {
