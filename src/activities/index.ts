@@ -1,9 +1,11 @@
 import { createDatabaseActivities } from './database.ts';
 import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
+import { createGovernanceActivities } from './governance.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
 import { createRecordActivities } from './records.ts';
+import { createNotifyActivities } from './notify.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -20,6 +22,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createInstanceCheckActivities(deps),
     ...createGateActivities(deps),
     ...createRecordActivities(deps),
+    ...createGovernanceActivities(deps),
+    ...createNotifyActivities(),
   };
 }
 

@@ -49,7 +49,7 @@ export async function generateKeyPair({ dir, force = false }: { dir: string; for
  * readable by others even for a moment; the umask cannot widen it) and renames it over `path`.
  * A plain write over an existing 0644 file would keep the old, wider mode.
  */
-async function replaceFile(path: string, content: string | Buffer, mode: number): Promise<void> {
+export async function replaceFile(path: string, content: string | Buffer, mode: number): Promise<void> {
   const temporary = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await open(temporary, 'wx', 0o600);

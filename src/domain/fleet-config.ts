@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { approvalPolicyConfig } from './approvals.ts';
 import { addressesClash } from './endpoints.ts';
 import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
+import { notificationsConfig } from './notifications.ts';
 
 /**
  * The fleet file: which services exist, where their instances run, which load balancer fronts
@@ -106,6 +108,10 @@ export const serviceConfig = z
     drainTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
     /** Optional: the service's database; without it, artifacts that carry migrations are refused. */
     database: databaseConfig.optional(),
+    /** Optional: who may approve its deployments, with signed approvals (docs/approvals.md). */
+    approvals: approvalPolicyConfig.optional(),
+    /** Optional: webhooks for this service's phase changes, besides the fleet-wide ones. */
+    notifications: notificationsConfig.optional(),
   })
   .strict();
 
@@ -162,6 +168,8 @@ export const fleetSettings = z.object({
     .prefault({}),
   loadBalancer: loadBalancerConfig.prefault({ type: 'haproxy' }),
   records: recordsConfig.optional(),
+  /** Optional: webhooks for every service's phase changes (docs/approvals.md). */
+  notifications: notificationsConfig.optional(),
 });
 
 const services = z

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
+import { signedRequest, type SignedRequest } from '../domain/approvals.ts';
 import { anonymousOperator, commandDescription } from '../domain/deployment-views.ts';
 import type { DeploymentStatus, OperatorCommand } from '../domain/status.ts';
 
@@ -15,14 +16,17 @@ export const statusQuery = defineQuery<DeploymentStatus>('status');
 // from the Web UI's dialogs) is logged as coming from the Web UI without an identity.
 const by = z.string().min(1).max(200).default(anonymousOperator);
 const reason = z.string().min(1, 'say why').max(1000);
+// A command signed by one of the service's operators (docs/approvals.md); `by` is then ignored in
+// favour of the name the fleet file gives to the key that verified.
+const signed = signedRequest.optional();
 
 /** Arguments of each operator command, validated in the workflow. */
 export const commandArgs = {
-  approve: z.object({ by }).strict(),
-  pause: z.object({ by }).strict(),
-  resume: z.object({ by }).strict(),
-  rollback: z.object({ by, reason }).strict(),
-  abort: z.object({ by, reason }).strict(),
+  approve: z.object({ by, signed }).strict(),
+  pause: z.object({ by, signed }).strict(),
+  resume: z.object({ by, signed }).strict(),
+  rollback: z.object({ by, reason, signed }).strict(),
+  abort: z.object({ by, reason, signed }).strict(),
 } as const;
 
 export type CommandName = keyof typeof commandArgs;
@@ -49,6 +53,13 @@ export const updates = {
   abort: defineUpdate<DeploymentStatus, [CommandArgs<'abort'>]>('abort'),
 } as const;
 
+/**
+ * A command that an Update refused, sent again by `zerodown` so the refusal reaches the
+ * deployment's log: an Update's validator cannot write state, and a rejected Update leaves no trace
+ * in the history. The workflow decides it again and logs its own verdict; it never applies it.
+ */
+export const refusedCommandSignal = defineSignal<[{ command: CommandName; args: unknown }]>('record-refusal');
+
 export const signals = {
   approve: defineSignal<[CommandArgs<'approve'>?]>('approve'),
   pause: defineSignal<[CommandArgs<'pause'>?]>('pause'),
@@ -57,11 +68,15 @@ export const signals = {
   abort: defineSignal<[CommandArgs<'abort'>?]>('abort'),
 } as const;
 
-/** Parses a command's arguments into an OperatorCommand, or says what is wrong with them. */
-export function parseCommand(name: CommandName, args: unknown): { command: OperatorCommand } | { problem: string } {
+/** Parses a command's arguments into an OperatorCommand (and its signature), or says what is wrong with them. */
+export function parseCommand(
+  name: CommandName,
+  args: unknown,
+): { command: OperatorCommand; signed?: SignedRequest } | { problem: string } {
   const parsed = commandArgs[name].safeParse(args ?? {});
   if (!parsed.success) {
     return { problem: parsed.error.issues.map((i) => `${i.path.join('.') || name}: ${i.message}`).join('; ') };
   }
-  return { command: { type: name, ...parsed.data } as OperatorCommand };
+  const { signed: signature, ...rest } = parsed.data;
+  return { command: { type: name, ...rest } as OperatorCommand, ...(signature ? { signed: signature } : {}) };
 }

@@ -37,12 +37,14 @@ export async function fail(spec: DeploymentSpec, state: DeploymentState, reason:
   state.status = withError(state.status, reason);
   state.phase('failed', reason);
   await archive(spec, state);
+  await state.governance.notifier?.started();
   throw ApplicationFailure.nonRetryable(reason, failureTypes.deploymentFailed, state.status);
 }
 
 /** Ends the run; `reason` says why a deployment that changed nothing still succeeded. */
 export async function finish(spec: DeploymentSpec, state: DeploymentState, reason?: string): Promise<DeploymentResult> {
   await archive(spec, state);
+  await state.governance.notifier?.started();
   const s = state.status;
   const rollbackMs =
     s.rollback?.startedAt && s.rollback.finishedAt ? s.rollback.finishedAt - s.rollback.startedAt : undefined;

@@ -7,6 +7,8 @@ import type {
   ValidationActivities,
 } from '../activities/index.ts';
 import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../activities/fleet-check.ts';
+import type { GovernanceActivities } from '../activities/governance.ts';
+import type { NotifyActivities } from '../activities/notify.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -133,4 +135,21 @@ export function fleetCheckActivities(taskQueue: string) {
 /** The gates before a deployment: external CI and alert sources may take a while to answer; they heartbeat. */
 export function gateActivities(taskQueue: string) {
   return proxyActivities<GateActivities>({ taskQueue, startToCloseTimeout: '10 minutes', heartbeatTimeout, retry });
+}
+
+/** The service's approval policy and webhooks: one quick read of the worker's fleet file. */
+export function governanceActivities(taskQueue: string) {
+  return proxyActivities<GovernanceActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
+}
+
+/**
+ * A webhook delivery: at most 3 attempts of at most 5 s each (the request itself times out after
+ * 3 s, activities/notify.ts), so a receiver that is down costs about 16 s of a delivery's own
+ * child workflow, and nothing of the deployment (workflows/notify.ts).
+ */
+export function notifyActivities() {
+  return proxyActivities<NotifyActivities>({
+    startToCloseTimeout: '5s',
+    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3 },
+  });
 }

@@ -10,6 +10,7 @@ import { errorRateTrigger } from '../domain/triggers.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
+import { approved, loadGovernance } from './governance.ts';
 import { registerHandlers } from './handlers.ts';
 import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
@@ -39,6 +40,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
+    await loadGovernance(spec, state);
     validated = await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
@@ -80,15 +82,6 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   }
   state.phase('succeeded', `every instance runs ${spec.version}`);
   return await finish(spec, state);
-}
-
-/** Waits for an operator's approval when the spec asks for one; false when told to stop instead. */
-async function approved(spec: DeploymentSpec, state: DeploymentState): Promise<boolean> {
-  if (state.rollbackOrAbortRequested) return false;
-  if (!spec.requireApproval) return true;
-  state.phase('awaiting-approval', `waiting for approval: run \`zerodown approve ${spec.service}\``);
-  await condition(() => Boolean(state.status.approvedBy) || state.rollbackOrAbortRequested);
-  return !state.rollbackOrAbortRequested;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   withStep,
 } from '../domain/status.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
+import { Governance } from './governance.ts';
 
 /**
  * The deployment's status inside the workflow. Every change goes through the pure functions of
@@ -22,6 +23,8 @@ export class DeploymentState {
   status: DeploymentStatus;
   /** The run's durable records (workflows/records.ts), when kept: written at every phase change. */
   recorder?: { flush(): void; close(): Promise<void> };
+  /** Who may approve and steer, and the webhooks told of phase changes (workflows/governance.ts). */
+  readonly governance = new Governance();
 
   constructor(spec: DeploymentSpec, batches: number) {
     this.status = initialStatus({
@@ -44,6 +47,7 @@ export class DeploymentState {
     upsertSearchAttributes([{ key: phaseKey, value: phase }]);
     this.publish();
     this.recorder?.flush();
+    this.governance.notifier?.phaseChanged(this.status);
   }
 
   step(step: string): void {

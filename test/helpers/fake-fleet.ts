@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import type { ServicePolicy } from '../../src/activities/governance.ts';
 import type { createActivities } from '../../src/activities/index.ts';
+import { createNotifyActivities, type NotifyActivities } from '../../src/activities/notify.ts';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
 import type { GateResult } from '../../src/domain/gates.ts';
@@ -39,6 +41,8 @@ export interface FakeFleetOptions {
   gates?: GateResult[];
   /** Called after an instance is back in the load balancer, to script what happens next. */
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
+  /** The approval policy and webhooks the worker's fleet file would give (default: none). */
+  policy?: ServicePolicy;
 }
 
 export class FakeFleet {
@@ -105,7 +109,8 @@ export class FakeFleet {
   }
 }
 
-type Activities = ReturnType<typeof createActivities>;
+// Webhook deliveries are real (to loopback receivers the tests start); everything else is faked.
+type Activities = Omit<ReturnType<typeof createActivities>, keyof NotifyActivities>;
 /** The activities' signatures without the promise: the fake answers at once. */
 type Immediate<T> = {
   [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
@@ -122,7 +127,7 @@ function asActivities(immediate: Immediate<Activities>): Activities {
 }
 
 /** Activities over every fake fleet in `fleets`, found by service name; one worker serves them all. */
-export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
+export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & NotifyActivities {
   const fleetOf = (service: string, call: string, instance?: string) => {
     const fleet = fleets.get(service);
     if (!fleet) throw ApplicationFailure.nonRetryable(`no fake fleet ${service}`, 'UnknownService');
@@ -162,7 +167,10 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       );
   };
 
-  return asActivities({
+  const faked = asActivities({
+    servicePolicy({ service }) {
+      return fleetOf(service, 'servicePolicy').options.policy ?? { webhooks: [] };
+    },
     drainInstance({ service, instance }) {
       on(service, 'drainInstance', instance).i.admin = 'drain';
     },
@@ -281,4 +289,5 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
     recordDeployment: () => ({ recorded: false, eventsWritten: 0 }),
     archiveRecords: () => ({ recorded: false as const }),
   });
+  return { ...faked, ...createNotifyActivities() };
 }

@@ -1,8 +1,12 @@
+import { basename, dirname } from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
+import { loadOperatorKey, operatorKeyDir, operatorKeyPaths, signRequest } from '../../approvals/operator-keys.ts';
+import { operatorName as operatorNameSchema, type SignedRequest } from '../../domain/approvals.ts';
 import { badInput, refused, unreachable } from '../../domain/errors.ts';
 import type { DeploymentStatus } from '../../domain/status.ts';
-import { type CommandName, updates } from '../../workflows/messages.ts';
+import { type CommandName, refusedCommandSignal, statusQuery, updates } from '../../workflows/messages.ts';
+import { pathsFromFlags } from '../fleet-context.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import {
@@ -40,7 +44,7 @@ const verbs: Verb[] = [
     done: 'Approved',
     then: () => 'It starts now.',
     needsReason: false,
-    example: 'zerodown approve api --by alice',
+    example: 'zerodown approve api --operator alice',
   },
   {
     name: 'pause',
@@ -76,6 +80,52 @@ const verbs: Verb[] = [
   },
 ];
 
+/** An operator's private key to sign the command with: `--key <file>`, or `--operator <name>` in the keys folder. */
+interface Signer {
+  keyPath: string;
+  operator: string;
+}
+
+/** The command's arguments, signed for this very run and version when a key is given. */
+async function argsFor(
+  run: { workflowId: string; runId: string; version: string },
+  verb: Verb,
+  args: { by: string; reason?: string },
+  signer: Signer | undefined,
+): Promise<{ by: string; reason?: string; signed?: SignedRequest }> {
+  if (!signer) return args;
+  const key = await loadOperatorKey(signer.keyPath);
+  const signed = signRequest(key, {
+    workflowId: run.workflowId,
+    runId: run.runId,
+    version: run.version,
+    decision: verb.name,
+    signedAt: Date.now(),
+    operator: signer.operator,
+    ...(args.reason ? { reason: args.reason } : {}),
+  });
+  return { ...args, by: signer.operator, signed };
+}
+
+/**
+ * Sends one operator command as a Workflow Update. A refusal is sent back to the run as the
+ * `record-refusal` signal, so that the deployment's log shows it (the workflow decides it again and
+ * logs its own reason), and then thrown with the workflow's reason.
+ */
+export async function sendCommand(
+  handle: DeploymentHandle,
+  name: CommandName,
+  args: unknown,
+): Promise<DeploymentStatus | { refusal: string }> {
+  try {
+    return await handle.executeUpdate(updates[name], { args: [args as never] });
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+    await handle.signal(refusedCommandSignal, { command: name, args }).catch(() => undefined);
+    return { refusal: error.cause?.message ?? error.message };
+  }
+}
+
 /** Sends one operator command as a Workflow Update; a refusal comes back with the workflow's reason. */
 async function steer(
   dc: DeploymentClient,
@@ -83,6 +133,7 @@ async function steer(
   service: string,
   args: { by: string; reason?: string },
   environment: string,
+  signer?: Signer,
 ): Promise<DeploymentStatus> {
   const description = await describeDeployment(dc, service, environment);
   if (!description) {
@@ -102,19 +153,44 @@ async function steer(
         `start a new one with \`zerodown deploy ${service} <version>\``,
     );
   }
+  const signedVersion =
+    signer && version === '?'
+      ? await dc.client.withDeadline(Date.now() + 5_000, () => handle.query(statusQuery)).then((s) => s.version)
+      : version;
+  const run = { workflowId: description.workflowId, runId: description.runId, version: signedVersion };
+  const sent = await argsFor(run, verb, args, signer);
+  let answer: DeploymentStatus | { refusal: string };
   try {
-    return await dc.client.withDeadline(Date.now() + answerTimeoutMs, () =>
-      handle.executeUpdate(updates[verb.name], { args: [args] }),
-    );
+    answer = await dc.client.withDeadline(Date.now() + answerTimeoutMs, () => sendCommand(handle, verb.name, sent));
   } catch (error) {
-    if (error instanceof WorkflowUpdateFailedError) {
-      throw refused(error.cause?.message ?? error.message, `see where it is with \`zerodown status ${service}\``);
-    }
     throw unreachable(
       `no worker answered the ${verb.name} of ${service} ${version} within ${answerTimeoutMs / 1000}s (${(error as Error).message.split('\n')[0]})`,
       `is a worker running on task queue ${description.taskQueue}? start one with \`zerodown worker --task-queue ${description.taskQueue}\`; nothing was changed`,
     );
   }
+  if ('refusal' in answer)
+    throw refused(
+      answer.refusal,
+      `the refusal is in the deployment's log; see where it is with \`zerodown status ${service}\``,
+    );
+  return answer;
+}
+
+/** The key to sign with, from `--key <file>` or `--operator <name>` (its key in the keys folder). */
+async function signerFrom(flags: Record<string, unknown>): Promise<Signer | undefined> {
+  const key = typeof flags.key === 'string' ? flags.key : undefined;
+  const operator = typeof flags.operator === 'string' ? flags.operator : undefined;
+  if (!key && !operator) return undefined;
+  const name = operatorNameSchema.safeParse(operator ?? basename(key ?? '').replace(/\.key$/, ''));
+  if (!name.success)
+    throw badInput(
+      `invalid operator name "${operator ?? key}": ${name.error.issues[0]?.message ?? 'invalid'}`,
+      'Pass --operator <name> as the fleet file lists it.',
+    );
+  if (key) return { keyPath: key, operator: name.data };
+  const keysDir =
+    typeof flags.keysDir === 'string' ? flags.keysDir : operatorKeyDir(dirname((await pathsFromFlags({})).privateKey));
+  return { keyPath: operatorKeyPaths(keysDir, name.data).privateKeyPath, operator: name.data };
 }
 
 /** For a finished deployment: how to get the previous version back, which a rollback no longer can. */
@@ -139,7 +215,13 @@ export function steerCommands(program: Command): void {
       .description(verb.description)
       .option(...byFlag)
       .option(...envFlag)
-      .option(jsonFlag[0], 'print the deployment status after the command as JSON');
+      .option(jsonFlag[0], 'print the deployment status after the command as JSON')
+      .option(
+        '--operator <name>',
+        'sign as this operator, with their key in the keys folder (keys generate --operator)',
+      )
+      .option('--key <file>', "sign with this operator's private key file (the operator is its name without .key)")
+      .option('--keys-dir <dir>', 'where --operator finds <name>.key (default: .state/keys/operators)');
     if (verb.needsReason) command.option('--reason <text>', 'why (required; recorded in the deployment log)');
     command
       .addHelpText('after', `\nExample:\n  ${verb.example}`)
@@ -148,11 +230,26 @@ export function steerCommands(program: Command): void {
         const reason = typeof flags.reason === 'string' ? flags.reason.trim() : '';
         if (verb.needsReason && !reason)
           throw badInput(`${verb.name} needs a reason: --reason "<why>"`, `Example: ${verb.example}`);
-        const by = operatorName(flags.by);
+        const signer = await signerFrom(flags);
+        const by = signer?.operator ?? operatorName(flags.by);
         const environment = environmentFromFlags(flags);
         await withClient(flags, async (dc) => {
-          const status = await steer(dc, verb, name, { by, ...(verb.needsReason ? { reason } : {}) }, environment);
+          const status = await steer(
+            dc,
+            verb,
+            name,
+            { by, ...(verb.needsReason ? { reason } : {}) },
+            environment,
+            signer,
+          );
           if (flags.json) return printJson(status);
+          if (verb.name === 'approve' && !status.approvedBy)
+            // N of M: this approval counted, others are still needed.
+            return void process.stdout.write(
+              terminalSafe(
+                `Approval by ${by} recorded for ${status.service} ${status.version}; still ${status.step}\nWatch it: zerodown status ${status.service} --watch\n`,
+              ),
+            );
           process.stdout.write(
             terminalSafe(
               `${verb.done} ${status.service} ${status.version} (by ${by}). ${verb.then(status.service)}\nWatch it: zerodown status ${status.service} --watch\n`,
