@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { analysisConfig } from './analysis-config.ts';
 import { addressesClash } from './endpoints.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
 
@@ -105,6 +106,8 @@ export const serviceConfig = z
     drainTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
     /** Optional: the service's database; without it, artifacts that carry migrations are refused. */
     database: databaseConfig.optional(),
+    /** The automatic rollback triggers' analysis (docs/analysis.md); each entry defaults to the seed's rule. */
+    analysis: analysisConfig.optional(),
   })
   .strict();
 
