@@ -2,6 +2,7 @@ import { createDatabaseActivities } from './database.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
+import { createInstanceMeasurementActivities, createLoadBalancerMeasurementActivities } from './measurements.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -16,12 +17,18 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createLoadBalancerCheckActivities(deps),
     ...createInstanceCheckActivities(deps),
+    ...createLoadBalancerMeasurementActivities(deps),
+    ...createInstanceMeasurementActivities(deps),
   };
 }
 
 /** Activities of a worker on a host that only runs instances. */
 export function createHostActivities(deps: ActivityDeps) {
-  return { ...createInstanceActivities(deps), ...createInstanceCheckActivities(deps) };
+  return {
+    ...createInstanceActivities(deps),
+    ...createInstanceCheckActivities(deps),
+    ...createInstanceMeasurementActivities(deps),
+  };
 }
 
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;

@@ -296,7 +296,7 @@ function judgeErrorRate(w: Window, settings: ErrorRateCheck): Judged {
     judgements,
     {
       outcome: 'failed',
-      reason: `${seen} is more than ${percent(settings.threshold)} points higher in every interval`,
+      reason: `${seen} is more than ${(settings.threshold * 100).toFixed(1)} points higher in every interval`,
       values,
     },
     { outcome: 'passed', reason: seen, values },
