@@ -124,8 +124,7 @@ function serverHealthProblem(server: ServerReading | undefined): string | undefi
   return `the load balancer reports it ${server.status}`;
 }
 
-function instanceHealthProblem(reading: InstanceReading | undefined): string | undefined {
-  if (!reading) return 'it was not measured';
+function instanceHealthProblem(reading: InstanceReading): string | undefined {
   if (reading.error) return `its status endpoint: ${reading.error}`;
   if (reading.ready === false) return 'it reports itself not ready';
   return undefined;
@@ -173,9 +172,13 @@ export function tickSample(
         sample.progress = restarted ? own.progress : increase(ownBefore?.progress ?? own.progress, own.progress).delta;
       }
     }
-    const problem = (lbRead ? serverHealthProblem(server) : undefined) ?? instanceHealthProblem(own);
-    sample.healthy = problem === undefined;
-    if (problem) sample.problem = problem;
+    // Not measured at all (the measurement itself failed) says nothing either way about its health.
+    if (own || (lbRead && server)) {
+      const problem =
+        (lbRead ? serverHealthProblem(server) : undefined) ?? (own ? instanceHealthProblem(own) : undefined);
+      sample.healthy = problem === undefined;
+      if (problem) sample.problem = problem;
+    }
     instances.push(sample);
   }
   let unattributedErrors = 0;

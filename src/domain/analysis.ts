@@ -109,8 +109,9 @@ export function recordTick(
 /**
  * The verdict when the analysis ends without a rollback: passed only when every trigger's last
  * judgement passed (a dry run's failure counts as passed: it never acts). Anything else — never
- * judged, too few samples, a source error, a condition not yet held for a whole window — is
- * inconclusive, with every reason.
+ * judged, too few samples, a source error, a condition not yet held for a whole window, failures
+ * fewer in a row than `failureLimit` — is inconclusive, with every reason. A failed verdict comes
+ * only from `recordTick`'s acting judgement.
  */
 export function conclude(state: AnalysisState, config: AnalysisConfig, triggers: readonly AnalysisTrigger[]): Verdict {
   const open: string[] = [];
@@ -124,7 +125,11 @@ export function conclude(state: AnalysisState, config: AnalysisConfig, triggers:
     } else if (last.outcome === 'passed' || (last.outcome === 'failed' && last.dryRun)) {
       passed.push(trigger);
     } else if (last.outcome === 'failed') {
-      return { outcome: 'failed', trigger, reason: last.reason, values: last.values };
+      // Failing when the analysis ended, but fewer times in a row than act: an operator decides.
+      const times = state.checks[trigger]?.consecutiveFailures ?? 0;
+      open.push(
+        `${trigger}: failed ${times} of the ${config[trigger].failureLimit} judgements in a row that act: ${last.reason}`,
+      );
     } else {
       open.push(`${trigger}: ${last.reason}`);
     }
@@ -503,4 +508,54 @@ function judgeQueueStall(w: Window, minSamples: number): Judged {
       values,
     },
   );
+}
+
+/** The most judgements kept in the deployment's status: enough for a bake, small for the history. */
+export const maxKeptJudgements = 40;
+
+/** What the deployment's status shows of the analysis: the latest judgements and each batch's verdict. */
+export interface AnalysisStatus {
+  /** The batch being analysed (or last analysed). */
+  batch: number;
+  /** The latest judgement of each trigger. */
+  latest: CheckResult[];
+  /** The most recent judgements, newest last, at most maxKeptJudgements. */
+  recent: CheckResult[];
+  /** Each analysed batch's verdict, in order. */
+  verdicts: Array<{ batch: number; verdict: Verdict }>;
+}
+
+/** The status with `results` added; returns the judgements that changed a trigger's outcome (worth a log line). */
+export function withJudgements(
+  status: AnalysisStatus | undefined,
+  batch: number,
+  results: readonly CheckResult[],
+): { status: AnalysisStatus; changed: CheckResult[] } {
+  const latest = status?.batch === batch ? status.latest : [];
+  const changed = results.filter((r) => latest.find((l) => l.trigger === r.trigger)?.outcome !== r.outcome);
+  const recent = [...(status?.recent ?? []), ...results];
+  return {
+    status: {
+      batch,
+      latest: [...latest.filter((l) => !results.some((r) => r.trigger === l.trigger)), ...results],
+      recent: recent.slice(Math.max(0, recent.length - maxKeptJudgements)),
+      verdicts: status?.verdicts ?? [],
+    },
+    changed,
+  };
+}
+
+/** The status with a batch's verdict recorded. */
+export function withVerdict(status: AnalysisStatus | undefined, batch: number, verdict: Verdict): AnalysisStatus {
+  return {
+    batch,
+    latest: status?.batch === batch ? status.latest : [],
+    recent: status?.recent ?? [],
+    verdicts: [...(status?.verdicts ?? []).filter((v) => v.batch !== batch), { batch, verdict }],
+  };
+}
+
+/** One line for the deployment log about a judgement. */
+export function judgementLine(result: CheckResult): string {
+  return `analysis ${result.trigger} ${result.outcome}: ${result.reason}`;
 }

@@ -1,3 +1,5 @@
+import type { AnalysisStatus } from './analysis.ts';
+
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
  * operator commands go through. The workflow only ever changes its status through these functions.
@@ -92,6 +94,8 @@ export interface DeploymentStatus {
   abort?: { reason: string; by: string };
   lastError?: string;
   events: LogEvent[];
+  /** The automatic rollback triggers' latest judgements and verdicts (docs/analysis.md). */
+  analysis?: AnalysisStatus;
 }
 
 /** What an operator can ask of a running deployment. */

@@ -6,6 +6,7 @@ import type {
   ValidationActivities,
 } from '../activities/index.ts';
 import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../activities/fleet-check.ts';
+import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -126,5 +127,18 @@ export function fleetCheckActivities(taskQueue: string) {
     startToCloseTimeout: '15s',
     heartbeatTimeout,
     retry,
+  });
+}
+
+/**
+ * The analysis's measurements: one runtime-API command, or one status probe per instance on its
+ * host. They report what they could not read instead of failing, so retries only cover a lost worker.
+ */
+export function measurementActivities(taskQueue: string) {
+  return proxyActivities<LoadBalancerMeasurementActivities & InstanceMeasurementActivities>({
+    taskQueue,
+    startToCloseTimeout: '10s',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 3 },
   });
 }
