@@ -531,13 +531,17 @@ export function withJudgements(
   batch: number,
   results: readonly CheckResult[],
 ): { status: AnalysisStatus; changed: CheckResult[] } {
-  const latest = status?.batch === batch ? status.latest : [];
-  const changed = results.filter((r) => latest.find((l) => l.trigger === r.trigger)?.outcome !== r.outcome);
+  let latest = status?.batch === batch ? status.latest : [];
+  const changed: CheckResult[] = [];
+  for (const r of results) {
+    if (latest.find((l) => l.trigger === r.trigger)?.outcome !== r.outcome) changed.push(r);
+    latest = [...latest.filter((l) => l.trigger !== r.trigger), r];
+  }
   const recent = [...(status?.recent ?? []), ...results];
   return {
     status: {
       batch,
-      latest: [...latest.filter((l) => !results.some((r) => r.trigger === l.trigger)), ...results],
+      latest,
       recent: recent.slice(Math.max(0, recent.length - maxKeptJudgements)),
       verdicts: status?.verdicts ?? [],
     },

@@ -3,10 +3,13 @@ import { describe, it } from 'node:test';
 import {
   activeTriggers,
   conclude,
+  maxKeptJudgements,
   recordTick,
   slope,
   startAnalysis,
   tickSeconds,
+  withJudgements,
+  withVerdict,
   type AnalysisState,
   type CheckResult,
 } from '../../src/domain/analysis.ts';
@@ -350,5 +353,35 @@ describe('the verdict', () => {
     );
     const { state } = run(errorRateOnly, ['errorRate'], ticks);
     assert.ok(state.samples.length <= 4, `kept ${state.samples.length} ticks`);
+  });
+
+  it('is inconclusive, not failed, when the analysis ends while failing fewer times in a row than act', () => {
+    const config = { errorRate: { ...errorRateOnly.errorRate, failureLimit: 5 } };
+    const ticks = Array.from({ length: 5 }, (_, i) =>
+      tick(i, [serving('n1', 'new', 20, 10), serving('o1', 'old', 20, 0)]),
+    );
+    const { acting, state } = run(config, ['errorRate'], ticks);
+    assert.equal(acting, undefined);
+    const verdict = conclude(state, analysisConfig.parse(config), ['errorRate']);
+    assert.equal(verdict.outcome, 'inconclusive');
+    assert.match(verdict.outcome === 'inconclusive' ? verdict.reason : '', /failed 3 of the 5 judgements in a row/);
+  });
+
+  it('keeps the latest judgement of each trigger and at most the last few in the status, logging only changes', () => {
+    const ticks = Array.from({ length: 60 }, (_, i) =>
+      tick(i, [serving('n1', 'new', 20, 0), serving('o1', 'old', 20, 0)]),
+    );
+    const { results } = run(errorRateOnly, ['errorRate'], ticks);
+    const first = withJudgements(undefined, 1, results.slice(0, 1));
+    assert.equal(first.changed.length, 1);
+    const all = withJudgements(first.status, 1, results.slice(1));
+    assert.equal(all.status.recent.length, maxKeptJudgements);
+    assert.deepEqual(
+      all.status.latest.map((r) => r.trigger),
+      ['errorRate'],
+    );
+    assert.equal(all.changed.length, 0, 'the same outcome again is not worth a log line');
+    const done = withVerdict(all.status, 1, { outcome: 'passed', summary: 'passed: errorRate' });
+    assert.deepEqual(done.verdicts, [{ batch: 1, verdict: { outcome: 'passed', summary: 'passed: errorRate' } }]);
   });
 });
