@@ -6,6 +6,7 @@ import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
 import { createRecordActivities } from './records.ts';
 import { createNotifyActivities } from './notify.ts';
+import { createInstanceMeasurementActivities, createLoadBalancerMeasurementActivities } from './measurements.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -24,12 +25,18 @@ export function createActivities(deps: ActivityDeps) {
     ...createRecordActivities(deps),
     ...createGovernanceActivities(deps),
     ...createNotifyActivities(),
+    ...createLoadBalancerMeasurementActivities(deps),
+    ...createInstanceMeasurementActivities(deps),
   };
 }
 
 /** Activities of a worker on a host that only runs instances. */
 export function createHostActivities(deps: ActivityDeps) {
-  return { ...createInstanceActivities(deps), ...createInstanceCheckActivities(deps) };
+  return {
+    ...createInstanceActivities(deps),
+    ...createInstanceCheckActivities(deps),
+    ...createInstanceMeasurementActivities(deps),
+  };
 }
 
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;

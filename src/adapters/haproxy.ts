@@ -6,6 +6,7 @@ import type {
   LoadBalancer,
   ServerRef,
   ServerState,
+  ServiceCounters,
   TrafficFigures,
 } from './load-balancer.ts';
 
@@ -95,6 +96,24 @@ export class HAProxyLoadBalancer implements LoadBalancer {
       requestErrors: num(row.ereq),
       deniedRequests: num(row.dreq),
       figures: figures(row),
+    };
+  }
+
+  async counters(service: string): Promise<ServiceCounters> {
+    checkName(service);
+    // Frontends (1) and servers (4) in one answer: both sides of the comparison from one moment.
+    const stat = await this.command('show stat -1 5 -1');
+    if (!stat.startsWith('# '))
+      throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
+    const rows = parseStatCsv(stat).filter((row) => row.pxname === service);
+    const frontend = rows.find((row) => row.svname === 'FRONTEND');
+    if (!frontend)
+      throw badInput(`HAProxy has no frontend named ${service}`, 'Check the service name against the fleet file.');
+    return {
+      frontend: figures(frontend),
+      servers: rows
+        .filter((row) => row.type === '2')
+        .map((row) => ({ server: row.svname ?? '', status: row.status ?? '', figures: figures(row) })),
     };
   }
 

@@ -61,6 +61,22 @@ export interface FrontendState {
   figures: TrafficFigures;
 }
 
+/** One server's cumulative counters and status, read together with its frontend's. */
+export interface ServerCounters {
+  server: string;
+  status: string;
+  figures: TrafficFigures;
+}
+
+/**
+ * A service's frontend and servers read at one moment (one runtime API command), so a frontend's
+ * errors can be set against its servers' without the counters moving in between.
+ */
+export interface ServiceCounters {
+  frontend: TrafficFigures;
+  servers: ServerCounters[];
+}
+
 export interface LoadBalancer {
   /** Stop sending new requests; requests in flight finish. Health checks keep running. */
   drain(ref: ServerRef): Promise<void>;
@@ -79,6 +95,8 @@ export interface LoadBalancer {
   server(ref: ServerRef): Promise<ServerState>;
   servers(backend: string): Promise<ServerState[]>;
   frontend(name: string): Promise<FrontendState>;
+  /** The cumulative counters of the service's frontend and of each of its servers, read at once. */
+  counters(service: string): Promise<ServiceCounters>;
 }
 
 export interface WaitOptions {

@@ -60,6 +60,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     ...(request.healthTimeoutSeconds !== undefined ? { healthTimeoutSeconds: request.healthTimeoutSeconds } : {}),
     ...(request.errorRateThreshold !== undefined ? { errorRateThreshold: request.errorRateThreshold } : {}),
     ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
+    ...(service.analysis ? { analysis: service.analysis } : {}),
   };
   const spec = parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
   if (service.role !== 'api') {

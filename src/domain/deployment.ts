@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
+import { analysisConfig } from './analysis-config.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 
 /**
@@ -41,6 +42,8 @@ export const deploymentSpec = z
     healthTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
     /** Who started it, for the deployment log. */
     requestedBy: z.string().min(1).default('unknown'),
+    /** The fleet file's analysis of the service: judged during each bake when present (docs/analysis.md). */
+    analysis: analysisConfig.optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.batchSize >= spec.instances.length) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { approvalPolicyConfig } from './approvals.ts';
+import { analysisConfig } from './analysis-config.ts';
 import { addressesClash } from './endpoints.ts';
 import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
@@ -112,6 +113,8 @@ export const serviceConfig = z
     approvals: approvalPolicyConfig.optional(),
     /** Optional: webhooks for this service's phase changes, besides the fleet-wide ones. */
     notifications: notificationsConfig.optional(),
+    /** The automatic rollback triggers' analysis (docs/analysis.md); each entry defaults to the seed's rule. */
+    analysis: analysisConfig.optional(),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 import type { GateReport } from './gates.ts';
+import type { AnalysisStatus } from './analysis.ts';
 
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
@@ -97,6 +98,8 @@ export interface DeploymentStatus {
   /** What the environment's gates found before anything changed (docs/gates.md). */
   gates?: GateReport;
   events: LogEvent[];
+  /** The automatic rollback triggers' latest judgements and verdicts (docs/analysis.md). */
+  analysis?: AnalysisStatus;
 }
 
 /** What an operator can ask of a running deployment. */

@@ -12,7 +12,20 @@ export interface SampleBehavior {
   startupDelayMs?: number;
   /** Time between SIGTERM (readiness fails) and closing the listener. */
   shutdownDelayMs?: number;
+  /** This fraction (0–1) of API requests answer 500, in a fixed pattern (0.3: exactly 3 in every 10). */
+  errorFraction?: number;
+  /** Every API request answers this many milliseconds later. */
+  addedLatencyMs?: number;
+  /** The memory the process holds grows by this many bytes a second (a leak). */
+  memoryGrowthBytesPerSecond?: number;
+  /** The leak stops growing here (default 256 MiB, at most 1 GiB). */
+  memoryGrowthLimitBytes?: number;
+  /** API requests are accepted and never answered; health, status and cache endpoints still answer. */
+  stall?: boolean;
 }
+
+/** The sample's cache endpoints: what the rollback's "clear invalid caches" step calls. */
+export const sampleCachePaths = { show: '/api/cache', clear: '/api/cache/clear' } as const;
 
 export interface SampleArtifactOptions {
   buildsRoot: string;

@@ -9,6 +9,7 @@ import type {
 import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../activities/fleet-check.ts';
 import type { GovernanceActivities } from '../activities/governance.ts';
 import type { NotifyActivities } from '../activities/notify.ts';
+import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -151,5 +152,18 @@ export function notifyActivities() {
   return proxyActivities<NotifyActivities>({
     startToCloseTimeout: '5s',
     retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3 },
+  });
+}
+
+/**
+ * The analysis's measurements: one runtime-API command, or one status probe per instance on its
+ * host. They report what they could not read instead of failing, so retries only cover a lost worker.
+ */
+export function measurementActivities(taskQueue: string) {
+  return proxyActivities<LoadBalancerMeasurementActivities & InstanceMeasurementActivities>({
+    taskQueue,
+    startToCloseTimeout: '10s',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 3 },
   });
 }

@@ -7,6 +7,7 @@ import {
 } from '../domain/deployment.ts';
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
+import { analyseBake } from './analysis.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
@@ -137,12 +138,22 @@ async function deployBatch(
   if (spec.bakeSeconds > 0) {
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
     for (const t of pending) state.instance(t.instance, { state: 'baking' });
+    // Patched: deployments recorded before the analysis (docs/analysis.md) replay without it.
+    const analysis =
+      spec.analysis && patched('analysis')
+        ? analyseBake(spec, state, { config: spec.analysis, role: 'api', batch: number, seconds: spec.bakeSeconds })
+        : undefined;
     // The bake window ends early when an operator asks for a rollback or an abort.
     const seen = watching
       ? await watchedBake(spec, state)
       : void (await condition(() => state.rollbackOrAbortRequested, spec.bakeSeconds * 1000));
+    const verdict = await analysis;
     for (const t of pending) state.instance(t.instance, { state: 'updated' });
     if (seen) return requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
+    // A failed analysis has asked for the rollback already; an inconclusive one waits for an operator.
+    if (verdict?.outcome === 'failed') return;
+    if (verdict?.outcome === 'inconclusive')
+      state.status = { ...state.status, pauseRequestedBy: `the analysis of batch ${number} (${verdict.reason})` };
   }
   const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
   if (reason) requestAutomaticRollback(state, reason);

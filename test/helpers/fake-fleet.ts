@@ -267,6 +267,18 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
           : { instance, running: false, ready: false, version: undefined };
       });
     },
+    // The analysis's measurements: the fake keeps no counters, so every reading is a source error.
+    readLoadBalancerCounters({ service }) {
+      fleetOf(service, 'readLoadBalancerCounters');
+      return { at: 0, error: 'the fake fleet keeps no counters' };
+    },
+    readInstanceStats({ service, instances }) {
+      fleetOf(service, 'readInstanceStats');
+      return {
+        at: 0,
+        instances: instances.map((instance) => ({ instance, error: 'the fake fleet keeps no figures' })),
+      };
+    },
     loadBalancerServers({ service }) {
       return servers(fleetOf(service, 'loadBalancerServers'));
     },
