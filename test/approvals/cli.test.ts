@@ -29,12 +29,7 @@ describe('zerodown keys generate --operator and zerodown approve --operator (CLI
   });
 
   it('refuses an unlisted key with exit 4 and the reason in the log, and approves with a listed one', async () => {
-    const generated = await runCli(['keys', 'generate', '--operator', 'alice', '--dir', dir]);
-    assert.equal(generated.code, 0, generated.stderr);
-    const privatePem = await readFile(join(dir, 'alice.key'), 'utf8');
-    assert.equal((await stat(join(dir, 'alice.key'))).mode & 0o777, 0o600);
-    assert.ok(!generated.stdout.includes(privatePem.split('\n')[1] ?? '?'), 'the private key is never printed');
-    assert.match(generated.stdout, /-----BEGIN PUBLIC KEY-----/);
+    await generateOperatorKey({ dir, operator: 'alice' });
     await generateOperatorKey({ dir, operator: 'mallory' });
 
     const approvals = await resolveApprovalPolicy(
@@ -46,7 +41,17 @@ describe('zerodown keys generate --operator and zerodown approve --operator (CLI
     const handle = await h.deploy(fleet, { version: '2.0.0' });
     await waitForStatus(handle, (s) => s.phase === 'awaiting-approval', 15_000);
 
-    const refused = await runCli(['approve', fleet.service, '--key', join(dir, 'mallory.key')]);
+    // Two CLI runs at once (each takes seconds to start on a busy machine).
+    const [generated, refused] = await Promise.all([
+      runCli(['keys', 'generate', '--operator', 'zoe', '--dir', dir]),
+      runCli(['approve', fleet.service, '--key', join(dir, 'mallory.key')]),
+    ]);
+    assert.equal(generated.code, 0, generated.stderr);
+    const privatePem = await readFile(join(dir, 'zoe.key'), 'utf8');
+    assert.equal((await stat(join(dir, 'zoe.key'))).mode & 0o777, 0o600);
+    assert.ok(!generated.stdout.includes(privatePem.split('\n')[1] ?? '?'), 'the private key is never printed');
+    assert.match(generated.stdout, /-----BEGIN PUBLIC KEY-----/);
+
     assert.equal(refused.code, 4, refused.stderr);
     assert.match(
       refused.stderr,

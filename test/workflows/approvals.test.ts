@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { rawPublicKeyHex, signRequest } from '../../src/approvals/operator-keys.ts';
-import { sendCommand } from '../../src/client/commands/steer.ts';
+import { sendCommand } from '../../src/client/signed-commands.ts';
 import type { ApprovalPolicy, SignedPayload } from '../../src/domain/approvals.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
 import type { CommandName } from '../../src/workflows/messages.ts';

@@ -1,12 +1,8 @@
-import { basename, dirname } from 'node:path';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import { loadOperatorKey, operatorKeyDir, operatorKeyPaths, signRequest } from '../../approvals/operator-keys.ts';
-import { operatorName as operatorNameSchema, type SignedRequest } from '../../domain/approvals.ts';
 import { badInput, refused, unreachable } from '../../domain/errors.ts';
 import type { DeploymentStatus } from '../../domain/status.ts';
-import { type CommandName, refusedCommandSignal, statusQuery, updates } from '../../workflows/messages.ts';
-import { pathsFromFlags } from '../fleet-context.ts';
+import { type CommandName, statusQuery } from '../../workflows/messages.ts';
+import { argsFor, sendCommand, signerFrom, type Signer } from '../signed-commands.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import {
@@ -80,52 +76,6 @@ const verbs: Verb[] = [
   },
 ];
 
-/** An operator's private key to sign the command with: `--key <file>`, or `--operator <name>` in the keys folder. */
-interface Signer {
-  keyPath: string;
-  operator: string;
-}
-
-/** The command's arguments, signed for this very run and version when a key is given. */
-async function argsFor(
-  run: { workflowId: string; runId: string; version: string },
-  verb: Verb,
-  args: { by: string; reason?: string },
-  signer: Signer | undefined,
-): Promise<{ by: string; reason?: string; signed?: SignedRequest }> {
-  if (!signer) return args;
-  const key = await loadOperatorKey(signer.keyPath);
-  const signed = signRequest(key, {
-    workflowId: run.workflowId,
-    runId: run.runId,
-    version: run.version,
-    decision: verb.name,
-    signedAt: Date.now(),
-    operator: signer.operator,
-    ...(args.reason ? { reason: args.reason } : {}),
-  });
-  return { ...args, by: signer.operator, signed };
-}
-
-/**
- * Sends one operator command as a Workflow Update. A refusal is sent back to the run as the
- * `record-refusal` signal, so that the deployment's log shows it (the workflow decides it again and
- * logs its own reason), and then thrown with the workflow's reason.
- */
-export async function sendCommand(
-  handle: DeploymentHandle,
-  name: CommandName,
-  args: unknown,
-): Promise<DeploymentStatus | { refusal: string }> {
-  try {
-    return await handle.executeUpdate(updates[name], { args: [args as never] });
-  } catch (error) {
-    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
-    await handle.signal(refusedCommandSignal, { command: name, args }).catch(() => undefined);
-    return { refusal: error.cause?.message ?? error.message };
-  }
-}
-
 /** Sends one operator command as a Workflow Update; a refusal comes back with the workflow's reason. */
 async function steer(
   dc: DeploymentClient,
@@ -158,7 +108,7 @@ async function steer(
       ? await dc.client.withDeadline(Date.now() + 5_000, () => handle.query(statusQuery)).then((s) => s.version)
       : version;
   const run = { workflowId: description.workflowId, runId: description.runId, version: signedVersion };
-  const sent = await argsFor(run, verb, args, signer);
+  const sent = await argsFor(run, verb.name, args, signer);
   let answer: DeploymentStatus | { refusal: string };
   try {
     answer = await dc.client.withDeadline(Date.now() + answerTimeoutMs, () => sendCommand(handle, verb.name, sent));
@@ -174,23 +124,6 @@ async function steer(
       `the refusal is in the deployment's log; see where it is with \`zerodown status ${service}\``,
     );
   return answer;
-}
-
-/** The key to sign with, from `--key <file>` or `--operator <name>` (its key in the keys folder). */
-async function signerFrom(flags: Record<string, unknown>): Promise<Signer | undefined> {
-  const key = typeof flags.key === 'string' ? flags.key : undefined;
-  const operator = typeof flags.operator === 'string' ? flags.operator : undefined;
-  if (!key && !operator) return undefined;
-  const name = operatorNameSchema.safeParse(operator ?? basename(key ?? '').replace(/\.key$/, ''));
-  if (!name.success)
-    throw badInput(
-      `invalid operator name "${operator ?? key}": ${name.error.issues[0]?.message ?? 'invalid'}`,
-      'Pass --operator <name> as the fleet file lists it.',
-    );
-  if (key) return { keyPath: key, operator: name.data };
-  const keysDir =
-    typeof flags.keysDir === 'string' ? flags.keysDir : operatorKeyDir(dirname((await pathsFromFlags({})).privateKey));
-  return { keyPath: operatorKeyPaths(keysDir, name.data).privateKeyPath, operator: name.data };
 }
 
 /** For a finished deployment: how to get the previous version back, which a rollback no longer can. */
