@@ -272,7 +272,14 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
     },
     evaluateGates({ service, version, environment }) {
       const fleet = fleetOf(service, 'evaluateGates');
-      return { environment, service, version, digest: `fake-${version}`, commit: 'fake', results: fleet.options.gates ?? [] };
+      return {
+        environment,
+        service,
+        version,
+        digest: `fake-${version}`,
+        commit: 'fake',
+        results: fleet.options.gates ?? [],
+      };
     },
     runBackfill() {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
