@@ -49,7 +49,10 @@ export function environmentFromFlags(flags: { env?: unknown }): string {
   const name = typeof flags.env === 'string' && flags.env ? flags.env : process.env.ZERODOWN_ENV || defaultEnvironment;
   const parsed = environmentName.safeParse(name);
   if (!parsed.success)
-    throw badInput(`invalid environment "${name}": ${parsed.error.issues[0]?.message ?? 'invalid'}`, 'E.g. --env production.');
+    throw badInput(
+      `invalid environment "${name}": ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+      'E.g. --env production.',
+    );
   return parsed.data;
 }
 

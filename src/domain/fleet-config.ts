@@ -261,7 +261,9 @@ export const fleetFile = fleetSettings
 export function environmentViews(file: FleetFile): Record<string, FleetConfig> {
   const { environments, services: topServices, gates, ...settings } = file;
   if (!environments)
-    return { [defaultEnvironment]: { ...settings, services: topServices ?? {}, gates: gates ?? gatesConfig.parse({}) } };
+    return {
+      [defaultEnvironment]: { ...settings, services: topServices ?? {}, gates: gates ?? gatesConfig.parse({}) },
+    };
   return Object.fromEntries(
     Object.entries(environments).map(([name, env]) => [
       name,

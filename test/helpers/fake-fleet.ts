@@ -292,7 +292,14 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
     },
     evaluateGates({ service, version, environment }) {
       const fleet = fleetOf(service, 'evaluateGates');
-      return { environment, service, version, digest: `fake-${version}`, commit: 'fake', results: fleet.options.gates ?? [] };
+      return {
+        environment,
+        service,
+        version,
+        digest: `fake-${version}`,
+        commit: 'fake',
+        results: fleet.options.gates ?? [],
+      };
     },
     runBackfill() {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');

@@ -73,7 +73,12 @@ export function artifactCommand(program: Command): void {
     .option('--branch <name>', 'branch, when --from is not a git checkout')
     .option('--check <command>', 'run this check first and record it in the signed metadata (repeatable)', collect, [])
     .option('--allow-failed-checks', 'record failing checks and build anyway (gates requiring them refuse it)')
-    .option('--reviewer <name>', "record a reviewer of the commit, besides its Reviewed-by: trailers (repeatable)", collect, [])
+    .option(
+      '--reviewer <name>',
+      'record a reviewer of the commit, besides its Reviewed-by: trailers (repeatable)',
+      collect,
+      [],
+    )
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parse(buildInput, { ...raw, service, version: ver });
       const paths = await pathsFromFlags(flags);
@@ -93,7 +98,14 @@ export function artifactCommand(program: Command): void {
         reviewers: flags.reviewer,
         ...(flags.allowFailedChecks ? { allowFailedChecks: true } : {}),
       };
-      const ref = { buildsRoot, service: flags.service, version: flags.version, privateKeyPath, releaseNotes, ...evidence };
+      const ref = {
+        buildsRoot,
+        service: flags.service,
+        version: flags.version,
+        privateKeyPath,
+        releaseNotes,
+        ...evidence,
+      };
       const built = flags.sample
         ? await buildSampleArtifact({
             ...ref,
