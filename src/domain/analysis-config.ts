@@ -38,9 +38,14 @@ function entry<Shape extends z.ZodRawShape>(
     .strict();
 }
 
-/** A new instance is down at the load balancer, not ready, or does not answer its status endpoint. */
+/**
+ * A new instance is down at the load balancer, not ready, or does not answer its status endpoint.
+ * The fleet watch (workflows/fleet-watch.ts) already looks every second and acts on a dead or unready
+ * instance; this trigger judges sustained unhealthiness at the analysis's pace, which also sets how
+ * often the analysis measures (each tick is a few workflow events: a 5 s pace keeps long bakes small).
+ */
 export const unhealthyCheck = entry(
-  { intervalSeconds: 1, windowSeconds: 2, failureLimit: 1, minSamples: 1 },
+  { intervalSeconds: 5, windowSeconds: 10, failureLimit: 1, minSamples: 1 },
   { measure: z.enum(['health']).default('health') },
 );
 

@@ -152,11 +152,25 @@ function window(samples: readonly TickSample[], startedAt: number, settings: Che
   const first = Math.max(0, complete - count);
   const intervals: TickSample[][] = Array.from({ length: complete - first }, () => []);
   for (const s of samples) {
-    // By its midpoint, so a tick that ends a few milliseconds after a boundary stays in its interval.
-    const index = Math.floor(((s.from + s.at) / 2 - startedAt) / intervalMs) - first;
-    if (index >= 0 && index < intervals.length) intervals[index]?.push(s);
+    // A tick belongs to the interval of its midpoint, and to every other interval it covers a good
+    // part of: on a loaded machine a tick can outlast an interval, and the intervals it spans must
+    // not read as silent (that would break a sustained condition that did hold).
+    const midpoint = Math.floor(((s.from + s.at) / 2 - startedAt) / intervalMs);
+    const firstCovered = Math.floor((s.from - startedAt) / intervalMs);
+    const lastCovered = Math.floor((s.at - startedAt) / intervalMs);
+    for (let i = firstCovered; i <= lastCovered; i++) {
+      const overlap = Math.min(s.at, startedAt + (i + 1) * intervalMs) - Math.max(s.from, startedAt + i * intervalMs);
+      if (i !== midpoint && overlap < Math.min(intervalMs, s.at - s.from) / 4) continue;
+      const index = i - first;
+      if (index >= 0 && index < intervals.length) intervals[index]?.push(s);
+    }
   }
   return { intervals, full: complete >= count, seconds: (complete - first) * settings.intervalSeconds };
+}
+
+/** Every tick of the window once (a long tick may sit in several intervals). */
+function ticksOf(w: Window): TickSample[] {
+  return [...new Set(w.intervals.flat())];
 }
 
 function judge(trigger: AnalysisTrigger, config: AnalysisConfig, w: Window, at: number): CheckResult {
@@ -207,7 +221,7 @@ const percent = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed
 const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function judgeUnhealthy(w: Window, minSamples: number): Judged {
-  const ticks = w.intervals.flat();
+  const ticks = ticksOf(w);
   const looks = ticks.filter((t) => ofSide(t, 'new').some((i) => i.healthy !== undefined)).length;
   if (looks < minSamples)
     return {
@@ -259,7 +273,7 @@ function counts(ticks: readonly TickSample[], side: Side): Counts {
 const rate = (c: Counts) => (c.requests > 0 ? c.errors / c.requests : null);
 
 function judgeErrorRate(w: Window, settings: ErrorRateCheck): Judged {
-  const ticks = w.intervals.flat();
+  const ticks = ticksOf(w);
   const sourceError = ticks.find((t) => t.loadBalancerError)?.loadBalancerError;
   const all = { new: counts(ticks, 'new'), old: counts(ticks, 'old') };
   const hasOld = ticks.some((t) => ofSide(t, 'old').length > 0);
@@ -340,7 +354,7 @@ function sideLatency(interval: readonly TickSample[], side: Side, measure: Laten
 }
 
 function judgeLatency(w: Window, settings: LatencyCheck): Judged {
-  const ticks = w.intervals.flat();
+  const ticks = ticksOf(w);
   const measured = ticks.filter((t) =>
     ofSide(t, 'new').some((i) => latencyOf(i, settings.measure) !== undefined),
   ).length;
@@ -427,7 +441,7 @@ function sideSlope(ticks: readonly TickSample[], side: Side, settings: MemoryChe
 }
 
 function judgeMemory(w: Window, settings: MemoryCheck): Judged {
-  const ticks = w.intervals.flat();
+  const ticks = ticksOf(w);
   const fresh = sideSlope(ticks, 'new', settings);
   const old = sideSlope(ticks, 'old', settings);
   const mib = (x: number | null) => (x === null ? 'n/a' : `${(x / (1024 * 1024)).toFixed(2)} MiB/s`);
@@ -467,7 +481,7 @@ function judgeMemory(w: Window, settings: MemoryCheck): Judged {
 }
 
 function judgeQueueStall(w: Window, minSamples: number): Judged {
-  const ticks = w.intervals.flat();
+  const ticks = ticksOf(w);
   const measured = ticks.filter((t) => ofSide(t, 'new').some((i) => i.progress !== undefined)).length;
   const progress = (iv: readonly TickSample[], side: Side) =>
     sum(iv.flatMap((t) => ofSide(t, side).map((i) => i.progress ?? 0)));

@@ -66,7 +66,7 @@ describe('analysis config', () => {
     assert.equal(config.memory.thresholdBytesPerSecond, 1024 * 1024);
     assert.deepEqual(activeTriggers(config, 'api'), ['unhealthy', 'errorRate', 'latency', 'memory']);
     assert.deepEqual(activeTriggers(config, 'worker'), ['unhealthy', 'memory', 'queueStall']);
-    assert.equal(tickSeconds(config, activeTriggers(config, 'api')), 1);
+    assert.equal(tickSeconds(config, activeTriggers(config, 'api')), 5);
   });
 
   it('refuses a window shorter than its interval and unknown fields, naming each path', () => {
@@ -98,6 +98,19 @@ describe('error rate', () => {
     assert.equal(acting?.values.newRate, 0.3);
     assert.equal(acting?.values.oldRate, 0);
     assert.match(acting?.reason ?? '', /30\.0 % \(18 of 60 requests\).*0\.0 % \(0 of 60\)/);
+  });
+
+  it('still fails a sustained error rate when the machine is so loaded that each tick outlasts an interval', () => {
+    // Ticks of 2.5 s against 1 s intervals: no interval may read as silent between them.
+    const slow = Array.from({ length: 6 }, (_, i) => ({
+      from: t0 + i * 2500,
+      at: t0 + (i + 1) * 2500,
+      instances: [serving('n1', 'new', 50, 15), serving('o1', 'old', 50, 0)],
+      unattributedErrors: 0,
+    }));
+    const { acting } = run(errorRateOnly, ['errorRate'], slow);
+    assert.equal(acting?.trigger, 'errorRate');
+    assert.equal(acting?.values.newRequests, 100, 'each tick counted once however many intervals it spans');
   });
 
   it("passes a new version that errs as much as the old one (a shared downstream hiccup is nobody's rollback)", () => {
