@@ -81,7 +81,8 @@ const nextTick: Check = async (service, { schedule, database }) => {
 
 /** The stored checkpoint is within the bound of the chain's confirmed head. */
 const listenerLag: Check = async (service, { chain, checkpoint, database }) => {
-  if (!chain || !database) return fail('the listener has no chain or database');
+  if (!chain?.rpcUrl || !database) return fail('the listener has no chain RPC URL or database');
+  const { rpcUrl } = chain;
   const beat = heartbeater();
   const started = Date.now();
   const table = checkpoint?.table ?? 'zd_listener_checkpoint';
@@ -89,7 +90,7 @@ const listenerLag: Check = async (service, { chain, checkpoint, database }) => {
   let at: number | undefined;
   while (Date.now() - started < checkWindowMs) {
     beat();
-    const [head, stored] = await Promise.all([chainHead(chain.rpcUrl), storedCheckpoint(database.url, table, service)]);
+    const [head, stored] = await Promise.all([chainHead(rpcUrl), storedCheckpoint(database.url, table, service)]);
     at = stored?.block;
     lag = Math.max(0, head - chain.confirmations - (at ?? -1));
     if (lag <= chain.maxLagBlocks)

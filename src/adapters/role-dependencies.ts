@@ -34,9 +34,11 @@ export async function queueCounts(queue: { name: string; redisUrl: string }, tim
     retryStrategy: () => null,
   });
   redis.on('error', () => {});
-  const bull = new Queue(queue.name, { connection: redis });
+  let bull: Queue | undefined;
   try {
+    // Connected first: BullMQ then uses the ready connection instead of waiting on a dead one.
     await redis.connect();
+    bull = new Queue(queue.name, { connection: redis });
     const counts = await bull.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
     return {
       waiting: counts.waiting ?? 0,
@@ -52,7 +54,7 @@ export async function queueCounts(queue: { name: string; redisUrl: string }, tim
       'Check that Redis runs and that queue.redisUrl in the fleet file is right.',
     );
   } finally {
-    await bull.close().catch(() => {});
+    await bull?.close().catch(() => {});
     redis.disconnect();
   }
 }

@@ -36,9 +36,11 @@ export const scheduleConfig = z
 /** The EVM chain a listener follows. */
 export const chainConfig = z
   .object({
+    /** Optional here so that its absence is reported with the service's other problems (roleIssues). */
     rpcUrl: z
-      .string({ error: "a listener needs the chain's RPC URL, e.g. http://127.0.0.1:8545" })
-      .regex(/^(https?|wss?):\/\/\S+$/, 'must be an http://, https://, ws:// or wss:// URL of the JSON-RPC endpoint'),
+      .string()
+      .regex(/^(https?|wss?):\/\/\S+$/, 'must be an http://, https://, ws:// or wss:// URL of the JSON-RPC endpoint')
+      .optional(),
     /** Blocks this deep under the head are final enough to process. */
     confirmations: z.number().int().min(0).max(1000).default(2),
     /** Only logs of this contract; all logs when absent. */
@@ -121,6 +123,11 @@ export function roleIssues(service: RoleServiceFields): RoleIssue[] {
     issues.push({ path: ['queue'], message: 'a worker needs a queue: { name, redisUrl }' });
   if (role === 'listener' && !service.chain)
     issues.push({ path: ['chain'], message: 'a listener needs a chain: { rpcUrl, confirmations }' });
+  else if (role === 'listener' && !service.chain?.rpcUrl)
+    issues.push({
+      path: ['chain', 'rpcUrl'],
+      message: "a listener needs the chain's RPC URL, e.g. http://127.0.0.1:8545",
+    });
   if (role === 'scheduler' && !service.schedule)
     issues.push({ path: ['schedule'], message: 'a scheduler needs a schedule: { intervalMs, missedSlots }' });
   if ((role === 'scheduler' || role === 'listener') && !service.database)
