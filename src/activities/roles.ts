@@ -4,7 +4,7 @@ import { control, roleStatus } from '../adapters/role-control.ts';
 import { storedCheckpoint } from '../adapters/role-dependencies.ts';
 import type { InstanceRef } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
-import { type ListenerCheckpoint, type RoleReport, listenerStatus } from '../domain/roles.ts';
+import { type ListenerCheckpoint, type RoleReport, listenerStatus, roleFigures } from '../domain/roles.ts';
 import type { WorkVerdict } from '../domain/triggers.ts';
 import { requireService } from '../fleet/fleet-file.ts';
 import { type ActivityDeps, heartbeater, instanceContext } from './context.ts';
@@ -29,6 +29,8 @@ export interface QuiesceResult {
 /** How a restarted instance proved it works (or why proof was not possible, as a warning). */
 export interface ConfirmResult {
   waitedMs: number;
+  /** Its own figures once proven (domain/roles.ts roleFigures). */
+  figures?: string;
   proof?: string;
   warning?: string;
 }
@@ -128,13 +130,16 @@ export function createRoleActivities(deps: ActivityDeps) {
         await sleep(pollMs);
       }
       const waitedMs = Date.now() - started;
+      const figures = await roleStatus(ref)
+        .then((r) => roleFigures(ref.role, r.roleStatus))
+        .catch(() => undefined);
       switch (verdict.outcome) {
         case 'proven':
           log.info({ service, instance, waitedMs, proof: verdict.proof }, 'instance works again');
-          return { waitedMs, proof: verdict.proof };
+          return { waitedMs, proof: verdict.proof, ...(figures ? { figures } : {}) };
         case 'unproven':
           log.warn({ service, instance, waitedMs }, verdict.warning);
-          return { waitedMs, warning: verdict.warning };
+          return { waitedMs, warning: verdict.warning, ...(figures ? { figures } : {}) };
         case 'failed':
           log.warn({ service, instance, waitedMs, trigger: verdict.reason }, 'instance does not work');
           throw ApplicationFailure.nonRetryable(verdict.reason, failureTypes.roleNotWorking);
