@@ -95,8 +95,10 @@ const worker = new Worker(settings.queue.name, processJob, {
   lockDuration,
   stalledInterval,
   maxStalledCount: 2,
-  removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 5000 },
+  // Kept by age, not by count: a count cap would freeze the queue's completed figure, which
+  // zerodown reads to see that the queue is moving.
+  removeOnComplete: { age: 3600 },
+  removeOnFail: { age: 24 * 3600 },
 });
 
 // Figures for the status endpoint.
@@ -254,7 +256,8 @@ async function quiesce() {
       'INSERT INTO zd_worker_pauses (service, instance, version, boot, paused_at) VALUES ($1, $2, $3, $4, $5)',
       [identity.service, identity.instance, identity.version, boot, at],
     ),
-    checkTimeoutMs,
+    // zerodown's control call waits 2 s at most: the pause is already in force, the row follows.
+    1_000,
     'recording the pause',
   ).catch((error) => note('database', error));
 }
