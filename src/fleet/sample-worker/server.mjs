@@ -232,6 +232,8 @@ async function checkDependencies() {
       (error) => note('database', error),
     );
   }
+  // The status says what is wrong now, not what was wrong once.
+  if (redisOk && databaseOk && schemaReady && /^(redis|database):/.test(lastError ?? '')) lastError = null;
   consume();
 }
 
