@@ -1,7 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { generateKeyPair } from '../../src/artifacts/keys.ts';
+import type { InstanceRef, InstanceRuntime } from '../../src/adapters/runtime.ts';
+import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
+import { fleetDown, fleetUp } from '../../src/fleet/local-fleet.ts';
+import { type SampleWorkerBehavior, buildSampleWorkerArtifact, removeQueue } from '../../src/fleet/sample-worker.ts';
+import { instanceRefs, runtimeFor } from '../../src/fleet/wiring.ts';
 import { projectRoot } from '../../src/paths.ts';
-import { get, sleep } from '../helpers/local-fleet.ts';
+import { freePorts, get, sleep } from '../helpers/local-fleet.ts';
 
 /** One sample-worker process started the way the instance runtime starts it (docs/roles.md). */
 export interface WorkerInstance {
@@ -122,4 +131,142 @@ export async function waitForStatus(
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${worker.instance} ${what}; last status ${JSON.stringify(last)}\n${worker.output()}`,
   );
+}
+
+/** A real local fleet of one worker service (sample-worker artifacts, PostgreSQL, a BullMQ queue). */
+export interface WorkerFleet {
+  dir: string;
+  fleetFile: string;
+  fleet: LoadedFleet;
+  service: string;
+  queue: string;
+  runtime: InstanceRuntime;
+  refs: InstanceRef[];
+  /** The version each instance reports about itself, in fleet order. */
+  runningVersions(): Promise<(string | undefined)[]>;
+  /** Stops every instance, removes the queue's keys and the folder. Safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+export interface WorkerFleetOptions {
+  /** Service name; one deployment per service at a time, so each test has its own. */
+  service: string;
+  instances: number;
+  redisUrl: string;
+  databaseUrl: string;
+  versions: Record<string, SampleWorkerBehavior | undefined>;
+  upVersion: string;
+  drainTimeoutSeconds?: number;
+}
+
+export async function createWorkerFleet(options: WorkerFleetOptions): Promise<WorkerFleet> {
+  const { service, instances, redisUrl, databaseUrl, versions, upVersion } = options;
+  const dir = await mkdtemp(join(tmpdir(), 'zerodown-worker-fleet-'));
+  const queue = `zd-${service}`;
+  const ports = await freePorts(instances);
+  const fleetFile = join(dir, 'fleet.yaml');
+  await writeFile(
+    fleetFile,
+    [
+      'buildsRoot: builds',
+      'stateDir: state',
+      'signing: { publicKey: keys/zerodown.pub }',
+      'loadBalancer: { type: haproxy }',
+      'services:',
+      `  ${service}:`,
+      '    role: worker',
+      `    queue: { name: ${queue}, redisUrl: ${JSON.stringify(redisUrl)} }`,
+      '    concurrency: 10',
+      `    database: { url: ${JSON.stringify(databaseUrl)} }`,
+      `    drainTimeoutSeconds: ${options.drainTimeoutSeconds ?? 15}`,
+      '    instances:',
+      ...ports.map(
+        (port, i) => `      - { name: ${service}-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`,
+      ),
+      '',
+    ].join('\n'),
+  );
+  const fleet = await loadFleetFile(fleetFile, {});
+  const keys = await generateKeyPair({ dir: join(dir, 'keys') });
+  for (const [version, behavior] of Object.entries(versions))
+    await buildSampleWorkerArtifact({
+      buildsRoot: fleet.paths.buildsRoot,
+      service,
+      version,
+      privateKeyPath: keys.privateKeyPath,
+      ...(behavior ? { behavior } : {}),
+    });
+  const runtime = runtimeFor(fleet, service);
+  const refs = instanceRefs(fleet, service);
+  let cleaned = false;
+  const workerFleet: WorkerFleet = {
+    dir,
+    fleetFile,
+    fleet,
+    service,
+    queue,
+    runtime,
+    refs,
+    runningVersions: () => Promise.all(refs.map(async (ref) => (await runtime.inspect(ref)).report?.version)),
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      await fleetDown(fleet, { stopTimeoutMs: 5000 }).catch(() => undefined);
+      await removeQueue(redisUrl, queue).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await fleetUp(fleet, { version: upVersion });
+  } catch (error) {
+    await workerFleet.cleanup();
+    throw error;
+  }
+  return workerFleet;
+}
+
+/** A Redis server of the test's own on a free loopback port, so a test can take it away. */
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const [port = 0] = await freePorts(1);
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  for (const deadline = Date.now() + 5000; ; await sleep(50)) {
+    const answered = await fetchPing(port);
+    if (answered) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within 5 s`);
+    }
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, stop };
+}
+
+/** One inline PING over a fresh TCP connection. */
+function fetchPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write('PING\r\n'));
+    socket.setTimeout(500, () => socket.destroy());
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
+  });
 }
