@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPair } from '../../src/artifacts/keys.ts';
+import { projectRoot } from '../../src/paths.ts';
+import {
+  type EventStream,
+  type ListenerBehavior,
+  type LocalChain,
+  buildSampleListenerArtifact,
+  startAnvil,
+  startEventStream,
+} from '../../src/fleet/sample-listener.ts';
+import { eventually, get, sleep } from './local-fleet.ts';
+import { freePort } from './ports.ts';
+import { type TestDatabase, createTestDatabase } from './postgres.ts';
+
+/** What the listener reports under `roleStatus` (docs/roles.md). */
+export interface ListenerStatus {
+  checkpoint: { block: number; hash: string } | null;
+  startedFrom: { block: number; hash: string } | null;
+  head: number | null;
+  lag: number | null;
+  firstBlock: number | null;
+  processing: number | null;
+  processedBlocks: number;
+  processedEvents: number;
+  reorgs: number;
+  lastReorg: { from: { block: number }; ancestor: { block: number } | null } | null;
+}
+
+/** One listener process run straight from its artifact, the way the instance runtime would. */
+export interface ListenerProcess {
+  port: number;
+  pid: number;
+  version: string;
+  output(): string;
+  status(): Promise<{ ready: boolean; inFlight: number; roleStatus: ListenerStatus }>;
+  /** SIGTERM, and wait (bounded) for the exit; answers the exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+/** A chain with events in every block, a throwaway database, and listener artifacts to run against them. */
+export interface ListenerBench {
+  chain: LocalChain;
+  stream: EventStream;
+  db: TestDatabase;
+  service: string;
+  build(version: string, behavior?: ListenerBehavior): Promise<void>;
+  start(version: string, chainSettings?: Record<string, unknown>, instance?: string): Promise<ListenerProcess>;
+  cleanup(): Promise<void>;
+}
+
+export async function createListenerBench(options: { blockTimeSeconds: number }): Promise<ListenerBench> {
+  const dir = await mkdtemp(join(tmpdir(), 'zerodown-listener-'));
+  const keys = await generateKeyPair({ dir: join(dir, 'keys') });
+  const service = 'listener';
+  const chain = await startAnvil({ blockTimeSeconds: options.blockTimeSeconds });
+  const processes: ListenerProcess[] = [];
+  let stream: EventStream | undefined;
+  let db: TestDatabase | undefined;
+  const cleanup = async () => {
+    await Promise.all(processes.map((p) => p.kill()));
+    await stream?.stop();
+    await chain.stop();
+    await db?.drop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    stream = await startEventStream(chain.rpcUrl, { intervalMs: Math.max(50, options.blockTimeSeconds * 150) });
+    db = await createTestDatabase('zerodown_listener');
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  const ready = { stream, db };
+  return {
+    chain,
+    ...ready,
+    service,
+    async build(version, behavior) {
+      await buildSampleListenerArtifact({
+        buildsRoot: join(dir, 'builds'),
+        service,
+        version,
+        privateKeyPath: keys.privateKeyPath,
+        ...(behavior ? { behavior } : {}),
+      });
+    },
+    async start(version, chainSettings = {}, instance = 'listener-1') {
+      const port = await freePort();
+      const settings = {
+        chain: { rpcUrl: chain.rpcUrl, confirmations: 2, contract: ready.stream.contract, ...chainSettings },
+        checkpoint: { table: 'zd_listener_checkpoint' },
+        databaseUrl: ready.db.url,
+      };
+      const child = spawn(process.execPath, [join(dir, 'builds', service, version, 'build', 'server.mjs')], {
+        env: {
+          ...process.env,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          ZERODOWN_SERVICE: service,
+          ZERODOWN_INSTANCE: instance,
+          ZERODOWN_ROLE: 'listener',
+          ZERODOWN_VERSION: version,
+          ZERODOWN_ROLE_SETTINGS: JSON.stringify(settings),
+          NODE_PATH: join(projectRoot, 'node_modules'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const listener = processHandle(child, port, version);
+      processes.push(listener);
+      await eventually(
+        async () => (await listener.status().catch(() => undefined))?.ready === true,
+        15_000,
+        `listener ${version} to be ready (output: ${listener.output().slice(-500)})`,
+      );
+      return listener;
+    },
+    cleanup,
+  };
+}
+
+function processHandle(child: ChildProcess, port: number, version: string): ListenerProcess {
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  return {
+    port,
+    pid: child.pid ?? 0,
+    version,
+    output: () => output,
+    async status() {
+      const { body } = await get(port, '/api/health/status', 3000);
+      return body as unknown as Awaited<ReturnType<ListenerProcess['status']>>;
+    },
+    async stop() {
+      if (!alive()) return child.exitCode;
+      child.kill('SIGTERM');
+      return await Promise.race([exited, sleep(15_000).then(() => null)]);
+    },
+    async kill() {
+      if (!alive()) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
