@@ -28,6 +28,9 @@ export interface ListenerStatus {
   processedEvents: number;
   reorgs: number;
   lastReorg: { from: { block: number }; ancestor: { block: number } | null } | null;
+  rpcOk: boolean;
+  dbOk: boolean;
+  lastError: { source: string; message: string } | null;
 }
 
 /** One listener process run straight from its artifact, the way the instance runtime would. */
@@ -36,10 +39,14 @@ export interface ListenerProcess {
   pid: number;
   version: string;
   output(): string;
-  status(): Promise<{ ready: boolean; inFlight: number; roleStatus: ListenerStatus }>;
+  status(): Promise<{ ready: boolean; inFlight: number; quiesced: boolean; roleStatus: ListenerStatus }>;
+  /** POSTs /api/control/<action> and answers the status it returns. */
+  control(action: 'quiesce' | 'resume'): Promise<{ ready: boolean; inFlight: number; roleStatus: ListenerStatus }>;
   /** SIGTERM, and wait (bounded) for the exit; answers the exit code. */
   stop(): Promise<number | null>;
   kill(): Promise<void>;
+  /** Resolves with the exit code when the process exits by itself. */
+  exited: Promise<number | null>;
 }
 
 /** A chain with events in every block, a throwaway database, and listener artifacts to run against them. */
@@ -49,7 +56,12 @@ export interface ListenerBench {
   db: TestDatabase;
   service: string;
   build(version: string, behavior?: ListenerBehavior): Promise<void>;
-  start(version: string, chainSettings?: Record<string, unknown>, instance?: string): Promise<ListenerProcess>;
+  /** Runs `version` (waits until it is ready unless `waitReady` is false); chain settings override the bench's. */
+  start(
+    version: string,
+    chainSettings?: Record<string, unknown>,
+    options?: { instance?: string; waitReady?: boolean },
+  ): Promise<ListenerProcess>;
   cleanup(): Promise<void>;
 }
 
@@ -89,7 +101,7 @@ export async function createListenerBench(options: { blockTimeSeconds: number })
         ...(behavior ? { behavior } : {}),
       });
     },
-    async start(version, chainSettings = {}, instance = 'listener-1') {
+    async start(version, chainSettings = {}, { instance = 'listener-1', waitReady = true } = {}) {
       const port = await freePort();
       const settings = {
         chain: { rpcUrl: chain.rpcUrl, confirmations: 2, contract: ready.stream.contract, ...chainSettings },
@@ -112,6 +124,7 @@ export async function createListenerBench(options: { blockTimeSeconds: number })
       });
       const listener = processHandle(child, port, version);
       processes.push(listener);
+      if (!waitReady) return listener;
       await eventually(
         async () => (await listener.status().catch(() => undefined))?.ready === true,
         15_000,
@@ -137,9 +150,17 @@ function processHandle(child: ChildProcess, port: number, version: string): List
     pid: child.pid ?? 0,
     version,
     output: () => output,
+    exited,
     async status() {
       const { body } = await get(port, '/api/health/status', 3000);
       return body as unknown as Awaited<ReturnType<ListenerProcess['status']>>;
+    },
+    async control(action) {
+      const response = await fetch(`http://127.0.0.1:${port}/api/control/${action}`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(10_000),
+      });
+      return (await response.json()) as Awaited<ReturnType<ListenerProcess['control']>>;
     },
     async stop() {
       if (!alive()) return child.exitCode;
