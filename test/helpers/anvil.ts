@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { InstanceRef, InstanceRuntime } from '../../src/adapters/runtime.ts';
 import { generateKeyPair } from '../../src/artifacts/keys.ts';
+import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
+import { fleetDown, fleetUp } from '../../src/fleet/local-fleet.ts';
 import { projectRoot } from '../../src/paths.ts';
 import {
   type EventStream,
@@ -12,6 +15,7 @@ import {
   startAnvil,
   startEventStream,
 } from '../../src/fleet/sample-listener.ts';
+import { instanceRefs, runtimeFor } from '../../src/fleet/wiring.ts';
 import { eventually, get, sleep } from './local-fleet.ts';
 import { freePort } from './ports.ts';
 import { type TestDatabase, createTestDatabase } from './postgres.ts';
@@ -173,4 +177,105 @@ function processHandle(child: ChildProcess, port: number, version: string): List
       await exited;
     },
   };
+}
+
+/** A real local fleet with one listener service, for deployment tests: its chain, stream and database. */
+export interface ListenerFleet {
+  dir: string;
+  service: string;
+  fleet: LoadedFleet;
+  runtime: InstanceRuntime;
+  refs: InstanceRef[];
+  chain: LocalChain;
+  stream: EventStream;
+  db: TestDatabase;
+  /** The listener's status (roleStatus included) as its instance reports it; undefined when it does not answer. */
+  status(
+    ref?: InstanceRef,
+  ): Promise<{ version: string; ready: boolean; inFlight: number; roleStatus: ListenerStatus } | undefined>;
+  cleanup(): Promise<void>;
+}
+
+export interface ListenerFleetOptions {
+  /** Service name; deployments are one per service, so parallel tests use their own. */
+  service: string;
+  versions: Record<string, ListenerBehavior | undefined>;
+  upVersion?: string;
+  blockTimeSeconds?: number;
+  confirmations?: number;
+  maxLagBlocks?: number;
+  drainTimeoutSeconds?: number;
+}
+
+export async function createListenerFleet(options: ListenerFleetOptions): Promise<ListenerFleet> {
+  const { service, confirmations = 2, maxLagBlocks = 5, drainTimeoutSeconds = 10 } = options;
+  const dir = await mkdtemp(join(tmpdir(), 'zerodown-listener-fleet-'));
+  const cleanups: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  try {
+    const chain = await startAnvil({ blockTimeSeconds: options.blockTimeSeconds ?? 1 });
+    cleanups.push(() => chain.stop());
+    const stream = await startEventStream(chain.rpcUrl, { intervalMs: 200 });
+    cleanups.push(() => stream.stop());
+    const db = await createTestDatabase('zerodown_listener');
+    cleanups.push(() => db.drop());
+    const port = await freePort();
+    const fleetFile = join(dir, 'fleet.yaml');
+    await writeFile(
+      fleetFile,
+      [
+        'buildsRoot: builds',
+        'stateDir: state',
+        'signing: { publicKey: keys/zerodown.pub }',
+        'services:',
+        `  ${service}:`,
+        '    role: listener',
+        '    health: { checkIntervalMs: 200, rise: 2, fall: 2 }',
+        `    drainTimeoutSeconds: ${drainTimeoutSeconds}`,
+        `    database: { url: ${JSON.stringify(db.url)} }`,
+        `    chain: { rpcUrl: ${JSON.stringify(chain.rpcUrl)}, confirmations: ${confirmations}, contract: "${stream.contract}", maxLagBlocks: ${maxLagBlocks} }`,
+        '    checkpoint: { table: zd_listener_checkpoint }',
+        '    instances:',
+        `      - { name: ${service}-1, host: local, address: 127.0.0.1, port: ${port} }`,
+        '',
+      ].join('\n'),
+    );
+    const fleet = await loadFleetFile(fleetFile, {});
+    const keys = await generateKeyPair({ dir: join(dir, 'keys') });
+    for (const [version, behavior] of Object.entries(options.versions)) {
+      await buildSampleListenerArtifact({
+        buildsRoot: fleet.paths.buildsRoot,
+        service,
+        version,
+        privateKeyPath: keys.privateKeyPath,
+        ...(behavior ? { behavior } : {}),
+      });
+    }
+    cleanups.push(() => fleetDown(fleet, { stopTimeoutMs: 5000 }));
+    if (options.upVersion) await fleetUp(fleet, { service, version: options.upVersion });
+    const refs = instanceRefs(fleet, service);
+    return {
+      dir,
+      service,
+      fleet,
+      runtime: runtimeFor(fleet, service),
+      refs,
+      chain,
+      stream,
+      db,
+      async status(ref = refs[0]) {
+        if (!ref) return undefined;
+        const answer = await get(ref.port, '/api/health/status', 3000).catch(() => undefined);
+        return answer?.status === 200
+          ? (answer.body as unknown as Awaited<ReturnType<ListenerFleet['status']>>)
+          : undefined;
+      },
+      cleanup,
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
 }
