@@ -2,6 +2,8 @@ import { createDatabaseActivities } from './database.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import { createInstanceActivities } from './instances.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
+import { createRoleValidationActivities } from './role-validation.ts';
+import { createRoleActivities } from './roles.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -16,15 +18,24 @@ export function createActivities(deps: ActivityDeps) {
     ...createDatabaseActivities(deps),
     ...createLoadBalancerCheckActivities(deps),
     ...createInstanceCheckActivities(deps),
+    ...createRoleActivities(deps),
+    ...createRoleValidationActivities(deps),
   };
 }
 
 /** Activities of a worker on a host that only runs instances. */
 export function createHostActivities(deps: ActivityDeps) {
-  return { ...createInstanceActivities(deps), ...createInstanceCheckActivities(deps) };
+  return {
+    ...createInstanceActivities(deps),
+    ...createInstanceCheckActivities(deps),
+    ...createRoleActivities(deps),
+    ...createRoleValidationActivities(deps),
+  };
 }
 
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;
 export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
 export type { DatabaseActivities } from './database.ts';
+export type { RoleActivities } from './roles.ts';
+export type { RoleValidationActivities } from './role-validation.ts';

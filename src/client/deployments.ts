@@ -14,7 +14,7 @@ import {
   type DeploymentSpecInput,
 } from '../domain/deployment.ts';
 import { staticDetails, staticSummary, type StartView } from '../domain/deployment-views.ts';
-import { badInput, parseInput, refused } from '../domain/errors.ts';
+import { parseInput, refused } from '../domain/errors.ts';
 import { serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
 import { instanceRefs } from '../fleet/wiring.ts';
@@ -41,6 +41,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
   const input: DeploymentSpecInput = {
     service: request.service,
     version: request.version,
+    role: service.role,
     instances: service.instances.map((i) => ({
       instance: i.name,
       host: i.host,
@@ -57,13 +58,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     ...(request.errorRateThreshold !== undefined ? { errorRateThreshold: request.errorRateThreshold } : {}),
     ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
   };
-  const spec = parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
-  if (service.role !== 'api') {
-    throw badInput(
-      `service ${request.service} has role ${service.role}; this zerodown deploys api services behind the load balancer only`,
-    );
-  }
-  return spec;
+  return parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
 }
 
 /** A checked deployment, and whether it would change anything. */

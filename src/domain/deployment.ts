@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hostName, instanceName, serviceName, version } from './names.ts';
+import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
 /**
  * The desired state of one deployment: what the workflow is asked to do. Built by the client from
@@ -18,7 +19,12 @@ export const deploymentSpec = z
   .object({
     service: serviceName,
     version,
-    instances: z.array(deploymentTarget).min(2, 'a zero-downtime deployment needs at least two instances (seed §5.2)'),
+    /**
+     * How instances are taken out of work and proven back (domain/roles.ts). Defaults to api, so
+     * specs recorded before roles existed still parse.
+     */
+    role: serviceRole.default('api'),
+    instances: z.array(deploymentTarget).min(1, 'a deployment needs at least one instance'),
     /** Where load-balancer activities run: a worker that reaches the load balancer's runtime API. */
     loadBalancerTaskQueue: z.string().min(1),
     /** Instances updated at once; the rest keep serving. */
@@ -40,14 +46,23 @@ export const deploymentSpec = z
     requestedBy: z.string().min(1).default('unknown'),
   })
   .superRefine((spec, ctx) => {
-    if (spec.batchSize >= spec.instances.length) {
+    const needed = minInstances(spec.role);
+    if (spec.instances.length < needed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instances'],
+        message: `a zero-downtime deployment needs at least two instances (seed §5.2)${spec.role === 'api' ? '' : ` of a ${spec.role}`}; this one has ${spec.instances.length}`,
+      });
+    }
+    const whole = mayTakeEveryInstance(spec.role, spec.instances.length);
+    if (!whole && spec.batchSize >= spec.instances.length) {
       ctx.addIssue({
         code: 'custom',
         path: ['batchSize'],
         message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
       });
     }
-    if (spec.rollbackBatchSize !== undefined && spec.rollbackBatchSize >= spec.instances.length) {
+    if (!whole && spec.rollbackBatchSize !== undefined && spec.rollbackBatchSize >= spec.instances.length) {
       ctx.addIssue({
         code: 'custom',
         path: ['rollbackBatchSize'],

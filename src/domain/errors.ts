@@ -87,6 +87,10 @@ export const failureTypes = {
   instanceUnhealthy: 'InstanceUnhealthy',
   readmitTimeout: 'ReadmitTimeout',
   smokeTestFailed: 'SmokeTestFailed',
+  /** A restarted worker, scheduler or listener did not prove it took work again (docs/roles.md). */
+  roleNotWorking: 'RoleNotWorking',
+  /** A role's post-deployment check (seed §8.1: queue, tick, lag, storage) failed. */
+  roleCheckFailed: 'RoleCheckFailed',
   deploymentFailed: 'DeploymentFailed',
 } as const;
 

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { addressesClash } from './endpoints.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
+import { roleIssues, roleSettingsFields, serviceRole } from './roles.ts';
+
+export { serviceRole, type ServiceRole } from './roles.ts';
 
 /**
  * The fleet file: which services exist, where their instances run, which load balancer fronts
@@ -19,9 +22,6 @@ const urlPath = z.string().regex(/^\/[\x21-\x7e]*$/, 'must be an absolute URL pa
 
 /** An address:port to listen on or connect to. */
 export const listenAddress = z.object({ address: z.string().min(1).default('127.0.0.1'), port }).strict();
-
-/** What a service does; only `api` instances sit behind the load balancer (seed §5.2, §7). */
-export const serviceRole = z.enum(['api', 'worker', 'scheduler', 'listener']);
 
 /** One running copy of a service. */
 export const instanceConfig = z
@@ -105,6 +105,8 @@ export const serviceConfig = z
     drainTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
     /** Optional: the service's database; without it, artifacts that carry migrations are refused. */
     database: databaseConfig.optional(),
+    /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
+    ...roleSettingsFields,
   })
   .strict();
 
@@ -184,6 +186,8 @@ export const fleetConfig = fleetSettings
     if (fleet.loadBalancer.metrics)
       claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
     for (const [name, service] of Object.entries(fleet.services)) {
+      for (const issue of roleIssues(service))
+        ctx.addIssue({ code: 'custom', path: ['services', name, ...issue.path], message: issue.message });
       if (service.role === 'api' && !service.frontend) {
         ctx.addIssue({
           code: 'custom',
@@ -218,4 +222,3 @@ export type HookRuntimeConfig = z.infer<typeof hookRuntimeConfig>;
 export type LocalRuntimeConfig = z.infer<typeof localRuntimeConfig>;
 export type LoadBalancerConfig = z.infer<typeof loadBalancerConfig>;
 export type DatabaseConfig = z.infer<typeof databaseConfig>;
-export type ServiceRole = z.infer<typeof serviceRole>;

@@ -4,6 +4,7 @@ import type { InstanceStatus } from '../domain/status.ts';
 import { bakeWatchIntervalMs, fleetTrigger } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
 import { fleetCheckActivities } from './proxies.ts';
+import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
 
 /**
@@ -29,8 +30,12 @@ export async function fleetProblem(
   for (const target of spec.instances.filter((t) => expected.some((e) => e.instance === t.instance)))
     byQueue.set(target.taskQueue, [...(byQueue.get(target.taskQueue) ?? []), target]);
   try {
+    // A worker, scheduler or listener has no server at the load balancer to look at.
+    const balanced = !ownsItsWork(spec);
     const [servers, ...observed] = await Promise.all([
-      fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service }),
+      balanced
+        ? fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service })
+        : undefined,
       ...[...byQueue].map(([queue, targets]) =>
         fleetCheckActivities(queue).observeInstances({
           service: spec.service,

@@ -3,6 +3,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { createActivities } from '../../src/activities/index.ts';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
+import type { ServiceRole } from '../../src/domain/roles.ts';
+import { roleTriggers } from '../../src/domain/triggers.ts';
 
 /**
  * An in-memory fleet behind a stand-in for every activity, for fast workflow tests of rules that
@@ -21,6 +23,8 @@ export interface FakeInstance {
   admin: 'ready' | 'drain' | 'maint';
   /** HAProxy's settled view; the fake settles at once: UP while running and ready. */
   ready: boolean;
+  /** A non-api instance told to stop taking work (docs/roles.md). */
+  quiesced?: boolean;
 }
 
 export interface FakeFleetOptions {
@@ -34,6 +38,10 @@ export interface FakeFleetOptions {
   errorRates?: Record<string, number>;
   /** Versions the applied schema no longer suits (their verifyMigrations is refused). */
   schemaRefuses?: string[];
+  /** The service's role (default api); non-api roles quiesce and confirm instead of drain and readmit. */
+  role?: ServiceRole;
+  /** Versions that pass their health check but never take work (confirmWorking fails with the role's trigger). */
+  notWorking?: string[];
   /** Called after an instance is back in the load balancer, to script what happens next. */
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
 }
@@ -93,6 +101,7 @@ export class FakeFleet {
   spec(taskQueue: string, overrides: Partial<DeploymentSpecInput> & { version: string }): DeploymentSpec {
     return deploymentSpec.parse({
       service: this.service,
+      role: this.options.role ?? 'api',
       instances: this.instances.map((i) => ({ instance: i.name, host: 'local', taskQueue })),
       loadBalancerTaskQueue: taskQueue,
       bakeSeconds: 0,
@@ -269,6 +278,34 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
     },
     runBackfill() {
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
+    },
+    quiesceInstance({ service, instance }) {
+      const { fleet, i } = on(service, 'quiesceInstance', instance);
+      i.quiesced = true;
+      // A fake chain: the checkpoint a listener stops at is 100 blocks in, per instance.
+      return fleet.options.role === 'listener'
+        ? { waitedMs: 0, stoppedAt: { block: 100, hash: `0x${'ab'.repeat(32)}` } }
+        : { waitedMs: 0 };
+    },
+    confirmWorking({ service, instance, version, stoppedAt }) {
+      const { fleet, i } = on(service, 'confirmWorking', instance);
+      if (!i.running || i.version !== version)
+        throw ApplicationFailure.nonRetryable(`${instance} does not run ${version}`, failureTypes.instanceUnhealthy);
+      i.quiesced = false;
+      if (fleet.options.notWorking?.includes(version)) {
+        const trigger =
+          fleet.options.role === 'listener' ? roleTriggers.listenerStoppedAdvancing : roleTriggers.workerQueueStall;
+        throw ApplicationFailure.nonRetryable(`${trigger}: ${instance} took no work`, failureTypes.roleNotWorking);
+      }
+      return { waitedMs: 0, proof: stoppedAt ? `resumed at block ${stoppedAt.block + 1}` : 'took work' };
+    },
+    validateRole({ service }) {
+      const fleet = fleetOf(service, 'validateRole');
+      return { checks: [`${fleet.options.role ?? 'api'} check passed`] };
+    },
+    probeStorage({ service }) {
+      fleetOf(service, 'probeStorage');
+      return { checks: [] };
     },
   });
 }
