@@ -40,7 +40,7 @@ export const isPlatform = (fleet: LoadedFleet) => Object.values(fleet.config.ser
 export function buildRoleArtifact(
   role: ServiceRole,
   options: { buildsRoot: string; service: string; version: string; privateKeyPath: string; releaseNotes: string },
-): Promise<BuiltArtifact | unknown> {
+): Promise<BuiltArtifact> {
   switch (role) {
     case 'api':
       return buildSampleArtifact(options);
@@ -62,7 +62,10 @@ async function ensureDatabase(url: string): Promise<string> {
   parsed.pathname = '/postgres';
   const client = new pg.Client({ connectionString: parsed.toString(), connectionTimeoutMillis: 5000 });
   await client.connect().catch((error: Error) => {
-    throw unreachable(`cannot reach PostgreSQL at ${parsed.host}: ${error.message}`, 'Start PostgreSQL, then run the demo again.');
+    throw unreachable(
+      `cannot reach PostgreSQL at ${parsed.host}: ${error.message}`,
+      'Start PostgreSQL, then run the demo again.',
+    );
   });
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -81,10 +84,12 @@ async function ensureDatabase(url: string): Promise<string> {
  * nothing answers there; it keeps running with the fleet (its pid file is in the state folder).
  */
 async function ensureChain(rpcUrl: string, stateDir: string): Promise<string> {
-  if (await chainHead(rpcUrl, 1000).then(
-    () => true,
-    () => false,
-  ))
+  if (
+    await chainHead(rpcUrl, 1000).then(
+      () => true,
+      () => false,
+    )
+  )
     return `chain at ${rpcUrl} (already running)`;
   const url = new URL(rpcUrl);
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost')
@@ -93,21 +98,22 @@ async function ensureChain(rpcUrl: string, stateDir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const log = openSync(join(dir, 'anvil.log'), 'a');
   try {
-    const child = spawn(
-      anvilBinary(),
-      ['--host', '127.0.0.1', '--port', url.port || '8545', '--block-time', '1'],
-      { detached: true, stdio: ['ignore', log, log] },
-    );
+    const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', url.port || '8545', '--block-time', '1'], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
     child.unref();
     await writeFile(join(dir, 'anvil.pid'), `${child.pid}\n`);
   } finally {
     closeSync(log);
   }
   for (let i = 0; i < 100; i++) {
-    if (await chainHead(rpcUrl, 500).then(
-      () => true,
-      () => false,
-    ))
+    if (
+      await chainHead(rpcUrl, 500).then(
+        () => true,
+        () => false,
+      )
+    )
       return `chain: anvil started at ${rpcUrl}, a block a second (pid file ${join(dir, 'anvil.pid')})`;
     await sleep(100);
   }
@@ -184,16 +190,23 @@ export async function startPlatformStreams(
         const r = await jobReport(worker.config.database.url, worker.name, produced);
         figures.jobs = r;
         problems += r.lost + r.duplicated + r.failed;
-        lines.push(`jobs       ${r.processed} processed, ${r.lost} lost, ${r.duplicated} duplicated (${r.produced} produced, ${r.failed} failed)`);
+        lines.push(
+          `jobs       ${r.processed} processed, ${r.lost} lost, ${r.duplicated} duplicated (${r.produced} produced, ${r.failed} failed)`,
+        );
       }
       const schedule = scheduler?.config.schedule;
       if (scheduler && schedule && scheduler.config.database) {
-        const window = { fromSlot: slotAt(started, schedule.intervalMs) + 1, toSlot: slotAt(ended, schedule.intervalMs) - 1 };
+        const window = {
+          fromSlot: slotAt(started, schedule.intervalMs) + 1,
+          toSlot: slotAt(ended, schedule.intervalMs) - 1,
+        };
         if (window.toSlot >= window.fromSlot) {
           const r = await tickReport(scheduler.config.database.url, scheduler.name, window);
           figures.ticks = r;
           problems += r.missed + r.doubled + r.overlaps;
-          lines.push(`ticks      ${r.ran} ran, ${r.missed} missed, ${r.doubled} doubled, ${r.overlaps} overlapping (${r.expected} slots, ${r.late} run late, ${r.skippedLogged} skipped by rule)`);
+          lines.push(
+            `ticks      ${r.ran} ran, ${r.missed} missed, ${r.doubled} doubled, ${r.overlaps} overlapping (${r.expected} slots, ${r.late} run late, ${r.skippedLogged} skipped by rule)`,
+          );
         }
       }
       if (listener && events && rpcUrl && listener.config.database) {
@@ -205,9 +218,17 @@ export async function startPlatformStreams(
             toBlock: reached.block,
             address: events.contract,
           });
-          figures.events = { expected: r.expected, recorded: r.recorded, missed: r.missed.length, duplicated: r.duplicated.length, gaps: r.gaps.length };
+          figures.events = {
+            expected: r.expected,
+            recorded: r.recorded,
+            missed: r.missed.length,
+            duplicated: r.duplicated.length,
+            gaps: r.gaps.length,
+          };
           problems += r.missed.length + r.duplicated.length + r.gaps.length;
-          lines.push(`events     ${r.recorded} recorded, ${r.missed.length} missed, ${r.duplicated.length} duplicated, ${r.gaps.length} block gaps (blocks ${events.deployedInBlock + 1}–${reached.block})`);
+          lines.push(
+            `events     ${r.recorded} recorded, ${r.missed.length} missed, ${r.duplicated.length} duplicated, ${r.gaps.length} block gaps (blocks ${events.deployedInBlock + 1}–${reached.block})`,
+          );
         }
       }
       return { lines, problems, figures };

@@ -244,7 +244,9 @@ async function deployUnderLoad(
   const url = `http://${frontend?.address}:${frontend?.port}/api/orders`;
   const load = startDemoLoad(url, { connections: options.connections, rate: options.rate });
   say('load', `${options.rate} requests/s over ${options.connections} connections through ${url}`);
-  const streams = platform ? await startPlatformStreams(options.fleet, { jobsPerSecond: demoJobsPerSecond }) : undefined;
+  const streams = platform
+    ? await startPlatformStreams(options.fleet, { jobsPerSecond: demoJobsPerSecond })
+    : undefined;
   for (const line of streams?.said ?? []) say('load', line);
   let stopped: LoadSummary | undefined;
   const stopLoad = async () => (stopped ??= await load.stop());
@@ -289,7 +291,9 @@ async function deployUnderLoad(
       `\nSummary\n${done.map((d) => `  deployment ${renderOutcome(d.plan.service, d.plan.to, d.outcome, d.status).join('\n  ')}\n`).join('')}${summary(counted).join('\n')}\n${(platformReport?.lines ?? []).map((l) => `  ${l}\n`).join('')}${done.length === 1 && done[0]?.runUrl ? `  Web UI     ${done[0].runUrl}\n` : ''}`,
     );
     const fleetArg = shown(options.fleet.source) === 'fleet.yaml' ? '' : ` --fleet ${shown(options.fleet.source)}`;
-    const versions = done.map((d) => `${d.plan.service} at ${d.outcome.phase === 'succeeded' ? d.plan.to : d.plan.from}`);
+    const versions = done.map(
+      (d) => `${d.plan.service} at ${d.outcome.phase === 'succeeded' ? d.plan.to : d.plan.from}`,
+    );
     process.stdout.write(
       `\nLeft running: ${startedServer ? 'the Temporal dev server and ' : ''}the fleet (${versions.join(', ')}).\n` +
         `Look around: zerodown status ${api}, zerodown list, zerodown logs ${api}, zerodown fleet status${fleetArg}\n` +
