@@ -7,6 +7,8 @@ import { createLoadBalancerActivities } from './load-balancer.ts';
 import { createRecordActivities } from './records.ts';
 import { createNotifyActivities } from './notify.ts';
 import { createInstanceMeasurementActivities, createLoadBalancerMeasurementActivities } from './measurements.ts';
+import { createRoleValidationActivities } from './role-validation.ts';
+import { createRoleActivities } from './roles.ts';
 import { createValidationActivities } from './validation.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -27,6 +29,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createNotifyActivities(),
     ...createLoadBalancerMeasurementActivities(deps),
     ...createInstanceMeasurementActivities(deps),
+    ...createRoleActivities(deps),
+    ...createRoleValidationActivities(deps),
   };
 }
 
@@ -36,6 +40,8 @@ export function createHostActivities(deps: ActivityDeps) {
     ...createInstanceActivities(deps),
     ...createInstanceCheckActivities(deps),
     ...createInstanceMeasurementActivities(deps),
+    ...createRoleActivities(deps),
+    ...createRoleValidationActivities(deps),
   };
 }
 
@@ -45,3 +51,5 @@ export type ValidationActivities = ReturnType<typeof createValidationActivities>
 export type { DatabaseActivities } from './database.ts';
 export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';
+export type { RoleActivities } from './roles.ts';
+export type { RoleValidationActivities } from './role-validation.ts';

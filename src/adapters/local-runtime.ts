@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ZerodownError, refused } from '../domain/errors.ts';
 import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
@@ -193,7 +194,17 @@ export function instanceEnv(ref: InstanceRef, version: string): Record<string, s
     ZERODOWN_INSTANCE: ref.instance,
     ZERODOWN_ROLE: ref.role,
     ZERODOWN_VERSION: version,
+    // docs/roles.md: a non-api instance reads its settings here and loads bullmq, pg and viem from
+    // zerodown's own node_modules (the artifacts carry no dependencies of their own).
+    ...(ref.role === 'api'
+      ? {}
+      : { ZERODOWN_ROLE_SETTINGS: JSON.stringify(ref.settings ?? {}), NODE_PATH: zerodownNodeModules() }),
   };
+}
+
+/** The node_modules folder zerodown's own dependencies load from (found through bullmq's package). */
+export function zerodownNodeModules(): string {
+  return dirname(dirname(createRequire(import.meta.url).resolve('bullmq/package.json')));
 }
 
 async function readRecord<T>(path: string, schema: z.ZodType<T>): Promise<T | undefined> {

@@ -15,6 +15,11 @@ export interface InstanceRef {
   address: string;
   port: number;
   health: HealthConfig;
+  /**
+   * The role's settings from the fleet file, plus `databaseUrl` and `storageDir` when the service
+   * declares them (docs/roles.md); handed to the instance as ZERODOWN_ROLE_SETTINGS.
+   */
+  settings?: Record<string, unknown>;
 }
 
 /** What an instance reports about itself on its status endpoint. */

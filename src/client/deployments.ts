@@ -45,6 +45,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     service: request.service,
     version: request.version,
     environment: fleet.environment,
+    role: service.role,
     instances: service.instances.map((i) => ({
       instance: i.name,
       host: i.host,
@@ -62,13 +63,7 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
     ...(service.analysis ? { analysis: service.analysis } : {}),
   };
-  const spec = parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
-  if (service.role !== 'api') {
-    throw badInput(
-      `service ${request.service} has role ${service.role}; this zerodown deploys api services behind the load balancer only`,
-    );
-  }
-  return spec;
+  return parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
 }
 
 /** A checked deployment, and whether it would change anything. */

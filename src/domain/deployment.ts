@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
+import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
 /**
  * The desired state of one deployment: what the workflow is asked to do. Built by the client from
@@ -22,7 +23,12 @@ export const deploymentSpec = z
     version,
     /** The fleet file's environment; deployments recorded before environments existed are `default`. */
     environment: environmentName.default(defaultEnvironment),
-    instances: z.array(deploymentTarget).min(2, 'a zero-downtime deployment needs at least two instances (seed §5.2)'),
+    /**
+     * How instances are taken out of work and proven back (domain/roles.ts). Defaults to api, so
+     * specs recorded before roles existed still parse.
+     */
+    role: serviceRole.default('api'),
+    instances: z.array(deploymentTarget).min(1, 'a deployment needs at least one instance'),
     /** Where load-balancer activities run: a worker that reaches the load balancer's runtime API. */
     loadBalancerTaskQueue: z.string().min(1),
     /** Instances updated at once; the rest keep serving. */
@@ -46,14 +52,23 @@ export const deploymentSpec = z
     analysis: analysisConfig.optional(),
   })
   .superRefine((spec, ctx) => {
-    if (spec.batchSize >= spec.instances.length) {
+    const needed = minInstances(spec.role);
+    if (spec.instances.length < needed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instances'],
+        message: `a zero-downtime deployment needs at least two instances (seed §5.2)${spec.role === 'api' ? '' : ` of a ${spec.role}`}; this one has ${spec.instances.length}`,
+      });
+    }
+    const whole = mayTakeEveryInstance(spec.role, spec.instances.length);
+    if (!whole && spec.batchSize >= spec.instances.length) {
       ctx.addIssue({
         code: 'custom',
         path: ['batchSize'],
         message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
       });
     }
-    if (spec.rollbackBatchSize !== undefined && spec.rollbackBatchSize >= spec.instances.length) {
+    if (!whole && spec.rollbackBatchSize !== undefined && spec.rollbackBatchSize >= spec.instances.length) {
       ctx.addIssue({
         code: 'custom',
         path: ['rollbackBatchSize'],

@@ -89,6 +89,10 @@ export const failureTypes = {
   smokeTestFailed: 'SmokeTestFailed',
   /** A gate of the environment (seed §3, docs/gates.md) refused the artifact; nothing was changed. */
   gateRefused: 'GateRefused',
+  /** A restarted worker, scheduler or listener did not prove it took work again (docs/roles.md). */
+  roleNotWorking: 'RoleNotWorking',
+  /** A role's post-deployment check (seed §8.1: queue, tick, lag, storage) failed. */
+  roleCheckFailed: 'RoleCheckFailed',
   deploymentFailed: 'DeploymentFailed',
 } as const;
 

@@ -5,6 +5,9 @@ import { addressesClash } from './endpoints.ts';
 import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { hostName, instanceName, serviceName } from './names.ts';
 import { notificationsConfig } from './notifications.ts';
+import { roleIssues, roleSettingsFields, serviceRole } from './roles.ts';
+
+export { serviceRole, type ServiceRole } from './roles.ts';
 
 /**
  * The fleet file: which services exist, where their instances run, which load balancer fronts
@@ -23,9 +26,6 @@ const urlPath = z.string().regex(/^\/[\x21-\x7e]*$/, 'must be an absolute URL pa
 
 /** An address:port to listen on or connect to. */
 export const listenAddress = z.object({ address: z.string().min(1).default('127.0.0.1'), port }).strict();
-
-/** What a service does; only `api` instances sit behind the load balancer (seed §5.2, §7). */
-export const serviceRole = z.enum(['api', 'worker', 'scheduler', 'listener']);
 
 /** One running copy of a service. */
 export const instanceConfig = z
@@ -115,6 +115,8 @@ export const serviceConfig = z
     notifications: notificationsConfig.optional(),
     /** The automatic rollback triggers' analysis (docs/analysis.md); each entry defaults to the seed's rule. */
     analysis: analysisConfig.optional(),
+    /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
+    ...roleSettingsFields,
   })
   .strict();
 
@@ -324,6 +326,8 @@ function checkEnvironment(
   if (fleet.loadBalancer.metrics)
     claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
   for (const [name, service] of Object.entries(fleet.services)) {
+    for (const issue of roleIssues(service))
+      ctx.addIssue({ code: 'custom', path: [...prefix, 'services', name, ...issue.path], message: issue.message });
     if (service.role === 'api' && !service.frontend) {
       ctx.addIssue({
         code: 'custom',
@@ -361,4 +365,3 @@ export type LocalRuntimeConfig = z.infer<typeof localRuntimeConfig>;
 export type LoadBalancerConfig = z.infer<typeof loadBalancerConfig>;
 export type DatabaseConfig = z.infer<typeof databaseConfig>;
 export type RecordsConfig = z.infer<typeof recordsConfig>;
-export type ServiceRole = z.infer<typeof serviceRole>;

@@ -3,7 +3,8 @@ import { ZerodownError, badInput, refused } from '../domain/errors.ts';
 import { verifyArtifact } from '../artifacts/manifest.ts';
 import type { FrontendState, ServerState } from '../adapters/load-balancer.ts';
 import { isPortFree } from '../adapters/processes.ts';
-import type { InstanceRef, RuntimeInstanceView } from '../adapters/runtime.ts';
+import { probe } from '../adapters/instance-probe.ts';
+import type { InstanceRef, InstanceRuntime, RuntimeInstanceView } from '../adapters/runtime.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import {
@@ -23,12 +24,12 @@ import { instanceRefs, loadBalancerFor, runtimeFor, serverRef } from './wiring.t
  */
 
 export interface FleetUpOptions {
-  /** Defaults to the fleet's only api service. */
+  /** Defaults to every service of the fleet (every role) whose runtime is local. */
   service?: string;
   version: string;
   /** Overrides loadBalancer.retries for this HAProxy. */
   retries?: boolean;
-  /** How long to wait for HAProxy to see every instance healthy. */
+  /** How long to wait for HAProxy (api) or the instances themselves (other roles) to be ready. */
   readyTimeoutMs?: number;
 }
 
@@ -64,65 +65,98 @@ export function haproxyFilesFor(fleet: LoadedFleet): HAProxyFiles {
   return haproxyFiles(fleet.paths.haproxyDir, fleet.paths.statsSocket, fleet.config.loadBalancer.binary);
 }
 
-/** Brings the fleet up; idempotent (an instance or HAProxy already running is left alone). */
-export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Promise<FleetStatus> {
-  const name = options.service ?? defaultService(fleet);
-  const service = requireService(fleet, name);
-  if (service.runtime.type !== 'local') {
+/** The services `fleet up` starts: the one named, or every local one (of every role). */
+function servicesToStart(fleet: LoadedFleet, named: string | undefined): string[] {
+  if (named) {
+    const service = requireService(fleet, named);
+    if (service.runtime.type !== 'local')
+      throw refused(
+        `fleet up runs local instances only, and service ${named} uses the ${service.runtime.type} runtime`,
+        'Start hook-managed instances with their own tooling; zerodown deploys to them as they are.',
+      );
+    return [named];
+  }
+  const local = Object.entries(fleet.config.services)
+    .filter(([, s]) => s.runtime.type === 'local')
+    .map(([n]) => n);
+  if (local.length === 0)
     throw refused(
-      `fleet up runs local instances only, and service ${name} uses the ${service.runtime.type} runtime`,
+      `fleet file ${fleet.source} has no service with the local runtime, so fleet up has nothing to start`,
       'Start hook-managed instances with their own tooling; zerodown deploys to them as they are.',
     );
-  }
-  const runtime = runtimeFor(fleet, name);
-  const refs = instanceRefs(fleet, name);
+  return local;
+}
+
+/**
+ * Brings the fleet up: every instance of every local service (or of the one named), and HAProxy
+ * in front of the api services among them. Idempotent (an instance or HAProxy already running is
+ * left alone). Every check runs before anything starts.
+ */
+export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Promise<FleetStatus> {
+  const names = servicesToStart(fleet, options.service);
+  const api = names.filter((n) => requireService(fleet, n).role === 'api');
   const files = haproxyFilesFor(fleet);
-  const config = haproxyConfig(fleet.config, { statsSocket: files.socket, retries: options.retries, services: [name] });
+  // Only api services sit behind the load balancer; a fleet of workers needs no HAProxy.
+  const config =
+    api.length > 0
+      ? haproxyConfig(fleet.config, { statsSocket: files.socket, retries: options.retries, services: api })
+      : undefined;
+  const plan = names.map((name) => ({ name, runtime: runtimeFor(fleet, name), refs: instanceRefs(fleet, name) }));
 
   // Preflight: every check that can fail runs before anything is changed.
-  await verifyArtifact({
-    buildsRoot: fleet.paths.buildsRoot,
-    service: name,
-    version: options.version,
-    publicKeyPath: fleet.paths.publicKey,
-  });
-  const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
-  const otherVersions = states.filter((s) => s.running && s.report && s.report.version !== options.version);
-  const lbPid = await haproxyPid(files);
+  for (const { name } of plan)
+    await verifyArtifact({
+      buildsRoot: fleet.paths.buildsRoot,
+      service: name,
+      version: options.version,
+      publicKeyPath: fleet.paths.publicKey,
+    });
+  const states = await Promise.all(plan.map(({ runtime, refs }) => Promise.all(refs.map((r) => runtime.inspect(r)))));
+  const otherVersions = states.flat().filter((s) => s.running && s.report && s.report.version !== options.version);
+  const lbPid = config ? await haproxyPid(files) : undefined;
   if (otherVersions.length > 0) {
+    const first = names[0] ?? '<service>';
     throw refused(
-      `fleet is already up with other versions (${otherVersions.map((s) => `${s.instance} runs ${s.report?.version}`).join(', ')})${lbPid ? '' : ', and HAProxy is not running'}`,
-      lbPid
+      `fleet is already up with other versions (${otherVersions.map((s) => `${s.instance} runs ${s.report?.version}`).join(', ')})${lbPid || !config ? '' : ', and HAProxy is not running'}`,
+      lbPid || !config
         ? `Deploy ${options.version} with zerodown deploy, or run zerodown fleet down first.`
-        : `Start HAProxy in front of the instances as they are with zerodown fleet repair, then deploy the version you want everywhere with zerodown deploy ${name} <version>.`,
+        : `Start HAProxy in front of the instances as they are with zerodown fleet repair, then deploy the version you want everywhere with zerodown deploy ${first} <version>.`,
     );
   }
-  if (lbPid && (await readFile(files.config, 'utf8').catch(() => '')) !== config) {
+  if (config && lbPid && (await readFile(files.config, 'utf8').catch(() => '')) !== config) {
     throw refused(
       `this fleet's HAProxy (pid ${lbPid}) already runs with a different config (${files.config})`,
       'Run zerodown fleet down first.',
     );
   }
-  await requireFreePorts(fleet, name, refs, states, lbPid === undefined);
-  if (!lbPid) await checkConfig(files, config);
+  await requireFreePorts(
+    fleet,
+    plan.flatMap(({ refs }, i) => refs.filter((_, j) => !states[i]?.[j]?.running)),
+    config !== undefined && lbPid === undefined ? api : [],
+  );
+  if (config && !lbPid) await checkConfig(files, config);
 
-  const started: InstanceRef[] = [];
+  const started: Array<{ ref: InstanceRef; runtime: InstanceRuntime }> = [];
   try {
     await Promise.all(
-      refs.map(async (ref, i) => {
-        if (states[i]?.running) return;
-        await runtime.install(ref, options.version);
-        await runtime.start(ref);
-        started.push(ref);
-      }),
+      plan.flatMap(({ runtime, refs }, i) =>
+        refs.map(async (ref, j) => {
+          if (states[i]?.[j]?.running) return;
+          await runtime.install(ref, options.version);
+          await runtime.start(ref);
+          started.push({ ref, runtime });
+        }),
+      ),
     );
-    if (!lbPid) await startHAProxy(files, config);
+    if (config && !lbPid) await startHAProxy(files, config);
   } catch (error) {
     // A failed bring-up leaves nothing of its own behind.
-    await Promise.all(started.map((ref) => runtime.stop(ref, { timeoutMs: 5000 })));
+    await Promise.all(started.map(({ ref, runtime }) => runtime.stop(ref, { timeoutMs: 5000 })));
     throw error;
   }
-  await waitUntilHealthy(fleet, name, options.readyTimeoutMs ?? defaultReadyTimeout(fleet, name));
+  await Promise.all(
+    names.map((name) => waitUntilHealthy(fleet, name, options.readyTimeoutMs ?? defaultReadyTimeout(fleet, name))),
+  );
   return fleetStatus(fleet);
 }
 
@@ -200,20 +234,14 @@ export function defaultService(fleet: LoadedFleet): string {
   );
 }
 
-async function requireFreePorts(
-  fleet: LoadedFleet,
-  name: string,
-  refs: InstanceRef[],
-  states: RuntimeInstanceView[],
-  checkLoadBalancer: boolean,
-): Promise<void> {
-  const wanted = refs
-    .filter((_, i) => !states[i]?.running)
-    .map((r) => ({ what: `instance ${r.instance}`, address: r.address, port: r.port }));
-  const { frontend } = requireService(fleet, name);
+async function requireFreePorts(fleet: LoadedFleet, refs: InstanceRef[], frontendsOf: string[]): Promise<void> {
+  const wanted = refs.map((r) => ({ what: `instance ${r.instance}`, address: r.address, port: r.port }));
+  for (const name of frontendsOf) {
+    const { frontend } = requireService(fleet, name);
+    if (frontend) wanted.push({ what: `frontend of ${name}`, ...frontend });
+  }
   const { metrics } = fleet.config.loadBalancer;
-  if (checkLoadBalancer && frontend) wanted.push({ what: `frontend of ${name}`, ...frontend });
-  if (checkLoadBalancer && metrics) wanted.push({ what: 'HAProxy metrics', ...metrics });
+  if (frontendsOf.length > 0 && metrics) wanted.push({ what: 'HAProxy metrics', ...metrics });
   const busy = (
     await Promise.all(wanted.map(async (w) => ((await isPortFree(w.address, w.port)) ? undefined : w)))
   ).filter((w) => w !== undefined);
@@ -225,8 +253,12 @@ async function requireFreePorts(
   }
 }
 
+/**
+ * Waits until the service is ready: an api service's instances UP at HAProxy, any other role's
+ * instances answering their readiness endpoint (connected to their queue, database or chain).
+ */
 export async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
-  if (requireService(fleet, name).role !== 'api') return;
+  if (requireService(fleet, name).role !== 'api') return await waitUntilReady(fleet, name, timeoutMs);
   const lb = loadBalancerFor(fleet);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -241,6 +273,24 @@ export async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeout
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function waitUntilReady(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
+  const refs = instanceRefs(fleet, name);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const looks = await Promise.all(refs.map(async (ref) => ({ ref, seen: await probe(ref, 'readiness') })));
+    const waiting = looks.filter((l) => !l.seen.ok);
+    if (waiting.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new ZerodownError(
+        'failed',
+        `${waiting.map((w) => `${w.ref.instance} (readiness ${w.seen.statusCode ?? w.seen.error ?? 'no answer'})`).join(', ')} of ${name} not ready after ${timeoutMs} ms`,
+        'The instances keep running: check that their queue, database or chain is reachable (the instance logs say which), then zerodown fleet down.',
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

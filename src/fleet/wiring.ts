@@ -1,4 +1,6 @@
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ServiceConfig } from '../domain/fleet-config.ts';
+import { roleSettingsJson } from '../domain/roles.ts';
 import { HAProxyLoadBalancer } from '../adapters/haproxy.ts';
 import { HookRuntime } from '../adapters/hook-runtime.ts';
 import type { LoadBalancer, ServerRef } from '../adapters/load-balancer.ts';
@@ -37,6 +39,7 @@ export function runtimeFor(fleet: LoadedFleet, serviceName: string): InstanceRun
 
 export function instanceRefs(fleet: LoadedFleet, serviceName: string): InstanceRef[] {
   const service: ServiceConfig = requireService(fleet, serviceName);
+  const settings = roleSettings(fleet, service);
   return service.instances.map((i) => ({
     service: serviceName,
     role: service.role,
@@ -45,7 +48,21 @@ export function instanceRefs(fleet: LoadedFleet, serviceName: string): InstanceR
     address: i.address,
     port: i.port,
     health: service.health,
+    settings,
   }));
+}
+
+/**
+ * What an instance of the service is told about its role (docs/roles.md): the role's settings,
+ * the database URL, and the storage folder made absolute (relative to the fleet file's folder).
+ */
+export function roleSettings(fleet: LoadedFleet, service: ServiceConfig): Record<string, unknown> {
+  const { storageDir } = service;
+  const base = dirname(resolve(fleet.source));
+  return {
+    ...roleSettingsJson(service),
+    ...(storageDir ? { storageDir: isAbsolute(storageDir) ? storageDir : join(base, storageDir) } : {}),
+  };
 }
 
 /** Backends are named after services and servers after instances (see haproxy-config.ts). */

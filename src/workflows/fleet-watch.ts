@@ -1,9 +1,11 @@
 import { condition, isCancellation } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import { roleFigures } from '../domain/roles.ts';
 import type { InstanceStatus } from '../domain/status.ts';
 import { bakeWatchIntervalMs, fleetTrigger } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
 import { fleetCheckActivities } from './proxies.ts';
+import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
 
 /**
@@ -29,8 +31,12 @@ export async function fleetProblem(
   for (const target of spec.instances.filter((t) => expected.some((e) => e.instance === t.instance)))
     byQueue.set(target.taskQueue, [...(byQueue.get(target.taskQueue) ?? []), target]);
   try {
+    // A worker, scheduler or listener has no server at the load balancer to look at.
+    const balanced = !ownsItsWork(spec);
     const [servers, ...observed] = await Promise.all([
-      fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service }),
+      balanced
+        ? fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service })
+        : undefined,
       ...[...byQueue].map(([queue, targets]) =>
         fleetCheckActivities(queue).observeInstances({
           service: spec.service,
@@ -38,7 +44,13 @@ export async function fleetProblem(
         }),
       ),
     ]);
-    return fleetTrigger(expected, observed.flat(), servers);
+    const seen = observed.flat();
+    // The role's own figures (jobs done, ticks, block and lag) go on the status for the live view.
+    for (const o of seen) {
+      const figures = o.roleStatus ? roleFigures(spec.role, o.roleStatus) : undefined;
+      if (figures) state.instance(o.instance, { figures });
+    }
+    return fleetTrigger(expected, seen, servers);
   } catch (error) {
     if (isCancellation(error)) throw error;
     return `the fleet could not be checked: ${failureMessage(error)}`;

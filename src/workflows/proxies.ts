@@ -10,6 +10,7 @@ import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../ac
 import type { GovernanceActivities } from '../activities/governance.ts';
 import type { NotifyActivities } from '../activities/notify.ts';
 import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
+import type { RoleActivities, RoleValidationActivities } from '../activities/index.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -165,5 +166,35 @@ export function measurementActivities(taskQueue: string) {
     startToCloseTimeout: '10s',
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
+  });
+}
+
+/**
+ * A worker, scheduler or listener instance leaving and rejoining work (activities/roles.ts), on
+ * its host's queue. Both wait (for in-flight work, for proof of work) and heartbeat meanwhile.
+ */
+export function roleActivities(taskQueue: string, spec: DeploymentSpec) {
+  const quiescing = proxyActivities<RoleActivities>({
+    taskQueue,
+    startToCloseTimeout: seconds(spec.drainTimeoutSeconds + 15),
+    heartbeatTimeout,
+    retry,
+  });
+  const confirming = proxyActivities<RoleActivities>({
+    taskQueue,
+    startToCloseTimeout: seconds(spec.healthTimeoutSeconds + 15),
+    heartbeatTimeout,
+    retry,
+  });
+  return { quiesceInstance: quiescing.quiesceInstance, confirmWorking: confirming.confirmWorking };
+}
+
+/** The role's own post-deployment checks (seed §8.1); each looks for a few seconds, heartbeating. */
+export function roleValidationActivities(taskQueue: string) {
+  return proxyActivities<RoleValidationActivities>({
+    taskQueue,
+    startToCloseTimeout: '1 minute',
+    heartbeatTimeout,
+    retry,
   });
 }

@@ -6,6 +6,7 @@ import { failureMessage } from './failures.ts';
 import { fleetProblem } from './fleet-watch.ts';
 import { validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
+import { ownsItsWork } from './role-steps.ts';
 import { replaceInstance } from './update-instance.ts';
 
 /**
@@ -51,7 +52,8 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
         }
       });
     }
-    if (failures.length === 0 && previous && changed.length > 0) {
+    // A role that controls its own work proved each restored instance itself (confirmWorking).
+    if (failures.length === 0 && previous && changed.length > 0 && !ownsItsWork(spec)) {
       try {
         await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: previous });
       } catch (error) {

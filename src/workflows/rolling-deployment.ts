@@ -17,6 +17,7 @@ import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
 import { DeploymentRecorder } from './records.ts';
 import { rollBack } from './rollback.ts';
+import { ownsItsWork, verifyRole } from './role-steps.ts';
 import { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
@@ -120,8 +121,10 @@ async function deployBatch(
   );
   // Patched: recorded deployments from before the fleet watch replay without its activities.
   const watching = patched('fleet-watch');
+  // Only api services have clients at the load balancer whose error rate can be sampled.
+  const clients = !ownsItsWork(spec);
   const [before, unwhole] = await Promise.all([
-    lb.trafficSample({ service: spec.service }),
+    clients ? lb.trafficSample({ service: spec.service }) : undefined,
     watching ? fleetProblem(spec, state) : undefined,
   ]);
   if (unwhole) return requestAutomaticRollback(state, `before batch ${number}: ${unwhole}`);
@@ -155,6 +158,7 @@ async function deployBatch(
     if (verdict?.outcome === 'inconclusive')
       state.status = { ...state.status, pauseRequestedBy: `the analysis of batch ${number} (${verdict.reason})` };
   }
+  if (!before) return;
   const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
   if (reason) requestAutomaticRollback(state, reason);
 }
@@ -165,8 +169,13 @@ async function deployBatch(
  * every instance itself: success is never reported about a fleet that is not whole.
  */
 async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
-  state.phase('verifying', 'post-deployment smoke tests through the load balancer');
-  await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
+  if (ownsItsWork(spec)) {
+    state.phase('verifying', `post-deployment checks of the ${spec.role}`);
+    await verifyRole(spec, state, spec.version);
+  } else {
+    state.phase('verifying', 'post-deployment smoke tests through the load balancer');
+    await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
+  }
   if (patched('database-checks')) await verifyDatabase(spec, state);
   if (!patched('fleet-watch')) return;
   const unwhole = await fleetProblem(spec, state);

@@ -1,6 +1,7 @@
 import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
-import { instanceActivities, loadBalancerActivities } from './proxies.ts';
+import { instanceActivities, loadBalancerActivities, roleActivities } from './proxies.ts';
+import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
 
 type Mode = 'update' | 'restore';
@@ -26,6 +27,9 @@ export async function replaceInstance(
 ): Promise<void> {
   const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
+  // A worker, scheduler or listener is not behind the load balancer: it is told to stop taking
+  // work and proven to take it again (seed §7, docs/roles.md).
+  if (ownsItsWork(spec)) return await roleSteps(step, started);
 
   if (patched('merged-instance-steps')) await mergedSteps(step);
   else await separateSteps(step);
@@ -114,6 +118,61 @@ async function separateSteps({ spec, state, target, version, updating, lb, host,
   healthy(healthMs);
   set({ timings: { healthMs } });
 }
+
+/**
+ * Seed §7 for an instance that takes its work from a queue, a clock or a chain: quiesce it and
+ * wait for its in-flight work (a listener's checkpoint is recorded), install, restart and prove
+ * it healthy on its host, then resume it and prove it works: a worker completes a job, the
+ * scheduler's next slot runs on time (re-enabled only now, after the health check), a listener
+ * resumes at checkpoint + 1 and catches up. A rollback restores an instance the same way, so the
+ * previous version of a scheduler is re-enabled by the same resume.
+ */
+async function roleSteps(step: Step, started: number): Promise<void> {
+  const { spec, state, target, version, updating, host, ids, set, drained, healthy } = step;
+  const role = roleActivities(target.taskQueue, spec);
+  set({ state: updating ? 'draining' : 'restoring', changed: true });
+  const quiesced = await role.quiesceInstance({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
+  drained(quiesced.waitedMs);
+  if (quiesced.stoppedAt)
+    state.event(
+      'drain',
+      `${target.instance} stopped at block ${quiesced.stoppedAt.block} (${quiesced.stoppedAt.hash}); the next version resumes at ${quiesced.stoppedAt.block + 1}`,
+      target.instance,
+    );
+
+  set({ state: updating ? 'restarting' : 'restoring', timings: { drainMs: quiesced.waitedMs } });
+  const { restartMs, healthMs, warning } = await host.replaceOnHost({
+    ...ids,
+    version,
+    stopTimeoutMs: spec.drainTimeoutSeconds * 1000,
+    healthTimeoutMs: spec.healthTimeoutSeconds * 1000,
+  });
+  if (warning) recordWarning(state, target.instance, warning);
+  set({ timings: { restartMs, healthMs } });
+  healthy(healthMs);
+
+  set({ state: updating ? 'readmitting' : 'restoring', version });
+  const confirmed = await role.confirmWorking({
+    ...ids,
+    version,
+    timeoutMs: spec.healthTimeoutSeconds * 1000,
+    ...(quiesced.stoppedAt ? { stoppedAt: quiesced.stoppedAt } : {}),
+  });
+  if (confirmed.warning) recordWarning(state, target.instance, confirmed.warning);
+  const totalMs = Date.now() - started;
+  set({
+    state: updating ? 'updated' : 'restored',
+    timings: { readmitMs: confirmed.waitedMs, totalMs },
+    ...(confirmed.figures ? { figures: confirmed.figures } : {}),
+  });
+  state.event(
+    'instance-replaced',
+    `${target.instance} works on ${version} (${mode(updating)}, ${totalMs} ms)${confirmed.proof ? `: ${confirmed.proof}` : ''}`,
+    target.instance,
+  );
+}
+
+const mode = (updating: boolean): Mode => (updating ? 'update' : 'restore');
 
 /** A problem that did not fail the step: kept on the instance and in the deployment log. */
 function recordWarning(state: DeploymentState, instance: string, warning: string): void {

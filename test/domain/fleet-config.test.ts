@@ -22,7 +22,13 @@ test('the default fleet file describes four local api instances behind HAProxy',
 
 test('defaults fill in everything but the services', () => {
   const fleet = fleetConfig.parse({
-    services: { jobs: { role: 'worker', instances: [{ name: 'jobs-1', port: 9201 }] } },
+    services: {
+      jobs: {
+        role: 'worker',
+        queue: { name: 'jobs', redisUrl: 'redis://127.0.0.1:6379' },
+        instances: [{ name: 'jobs-1', port: 9201 }],
+      },
+    },
   });
   assert.equal(fleet.buildsRoot, '.builds');
   assert.equal(fleet.stateDir, '.state');

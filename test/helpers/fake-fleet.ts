@@ -6,6 +6,8 @@ import { createNotifyActivities, type NotifyActivities } from '../../src/activit
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
 import type { GateResult } from '../../src/domain/gates.ts';
+import type { ServiceRole } from '../../src/domain/roles.ts';
+import { roleTriggers } from '../../src/domain/triggers.ts';
 
 /**
  * An in-memory fleet behind a stand-in for every activity, for fast workflow tests of rules that
@@ -24,6 +26,8 @@ export interface FakeInstance {
   admin: 'ready' | 'drain' | 'maint';
   /** HAProxy's settled view; the fake settles at once: UP while running and ready. */
   ready: boolean;
+  /** A non-api instance told to stop taking work (docs/roles.md). */
+  quiesced?: boolean;
 }
 
 export interface FakeFleetOptions {
@@ -39,6 +43,10 @@ export interface FakeFleetOptions {
   schemaRefuses?: string[];
   /** What the environment's gates find (default: no gate required). */
   gates?: GateResult[];
+  /** The service's role (default api); non-api roles quiesce and confirm instead of drain and readmit. */
+  role?: ServiceRole;
+  /** Versions that pass their health check but never take work (confirmWorking fails with the role's trigger). */
+  notWorking?: string[];
   /** Called after an instance is back in the load balancer, to script what happens next. */
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
   /** The approval policy and webhooks the worker's fleet file would give (default: none). */
@@ -100,6 +108,7 @@ export class FakeFleet {
   spec(taskQueue: string, overrides: Partial<DeploymentSpecInput> & { version: string }): DeploymentSpec {
     return deploymentSpec.parse({
       service: this.service,
+      role: this.options.role ?? 'api',
       instances: this.instances.map((i) => ({ instance: i.name, host: 'local', taskQueue })),
       loadBalancerTaskQueue: taskQueue,
       bakeSeconds: 0,
@@ -262,8 +271,20 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       const fleet = fleetOf(service, 'observeInstances');
       return instances.map(({ instance }) => {
         const i = fleet.instance(instance);
+        // A fake worker reports the figures of docs/roles.md: the live view shows them.
+        const figures =
+          fleet.options.role === 'worker'
+            ? { roleStatus: { processed: 7, failed: 0, active: 1, consuming: !i.quiesced } }
+            : {};
         return i.running
-          ? { instance, running: true, ready: i.ready, ...(i.ready ? {} : { readiness: '503' }), version: i.version }
+          ? {
+              instance,
+              running: true,
+              ready: i.ready,
+              ...(i.ready ? {} : { readiness: '503' }),
+              version: i.version,
+              ...figures,
+            }
           : { instance, running: false, ready: false, version: undefined };
       });
     },
@@ -307,6 +328,34 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
     // Like a fleet file without `records`: nothing kept (test/records/ runs the real activities).
     recordDeployment: () => ({ recorded: false, eventsWritten: 0 }),
     archiveRecords: () => ({ recorded: false as const }),
+    quiesceInstance({ service, instance }) {
+      const { fleet, i } = on(service, 'quiesceInstance', instance);
+      i.quiesced = true;
+      // A fake chain: the checkpoint a listener stops at is 100 blocks in, per instance.
+      return fleet.options.role === 'listener'
+        ? { waitedMs: 0, stoppedAt: { block: 100, hash: `0x${'ab'.repeat(32)}` } }
+        : { waitedMs: 0 };
+    },
+    confirmWorking({ service, instance, version, stoppedAt }) {
+      const { fleet, i } = on(service, 'confirmWorking', instance);
+      if (!i.running || i.version !== version)
+        throw ApplicationFailure.nonRetryable(`${instance} does not run ${version}`, failureTypes.instanceUnhealthy);
+      i.quiesced = false;
+      if (fleet.options.notWorking?.includes(version)) {
+        const trigger =
+          fleet.options.role === 'listener' ? roleTriggers.listenerStoppedAdvancing : roleTriggers.workerQueueStall;
+        throw ApplicationFailure.nonRetryable(`${trigger}: ${instance} took no work`, failureTypes.roleNotWorking);
+      }
+      return { waitedMs: 0, proof: stoppedAt ? `resumed at block ${stoppedAt.block + 1}` : 'took work' };
+    },
+    validateRole({ service }) {
+      const fleet = fleetOf(service, 'validateRole');
+      return { checks: [`${fleet.options.role ?? 'api'} check passed`] };
+    },
+    probeStorage({ service }) {
+      fleetOf(service, 'probeStorage');
+      return { checks: [] };
+    },
   });
   return { ...faked, ...createNotifyActivities() };
 }

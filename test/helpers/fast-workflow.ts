@@ -68,5 +68,7 @@ export async function failureOf(handle: WorkflowHandle<typeof rollingDeployment>
 /** The instance-changing calls a fake fleet received, e.g. `takeOutOfRotation fast-ab12cd-1`. */
 export const changes = (fleet: FakeFleet) =>
   fleet.calls.filter((c) =>
-    /^(drainInstance|takeOutOfRotation|installArtifact|restartInstance|replaceOnHost|readmitInstance) /.test(c),
+    /^(drainInstance|takeOutOfRotation|installArtifact|restartInstance|replaceOnHost|readmitInstance|quiesceInstance|confirmWorking) /.test(
+      c,
+    ),
   );

@@ -26,9 +26,11 @@ export function fleetCommand(program: Command): void {
 
   fleet
     .command('up')
-    .description('start HAProxy and every instance of a service at a version (idempotent)')
+    .description(
+      'start every instance of the fleet (or of one service) at a version, and HAProxy for the api services (idempotent)',
+    )
     .requiredOption('--version <version>', 'artifact version to run (build it first with zerodown artifact build)')
-    .option('--service <name>', 'service to start (default: the only api service)')
+    .option('--service <name>', 'service to start (default: every local service)')
     .option('--no-retries', 'turn HAProxy retries and redispatch off')
     .option(...fleetFlag)
     .action(async (raw: Record<string, unknown>) => {
