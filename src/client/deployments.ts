@@ -15,7 +15,7 @@ import {
   type DeploymentSpecInput,
 } from '../domain/deployment.ts';
 import { staticDetails, staticSummary, type StartView } from '../domain/deployment-views.ts';
-import { badInput, parseInput, refused } from '../domain/errors.ts';
+import { parseInput, refused } from '../domain/errors.ts';
 import { environmentKey, serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
 import { instanceRefs } from '../fleet/wiring.ts';
