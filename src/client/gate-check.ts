@@ -1,6 +1,6 @@
 import type { DeploymentSpec } from '../domain/deployment.ts';
 import { refused } from '../domain/errors.ts';
-import { type GateReport, refusalMessage, refusedGates } from '../domain/gates.ts';
+import { type GateReport, refusalMessage, refusedGates, requiredGates } from '../domain/gates.ts';
 import type { LoadedFleet } from '../fleet/fleet-file.ts';
 import { evaluateGates } from '../gates/evaluate.ts';
 import { recordsFor } from '../gates/records.ts';
@@ -10,7 +10,9 @@ import { recordsFor } from '../gates/records.ts';
  * every refused gate's evidence, and no workflow is started. The worker judges them again
  * (src/workflows/gates.ts): this check is for the operator, not the guard.
  */
-export async function precheckGates(fleet: LoadedFleet, spec: DeploymentSpec): Promise<GateReport> {
+export async function precheckGates(fleet: LoadedFleet, spec: DeploymentSpec): Promise<GateReport | undefined> {
+  // No gate required: nothing to show (prepareDeployment already verified the artifact).
+  if (requiredGates(fleet.config.gates).length === 0) return undefined;
   const report = await evaluateGates(fleet, { service: spec.service, version: spec.version }, recordsFor(fleet));
   if (refusedGates(report).length > 0)
     throw refused(

@@ -120,7 +120,7 @@ export async function startWithGates(
   },
 ): Promise<void> {
   const gates = await precheckGates(fleet, spec);
-  if (!flags.json && gates.results.length > 0) process.stdout.write(terminalSafe(`${gateLines(gates).join('\n')}\n`));
+  if (!flags.json && gates) process.stdout.write(terminalSafe(`${gateLines(gates).join('\n')}\n`));
   const taskQueue = spec.loadBalancerTaskQueue;
   const env = spec.environment === defaultEnvironment ? '' : ` --env ${spec.environment}`;
   await withClient(raw, async (dc) => {
