@@ -32,6 +32,14 @@ async function confirmed<T>(observe: () => Promise<T>, problem: (seen: T) => boo
   });
 }
 
+/** The role figures a non-api instance reports, when it reports any (docs/roles.md). */
+function roleStatusOf(raw: Record<string, unknown> | undefined): { roleStatus?: Record<string, unknown> } {
+  const roleStatus = raw?.roleStatus;
+  return roleStatus && typeof roleStatus === 'object' && !Array.isArray(roleStatus)
+    ? { roleStatus: roleStatus as Record<string, unknown> }
+    : {};
+}
+
 /** Host-local: runs on the worker of the instances' host. */
 export function createInstanceCheckActivities(deps: ActivityDeps) {
   const observe = async (service: string, instance: string): Promise<InstanceObservation> => {
@@ -45,6 +53,7 @@ export function createInstanceCheckActivities(deps: ActivityDeps) {
       ready: readiness.ok,
       ...(readiness.ok ? {} : { readiness: probeAnswer(readiness) }),
       version: state.report?.version,
+      ...roleStatusOf(state.report?.raw),
     };
   };
 

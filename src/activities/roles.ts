@@ -4,10 +4,10 @@ import { control, roleStatus } from '../adapters/role-control.ts';
 import { storedCheckpoint } from '../adapters/role-dependencies.ts';
 import type { InstanceRef } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
-import { type ListenerCheckpoint, type RoleReport, listenerStatus } from '../domain/roles.ts';
+import { type ListenerCheckpoint, type RoleReport, listenerStatus, roleFigures } from '../domain/roles.ts';
 import type { WorkVerdict } from '../domain/triggers.ts';
 import { requireService } from '../fleet/fleet-file.ts';
-import { type ActivityDeps, heartbeater, instanceContext } from './context.ts';
+import { type ActivityDeps, instanceContext, withHeartbeats } from './context.ts';
 import type { InstanceInput } from './load-balancer.ts';
 import { roleProofs } from './role-proofs.ts';
 
@@ -29,11 +29,16 @@ export interface QuiesceResult {
 /** How a restarted instance proved it works (or why proof was not possible, as a warning). */
 export interface ConfirmResult {
   waitedMs: number;
+  /** Its own figures once proven (domain/roles.ts roleFigures). */
+  figures?: string;
   proof?: string;
   warning?: string;
 }
 
 const pollMs = 200;
+
+type QuiesceInput = InstanceInput & { timeoutMs: number };
+type ConfirmInput = InstanceInput & { version: string; timeoutMs: number; stoppedAt?: ListenerCheckpoint };
 
 export function createRoleActivities(deps: ActivityDeps) {
   const log = deps.logger.child({ activities: 'roles' });
@@ -47,99 +52,92 @@ export function createRoleActivities(deps: ActivityDeps) {
     return stored ?? listenerStatus.safeParse(report?.roleStatus).data?.checkpoint ?? undefined;
   }
 
-  return {
-    /**
-     * Stops the instance taking new work (POST /api/control/quiesce) and waits, heartbeating and
-     * bounded by `timeoutMs`, until its in-flight work is done: active jobs, a running tick, the
-     * block being processed. For a listener, returns the checkpoint it stopped at.
-     */
-    async quiesceInstance({
-      service,
-      instance,
-      timeoutMs,
-    }: InstanceInput & { timeoutMs: number }): Promise<QuiesceResult> {
-      const { ref, runtime } = instanceContext(deps, service, instance);
-      const started = Date.now();
-      const beat = heartbeater();
-      beat();
-      if (!(await runtime.inspect(ref)).running) {
-        const stoppedAt = await checkpointOf(ref, undefined);
-        return { waitedMs: 0, note: `${instance} was not running`, ...(stoppedAt ? { stoppedAt } : {}) };
-      }
-      let report = await control(ref, 'quiesce');
-      const deadline = started + timeoutMs;
-      while (report.inFlight > 0 || !report.quiesced) {
+  /**
+   * Stops the instance taking new work (POST /api/control/quiesce) and waits, bounded by
+   * `timeoutMs`, until its in-flight work is done: active jobs, a running tick, the block being
+   * processed. For a listener, returns the checkpoint it stopped at. A process that is not running
+   * has nothing to quiesce (a restore after a crash).
+   */
+  async function quiesce({ service, instance, timeoutMs }: QuiesceInput): Promise<QuiesceResult> {
+    const { ref, runtime } = instanceContext(deps, service, instance);
+    const started = Date.now();
+    if (!(await runtime.inspect(ref)).running) {
+      const stoppedAt = await checkpointOf(ref, undefined);
+      return { waitedMs: 0, note: `${instance} was not running`, ...(stoppedAt ? { stoppedAt } : {}) };
+    }
+    let report = await control(ref, 'quiesce');
+    const deadline = started + timeoutMs;
+    while (report.inFlight > 0 || !report.quiesced) {
+      if (Date.now() > deadline)
+        throw ApplicationFailure.nonRetryable(
+          `${instance} still had ${report.inFlight} unit(s) of work in flight ${timeoutMs} ms after it was told to quiesce; raise drainTimeoutSeconds in the fleet file or make its work shorter`,
+          failureTypes.drainTimeout,
+        );
+      await sleep(pollMs);
+      report = report.quiesced ? await roleStatus(ref) : await control(ref, 'quiesce');
+    }
+    const stoppedAt = await checkpointOf(ref, report);
+    const waitedMs = Date.now() - started;
+    log.info({ service, instance, waitedMs, stoppedAt }, 'instance quiesced: no work in flight');
+    return { waitedMs, ...(stoppedAt ? { stoppedAt } : {}) };
+  }
+
+  /**
+   * Re-enables the restarted instance (POST /api/control/resume; for a scheduler this is the
+   * re-enable that comes only after the health check) and proves it works within `timeoutMs`: a
+   * worker completes a job while jobs wait, the scheduler's next slot runs on time, a listener
+   * resumes at the stopped checkpoint + 1 and catches up. A failed proof is a named trigger
+   * (domain/triggers.ts) and non-retryable: the deployment rolls back naming it.
+   */
+  async function confirm(input: ConfirmInput): Promise<ConfirmResult> {
+    const { service, instance, timeoutMs } = input;
+    const { ref } = instanceContext(deps, service, instance);
+    const started = Date.now();
+    const resumed = await control(ref, 'resume');
+    if (resumed.version !== input.version)
+      throw ApplicationFailure.nonRetryable(
+        `${instance} reports version ${resumed.version} after its restart, expected ${input.version}`,
+        failureTypes.instanceUnhealthy,
+      );
+    const proof = roleProofs[ref.role](deps, ref, { ...input, resumed });
+    const deadline = started + timeoutMs;
+    let verdict: WorkVerdict = { outcome: 'waiting' };
+    // Bounded: every pass sleeps, and the verdicts end the wait once `timeoutMs` has passed.
+    for (;;) {
+      try {
+        verdict = await proof.look(Date.now() - started);
+        if (verdict.outcome !== 'waiting') break;
+      } catch (error) {
+        // Redis, the database or the chain unreachable: looked at again until the bound, then named.
         if (Date.now() > deadline)
           throw ApplicationFailure.nonRetryable(
-            `${instance} still had ${report.inFlight} unit(s) of work in flight ${timeoutMs} ms after it was told to quiesce; raise drainTimeoutSeconds in the fleet file or make its work shorter`,
-            failureTypes.drainTimeout,
+            `cannot prove ${instance} works within ${timeoutMs} ms: ${(error as Error).message}`,
+            failureTypes.roleNotWorking,
           );
-        beat();
-        await sleep(pollMs);
-        report = report.quiesced ? await roleStatus(ref) : await control(ref, 'quiesce');
       }
-      const stoppedAt = await checkpointOf(ref, report);
-      const waitedMs = Date.now() - started;
-      log.info({ service, instance, waitedMs, stoppedAt }, 'instance quiesced: no work in flight');
-      return { waitedMs, ...(stoppedAt ? { stoppedAt } : {}) };
-    },
+      await sleep(pollMs);
+    }
+    const waitedMs = Date.now() - started;
+    const figures = await roleStatus(ref)
+      .then((r) => roleFigures(ref.role, r.roleStatus))
+      .catch(() => undefined);
+    switch (verdict.outcome) {
+      case 'proven':
+        log.info({ service, instance, waitedMs, proof: verdict.proof }, 'instance works again');
+        return { waitedMs, proof: verdict.proof, ...(figures ? { figures } : {}) };
+      case 'unproven':
+        log.warn({ service, instance, waitedMs }, verdict.warning);
+        return { waitedMs, warning: verdict.warning, ...(figures ? { figures } : {}) };
+      case 'failed':
+        log.warn({ service, instance, waitedMs, trigger: verdict.reason }, 'instance does not work');
+        throw ApplicationFailure.nonRetryable(verdict.reason, failureTypes.roleNotWorking);
+    }
+  }
 
-    /**
-     * Re-enables the restarted instance (POST /api/control/resume; for a scheduler this is the
-     * re-enable that comes only after the health check) and proves it works within `timeoutMs`:
-     * a worker completes a job while jobs wait, the scheduler's next slot runs on time, a listener
-     * resumes at the stopped checkpoint + 1 and catches up. A failed proof is a named trigger
-     * (domain/triggers.ts) and non-retryable: the deployment rolls back naming it.
-     */
-    async confirmWorking(
-      input: InstanceInput & { version: string; timeoutMs: number; stoppedAt?: ListenerCheckpoint },
-    ): Promise<ConfirmResult> {
-      const { service, instance, timeoutMs } = input;
-      const { ref } = instanceContext(deps, service, instance);
-      const started = Date.now();
-      const beat = heartbeater();
-      beat();
-      const resumed = await control(ref, 'resume');
-      if (resumed.version !== input.version)
-        throw ApplicationFailure.nonRetryable(
-          `${instance} reports version ${resumed.version} after its restart, expected ${input.version}`,
-          failureTypes.instanceUnhealthy,
-        );
-      const proof = roleProofs[ref.role](deps, ref, { ...input, resumed });
-      const deadline = started + timeoutMs;
-      let verdict: WorkVerdict = { outcome: 'waiting' };
-      let lastError: string | undefined;
-      // Bounded: every pass sleeps, and the verdicts end the wait once `timeoutMs` has passed.
-      for (;;) {
-        beat();
-        try {
-          verdict = await proof.look(Date.now() - started);
-          lastError = undefined;
-        } catch (error) {
-          // Redis, the database or the chain unreachable: looked at again until the bound, then named.
-          lastError = (error as Error).message;
-          if (Date.now() > deadline)
-            throw ApplicationFailure.nonRetryable(
-              `cannot prove ${instance} works within ${timeoutMs} ms: ${lastError}`,
-              failureTypes.roleNotWorking,
-            );
-        }
-        if (lastError === undefined && verdict.outcome !== 'waiting') break;
-        await sleep(pollMs);
-      }
-      const waitedMs = Date.now() - started;
-      switch (verdict.outcome) {
-        case 'proven':
-          log.info({ service, instance, waitedMs, proof: verdict.proof }, 'instance works again');
-          return { waitedMs, proof: verdict.proof };
-        case 'unproven':
-          log.warn({ service, instance, waitedMs }, verdict.warning);
-          return { waitedMs, warning: verdict.warning };
-        case 'failed':
-          log.warn({ service, instance, waitedMs, trigger: verdict.reason }, 'instance does not work');
-          throw ApplicationFailure.nonRetryable(verdict.reason, failureTypes.roleNotWorking);
-      }
-    },
+  // Both heartbeat on a timer throughout, so a slow probe never lets the heartbeat lapse.
+  return {
+    quiesceInstance: (input: QuiesceInput) => withHeartbeats(() => quiesce(input)),
+    confirmWorking: (input: ConfirmInput) => withHeartbeats(() => confirm(input)),
   };
 }
 

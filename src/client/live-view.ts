@@ -65,7 +65,7 @@ export function plainView(write: (line: string) => void): View {
         if (states.get(i.instance) === state) continue;
         if (states.has(i.instance) || i.state !== 'pending') {
           write(
-            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.error ? `, error: ${escapeControls(i.error)}` : ''}`,
+            `${clock(context.now)}  instance ${i.instance} (${i.host}): ${i.state}, runs ${i.version ?? '?'}${timingsText(i)}${i.figures ? `; ${escapeControls(i.figures)}` : ''}${i.error ? `, error: ${escapeControls(i.error)}` : ''}`,
           );
         }
         states.set(i.instance, state);

@@ -23,13 +23,14 @@ export function table(rows: string[][], indent = ''): string[] {
 
 const timingColumns: (keyof InstanceTimings)[] = ['drainMs', 'restartMs', 'healthMs', 'readmitMs', 'totalMs'];
 
-function instanceRow(i: InstanceStatus): string[] {
+function instanceRow(i: InstanceStatus, withFigures: boolean): string[] {
   return [
     i.instance,
     i.host,
     i.state,
     i.version ?? '?',
     ...timingColumns.map((key) => seconds(i.timings[key])),
+    ...(withFigures ? [escapeControls(i.figures ?? '-')] : []),
     i.error ? `error: ${escapeControls(i.error)}` : '',
   ];
 }
@@ -63,14 +64,28 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
   const elapsed = seconds((status.finishedAt ?? context.now) - status.startedAt);
   const batch = status.batch > 0 ? `   batch ${status.batch}/${status.batches}` : '';
   const onNew = status.instances.filter((i) => i.version === status.version && i.changed).length;
+  // A worker's, scheduler's or listener's own figures (jobs, ticks, blocks) get a column of their own.
+  const withFigures = status.instances.some((i) => i.figures);
   const lines = [
     `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
     `  ${escapeControls(status.step)}`,
     '',
     ...table(
       [
-        ['INSTANCE', 'HOST', 'STATE', 'VERSION', 'DRAIN', 'RESTART', 'HEALTH', 'READMIT', 'TOTAL', ''],
-        ...status.instances.map(instanceRow),
+        [
+          'INSTANCE',
+          'HOST',
+          'STATE',
+          'VERSION',
+          'DRAIN',
+          'RESTART',
+          'HEALTH',
+          withFigures ? 'CONFIRM' : 'READMIT',
+          'TOTAL',
+          ...(withFigures ? ['WORK'] : []),
+          '',
+        ],
+        ...status.instances.map((i) => instanceRow(i, withFigures)),
       ],
       '  ',
     ),

@@ -52,6 +52,8 @@ export interface InstanceStatus {
   error?: string;
   /** Something that went wrong without failing the step, e.g. the old process had to be killed. */
   warning?: string;
+  /** A worker's, scheduler's or listener's own figures at the last look (domain/roles.ts roleFigures). */
+  figures?: string;
 }
 
 export type LogKind =

@@ -33,6 +33,8 @@ export interface InstanceObservation {
   readiness?: string;
   /** The version its status endpoint reports; undefined when it does not answer. */
   version: string | undefined;
+  /** A non-api instance's own figures from its status endpoint (docs/roles.md). */
+  roleStatus?: Record<string, unknown>;
 }
 
 /** What the load balancer says about one instance (its server). */

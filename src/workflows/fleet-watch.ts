@@ -1,5 +1,6 @@
 import { condition, isCancellation } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import { roleFigures } from '../domain/roles.ts';
 import type { InstanceStatus } from '../domain/status.ts';
 import { bakeWatchIntervalMs, fleetTrigger } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
@@ -43,7 +44,13 @@ export async function fleetProblem(
         }),
       ),
     ]);
-    return fleetTrigger(expected, observed.flat(), servers);
+    const seen = observed.flat();
+    // The role's own figures (jobs done, ticks, block and lag) go on the status for the live view.
+    for (const o of seen) {
+      const figures = o.roleStatus ? roleFigures(spec.role, o.roleStatus) : undefined;
+      if (figures) state.instance(o.instance, { figures });
+    }
+    return fleetTrigger(expected, seen, servers);
   } catch (error) {
     if (isCancellation(error)) throw error;
     return `the fleet could not be checked: ${failureMessage(error)}`;

@@ -160,7 +160,11 @@ async function roleSteps(step: Step, started: number): Promise<void> {
   });
   if (confirmed.warning) recordWarning(state, target.instance, confirmed.warning);
   const totalMs = Date.now() - started;
-  set({ state: updating ? 'updated' : 'restored', timings: { readmitMs: confirmed.waitedMs, totalMs } });
+  set({
+    state: updating ? 'updated' : 'restored',
+    timings: { readmitMs: confirmed.waitedMs, totalMs },
+    ...(confirmed.figures ? { figures: confirmed.figures } : {}),
+  });
   state.event(
     'instance-replaced',
     `${target.instance} works on ${version} (${mode(updating)}, ${totalMs} ms)${confirmed.proof ? `: ${confirmed.proof}` : ''}`,

@@ -21,7 +21,11 @@ const fleet = (health: Record<string, unknown> = {}, extra: Record<string, unkno
           { name: 'api-2', port: 39102 },
         ],
       },
-      jobs: { role: 'worker', instances: [{ name: 'jobs-1', port: 39301 }] },
+      jobs: {
+        role: 'worker',
+        queue: { name: 'jobs', redisUrl: 'redis://127.0.0.1:6379' },
+        instances: [{ name: 'jobs-1', port: 39301 }],
+      },
       ...extra,
     },
   });

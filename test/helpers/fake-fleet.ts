@@ -260,8 +260,20 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities {
       const fleet = fleetOf(service, 'observeInstances');
       return instances.map(({ instance }) => {
         const i = fleet.instance(instance);
+        // A fake worker reports the figures of docs/roles.md: the live view shows them.
+        const figures =
+          fleet.options.role === 'worker'
+            ? { roleStatus: { processed: 7, failed: 0, active: 1, consuming: !i.quiesced } }
+            : {};
         return i.running
-          ? { instance, running: true, ready: i.ready, ...(i.ready ? {} : { readiness: '503' }), version: i.version }
+          ? {
+              instance,
+              running: true,
+              ready: i.ready,
+              ...(i.ready ? {} : { readiness: '503' }),
+              version: i.version,
+              ...figures,
+            }
           : { instance, running: false, ready: false, version: undefined };
       });
     },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { renderFrame } from '../../src/client/render.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import { changes, startFastHarness, type FastHarness } from '../helpers/fast-workflow.ts';
 
@@ -62,6 +63,20 @@ describe('service roles (fast, fake activities)', () => {
       );
     });
   }
+
+  it("shows a worker's own figures in the status and the live view", async () => {
+    const fleet = h.fleet({ instances: 2, role: 'worker' });
+    const handle = await h.deploy(fleet, { version: '2.0.0' });
+    assert.equal((await handle.result()).phase, 'succeeded');
+    const status = await handle.query(statusQuery);
+    assert.deepEqual(
+      status.instances.map((i) => i.figures),
+      ['jobs 7 done, 1 active, 0 failed', 'jobs 7 done, 1 active, 0 failed'],
+    );
+    const frame = renderFrame(status, { now: Date.now() }).join('\n');
+    assert.match(frame, /CONFIRM\s+TOTAL\s+WORK/);
+    assert.match(frame, /jobs 7 done, 1 active, 0 failed/);
+  });
 
   it('deploys a single listener (its work waits on the chain) and records the checkpoint it stopped at', async () => {
     const fleet = h.fleet({ instances: 1, role: 'listener' });
