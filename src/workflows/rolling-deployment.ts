@@ -144,7 +144,7 @@ async function deployBatch(
     // Patched: deployments recorded before the analysis (docs/analysis.md) replay without it.
     const analysis =
       spec.analysis && patched('analysis')
-        ? analyseBake(spec, state, { config: spec.analysis, role: 'api', batch: number, seconds: spec.bakeSeconds })
+        ? analyseBake(spec, state, { config: spec.analysis, role: spec.role, batch: number, seconds: spec.bakeSeconds })
         : undefined;
     // The bake window ends early when an operator asks for a rollback or an abort.
     const seen = watching
