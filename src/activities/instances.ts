@@ -87,7 +87,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
       problem = !live.ok
         ? `${ref.health.liveness} did not answer 2xx (${live.last?.statusCode ?? live.last?.error ?? 'no answer'})`
         : !ready?.ok
-          ? `${ref.health.readiness} answered ${ready?.last?.statusCode ?? ready?.last?.error ?? 'nothing'}`
+          ? `${ref.health.readiness} answered ${ready?.last?.statusCode ?? ready?.last?.error ?? 'nothing'}${readinessReason(ready?.last?.body)}`
           : `${ref.health.status} reports version ${report?.version ?? 'unknown'}, expected ${version}`;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -131,4 +131,14 @@ export function createInstanceActivities(deps: ActivityDeps) {
       return { version: state.report?.version, running: state.running, installedVersion: state.installedVersion };
     },
   };
+}
+
+/** The reason a not-ready instance gives in its readiness answer (docs/roles.md), as ` (reason)`. */
+function readinessReason(body: string | undefined): string {
+  try {
+    const reason = (JSON.parse(body ?? '') as { reason?: unknown }).reason;
+    return typeof reason === 'string' && reason !== '' ? ` (${reason.slice(0, 300)})` : '';
+  } catch {
+    return '';
+  }
 }
