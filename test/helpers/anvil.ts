@@ -67,6 +67,8 @@ export interface ListenerBench {
     chainSettings?: Record<string, unknown>,
     options?: { instance?: string; waitReady?: boolean },
   ): Promise<ListenerProcess>;
+  /** SIGKILLs every listener still running (after a failed test, so the next one starts clean). */
+  killAll(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -132,10 +134,13 @@ export async function createListenerBench(options: { blockTimeSeconds: number })
       if (!waitReady) return listener;
       await eventually(
         async () => (await listener.status().catch(() => undefined))?.ready === true,
-        15_000,
+        40_000,
         `listener ${version} to be ready (output: ${listener.output().slice(-500)})`,
       );
       return listener;
+    },
+    killAll: async () => {
+      await Promise.all(processes.map((p) => p.kill()));
     },
     cleanup,
   };
@@ -157,7 +162,7 @@ function processHandle(child: ChildProcess, port: number, version: string): List
     output: () => output,
     exited,
     async status() {
-      const { body } = await get(port, '/api/health/status', 3000);
+      const { body } = await get(port, '/api/health/status', 10_000);
       return body as unknown as Awaited<ReturnType<ListenerProcess['status']>>;
     },
     async control(action) {
