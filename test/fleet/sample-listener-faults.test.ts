@@ -3,7 +3,7 @@ import { after, afterEach, before, test } from 'node:test';
 import { createPublicClient, http } from 'viem';
 import { eventReport } from '../../src/fleet/sample-listener.ts';
 import { type ListenerBench, createListenerBench } from '../helpers/anvil.ts';
-import { eventually, sleep } from '../helpers/local-fleet.ts';
+import { eventually, get, sleep } from '../helpers/local-fleet.ts';
 import { freePort } from '../helpers/ports.ts';
 
 let bench: ListenerBench;
@@ -82,6 +82,12 @@ test('with the RPC endpoint unreachable it stays not ready, says why, and still 
   assert.equal(status.ready, false);
   assert.equal(status.roleStatus.rpcOk, false);
   assert.equal(status.roleStatus.dbOk, true);
+  const readiness = await get(listener.port, '/api/health/readiness', 10_000);
+  assert.equal(readiness.status, 503);
+  assert.match(
+    String(readiness.body.reason),
+    new RegExp(`RPC endpoint http://127\\.0\\.0\\.1:${closed} does not answer`),
+  );
   assert.equal(await listener.stop(), 0);
 });
 

@@ -88,7 +88,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
     const [ref] = lf.refs;
     assert.ok(ref);
     await h.run(async (deploy) => {
-      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 3, 15_000, 'v1 at work');
+      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 3, 30_000, 'v1 at work');
 
       // SIGKILL in the middle of a block: its transaction is open (blockHoldMs), nothing committed.
       let killedAt = -1;
@@ -99,7 +99,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
           killedAt = status.roleStatus.processing;
           return true;
         },
-        15_000,
+        30_000,
         'v1 in the middle of a block',
       );
       const pid = (await lf.runtime.inspect(ref)).pid;
@@ -112,7 +112,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       await fleetUp(lf.fleet, { service: lf.service, version: '1.0.0' });
       await eventually(
         async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2,
-        15_000,
+        30_000,
         'v1 at work again',
       );
       assert.equal((await lf.status())?.roleStatus.firstBlock, killedAt, 'the restarted v1 redoes the killed block');
@@ -134,7 +134,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       t.diagnostic(`v1 killed in block ${killedAt} and redid it; v2 resumed at block ${stoppedAt.block + 1}`);
 
       // v2 → v3 (stuck): ready, never advances; the workflow rolls back by itself naming the trigger.
-      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2, 15_000, 'v2 at work');
+      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2, 30_000, 'v2 at work');
       const v3 = await deploy('3.0.0');
       const r3 = await v3.result();
       assert.equal(r3.phase, 'rolled-back');
@@ -149,7 +149,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       assert.equal(restored?.roleStatus.firstBlock, resumeAt.block + 1, 'the restored v2 resumes at checkpoint + 1');
       await eventually(
         async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 3,
-        15_000,
+        30_000,
         'v2 at work again',
       );
     });
@@ -192,11 +192,11 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
     const gate = lf.gate;
     assert.ok(gate);
     await h.run(async (deploy) => {
-      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2, 15_000, 'v1 at work');
+      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2, 30_000, 'v1 at work');
 
       // Unreachable before the deployment: v1 is not ready, the fleet is not whole, nothing is touched.
       gate.cut();
-      await eventually(async () => (await lf.status())?.ready === false, 10_000, 'v1 to report not ready');
+      await eventually(async () => (await lf.status())?.ready === false, 30_000, 'v1 to report not ready');
       const refused = await (await deploy('2.0.0')).result().then(
         () => assert.fail('a deployment onto a listener that cannot reach its chain went ahead'),
         (error: Error) => String((error.cause as Error | undefined)?.message ?? error.message),
@@ -204,7 +204,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       assert.match(refused, /nothing was changed/);
       assert.equal((await lf.status())?.version, '1.0.0');
       gate.restore();
-      await eventually(async () => (await lf.status())?.ready === true, 10_000, 'v1 ready again');
+      await eventually(async () => (await lf.status())?.ready === true, 30_000, 'v1 ready again');
 
       // Lost while the instance restarts: v2 never gets ready, the health check gives up at its
       // bound, and the rollback brings v1 back once the endpoint answers again.
@@ -236,7 +236,7 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       assert.equal(restored?.version, '1.0.0');
       await eventually(
         async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2,
-        15_000,
+        30_000,
         'v1 at work again',
       );
     });
