@@ -246,6 +246,14 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       { missed: report.missed, duplicated: report.duplicated, unexpected: report.unexpected, gaps: report.gaps },
       { missed: [], duplicated: [], unexpected: [], gaps: [] },
     );
-    assert.ok(!report.runs.some((r) => r.version === '2.0.0'), 'v2 never processed a block');
+    // v2 may take a block or two before the cut reaches it; whatever it took, the hand-overs join up.
+    t.diagnostic(JSON.stringify(report.runs));
+    for (let i = 1; i < report.runs.length; i++)
+      assert.equal(
+        report.runs[i]?.firstBlock,
+        (report.runs[i - 1]?.lastBlock ?? 0) + 1,
+        'each hand-over at checkpoint + 1',
+      );
+    assert.equal(report.runs.at(-1)?.version, '1.0.0', 'v1 works again after the rollback');
   });
 });
