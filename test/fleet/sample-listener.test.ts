@@ -73,7 +73,11 @@ test('v1 records every event of every confirmed block once, with its checkpoint,
   assert.equal(await v1.stop(), 0, 'SIGTERM: a clean exit');
   const report = await fullReport();
   assertExactlyOnce(report, t);
-  assert.deepEqual(report.emptyBlocks, [], 'every block in the range has events');
+  assert.deepEqual(
+    report.emptyBlocks.filter((b) => b > bench.stream.deployedInBlock),
+    [],
+    'every block after the stream began has events',
+  );
   const stored = await checkpointRow();
   assert.equal(stored.hash, (await rpc().getBlock({ blockNumber: BigInt(stored.block) })).hash);
 });

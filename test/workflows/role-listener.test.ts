@@ -164,7 +164,11 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
       }),
     );
     assert.ok(report.expected > 20, `events to compare: ${report.expected}`);
-    assert.deepEqual(report.emptyBlocks, [], 'every block of the history has events');
+    assert.deepEqual(
+      report.emptyBlocks.filter((b) => b > lf.stream.deployedInBlock),
+      [],
+      'every block after the stream began has events',
+    );
     assert.deepEqual(report.missed, [], 'no event missed');
     assert.deepEqual(report.duplicated, [], 'no event twice');
     assert.deepEqual(report.unexpected, [], 'no event off the canonical chain');
