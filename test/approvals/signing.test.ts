@@ -207,9 +207,13 @@ describe('the approval policy in the fleet file', () => {
           frontend: { port: 18080 },
           instances: [{ name: 'api-1', port: 18081 }],
           approvals: { operators: { erin: 'erin.pub' }, steeringOpenToAll: false },
-          notifications: { webhooks: [{ url: 'https://hooks.example/x', events: ['failed'] }] },
+          notifications: { webhooks: [{ url: 'http://127.0.0.1:9/api-only', events: ['failed'] }] },
         },
-        plain: { role: 'worker', instances: [{ name: 'plain-1', port: 18082 }] },
+        plain: {
+          role: 'worker',
+          queue: { name: 'plain', redisUrl: 'redis://127.0.0.1:6379' },
+          instances: [{ name: 'plain-1', port: 18082 }],
+        },
       },
     });
     const fleet = resolveFleet(config, { source: join(dir, 'fleet.yaml'), baseDir: dir, env: {} });
@@ -223,7 +227,7 @@ describe('the approval policy in the fleet file', () => {
     assert.equal(api.approvals?.steeringOpenToAll, false);
     assert.deepEqual(
       api.webhooks.map((w) => w.url),
-      ['http://127.0.0.1:9/all', 'https://hooks.example/x'],
+      ['http://127.0.0.1:9/all', 'http://127.0.0.1:9/api-only'],
     );
     const plain = await activities.servicePolicy({ service: 'plain' });
     assert.equal(plain.approvals, undefined, 'no operators listed: unsigned approvals, as before');
