@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { probe } from '../adapters/instance-probe.ts';
+import { probe, probeAnswer } from '../adapters/instance-probe.ts';
 import {
   type InstanceExpectation,
   type InstanceObservation,
@@ -51,7 +51,7 @@ export function createInstanceCheckActivities(deps: ActivityDeps) {
       instance,
       running: true,
       ready: readiness.ok,
-      ...(readiness.ok ? {} : { readiness: String(readiness.statusCode ?? readiness.error ?? 'nothing') }),
+      ...(readiness.ok ? {} : { readiness: probeAnswer(readiness) }),
       version: state.report?.version,
       ...roleStatusOf(state.report?.raw),
     };

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { waitForEndpoint, readReport } from '../adapters/instance-probe.ts';
+import { probeAnswer, waitForEndpoint, readReport } from '../adapters/instance-probe.ts';
 import type { StopOutcome } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
 import { type ActivityDeps, heartbeater, instanceContext, permanentAs, withHeartbeats } from './context.ts';
@@ -87,7 +87,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
       problem = !live.ok
         ? `${ref.health.liveness} did not answer 2xx (${live.last?.statusCode ?? live.last?.error ?? 'no answer'})`
         : !ready?.ok
-          ? `${ref.health.readiness} answered ${ready?.last?.statusCode ?? ready?.last?.error ?? 'nothing'}`
+          ? `${ref.health.readiness} answered ${probeAnswer(ready?.last)}`
           : `${ref.health.status} reports version ${report?.version ?? 'unknown'}, expected ${version}`;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

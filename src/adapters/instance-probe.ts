@@ -46,6 +46,21 @@ export function httpGet(host: string, port: number, path: string, timeoutMs: num
   });
 }
 
+/** What a failed probe answered, for messages: the status code (with the body's `reason`, when it gives one) or the error. */
+export function probeAnswer(result: ProbeResult | undefined): string {
+  if (!result) return 'nothing';
+  if (result.statusCode === undefined) return result.error ?? 'nothing';
+  let reason: unknown;
+  try {
+    reason = (JSON.parse(result.body) as { reason?: unknown }).reason;
+  } catch {
+    reason = undefined;
+  }
+  return typeof reason === 'string' && reason
+    ? `${result.statusCode} (${reason.slice(0, 300)})`
+    : String(result.statusCode);
+}
+
 /** The part of a status answer zerodown relies on; anything else is kept raw. */
 const statusAnswer = z
   .object({

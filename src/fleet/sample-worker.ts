@@ -107,24 +107,49 @@ export function startJobStream(options: JobStreamOptions): JobStream {
     producedCount: () => produced.length,
     async stop() {
       clearInterval(timer);
-      await Promise.all(pending);
-      await queue.close();
+      // Bounded: with Redis gone, an add or the close could wait for a reconnect that never comes.
+      await within(5000, Promise.all(pending));
+      await within(2000, queue.close());
       return { produced: [...produced] };
     },
   };
 }
 
-/** Empties a queue and removes all its keys (the tests' and the demo's clean-up). */
-export async function removeQueue(redisUrl: string, name: string): Promise<void> {
+/** Waits for `promise` (ignoring its failure) or `ms`, whichever comes first. */
+async function within(ms: number, promise: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** Empties a queue and removes all its keys (the tests' and the demo's clean-up); gives up after `timeoutMs`. */
+export async function removeQueue(redisUrl: string, name: string, timeoutMs = 5000): Promise<void> {
   const url = new URL(redisUrl);
   const queue = new Queue(name, {
-    connection: { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: 3 },
+    connection: {
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      connectTimeout: 2000,
+      maxRetriesPerRequest: 1,
+      // With Redis gone, fail rather than reconnect forever.
+      retryStrategy: () => null,
+    },
   });
   queue.on('error', () => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`removing queue ${name} took over ${timeoutMs} ms`)), timeoutMs);
+  });
   try {
-    await queue.obliterate({ force: true });
+    await Promise.race([queue.obliterate({ force: true }), expired]);
   } finally {
-    await queue.close();
+    clearTimeout(timer);
+    await Promise.race([queue.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { createPublicClient, http } from 'viem';
 import { eventReport } from '../../src/fleet/sample-listener.ts';
 import { type ListenerBench, createListenerBench } from '../helpers/anvil.ts';
@@ -12,10 +12,12 @@ before(async () => {
   await bench.build('1.0.0');
 });
 after(() => bench?.cleanup());
+// A failed test must not leave its listener running into the next one.
+afterEach(() => bench?.killAll());
 
 test('quiesce finishes the block under way and takes no more; resume takes work again', async () => {
   const listener = await bench.start('1.0.0');
-  await eventually(async () => (await listener.status()).roleStatus.processedBlocks >= 2, 10_000, 'two blocks');
+  await eventually(async () => (await listener.status()).roleStatus.processedBlocks >= 2, 30_000, 'two blocks');
   const quiesced = await listener.control('quiesce');
   assert.equal(quiesced.inFlight, 0, 'quiesce answers once the block under way is committed');
   const held = quiesced.roleStatus.checkpoint;
@@ -27,7 +29,7 @@ test('quiesce finishes the block under way and takes no more; resume takes work 
   await listener.control('resume');
   await eventually(
     async () => ((await listener.status()).roleStatus.checkpoint?.block ?? 0) > (held?.block ?? 0),
-    10_000,
+    30_000,
     'the listener to advance after resume',
   );
   assert.equal(await listener.stop(), 0);
@@ -38,17 +40,17 @@ test('a reorg deeper than the confirmations while running is caught by the paren
   // Caught up, so that the 6 blocks the reorg replaces include processed ones (2 confirmations).
   await eventually(
     async () => ((await listener.status()).roleStatus.lag ?? 99) === 0,
-    20_000,
+    30_000,
     'the listener to catch up',
   );
   const rpc = createPublicClient({ transport: http(bench.chain.rpcUrl), cacheTime: 0 });
   await rpc.request({ method: 'anvil_reorg' as never, params: [6, []] as never });
-  await eventually(async () => (await listener.status()).roleStatus.reorgs === 1, 10_000, 'the reorg to be seen');
+  await eventually(async () => (await listener.status()).roleStatus.reorgs === 1, 30_000, 'the reorg to be seen');
   const reorged = (await listener.status()).roleStatus;
   await eventually(
     async () =>
       ((await listener.status()).roleStatus.checkpoint?.block ?? 0) >= (reorged.lastReorg?.from.block ?? 0) + 2,
-    15_000,
+    30_000,
     'the listener to pass the reorged height',
   );
   assert.equal(await listener.stop(), 0);
@@ -73,7 +75,7 @@ test('with the RPC endpoint unreachable it stays not ready, says why, and still 
   const listener = await bench.start('1.0.0', { rpcUrl: `http://127.0.0.1:${closed}` }, { waitReady: false });
   await eventually(
     async () => (await listener.status().catch(() => undefined))?.roleStatus.lastError?.source === 'rpc',
-    10_000,
+    30_000,
     'the RPC error to be reported',
   );
   const status = await listener.status();
@@ -85,6 +87,6 @@ test('with the RPC endpoint unreachable it stays not ready, says why, and still 
 
 test('settings with no RPC URL are refused at start with exit code 2 and the reason', async () => {
   const listener = await bench.start('1.0.0', { rpcUrl: '' }, { waitReady: false });
-  assert.equal(await Promise.race([listener.exited, sleep(10_000).then(() => 'still running')]), 2);
+  assert.equal(await Promise.race([listener.exited, sleep(30_000).then(() => 'still running')]), 2);
   assert.match(listener.output(), /chain\.rpcUrl is missing/);
 });

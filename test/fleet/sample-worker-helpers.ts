@@ -232,8 +232,9 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const [port = 0] = await freePorts(1);
+/** Starts redis-server on `port` (a free one by default), empty and keeping nothing on disk. */
+export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
+  port ??= (await freePorts(1))[0] ?? 0;
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()],

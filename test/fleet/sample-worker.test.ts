@@ -169,7 +169,12 @@ test('with Redis unreachable the worker is alive but not ready and says why; SIG
     'to name Redis',
   );
   assert.equal(status.ready, false);
-  assert.equal((await get(worker.port, '/api/health/readiness')).status, 503);
+  const readiness = await get(worker.port, '/api/health/readiness');
+  assert.equal(readiness.status, 503);
+  assert.match(
+    String(readiness.body.reason),
+    new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${closedPort}/? does not answer`),
+  );
   assert.equal((await get(worker.port, '/api/health/liveness')).status, 200);
   assert.equal(await worker.terminate(15_000), 0);
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type Socket, createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstanceRef, InstanceRuntime } from '../../src/adapters/runtime.ts';
@@ -66,6 +67,8 @@ export interface ListenerBench {
     chainSettings?: Record<string, unknown>,
     options?: { instance?: string; waitReady?: boolean },
   ): Promise<ListenerProcess>;
+  /** SIGKILLs every listener still running (after a failed test, so the next one starts clean). */
+  killAll(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -131,10 +134,13 @@ export async function createListenerBench(options: { blockTimeSeconds: number })
       if (!waitReady) return listener;
       await eventually(
         async () => (await listener.status().catch(() => undefined))?.ready === true,
-        15_000,
+        40_000,
         `listener ${version} to be ready (output: ${listener.output().slice(-500)})`,
       );
       return listener;
+    },
+    killAll: async () => {
+      await Promise.all(processes.map((p) => p.kill()));
     },
     cleanup,
   };
@@ -156,7 +162,7 @@ function processHandle(child: ChildProcess, port: number, version: string): List
     output: () => output,
     exited,
     async status() {
-      const { body } = await get(port, '/api/health/status', 3000);
+      const { body } = await get(port, '/api/health/status', 10_000);
       return body as unknown as Awaited<ReturnType<ListenerProcess['status']>>;
     },
     async control(action) {
@@ -189,6 +195,8 @@ export interface ListenerFleet {
   chain: LocalChain;
   stream: EventStream;
   db: TestDatabase;
+  /** The relay the fleet file's rpcUrl points at, when `gated`. */
+  gate: TcpGate | undefined;
   /** The listener's status (roleStatus included) as its instance reports it; undefined when it does not answer. */
   status(
     ref?: InstanceRef,
@@ -205,6 +213,8 @@ export interface ListenerFleetOptions {
   confirmations?: number;
   maxLagBlocks?: number;
   drainTimeoutSeconds?: number;
+  /** Put a TcpGate between the listener and anvil (ListenerFleet.gate), to cut the RPC endpoint. */
+  gated?: boolean;
 }
 
 export async function createListenerFleet(options: ListenerFleetOptions): Promise<ListenerFleet> {
@@ -221,6 +231,9 @@ export async function createListenerFleet(options: ListenerFleetOptions): Promis
     cleanups.push(() => stream.stop());
     const db = await createTestDatabase('zerodown_listener');
     cleanups.push(() => db.drop());
+    const gate = options.gated ? await startTcpGate(chain.rpcUrl) : undefined;
+    if (gate) cleanups.push(() => gate.close());
+    const rpcUrl = gate?.url ?? chain.rpcUrl;
     const port = await freePort();
     const fleetFile = join(dir, 'fleet.yaml');
     await writeFile(
@@ -235,7 +248,7 @@ export async function createListenerFleet(options: ListenerFleetOptions): Promis
         '    health: { checkIntervalMs: 200, rise: 2, fall: 2 }',
         `    drainTimeoutSeconds: ${drainTimeoutSeconds}`,
         `    database: { url: ${JSON.stringify(db.url)} }`,
-        `    chain: { rpcUrl: ${JSON.stringify(chain.rpcUrl)}, confirmations: ${confirmations}, contract: "${stream.contract}", maxLagBlocks: ${maxLagBlocks} }`,
+        `    chain: { rpcUrl: ${JSON.stringify(rpcUrl)}, confirmations: ${confirmations}, contract: "${stream.contract}", maxLagBlocks: ${maxLagBlocks} }`,
         '    checkpoint: { table: zd_listener_checkpoint }',
         '    instances:',
         `      - { name: ${service}-1, host: local, address: 127.0.0.1, port: ${port} }`,
@@ -265,6 +278,7 @@ export async function createListenerFleet(options: ListenerFleetOptions): Promis
       chain,
       stream,
       db,
+      gate,
       async status(ref = refs[0]) {
         if (!ref) return undefined;
         const answer = await get(ref.port, '/api/health/status', 3000).catch(() => undefined);
@@ -278,4 +292,58 @@ export async function createListenerFleet(options: ListenerFleetOptions): Promis
     await cleanup();
     throw error;
   }
+}
+
+/** A loopback TCP relay in front of a port that a test can cut (every connection reset) and restore. */
+export interface TcpGate {
+  port: number;
+  url: string;
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpGate(target: string): Promise<TcpGate> {
+  const { hostname, port: targetPort, protocol } = new URL(target);
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) return void client.destroy();
+    const upstream = connect(Number(targetPort), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (typeof address === 'object' && address) resolve(address.port);
+      else reject(new Error('no port'));
+    });
+  });
+  return {
+    port,
+    url: `${protocol}//127.0.0.1:${port}`,
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        open = false;
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

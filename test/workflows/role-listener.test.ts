@@ -181,4 +181,71 @@ describe('listener role (real workflow, anvil, PostgreSQL)', () => {
         'each hand-over at checkpoint + 1',
       );
   });
+
+  it('with the RPC endpoint unreachable: refused before anything changes; lost during the deployment: bounded health checks, then a rollback naming the endpoint; nothing lost', async (t) => {
+    const h = await harness(t, {
+      versions: { '1.0.0': undefined, '2.0.0': undefined },
+      upVersion: '1.0.0',
+      gated: true,
+    });
+    const { lf } = h;
+    const gate = lf.gate;
+    assert.ok(gate);
+    await h.run(async (deploy) => {
+      await eventually(async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2, 15_000, 'v1 at work');
+
+      // Unreachable before the deployment: v1 is not ready, the fleet is not whole, nothing is touched.
+      gate.cut();
+      await eventually(async () => (await lf.status())?.ready === false, 10_000, 'v1 to report not ready');
+      const refused = await (await deploy('2.0.0')).result().then(
+        () => assert.fail('a deployment onto a listener that cannot reach its chain went ahead'),
+        (error: Error) => String((error.cause as Error | undefined)?.message ?? error.message),
+      );
+      assert.match(refused, /nothing was changed/);
+      assert.equal((await lf.status())?.version, '1.0.0');
+      gate.restore();
+      await eventually(async () => (await lf.status())?.ready === true, 10_000, 'v1 ready again');
+
+      // Lost while the instance restarts: v2 never gets ready, the health check gives up at its
+      // bound, and the rollback brings v1 back once the endpoint answers again.
+      const started = Date.now();
+      const handle = await deploy('2.0.0', { healthTimeoutSeconds: 6 });
+      await eventually(
+        async () => (await handle.query(statusQuery)).instances.some((i) => i.state === 'restarting'),
+        30_000,
+        'the instance to be restarting',
+      );
+      gate.cut();
+      await eventually(
+        async () => (await handle.query(statusQuery)).phase === 'rolling-back',
+        60_000,
+        'the automatic rollback to start',
+      );
+      gate.restore();
+      const result = await handle.result();
+      assert.equal(result.phase, 'rolled-back');
+      assert.match(
+        result.reason ?? '',
+        /failed its health check for 2\.0\.0 within 6000 ms/,
+        'bounded by the health timeout',
+      );
+      assert.match(result.reason ?? '', /RPC endpoint http:\/\/127\.0\.0\.1:\d+ does not answer/, 'names the endpoint');
+      t.diagnostic(`refused: ${refused}`);
+      t.diagnostic(`rolled back after ${Date.now() - started} ms: ${result.reason}`);
+      const restored = await lf.status();
+      assert.equal(restored?.version, '1.0.0');
+      await eventually(
+        async () => ((await lf.status())?.roleStatus.processedBlocks ?? 0) >= 2,
+        15_000,
+        'v1 at work again',
+      );
+    });
+    const report = await wholeHistory(lf);
+    assert.ok(report.expected > 0);
+    assert.deepEqual(
+      { missed: report.missed, duplicated: report.duplicated, unexpected: report.unexpected, gaps: report.gaps },
+      { missed: [], duplicated: [], unexpected: [], gaps: [] },
+    );
+    assert.ok(!report.runs.some((r) => r.version === '2.0.0'), 'v2 never processed a block');
+  });
 });

@@ -53,9 +53,20 @@ export function instanceSetup(entryUrl, defaults = {}) {
  * - `inFlight()`: work started and not finished (jobs, a running tick, a block being processed);
  * - `roleStatus()`: the role's own figures, reported under `roleStatus` on the status endpoint;
  * - `quiesce()`: stop taking new work (idempotent), `resume()`: take work again (idempotent);
- * - `stop()`: release everything before exit; called on SIGTERM after quiescing.
+ * - `stop()`: release everything before exit; called on SIGTERM after quiescing;
+ * - `notReadyReason()` (optional): why it is not ready, answered with the readiness 503.
  */
-export function serveRole({ setup, isReady, inFlight, roleStatus, quiesce, resume, stop, shutdownTimeoutMs = 30_000 }) {
+export function serveRole({
+  setup,
+  isReady,
+  inFlight,
+  roleStatus,
+  quiesce,
+  resume,
+  stop,
+  notReadyReason = () => undefined,
+  shutdownTimeoutMs = 30_000,
+}) {
   const { identity, host, port, log } = setup;
   const startedAt = Date.now();
   let quiesced = false;
@@ -104,7 +115,11 @@ export function serveRole({ setup, isReady, inFlight, roleStatus, quiesce, resum
     if (path === '/api/health/readiness')
       return !shuttingDown && isReady()
         ? send(res, 200, { status: 'ready', version: identity.version })
-        : send(res, 503, { status: shuttingDown ? 'shutting-down' : 'not-ready', version: identity.version });
+        : send(res, 503, {
+            status: shuttingDown ? 'shutting-down' : 'not-ready',
+            version: identity.version,
+            ...(shuttingDown ? {} : { reason: notReadyReason() }),
+          });
     if (path === '/api/health/status') return send(res, 200, status());
     if (req.method === 'POST' && path === '/api/control/quiesce') return void control(res, 'quiesce');
     if (req.method === 'POST' && path === '/api/control/resume') return void control(res, 'resume');

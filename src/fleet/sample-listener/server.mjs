@@ -248,6 +248,12 @@ const loop = run();
 serveRole({
   setup,
   isReady: () => state.initialised && state.rpcOk && state.dbOk,
+  notReadyReason() {
+    const why = (source) => (state.lastError?.source === source ? `: ${state.lastError.message.split('\n')[0]}` : '');
+    if (!state.rpcOk) return `the chain's RPC endpoint ${chain.rpcUrl} does not answer${why('rpc')}`;
+    if (!state.dbOk) return `the database does not answer${why('db')}`;
+    return state.initialised ? undefined : 'checking the stored checkpoint against the chain';
+  },
   inFlight: () => (state.processing === null ? 0 : 1),
   roleStatus,
   async quiesce() {

@@ -73,6 +73,13 @@ const pool = new pg.Pool({
 });
 pool.on('error', (error) => note('database', error));
 
+/** The URL without its password, for messages. */
+function redacted(url) {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
 function redisOptions(url) {
   const parsed = new URL(url);
   return {
@@ -114,6 +121,8 @@ let pausedAt = null;
 let lastJobAt = null;
 let lastError = null;
 let lastErrorLogged = 0;
+let redisProblem = 'not checked yet';
+let databaseProblem = 'not checked yet';
 
 /** Remembers a dependency's error for the status endpoint; logs at most one every 5 s. */
 function note(what, error) {
@@ -219,17 +228,17 @@ async function checkDependencies() {
     checkTimeoutMs,
     'Redis PING',
   ).then(
-    (answer) => answer === 'PONG',
-    (error) => (note('redis', error), false),
+    (answer) => answer === 'PONG' || ((redisProblem = `PING answered ${answer}`), false),
+    (error) => (note('redis', error), (redisProblem = error.message), false),
   );
   databaseOk = await withTimeout(pool.query('SELECT 1'), checkTimeoutMs, 'database SELECT 1').then(
     () => true,
-    (error) => (note('database', error), false),
+    (error) => (note('database', error), (databaseProblem = error.message), false),
   );
   if (databaseOk && !schemaReady) {
     await createSchema().then(
       () => ((schemaReady = true), log('tables ready')),
-      (error) => note('database', error),
+      (error) => (note('database', error), (databaseProblem = `creating the tables: ${error.message}`)),
     );
   }
   // The status says what is wrong now, not what was wrong once.
@@ -296,6 +305,13 @@ async function stop() {
 serveRole({
   setup,
   isReady: () => schemaReady && redisOk && databaseOk,
+  notReadyReason: () =>
+    [
+      !redisOk && `Redis at ${redacted(settings.queue.redisUrl)} does not answer: ${redisProblem}`,
+      (!databaseOk || !schemaReady) && `the database does not answer: ${databaseProblem}`,
+    ]
+      .filter(Boolean)
+      .join('; ') || undefined,
   inFlight: () => inFlight,
   roleStatus: () => ({
     processed,
