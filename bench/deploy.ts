@@ -4,7 +4,9 @@
 // version that fails readiness, and a plain script doing the same steps with no orchestration; then
 // the peers end to end on the same fleet under the same load: `zerodown deploy` through the CLI and
 // the classic Ansible rolling update (bench/peer/); and the CLI's start time.
+// Then the worker, scheduler and listener roles under work (bench/roles.ts), under the `roles` key.
 // Run: npm run bench [-- 4 8 16]   → bench/results/latest.json, latest.md, timeline-4.svg
+//      npm run bench -- --roles-only   → only the roles, written into the existing latest.json and latest.md
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import { projectRoot } from '../src/paths.ts';
 import { statusQuery, updates } from '../src/workflows/messages.ts';
 import { createTestFleet, type TestFleet } from '../test/helpers/local-fleet.ts';
 import { measureCliStart } from './lib/cli-start.ts';
+import { type RolesBench, benchRoles, recordRoles, rolesMarkdown } from './roles.ts';
 import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
 import { comparePeers, ensureAnsible } from './lib/peer.ts';
 import { p50, round } from './lib/stats.ts';
@@ -202,8 +205,24 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
   }
 }
 
+if (process.argv.includes('--roles-only')) {
+  const temporal = await startBenchTemporal();
+  try {
+    const roles = await benchRoles(temporal);
+    await mkdir(resultsDir, { recursive: true });
+    await recordRoles(resultsDir, roles);
+    process.stdout.write(
+      `${rolesMarkdown(roles).join('\n')}wrote the roles into bench/results/latest.json and latest.md\n`,
+    );
+  } finally {
+    await temporal.stop();
+  }
+  process.exit(0);
+}
+
 ensureAnsible();
 const temporal = await startBenchTemporal();
+let roles: RolesBench | undefined;
 const results: Awaited<ReturnType<typeof benchFleet>>['result'][] = [];
 const peers: Awaited<ReturnType<typeof benchFleet>>['peers'][] = [];
 let cliStart: Awaited<ReturnType<typeof measureCliStart>>;
@@ -218,6 +237,9 @@ try {
     process.stderr.write(`${JSON.stringify(result)}\n${JSON.stringify(peerResult)}\n`);
     if (svg) await writeFile(path.join(resultsDir, `timeline-${instances}.svg`), svg);
   }
+  process.stderr.write('bench: roles…\n');
+  roles = await benchRoles(temporal);
+  process.stderr.write(`${JSON.stringify(roles)}\n`);
 } finally {
   await temporal.stop();
 }
@@ -238,7 +260,7 @@ const targets = {
 await mkdir(resultsDir, { recursive: true });
 await writeFile(
   path.join(resultsDir, 'latest.json'),
-  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart }, null, 2)}\n`,
+  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, roles }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
   `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) |`;
@@ -262,6 +284,7 @@ await writeFile(
     '',
     `Seed §11 targets: restart < ${targets.restartMs} ms, traffic shift < ${targets.trafficShiftMs} ms, health validation < ${targets.healthValidationMs} ms, full deployment < ${targets.deployWallMs} ms, rollback < ${targets.rollbackWallMs} ms.`,
     '',
+    ...(roles ? rolesMarkdown(roles) : []),
   ].join('\n'),
 );
 process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { deploymentSpec } from '../../src/domain/deployment.ts';
 import { formatIssues } from '../../src/domain/errors.ts';
 import { fleetConfig } from '../../src/domain/fleet-config.ts';
@@ -20,6 +22,14 @@ function problems(services: Record<string, unknown>): string {
 }
 
 describe('roles in the fleet file', () => {
+  it('the default fleet file describes the whole platform: api x4, worker x3, scheduler x2, listener x1', () => {
+    const fleet = fleetConfig.parse(parse(readFileSync(new URL('../../fleet.yaml', import.meta.url), 'utf8')));
+    assert.deepEqual(
+      Object.values(fleet.services).map((s) => `${s.role} x${s.instances.length}`),
+      ['api x4', 'worker x3', 'scheduler x2', 'listener x1'],
+    );
+  });
+
   it('accepts the four roles with their settings, defaults filled in', () => {
     const fleet = fleetConfig.parse({
       services: {
