@@ -50,8 +50,10 @@ export async function scheduleRetention(
   taskQueue: string,
   logger: Logger,
 ): Promise<void> {
+  // Temporal unreachable, or no such namespace: the worker cannot run either, so that is its error
+  // (one clear line from the CLI), not a log line about the schedule.
+  const connection = await connectClient(settings);
   try {
-    const connection = await connectClient(settings);
     try {
       const { scheduleId, created } = await ensureRetentionSchedule({
         connection,
@@ -59,13 +61,13 @@ export async function scheduleRetention(
         taskQueue,
       });
       logger.info({ scheduleId, taskQueue, created }, 'records retention scheduled daily');
-    } finally {
-      await connection.close();
+    } catch (error) {
+      logger.error(
+        { error: error instanceof Error ? error.message : String(error) },
+        'could not create the records retention schedule; it is tried again when the worker starts',
+      );
     }
-  } catch (error) {
-    logger.error(
-      { error: error instanceof Error ? error.message : String(error) },
-      'could not create the records retention schedule; it is tried again when the worker starts',
-    );
+  } finally {
+    await connection.close();
   }
 }

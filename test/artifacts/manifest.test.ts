@@ -67,7 +67,8 @@ test('a built artifact holds build output, commit metadata, release notes and a 
   assert.equal(built.dir, join(buildsRoot, 'api', '1.0.0'));
   assert.equal(await readFile(join(built.dir, 'build', 'lib', 'util.js'), 'utf8'), 'export const x = 1;\n');
   const metadata = JSON.parse(await readFile(join(built.dir, 'metadata.json'), 'utf8')) as Record<string, unknown>;
-  assert.deepEqual(metadata.commit, { sha: 'abc123', branch: 'main', time: 'unknown', dirty: false });
+  // No --reviewer flags and no Reviewed-by trailers: the reviews gate (docs/gates.md) sees none.
+  assert.deepEqual(metadata.commit, { sha: 'abc123', branch: 'main', time: 'unknown', dirty: false, reviewers: [] });
   assert.match(String(metadata.builder), /@/);
   assert.equal(await readFile(join(built.dir, 'RELEASE_NOTES.md'), 'utf8'), '# notes\n');
   const verified = await verify('1.0.0');
