@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { chainHead, queueCounts, storedCheckpoint } from '../adapters/role-dependencies.ts';
@@ -11,6 +10,7 @@ import type { ServiceConfig } from '../domain/fleet-config.ts';
 import type { ServiceRole } from '../domain/roles.ts';
 import type { LoadedFleet } from '../fleet/fleet-file.ts';
 import { buildSampleArtifact } from '../fleet/sample-service.ts';
+import { demoChainFiles } from '../fleet/demo-chain.ts';
 import { buildSampleListenerArtifact, anvilBinary, eventReport, startEventStream } from '../fleet/sample-listener.ts';
 import { buildSampleSchedulerArtifact, slotAt, tickReport } from '../fleet/sample-scheduler.ts';
 import { buildSampleWorkerArtifact, jobReport, startJobStream } from '../fleet/sample-worker.ts';
@@ -94,16 +94,18 @@ async function ensureChain(rpcUrl: string, stateDir: string): Promise<string> {
   const url = new URL(rpcUrl);
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost')
     throw unreachable(`the listener's chain at ${rpcUrl} does not answer`, 'Start the node, then run the demo again.');
-  const dir = join(stateDir, 'anvil');
+  const { dir, pidFile, log: logFile, marker } = demoChainFiles(stateDir);
   await mkdir(dir, { recursive: true });
-  const log = openSync(join(dir, 'anvil.log'), 'a');
+  const log = openSync(logFile, 'a');
   try {
+    const [markerName, markerValue] = marker.split(/=(.*)/s) as [string, string];
     const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', url.port || '8545', '--block-time', '1'], {
       detached: true,
       stdio: ['ignore', log, log],
+      env: { ...process.env, [markerName]: markerValue },
     });
     child.unref();
-    await writeFile(join(dir, 'anvil.pid'), `${child.pid}\n`);
+    await writeFile(pidFile, `${child.pid}\n`);
   } finally {
     closeSync(log);
   }
@@ -114,10 +116,10 @@ async function ensureChain(rpcUrl: string, stateDir: string): Promise<string> {
         () => false,
       )
     )
-      return `chain: anvil started at ${rpcUrl}, a block a second (pid file ${join(dir, 'anvil.pid')})`;
+      return `chain: anvil started at ${rpcUrl}, a block a second (zerodown fleet down stops it)`;
     await sleep(100);
   }
-  throw unreachable(`anvil did not answer at ${rpcUrl} within 10 s`, `Look at ${join(dir, 'anvil.log')}.`);
+  throw unreachable(`anvil did not answer at ${rpcUrl} within 10 s`, `Look at ${logFile}.`);
 }
 
 /** Redis, the databases and the chain the fleet's services need; what each turned out to be. */

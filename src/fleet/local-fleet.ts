@@ -5,6 +5,7 @@ import type { FrontendState, ServerState } from '../adapters/load-balancer.ts';
 import { isPortFree } from '../adapters/processes.ts';
 import { probe } from '../adapters/instance-probe.ts';
 import type { InstanceRef, InstanceRuntime, RuntimeInstanceView } from '../adapters/runtime.ts';
+import { stopDemoChain } from './demo-chain.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import {
@@ -209,7 +210,7 @@ async function unreachableSocket(socket: string): Promise<string | undefined> {
 export async function fleetDown(
   fleet: LoadedFleet,
   { stopTimeoutMs = 10_000 } = {},
-): Promise<{ haproxyStopped: boolean; instancesStopped: string[]; leftAlone?: string }> {
+): Promise<{ haproxyStopped: boolean; instancesStopped: string[]; chainStopped: boolean; leftAlone?: string }> {
   const { stopped: haproxyStopped, leftAlone } = await stopHAProxy(haproxyFilesFor(fleet));
   const instancesStopped: string[] = [];
   for (const [name, service] of Object.entries(fleet.config.services)) {
@@ -223,7 +224,14 @@ export async function fleetDown(
       }),
     );
   }
-  return { haproxyStopped, instancesStopped: instancesStopped.sort(), ...(leftAlone ? { leftAlone } : {}) };
+  // After the listeners: the chain the demo started for them, if this state folder has one.
+  const chainStopped = await stopDemoChain(fleet.paths.stateDir);
+  return {
+    haproxyStopped,
+    instancesStopped: instancesStopped.sort(),
+    chainStopped,
+    ...(leftAlone ? { leftAlone } : {}),
+  };
 }
 
 export function defaultService(fleet: LoadedFleet): string {

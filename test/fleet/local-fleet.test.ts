@@ -44,9 +44,9 @@ test('fleet up starts HAProxy and every instance at the version; status shows th
   assert.equal(again.loadBalancer.pid, up.loadBalancer.pid);
 
   const down = await fleetDown(fleet.fleet);
-  assert.deepEqual(down, { haproxyStopped: true, instancesStopped: ['api-1', 'api-2', 'api-3'] });
+  assert.deepEqual(down, { haproxyStopped: true, instancesStopped: ['api-1', 'api-2', 'api-3'], chainStopped: false });
   for (const pid of [...up.instances.map((i) => i.pid), up.loadBalancer.pid]) assert.equal(isAlive(pid ?? 0), false);
-  assert.deepEqual(await fleetDown(fleet.fleet), { haproxyStopped: false, instancesStopped: [] });
+  assert.deepEqual(await fleetDown(fleet.fleet), { haproxyStopped: false, instancesStopped: [], chainStopped: false });
   const after = await fleetStatus(fleet.fleet);
   assert.equal(after.loadBalancer.running, false);
   assert.ok(after.instances.every((i) => !i.running));

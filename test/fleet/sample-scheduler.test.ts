@@ -62,7 +62,9 @@ test('two instances roll v1 → v2 by quiesce, restart, resume: every slot runs 
     const toSlot = h.slotNow() + 1;
     await h.waitForSlot(toSlot);
     const report = await h.report(fromSlot, toSlot);
-    assert.ok(report.expected >= 8, `the window covers the whole roll (${report.expected} slots)`);
+    // Each of the two hand-overs keeps the restarted instance disabled for 1.5 intervals before it
+    // is resumed, so the window spans at least 3 intervals plus the restarts, however fast the machine.
+    assert.ok(report.expected >= 4, `the window covers the whole roll (${report.expected} slots)`);
     assert.deepEqual(
       { ran: report.ran, missed: report.missed, doubled: report.doubled, overlaps: report.overlaps },
       { ran: report.expected, missed: 0, doubled: 0, overlaps: 0 },

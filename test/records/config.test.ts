@@ -6,7 +6,13 @@ import { test } from 'node:test';
 import { loadFleetFile, parseFleet } from '../../src/fleet/fleet-file.ts';
 import { recordsSettings, safeUrl } from '../../src/records/config.ts';
 
-const service = ['services:', '  api:', '    role: worker', '    instances: [{ name: api-1, port: 19301 }]'];
+const service = [
+  'services:',
+  '  api:',
+  '    role: worker',
+  '    queue: { name: records-config, redisUrl: "redis://127.0.0.1:6379" }',
+  '    instances: [{ name: api-1, port: 19301 }]',
+];
 
 test('a records section with a wrong URL or retention is refused as path: message, all at once', () => {
   const text = ['records:', '  databaseUrl: mysql://db/zerodown', '  retentionDays: 0', '  keep: 3', ...service].join(

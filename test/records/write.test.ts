@@ -73,7 +73,7 @@ describe('deployment records', () => {
     assert.ok(writes < status.events.length, `${writes} writes for ${status.events.length} events`);
 
     const runs = await fixture.db.query(
-      `SELECT workflow_id, service, version, previous_version, requested_by, outcome, rollback_reason,
+      `SELECT workflow_id, service, environment, version, previous_version, requested_by, outcome, rollback_reason,
               started_at, ended_at, from_digest, to_digest FROM zerodown.deployments WHERE service = $1`,
       [fleet.service],
     );
@@ -89,7 +89,13 @@ describe('deployment records', () => {
     assert.equal(run.to_digest, manifests['2.0.0']);
     assert.equal(run.from_digest, manifests['1.0.0']);
     const pool = await recordsPool(fixture.db.url);
-    const passed = await lastSuccessOf(pool, { service: fleet.service, toDigest: manifests['2.0.0']! });
+    // A fleet file with top-level services is the environment `default` (docs/gates.md).
+    assert.equal(run.environment, 'default');
+    const passed = await lastSuccessOf(pool, {
+      service: fleet.service,
+      environment: 'default',
+      toDigest: manifests['2.0.0']!,
+    });
     assert.equal(passed?.workflowId, handle.workflowId, 'found by the digest it deployed');
     assert.equal(await lastSuccessOf(pool, { service: fleet.service, toDigest: manifests['1.0.0']! }), undefined);
 

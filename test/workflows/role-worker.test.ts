@@ -214,6 +214,15 @@ describe('worker role (BullMQ)', () => {
     const { client, close } = await testClient();
     t.after(close);
     await redis.stop();
+    // Unreachable *before* the deployment: wait (bounded) until every instance has noticed and is not
+    // ready, else the deployment can start first and find the fleet unwhole only before batch 1.
+    const deadline = Date.now() + 15_000;
+    const notReady = async () =>
+      (await Promise.all(f.refs.map(async (r) => (await f.runtime.inspect(r)).report?.ready === false))).every(Boolean);
+    while (!(await notReady())) {
+      assert.ok(Date.now() < deadline, 'the instances never noticed that Redis was gone');
+      await sleep(100);
+    }
     const taskQueue = uniqueTaskQueue('role-worker-noredis');
     const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
     const started = Date.now();

@@ -86,7 +86,9 @@ export function fleetCommand(program: Command): void {
     .action(async (raw: Record<string, unknown>) => {
       const result = await fleetDown(await fleetFromFlags(parse(statusInput, raw)));
       const stopped = result.instancesStopped.length ? result.instancesStopped.join(', ') : 'no instances';
-      process.stdout.write(`Stopped ${result.haproxyStopped ? 'HAProxy and ' : ''}${stopped}.\n`);
+      process.stdout.write(
+        `Stopped ${result.haproxyStopped ? 'HAProxy and ' : ''}${stopped}${result.chainStopped ? ", and the demo's anvil chain" : ''}.\n`,
+      );
       if (result.leftAlone) process.stderr.write(terminalSafe(`zerodown: warning: ${result.leftAlone}\n`));
     });
 }
