@@ -1,23 +1,11 @@
 import { z } from 'zod';
+import { phases } from './deployment-views.ts';
 import type { DeploymentStatus, Phase } from './status.ts';
 
 /**
  * Webhooks called on a deployment's phase changes, with a Slack-compatible body (docs/approvals.md,
  * "Notifications"). A receiver that is down never blocks or fails a deployment.
  */
-
-const phaseNames = [
-  'validating',
-  'awaiting-approval',
-  'deploying',
-  'paused',
-  'verifying',
-  'rolling-back',
-  'succeeded',
-  'rolled-back',
-  'failed',
-  'aborted',
-] as const satisfies readonly Phase[];
 
 /** One receiver: where to POST, and which phases it wants (all when left out). */
 export const webhookConfig = z
@@ -26,7 +14,7 @@ export const webhookConfig = z
       .string()
       .url('must be an http:// or https:// URL')
       .regex(/^https?:\/\//, 'must be an http:// or https:// URL'),
-    events: z.array(z.enum(phaseNames)).min(1).optional(),
+    events: z.array(z.enum(phases)).min(1).optional(),
   })
   .strict();
 export type Webhook = z.infer<typeof webhookConfig>;

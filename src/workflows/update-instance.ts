@@ -78,11 +78,23 @@ type Step = ReturnType<typeof stepOf>;
  * Drain and wait for idle in one activity, then install, restart and check in one. The status
  * shows `draining`, then `restarting` for the whole host step (its parts are not seen apart).
  */
-async function mergedSteps({ spec, state, target, version, updating, lb, host, ids, set, drained, healthy }: Step) {
+async function mergedSteps(step: Step) {
+  const { spec, updating, lb, ids, set, drained } = step;
   set({ state: updating ? 'draining' : 'restoring', changed: true });
   const { waitedMs: drainMs } = await lb.takeOutOfRotation({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
   drained(drainMs);
 
+  await replaceAndCheck(step, drainMs);
+}
+
+/**
+ * Install, restart and health check in one activity on the instance's host, once the instance is
+ * out of work (drained at the load balancer, or quiesced for the other roles).
+ */
+async function replaceAndCheck(
+  { spec, state, target, version, updating, host, ids, set, healthy }: Step,
+  drainMs: number,
+) {
   set({ state: updating ? 'restarting' : 'restoring', timings: { drainMs } });
   const { restartMs, healthMs, warning } = await host.replaceOnHost({
     ...ids,
@@ -128,7 +140,7 @@ async function separateSteps({ spec, state, target, version, updating, lb, host,
  * previous version of a scheduler is re-enabled by the same resume.
  */
 async function roleSteps(step: Step, started: number): Promise<void> {
-  const { spec, state, target, version, updating, host, ids, set, drained, healthy } = step;
+  const { spec, state, target, version, updating, ids, set, drained } = step;
   const role = roleActivities(target.taskQueue, spec);
   set({ state: updating ? 'draining' : 'restoring', changed: true });
   const quiesced = await role.quiesceInstance({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
@@ -140,16 +152,7 @@ async function roleSteps(step: Step, started: number): Promise<void> {
       target.instance,
     );
 
-  set({ state: updating ? 'restarting' : 'restoring', timings: { drainMs: quiesced.waitedMs } });
-  const { restartMs, healthMs, warning } = await host.replaceOnHost({
-    ...ids,
-    version,
-    stopTimeoutMs: spec.drainTimeoutSeconds * 1000,
-    healthTimeoutMs: spec.healthTimeoutSeconds * 1000,
-  });
-  if (warning) recordWarning(state, target.instance, warning);
-  set({ timings: { restartMs, healthMs } });
-  healthy(healthMs);
+  await replaceAndCheck(step, quiesced.waitedMs);
 
   set({ state: updating ? 'readmitting' : 'restoring', version });
   const confirmed = await role.confirmWorking({
