@@ -166,7 +166,13 @@ describe('measurements from HAProxy and the instances', () => {
     );
     const [leaking, ...steady] = slopes;
     assert.ok((leaking ?? 0) > 8 * mib, `the leaking version grows ${(leaking ?? 0) / mib} MiB/s`);
-    for (const s of steady) assert.ok(s < 1 * mib, `a good version grows ${s / mib} MiB/s`);
+    // Over these few seconds a busy good instance's heap moves by up to about 1 MiB/s with GC timing
+    // (0.45–1.04 MiB/s measured on this 2-core machine), so the reading must tell the 16 MiB/s leak
+    // apart from it by a wide margin; the engine itself judges memory over minutes, new against old.
+    for (const s of steady) {
+      assert.ok(s < 2 * mib, `a good version grows ${s / mib} MiB/s`);
+      assert.ok(s * 8 < (leaking ?? 0), `the leak (${(leaking ?? 0) / mib} MiB/s) stands far above ${s / mib} MiB/s`);
+    }
   });
 
   it('reads a stall as the age of the oldest unanswered request, while the status endpoint still answers', async () => {
