@@ -68,6 +68,8 @@ test('three workers roll from v1 to v2 under 60 jobs/s: every job exactly once, 
   const workers = ports.map((port, i) => start(`worker-${i + 1}`, '1.0.0', port, settings));
   await Promise.all(workers.map((w) => ready(w)));
   const stream = startJobStream({ redisUrl, queue, ratePerSecond: 60, minMs: 50, maxMs: 500 });
+  const streamStarted = Date.now();
+  let streamSeconds = 0;
   let produced: string[] = [];
   let handedBack = 0;
   try {
@@ -88,9 +90,14 @@ test('three workers roll from v1 to v2 under 60 jobs/s: every job exactly once, 
     }
     await sleep(1000);
   } finally {
+    streamSeconds = (Date.now() - streamStarted) / 1000;
     produced = (await stream.stop()).produced;
   }
-  assert.ok(produced.length >= 60 * 8, `the stream produced ${produced.length} jobs`);
+  // The roll's length depends on the machine; what matters is that the stream kept its rate throughout it.
+  assert.ok(
+    produced.length >= 60 * streamSeconds * 0.8 && produced.length >= 200,
+    `the stream produced ${produced.length} jobs in ${streamSeconds.toFixed(1)} s (60/s asked)`,
+  );
   // Bounded wait for the tail of the stream to finish.
   const deadline = Date.now() + 15_000;
   let report = await jobReport(db.url, service, produced);
