@@ -13,6 +13,12 @@ export const roleKitFile = fileURLToPath(new URL('./sample-kit/role-server.mjs',
 export interface SampleWorkerBehavior {
   /** Connects and reports ready (and consuming) but never takes a job: the "worker queue stalls" trigger. */
   stall?: boolean;
+  /**
+   * Completes this many jobs after its last resume (or its start), then takes no more while still
+   * reporting ready and consuming: a bad version that passes the "completes a job" proof and is left
+   * to the analysis's queueStall trigger.
+   */
+  stallAfterJobs?: number;
 }
 
 export interface SampleWorkerArtifactOptions {

@@ -34,7 +34,7 @@ const require = createRequire(import.meta.url);
 const { Worker, WaitingError, UnrecoverableError } = require('bullmq');
 const pg = require('pg');
 
-const setup = instanceSetup(import.meta.url, { stall: false });
+const setup = instanceSetup(import.meta.url, { stall: false, stallAfterJobs: 0 });
 const { identity, settings, behavior, log } = setup;
 const boot = randomBytes(6).toString('hex');
 
@@ -137,7 +137,7 @@ worker.on('error', (error) => note('redis', error));
 async function processJob(job, token) {
   // A fetch already under way when the pause came can still hand a job over; give it back
   // untouched, so no job starts on this instance after its pause.
-  if (quiesced) {
+  if (quiesced || stalledNow) {
     log('job handed back: fetched as the pause came', { jobId: job.id });
     await job.moveToWait(token);
     throw new WaitingError();
@@ -168,6 +168,7 @@ async function processJob(job, token) {
     );
     processed++;
     lastJobAt = doneAt.toISOString();
+    countTowardsStall();
     return { instance: identity.instance, version: identity.version };
   } catch (error) {
     failed++;
@@ -182,6 +183,23 @@ async function processJob(job, token) {
   } finally {
     inFlight--;
   }
+}
+
+// behavior.json `stallAfterJobs: n`: a bad version that passes the deployment's own "completes a
+// job" check, then stops taking jobs while it goes on reporting ready and consuming, so only the
+// analysis's queueStall trigger can catch it (docs/analysis.md). Counted from the last POST resume
+// (zerodown's "confirm working" step resumes the instance before it looks), or from the start.
+const stallAfterJobs = Math.max(0, Math.floor(Number(behavior.stallAfterJobs) || 0));
+let stalledNow = false;
+let doneSinceResume = 0;
+
+function countTowardsStall() {
+  doneSinceResume++;
+  if (stallAfterJobs === 0 || stalledNow || doneSinceResume < stallAfterJobs) return;
+  stalledNow = true;
+  log('stall: completed the jobs behavior.json allows, taking no more (stallAfterJobs)', { stallAfterJobs });
+  // doNotWaitActive: the jobs already running finish; no new one is fetched until the next resume.
+  void worker.pause(true).catch((error) => note('redis', error));
 }
 
 async function createSchema() {
@@ -274,7 +292,13 @@ async function quiesce() {
 }
 
 async function resume() {
-  if (!quiesced) return;
+  doneSinceResume = 0;
+  const wasStalled = stalledNow;
+  stalledNow = false;
+  if (!quiesced) {
+    if (wasStalled && started) worker.resume();
+    return;
+  }
   quiesced = false;
   const since = pausedAt;
   pausedAt = null;
