@@ -22,6 +22,8 @@ export interface SampleBehavior {
   memoryGrowthLimitBytes?: number;
   /** API requests are accepted and never answered; health, status and cache endpoints still answer. */
   stall?: boolean;
+  /** One transient burst: `fraction` of API requests fail for `seconds`, from `afterSeconds` after its first API request. */
+  errorBurst?: { afterSeconds: number; seconds: number; fraction: number };
 }
 
 /** The sample's cache endpoints: what the rollback's "clear invalid caches" step calls. */

@@ -14,6 +14,8 @@
 //   {"memoryGrowthBytesPerSecond": n} memory held grows by n bytes a second (a leak), up to
 //                                     memoryGrowthLimitBytes (default 256 MiB)
 //   {"stall": true}                   API requests are accepted and never answered
+//   {"errorBurst": {"afterSeconds": 5, "seconds": 2, "fraction": 1}}
+//                                     one transient burst: that fraction fails for that long
 // Health, status and cache endpoints always answer, so zerodown can see the misbehaviour.
 // The cache: every API request remembers its path; GET /api/cache lists the entries and
 // POST /api/cache/clear empties it (the rollback's "clear invalid caches" step).
@@ -71,6 +73,20 @@ const addedLatencyMs = clamp(behavior.addedLatencyMs, 0, maxDelayMs);
 // Errors owed so far: each request adds the fraction and one error is paid per whole unit, so a
 // fraction of 0.3 fails exactly 3 requests in every 10, in a fixed pattern a test can rely on.
 let errorDebt = 0;
+
+// behavior.json errorBurst { afterSeconds, seconds, fraction }: one transient burst of errors, that
+// fraction of API requests failing for `seconds`, starting `afterSeconds` after the first API request
+// (when the instance began to serve), for the "no false rollback on a short burst" test. Outside it
+// errorFraction applies.
+const errorBurst = behavior.errorBurst ?? undefined;
+let burstFrom;
+function burstFraction() {
+  if (!errorBurst) return undefined;
+  burstFrom ??= Date.now() + clamp(errorBurst.afterSeconds, 0, 3600) * 1000;
+  const now = Date.now();
+  const inBurst = now >= burstFrom && now < burstFrom + clamp(errorBurst.seconds, 0, 3600) * 1000;
+  return inBurst ? clamp(errorBurst.fraction, 0, 1) : undefined;
+}
 
 // Requests accepted and never answered (stall): ended at shutdown, so a stop is not held up.
 const stalled = new Set();
@@ -196,7 +212,7 @@ const server = createServer((req, res) => {
     return undefined;
   }
   const delay = Math.min(Math.max(Number(url.searchParams.get('delay') ?? 0) || 0, 0), maxDelayMs) + addedLatencyMs;
-  errorDebt += errorFraction;
+  errorDebt += burstFraction() ?? errorFraction;
   const fail = errorDebt >= 1 - 1e-9;
   if (fail) errorDebt -= 1;
   const finish = () => {

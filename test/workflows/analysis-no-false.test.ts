@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { analysisConfig, type AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
+import type { DeploymentStatus } from '../../src/domain/status.ts';
+import { statusQuery, updates } from '../../src/workflows/messages.ts';
+import { createDeploymentHarness, waitForStatus, type DeploymentHarness } from '../helpers/deployment.ts';
+import { sleep } from '../helpers/local-fleet.ts';
+import { startLoad } from '../helpers/load.ts';
+import { withWorker } from '../helpers/temporal.ts';
+
+/**
+ * No false rollbacks (the common complaint about analysis engines, docs/analysis.md), end to end on
+ * a real HAProxy, real sample instances, the real worker and Temporal. Intervals and windows are
+ * lowered so a deployment takes seconds; memory is off because a bake of a few seconds cannot judge
+ * it (it would be inconclusive and pause every deployment).
+ */
+const quick: AnalysisConfigInput = {
+  errorRate: { intervalSeconds: 1, windowSeconds: 2, failureLimit: 2, minSamples: 20 },
+  latency: { thresholdMs: 2000, intervalSeconds: 1, windowSeconds: 2, minSamples: 2 },
+  unhealthy: { intervalSeconds: 1, windowSeconds: 2 },
+  memory: { enabled: false },
+};
+
+/** The fleet file's analysis section, as if written there (the test fleet's file has none). */
+function withAnalysis(h: DeploymentHarness, config: AnalysisConfigInput): void {
+  const service = h.fleet.fleet.config.services[h.service];
+  assert.ok(service);
+  service.analysis = analysisConfig.parse(config);
+}
+
+const outcomes = (s: DeploymentStatus) => s.analysis?.verdicts.map((v) => [v.batch, v.verdict.outcome]);
+
+describe('analysis: no false rollbacks', () => {
+  it('passes 10 good deployments in a row under load, every batch judged passed', async (t) => {
+    const h = await createDeploymentHarness('nofalse-ten', {
+      instances: 2,
+      upVersion: '1.0.0',
+      versions: { '1.0.0': undefined, '1.1.0': undefined },
+    });
+    t.after(() => h.cleanup());
+    withAnalysis(h, quick);
+    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
+      connections: 4,
+      durationSec: 900,
+    });
+    try {
+      await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+        for (let n = 1; n <= 10; n++) {
+          const version = n % 2 === 1 ? '1.1.0' : '1.0.0';
+          const handle = await h.deploy({ version, bakeSeconds: 3 });
+          const result = await handle.result();
+          const status = await handle.query(statusQuery);
+          assert.equal(result.phase, 'succeeded', `deployment ${n} (${version}): ${result.reason}`);
+          assert.equal(status.rollback, undefined, `deployment ${n} asked for no rollback`);
+          assert.deepEqual(
+            outcomes(status),
+            [
+              [1, 'passed'],
+              [2, 'passed'],
+            ],
+            `deployment ${n}: ${JSON.stringify(status.analysis?.verdicts)}`,
+          );
+          t.diagnostic(`deployment ${n} → ${version}: succeeded, both batches passed`);
+        }
+      });
+      assert.deepEqual(await h.fleet.runningVersions(), ['1.0.0', '1.0.0']);
+    } finally {
+      const counted = await load.stop();
+      t.diagnostic(`load: ${counted.requests.total} requests, ${counted.non2xx} non-2xx, ${counted.errors} errors`);
+      assert.ok(counted.requests.total > 1000, `the load ran: ${counted.requests.total} requests`);
+      assert.equal(counted.non2xx + counted.errors, 0, 'no request failed over the 10 deployments');
+    }
+  });
+
+  it('pauses a good deployment under very low traffic as inconclusive, never rolls back, and resume finishes it', async (t) => {
+    const h = await createDeploymentHarness('nofalse-quiet', {
+      instances: 2,
+      upVersion: '1.0.0',
+      versions: { '1.0.0': undefined, '1.1.0': undefined },
+    });
+    t.after(() => h.cleanup());
+    withAnalysis(h, quick);
+    // A trickle: about two requests a second, far below the 20 a window needs.
+    let trickling = true;
+    const trickle = (async () => {
+      for (let i = 0; trickling && i < 600; i++) {
+        await fetch(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
+          signal: AbortSignal.timeout(2000),
+        }).catch(() => undefined);
+        await sleep(500);
+      }
+    })();
+    try {
+      await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+        const handle = await h.deploy({ version: '1.1.0', bakeSeconds: 3 });
+        const pauses: string[] = [];
+        // Bounded: at most one pause per batch, then the result.
+        for (let i = 0; i < 3; i++) {
+          const status = await waitForStatus(
+            handle,
+            (s) => s.phase === 'paused' || ['succeeded', 'failed', 'rolled-back', 'aborted'].includes(s.phase),
+            60_000,
+          );
+          if (status.phase !== 'paused') break;
+          assert.equal(status.rollback, undefined, 'an inconclusive analysis never asks for a rollback');
+          pauses.push(status.step);
+          await handle.executeUpdate(updates.resume, { args: [{ by: 'test' }] });
+          await waitForStatus(handle, (s) => s.phase !== 'paused', 30_000);
+        }
+        const result = await handle.result();
+        const status = await handle.query(statusQuery);
+        assert.equal(result.phase, 'succeeded', result.reason);
+        assert.equal(status.rollback, undefined);
+        assert.ok(pauses.length >= 1, 'the deployment paused for an operator');
+        assert.match(pauses[0] ?? '', /paused by the analysis of batch 1 \(errorRate: too few requests .* of 20/);
+        assert.ok(
+          status.analysis?.verdicts.every((v) => v.verdict.outcome === 'inconclusive'),
+          `no verdict passed or failed on so little traffic: ${JSON.stringify(outcomes(status))}`,
+        );
+        t.diagnostic(`paused ${pauses.length} time(s): ${pauses.join(' | ')}`);
+      });
+      assert.deepEqual(await h.fleet.runningVersions(), ['1.1.0', '1.1.0']);
+    } finally {
+      trickling = false;
+      await trickle;
+    }
+  });
+
+  it('does not roll back a single error burst shorter than the window', async (t) => {
+    // 30 % of the new version's requests fail for 2 s, 1 s after it begins to serve: far above the
+    // 5-point threshold while it lasts, shorter than the 3 s window.
+    const burst = { afterSeconds: 1, seconds: 2, fraction: 0.3 };
+    const h = await createDeploymentHarness('nofalse-burst', {
+      instances: 2,
+      upVersion: '1.0.0',
+      versions: { '1.0.0': undefined, '1.1.0': { errorBurst: burst } },
+    });
+    t.after(() => h.cleanup());
+    // The error rate's default failure limit (3): a burst shorter than the window can never act.
+    withAnalysis(h, {
+      errorRate: { intervalSeconds: 1, windowSeconds: 3, failureLimit: 3, minSamples: 20 },
+      unhealthy: { intervalSeconds: 1, windowSeconds: 2 },
+      latency: { enabled: false },
+      memory: { enabled: false },
+    });
+    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, { connections: 4 });
+    let failedRequests = 0;
+    try {
+      const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+        const handle = await h.deploy({ version: '1.1.0', bakeSeconds: 8 });
+        const result = await handle.result();
+        return { result, status: await handle.query(statusQuery) };
+      });
+      const counted = await load.stop();
+      failedRequests = counted.non2xx;
+      assert.equal(result.phase, 'succeeded', result.reason);
+      assert.equal(status.rollback, undefined);
+      assert.deepEqual(outcomes(status), [
+        [1, 'passed'],
+        [2, 'passed'],
+      ]);
+      // The burst was real and the analysis saw it: a window's new-side error rate far above the old one.
+      assert.ok(failedRequests > 0, 'the burst failed requests');
+      const peak = Math.max(
+        ...(status.analysis?.recent ?? [])
+          .filter((j) => j.trigger === 'errorRate')
+          .map((j) => Number(j.values.newRate ?? 0)),
+      );
+      assert.ok(peak >= 0.1, `the analysis saw the burst: peak new-side error rate ${peak}`);
+      t.diagnostic(`burst: ${failedRequests} requests failed, peak judged rate ${peak}; not rolled back`);
+    } finally {
+      await load.stop();
+    }
+  });
+});
