@@ -22,6 +22,8 @@ export interface SampleBehavior {
   memoryGrowthLimitBytes?: number;
   /** API requests are accepted and never answered; health, status and cache endpoints still answer. */
   stall?: boolean;
+  /** Readiness (and the status endpoint's `ready`) turns false this many seconds after the process started. */
+  unreadyAfterSeconds?: number;
 }
 
 /** The sample's cache endpoints: what the rollback's "clear invalid caches" step calls. */
