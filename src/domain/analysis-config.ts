@@ -106,6 +106,9 @@ export const queueStallCheck = entry(
   { measure: z.enum(['progress']).default('progress') },
 );
 
+/** How long the post-deployment watch lasts when the fleet file does not say. */
+export const defaultWatchSeconds = 150;
+
 /** A service's analysis: every trigger, each with the seed's defaults unless the fleet file says otherwise. */
 export const analysisConfig = z
   .object({
@@ -114,6 +117,13 @@ export const analysisConfig = z
     latency: latencyCheck.prefault({}),
     memory: memoryCheck.prefault({}),
     queueStall: queueStallCheck.prefault({}),
+    /**
+     * The post-deployment watch: after the last batch and the post-deployment checks, the analysis
+     * goes on over the whole fleet for this long (0: no watch). 150 s lets the slowest default
+     * trigger act (memory: a 120 s window, then a second failed judgement 10 s later) with room for
+     * the last batch's warm-up; docs/analysis.md explains the choice.
+     */
+    watchSeconds: z.number().min(0).max(86_400).default(defaultWatchSeconds),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -191,25 +191,43 @@ function judge(trigger: AnalysisTrigger, config: AnalysisConfig, w: Window, at: 
 /** The most judgements kept in the deployment's status: enough for a bake, small for the history. */
 export const maxKeptJudgements = 40;
 
-/** What the deployment's status shows of the analysis: the latest judgements and each batch's verdict. */
-export interface AnalysisStatus {
-  /** The batch being analysed (or last analysed). */
+/**
+ * What is being analysed: one batch's bake, or the post-deployment watch over the whole fleet
+ * (`watch`, after the last batch, whose number it carries).
+ */
+export interface AnalysisStage {
   batch: number;
+  watch?: boolean;
+}
+
+const stageOf = (stage: number | AnalysisStage): AnalysisStage =>
+  typeof stage === 'number' ? { batch: stage } : stage;
+const sameStage = (a: AnalysisStage | undefined, b: AnalysisStage) =>
+  a !== undefined && a.batch === b.batch && Boolean(a.watch) === Boolean(b.watch);
+const stageFields = (stage: AnalysisStage) => ({ batch: stage.batch, ...(stage.watch ? { watch: true } : {}) });
+
+/** What the deployment's status shows of the analysis: the latest judgements and each stage's verdict. */
+export interface AnalysisStatus {
+  /** The batch being analysed (or last analysed); during the post-deployment watch, the last batch. */
+  batch: number;
+  /** True during (and after) the post-deployment watch. */
+  watch?: boolean;
   /** The latest judgement of each trigger. */
   latest: CheckResult[];
   /** The most recent judgements, newest last, at most maxKeptJudgements. */
   recent: CheckResult[];
-  /** Each analysed batch's verdict, in order. */
-  verdicts: Array<{ batch: number; verdict: Verdict }>;
+  /** Each analysed batch's verdict, in order, and the watch's (`watch: true`) last. */
+  verdicts: Array<{ batch: number; watch?: boolean; verdict: Verdict }>;
 }
 
 /** The status with `results` added; returns the judgements that changed a trigger's outcome (worth a log line). */
 export function withJudgements(
   status: AnalysisStatus | undefined,
-  batch: number,
+  at: number | AnalysisStage,
   results: readonly CheckResult[],
 ): { status: AnalysisStatus; changed: CheckResult[] } {
-  let latest = status?.batch === batch ? status.latest : [];
+  const stage = stageOf(at);
+  let latest = sameStage(status, stage) ? (status?.latest ?? []) : [];
   const changed: CheckResult[] = [];
   for (const r of results) {
     if (latest.find((l) => l.trigger === r.trigger)?.outcome !== r.outcome) changed.push(r);
@@ -218,7 +236,7 @@ export function withJudgements(
   const recent = [...(status?.recent ?? []), ...results];
   return {
     status: {
-      batch,
+      ...stageFields(stage),
       latest,
       recent: recent.slice(Math.max(0, recent.length - maxKeptJudgements)),
       verdicts: status?.verdicts ?? [],
@@ -227,13 +245,18 @@ export function withJudgements(
   };
 }
 
-/** The status with a batch's verdict recorded. */
-export function withVerdict(status: AnalysisStatus | undefined, batch: number, verdict: Verdict): AnalysisStatus {
+/** The status with a stage's verdict recorded. */
+export function withVerdict(
+  status: AnalysisStatus | undefined,
+  at: number | AnalysisStage,
+  verdict: Verdict,
+): AnalysisStatus {
+  const stage = stageOf(at);
   return {
-    batch,
-    latest: status?.batch === batch ? status.latest : [],
+    ...stageFields(stage),
+    latest: sameStage(status, stage) ? (status?.latest ?? []) : [],
     recent: status?.recent ?? [],
-    verdicts: [...(status?.verdicts ?? []).filter((v) => v.batch !== batch), { batch, verdict }],
+    verdicts: [...(status?.verdicts ?? []).filter((v) => !sameStage(v, stage)), { ...stageFields(stage), verdict }],
   };
 }
 

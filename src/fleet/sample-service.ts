@@ -22,6 +22,8 @@ export interface SampleBehavior {
   memoryGrowthLimitBytes?: number;
   /** API requests are accepted and never answered; health, status and cache endpoints still answer. */
   stall?: boolean;
+  /** Readiness (and the status endpoint's `ready`) turns false this many seconds after the process started. */
+  unreadyAfterSeconds?: number;
   /** One transient burst: `fraction` of API requests fail for `seconds`, from `afterSeconds` after its first API request. */
   errorBurst?: { afterSeconds: number; seconds: number; fraction: number };
 }

@@ -8,6 +8,7 @@ import {
   tickSeconds,
   withJudgements,
   withVerdict,
+  type AnalysisStage,
   type Verdict,
 } from '../domain/analysis.ts';
 import type { AnalysisConfig } from '../domain/analysis-config.ts';
@@ -26,12 +27,51 @@ import type { DeploymentState } from './state.ts';
  * naming the trigger and its values, which ends the bake early; otherwise the verdict is returned
  * when the bake ends. An operator's rollback or abort stops it (undefined).
  */
-export async function analyseBake(
+export function analyseBake(
   spec: DeploymentSpec,
   state: DeploymentState,
   options: { config: AnalysisConfig; role: ServiceRole; batch: number; seconds: number },
 ): Promise<Verdict | undefined> {
-  const { config, role, batch, seconds } = options;
+  const { batch, ...rest } = options;
+  return analyse(spec, state, { ...rest, stage: { batch }, during: `while batch ${batch} baked` });
+}
+
+/**
+ * The post-deployment watch (docs/analysis.md): after the last batch and the post-deployment
+ * checks, the same analysis over the whole fleet for the fleet file's `watchSeconds`. Every
+ * instance is new by then, so the engine's "no old instance left" rules apply. Failed: the
+ * automatic rollback is asked for, naming the trigger. Inconclusive: a pause is asked for with the
+ * reason (resume accepts, rollback rolls back). Passed, or no watch: nothing to do.
+ */
+export async function watchDeployment(spec: DeploymentSpec, state: DeploymentState): Promise<Verdict | undefined> {
+  const config = spec.analysis;
+  if (!config || config.watchSeconds <= 0) return undefined;
+  const triggers = activeTriggers(config, spec.role);
+  if (triggers.length === 0) return undefined;
+  const seconds = config.watchSeconds;
+  state.phase('verifying', `post-deployment watch: analysing every instance on ${spec.version} for ${seconds}s`);
+  state.event(
+    'health-check',
+    `post-deployment watch: ${triggers.join(', ')} judged over every instance for ${seconds} s`,
+  );
+  const verdict = await analyse(spec, state, {
+    config,
+    role: spec.role,
+    seconds,
+    stage: { batch: state.status.batches, watch: true },
+    during: 'during the post-deployment watch',
+  });
+  if (verdict?.outcome === 'inconclusive')
+    state.status = { ...state.status, pauseRequestedBy: `the post-deployment watch's analysis (${verdict.reason})` };
+  return verdict;
+}
+
+async function analyse(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  options: { config: AnalysisConfig; role: ServiceRole; stage: AnalysisStage; seconds: number; during: string },
+): Promise<Verdict | undefined> {
+  const { config, role, stage, seconds, during } = options;
   const triggers = activeTriggers(config, role);
   if (triggers.length === 0 || seconds <= 0) return undefined;
   const tickMs = tickSeconds(config, triggers) * 1000;
@@ -53,22 +93,23 @@ export async function analyseBake(
     if (!sample) continue;
     const step = recordTick(analysis, config, triggers, sample);
     analysis = step.state;
-    const recorded = withJudgements(state.status.analysis, batch, step.results);
+    const recorded = withJudgements(state.status.analysis, stage, step.results);
     state.status = { ...state.status, analysis: recorded.status };
     for (const result of recorded.changed) state.event('health-check', judgementLine(result));
     if (step.acting) {
       const { trigger, reason, values } = step.acting;
       const verdict: Verdict = { outcome: 'failed', trigger, reason, values };
-      state.status = { ...state.status, analysis: withVerdict(state.status.analysis, batch, verdict) };
-      const why = `while batch ${batch} baked, the analysis's ${trigger} trigger fired: ${reason}`;
+      state.status = { ...state.status, analysis: withVerdict(state.status.analysis, stage, verdict) };
+      const why = `${during}, the analysis's ${trigger} trigger fired: ${reason}`;
       state.status = withAutomaticRollback(state.status, why);
       state.event('error', why);
       return verdict;
     }
   }
   const verdict = conclude(analysis, config, triggers);
-  state.status = { ...state.status, analysis: withVerdict(state.status.analysis, batch, verdict) };
-  state.event('health-check', `analysis of batch ${batch}: ${verdictLine(verdict)}`);
+  state.status = { ...state.status, analysis: withVerdict(state.status.analysis, stage, verdict) };
+  const what = stage.watch ? 'the post-deployment watch' : `batch ${stage.batch}`;
+  state.event('health-check', `analysis of ${what}: ${verdictLine(verdict)}`);
   return verdict;
 }
 

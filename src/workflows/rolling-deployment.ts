@@ -7,7 +7,7 @@ import {
 } from '../domain/deployment.ts';
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
-import { analyseBake } from './analysis.ts';
+import { analyseBake, watchDeployment } from './analysis.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
@@ -66,6 +66,11 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
         }
       }
       if (await checkpoint(state)) await verifyDeployment(spec, state);
+      // Patched: deployments recorded before the post-deployment watch (docs/analysis.md) replay without it.
+      if (spec.analysis && !state.rollbackOrAbortRequested && patched('analysis-watch')) {
+        await watchDeployment(spec, state);
+        await checkpoint(state);
+      }
     }
   } catch (error) {
     if (isCancellation(error)) state.status = withCancellation(state.status);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analysisConfig, type AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
+import type { AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
-import { createDeploymentHarness, waitForStatus, type DeploymentHarness } from '../helpers/deployment.ts';
+import { withAnalysis } from '../helpers/analysis.ts';
+import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { startLoad } from '../helpers/load.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
@@ -10,20 +11,15 @@ import { withWorker } from '../helpers/temporal.ts';
  * The analysis during the bake, end to end: a real HAProxy, real sample instances under load, the
  * real worker and Temporal. Intervals are lowered so a test takes seconds, not minutes; memory and
  * latency are off because a bake of a few seconds cannot judge them (they would be inconclusive).
+ * The post-deployment watch is short (3 s) for the same reason.
  */
 const quick: AnalysisConfigInput = {
   errorRate: { intervalSeconds: 1, windowSeconds: 2, failureLimit: 2, minSamples: 20 },
   unhealthy: { intervalSeconds: 1, windowSeconds: 2 },
   latency: { enabled: false },
   memory: { enabled: false },
+  watchSeconds: 3,
 };
-
-/** The fleet file's analysis section, as if written there (the test fleet's file has none). */
-function withAnalysis(h: DeploymentHarness, config: AnalysisConfigInput): void {
-  const service = h.fleet.fleet.config.services[h.service];
-  assert.ok(service);
-  service.analysis = analysisConfig.parse(config);
-}
 
 describe('analysis during the bake', () => {
   it('rolls back a version that fails 30 % of its requests, naming the errorRate trigger and its values', async (t) => {
@@ -84,13 +80,20 @@ describe('analysis during the bake', () => {
       });
       assert.equal(result.phase, 'succeeded', result.reason);
       assert.deepEqual(
-        status.analysis?.verdicts.map((v) => [v.batch, v.verdict.outcome]),
+        status.analysis?.verdicts.map((v) => [v.batch, Boolean(v.watch), v.verdict.outcome]),
         [
-          [1, 'passed'],
-          [2, 'passed'],
-          [3, 'passed'],
+          [1, false, 'passed'],
+          [2, false, 'passed'],
+          [3, false, 'passed'],
+          [3, true, 'passed'],
         ],
+        'every batch, then the post-deployment watch over the whole fleet',
       );
+      assert.ok(
+        status.events.some((e) => /post-deployment watch: analysing every instance on 1\.1\.0 for 3s/.test(e.message)),
+        'the watch shows in the phase and the log',
+      );
+      assert.ok(status.events.some((e) => /analysis of the post-deployment watch: passed/.test(e.message)));
     } finally {
       await load.stop();
     }

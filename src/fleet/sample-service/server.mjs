@@ -14,6 +14,7 @@
 //   {"memoryGrowthBytesPerSecond": n} memory held grows by n bytes a second (a leak), up to
 //                                     memoryGrowthLimitBytes (default 256 MiB)
 //   {"stall": true}                   API requests are accepted and never answered
+//   {"unreadyAfterSeconds": 5}        readiness starts answering 503 this long after the process started
 //   {"errorBurst": {"afterSeconds": 5, "seconds": 2, "fraction": 1}}
 //                                     one transient burst: that fraction fails for that long
 // Health, status and cache endpoints always answer, so zerodown can see the misbehaviour.
@@ -45,6 +46,7 @@ const behavior = {
   memoryGrowthBytesPerSecond: 0,
   memoryGrowthLimitBytes: 256 * mebibyte,
   stall: false,
+  unreadyAfterSeconds: 0,
   ...readJson(join(here, 'behavior.json')),
 };
 const metadata = readJson(join(here, '..', 'metadata.json')) ?? {};
@@ -164,8 +166,12 @@ function status() {
   };
 }
 
+// A version that passes its start-up checks and turns unhealthy later (0: never).
+const unreadyAfterMs = clamp(behavior.unreadyAfterSeconds, 0, 86_400) * 1000;
+
 function isReady() {
-  return ready && !shuttingDown && behavior.readiness !== 'fail';
+  const soured = unreadyAfterMs > 0 && Date.now() - startedAt >= unreadyAfterMs;
+  return ready && !shuttingDown && behavior.readiness !== 'fail' && !soured;
 }
 
 const routes = {
