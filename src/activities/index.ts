@@ -1,3 +1,4 @@
+import { createCacheActivities } from './cache.ts';
 import { createDatabaseActivities } from './database.ts';
 import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createInstanceMeasurementActivities(deps),
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
+    ...createCacheActivities(deps),
   };
 }
 
@@ -42,6 +44,7 @@ export function createHostActivities(deps: ActivityDeps) {
     ...createInstanceMeasurementActivities(deps),
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
+    ...createCacheActivities(deps),
   };
 }
 

@@ -1,5 +1,6 @@
 import { readmit, waitUntilIdle } from '../adapters/load-balancer.ts';
 import { failureTypes } from '../domain/errors.ts';
+import { type FreezePlan, planFreeze } from '../domain/rollback.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
 import { serverRef } from '../fleet/wiring.ts';
 import { type ActivityDeps, heartbeater, instanceContext, loadBalancer, permanentAs } from './context.ts';
@@ -84,6 +85,29 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
       const frontend = await lb.frontend(service);
       const { total, http5xx } = frontend.figures;
       return { total, failed: http5xx + frontend.requestErrors };
+    },
+
+    /**
+     * The rollback's first step (seed §9.2): drains every changed instance at once, before any is
+     * restarted, but never the last serving ones (domain/rollback.ts planFreeze). Idempotent:
+     * draining a drained server is a no-op, and a retry plans from what serves now.
+     */
+    async freezeInstances({
+      service,
+      instances,
+      keepCount,
+    }: {
+      service: string;
+      /** The changed instances, in restore order. */
+      instances: string[];
+      keepCount: number;
+    }): Promise<FreezePlan> {
+      const servers = await lb.servers(service);
+      const serving = servers.filter((s) => s.admin === 'ready' && s.health === 'up').map((s) => s.server);
+      const plan = planFreeze(instances, serving, keepCount);
+      await Promise.all(plan.freeze.map((instance) => lb.drain(serverRef({ service, instance }))));
+      log.info({ service, ...plan }, 'changed instances frozen at the load balancer');
+      return plan;
     },
 
     /** How many of the service's instances the load balancer sends traffic to right now. */

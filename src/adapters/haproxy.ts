@@ -65,6 +65,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
       throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
     }
     const admin = parseAdminStates(state);
+    const starting = startingServers(state);
     return parseStatCsv(stat)
       .filter((row) => row.pxname === backend && row.type === '2')
       .map((row) => ({
@@ -79,6 +80,8 @@ export class HAProxyLoadBalancer implements LoadBalancer {
         currentSessions: num(row.scur),
         queuedSessions: num(row.qcur),
         figures: figures(row),
+        weight: num(row.weight),
+        rampingUp: starting.has(row.svname ?? ''),
       }));
   }
 
@@ -162,6 +165,20 @@ function parseAdminStates(answer: string): Map<string, AdminState> {
     states.set(fields[3], bits & maintBits ? 'maint' : bits & drainBits ? 'drain' : 'ready');
   }
   return states;
+}
+
+/**
+ * Servers whose operational state is STARTING (srv_op_state 1): back up and still in `slowstart`,
+ * so their weight is still growing (seed §8.3, docs/rollback.md).
+ */
+function startingServers(answer: string): Set<string> {
+  const lines = answer.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  const starting = new Set<string>();
+  for (const line of lines.slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[3] !== undefined && fields[5] === '1') starting.add(fields[3]);
+  }
+  return starting;
 }
 
 /** HAProxy shows `UP 1/2`-style fractions while rise/fall counting is under way. */

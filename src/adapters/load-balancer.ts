@@ -49,6 +49,10 @@ export interface ServerState extends ServerRef {
   currentSessions: number;
   queuedSessions: number;
   figures: TrafficFigures;
+  /** The effective weight the load balancer gives it now (lower than configured while it ramps up). */
+  weight?: number;
+  /** True while it is back up but still ramping up to its full share of traffic (seed §8.3). */
+  rampingUp?: boolean;
 }
 
 /** A frontend's figures: where errors the load balancer generated itself show up. */

@@ -15,6 +15,7 @@ import {
 } from './instance-config.ts';
 import { notificationsConfig } from './notifications.ts';
 import { roleIssues, roleSettingsFields, serviceRole } from './roles.ts';
+import { cacheConfig, rampUpConfig } from './rollback-config.ts';
 
 export { serviceRole, type ServiceRole } from './roles.ts';
 export * from './instance-config.ts';
@@ -46,6 +47,10 @@ export const serviceConfig = z
     notifications: notificationsConfig.optional(),
     /** The automatic rollback triggers' analysis (docs/analysis.md); each entry defaults to the seed's rule. */
     analysis: analysisConfig.optional(),
+    /** Optional: how a rollback clears the service's caches (seed §9.2, docs/rollback.md). */
+    cache: cacheConfig.optional(),
+    /** How gradually a re-admitted instance gets its share of traffic (seed §8.3, docs/rollback.md). */
+    rampUp: rampUpConfig.prefault({}),
     /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
     ...roleSettingsFields,
   })

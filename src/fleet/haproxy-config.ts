@@ -78,6 +78,9 @@ function serviceSections(name: string, service: ServiceConfig): string[] {
     // Idle server connections are purged every 5 s, far inside the instances' 65 s keep-alive,
     // so HAProxy is always the side that closes an idle connection (no reuse-while-closing 502s).
     `  default-server inter ${interval} fastinter ${fast} downinter ${fast} rise ${health.rise} fall ${health.fall} pool-purge-delay 5s`,
+    // Seed §8.3: a server back UP after its health was reset at re-admission gets its share
+    // gradually (measured to apply to zerodown's readmit, docs/rollback.md); default-server lines add up.
+    ...(service.rampUp.seconds > 0 ? [`  default-server slowstart ${service.rampUp.seconds}s`] : []),
     ...service.instances.map((i) => `  server ${i.name} ${i.address}:${i.port} check`),
     '',
   ];

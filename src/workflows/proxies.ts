@@ -7,6 +7,7 @@ import type {
   ValidationActivities,
 } from '../activities/index.ts';
 import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../activities/fleet-check.ts';
+import type { CacheActivities } from '../activities/cache.ts';
 import type { GovernanceActivities } from '../activities/governance.ts';
 import type { NotifyActivities } from '../activities/notify.ts';
 import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
@@ -45,6 +46,7 @@ export function loadBalancerActivities(taskQueue: string, spec: DeploymentSpec) 
     drainInstance: quick.drainInstance,
     trafficSample: quick.trafficSample,
     servingInstances: quick.servingInstances,
+    freezeInstances: quick.freezeInstances,
     waitForIdle: waiting.waitForIdle,
     takeOutOfRotation: waiting.takeOutOfRotation,
     readmitInstance: waiting.readmitInstance,
@@ -66,6 +68,16 @@ export function instanceActivities(taskQueue: string, spec: DeploymentSpec) {
     checkInstanceHealth: waiting.checkInstanceHealth,
     replaceOnHost: waiting.replaceOnHost,
   };
+}
+
+/** The rollback's cache clear on an instance's host (docs/rollback.md): bounded by the declared timeout. */
+export function cacheActivities(taskQueue: string) {
+  return proxyActivities<CacheActivities>({
+    taskQueue,
+    startToCloseTimeout: '6 minutes',
+    heartbeatTimeout,
+    retry,
+  });
 }
 
 /** Checks before and after the deployment; they heartbeat while they run (artifacts can be large). */

@@ -8,9 +8,11 @@ import { validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
 import { ownsItsWork } from './role-steps.ts';
 import { replaceInstance } from './update-instance.ts';
+import { rollbackProcedure } from './rollback-procedure.ts';
 
 /**
- * Seed §9.2: freeze (no instance is updated any more), restore the previous version on every
+ * Seed §9.2 (since the `rollback-procedure` patch: workflows/rollback-procedure.ts, each step
+ * logged in order). Before it: freeze (no instance is updated any more), restore the previous version on every
  * instance already changed, restart, re-verify with smoke tests, and log why. It runs in a
  * non-cancellable scope: once started, a rollback is never left half way.
  * Returns undefined when every changed instance was restored, or what went wrong.
@@ -38,6 +40,8 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
         return outcome;
       }
     }
+    // Patched: rollbacks recorded before the §9.2 procedure (docs/rollback.md) replay the old sequence.
+    if (patched('rollback-procedure')) return await rollbackProcedure(spec, state, { changed, previous, started });
     const failures: string[] = [];
     const batchSize = patched('rollback-batches') ? rollbackBatchSize(spec) : spec.batchSize;
     for (const batch of planBatches(changed, batchSize)) {

@@ -5,6 +5,7 @@ import type { createActivities } from '../../src/activities/index.ts';
 import { createNotifyActivities, type NotifyActivities } from '../../src/activities/notify.ts';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
+import { planFreeze } from '../../src/domain/rollback.ts';
 import type { GateResult } from '../../src/domain/gates.ts';
 import type { ServiceRole } from '../../src/domain/roles.ts';
 import { roleTriggers } from '../../src/domain/triggers.ts';
@@ -219,6 +220,17 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
         serving: serving.map((i) => i.name),
         notServing: fleet.instances.filter((i) => !serving.includes(i)).map((i) => `${i.name} (${fleet.status(i)})`),
       };
+    },
+    freezeInstances({ service, instances, keepCount }) {
+      const fleet = fleetOf(service, 'freezeInstances');
+      const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i)).map((i) => i.name);
+      const plan = planFreeze(instances, serving, keepCount);
+      for (const name of plan.freeze) fleet.instance(name).admin = 'drain';
+      return plan;
+    },
+    clearInstanceCache({ service, instance }) {
+      on(service, 'clearInstanceCache', instance);
+      return { instance, cleared: false, how: 'none' };
     },
     verifyArtifact({ service, version }) {
       if (!fleetOf(service, 'verifyArtifact').artifacts.has(version))

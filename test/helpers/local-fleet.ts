@@ -46,6 +46,8 @@ export interface TestFleetOptions {
   database?: string;
   /** More files for each version's `build/` (e.g. migrations/0001_x.sql, schema.json), by version. */
   buildFiles?: Record<string, Record<string, string>>;
+  /** More lines of the service's block in the fleet file, e.g. `rampUp: { seconds: 4 }`. */
+  serviceYaml?: string[];
 }
 
 export async function createTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
@@ -73,6 +75,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       `    frontend: { address: 127.0.0.1, port: ${frontendPort} }`,
       `    health: { checkIntervalMs: ${checkIntervalMs}, rise: 2, fall: 2 }`,
       '    drainTimeoutSeconds: 10',
+      ...(options.serviceYaml ?? []).map((line) => `    ${line}`),
       ...(options.database ? [`    database: { url: ${JSON.stringify(options.database)} }`] : []),
       '    instances:',
       ...instancePorts.map(
