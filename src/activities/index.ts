@@ -1,3 +1,5 @@
+import { createBlueGreenActivities } from './blue-green.ts';
+import { createBlueGreenInstanceActivities } from './blue-green-instances.ts';
 import { createDatabaseActivities } from './database.ts';
 import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
@@ -31,6 +33,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createInstanceMeasurementActivities(deps),
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
+    ...createBlueGreenActivities(deps),
+    ...createBlueGreenInstanceActivities(deps),
   };
 }
 
@@ -42,6 +46,7 @@ export function createHostActivities(deps: ActivityDeps) {
     ...createInstanceMeasurementActivities(deps),
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
+    ...createBlueGreenInstanceActivities(deps),
   };
 }
 
@@ -53,3 +58,5 @@ export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';
 export type { RoleActivities } from './roles.ts';
 export type { RoleValidationActivities } from './role-validation.ts';
+export type { BlueGreenActivities } from './blue-green.ts';
+export type { BlueGreenInstanceActivities } from './blue-green-instances.ts';
