@@ -1,4 +1,6 @@
 import { createCacheActivities } from './cache.ts';
+import { createBlueGreenActivities } from './blue-green.ts';
+import { createBlueGreenInstanceActivities } from './blue-green-instances.ts';
 import { createDatabaseActivities } from './database.ts';
 import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
@@ -33,6 +35,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
     ...createCacheActivities(deps),
+    ...createBlueGreenActivities(deps),
+    ...createBlueGreenInstanceActivities(deps),
   };
 }
 
@@ -45,6 +49,7 @@ export function createHostActivities(deps: ActivityDeps) {
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
     ...createCacheActivities(deps),
+    ...createBlueGreenInstanceActivities(deps),
   };
 }
 
@@ -56,3 +61,5 @@ export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';
 export type { RoleActivities } from './roles.ts';
 export type { RoleValidationActivities } from './role-validation.ts';
+export type { BlueGreenActivities } from './blue-green.ts';
+export type { BlueGreenInstanceActivities } from './blue-green-instances.ts';

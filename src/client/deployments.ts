@@ -16,6 +16,7 @@ import {
 } from '../domain/deployment.ts';
 import { staticDetails, staticSummary, type StartView } from '../domain/deployment-views.ts';
 import { parseInput, refused } from '../domain/errors.ts';
+import type { ServiceConfig } from '../domain/fleet-config.ts';
 import { environmentKey, serviceKey, versionKey, phaseKey } from '../domain/search-attributes.ts';
 import { type LoadedFleet, requireService } from '../fleet/fleet-file.ts';
 import { instanceRefs } from '../fleet/wiring.ts';
@@ -34,6 +35,10 @@ export interface DeployRequest {
   healthTimeoutSeconds?: number;
   errorRateThreshold?: number;
   requestedBy?: string;
+  /** Overrides the service's `strategy` in the fleet file (default rolling). */
+  strategy?: DeploymentSpec['strategy'];
+  /** Blue-green: overrides the fleet file's blueGreen.keepWarmSeconds. */
+  keepWarmSeconds?: number;
 }
 
 /** Builds and validates the spec from the fleet file; every problem is reported at once. */
@@ -62,8 +67,21 @@ export function buildSpec(fleet: LoadedFleet, request: DeployRequest): Deploymen
     ...(request.errorRateThreshold !== undefined ? { errorRateThreshold: request.errorRateThreshold } : {}),
     ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
     ...(service.analysis ? { analysis: service.analysis } : {}),
+    ...blueGreenRequest(service, request),
   };
   return parseInput(deploymentSpec, input, `cannot deploy ${request.service} ${request.version}`);
+}
+
+/** The strategy asked for (flag, else the fleet file's default) and, for blue-green, its settings (docs/blue-green.md). */
+function blueGreenRequest(
+  service: ServiceConfig,
+  request: DeployRequest,
+): Pick<DeploymentSpecInput, 'strategy' | 'blueGreen'> {
+  const strategy = request.strategy ?? service.strategy ?? 'rolling';
+  const config = service.blueGreen;
+  if (strategy !== 'blue-green' || !config) return { strategy };
+  const { keepWarmSeconds, previewRequests } = config;
+  return { strategy, blueGreen: { keepWarmSeconds: request.keepWarmSeconds ?? keepWarmSeconds, previewRequests } };
 }
 
 /** A checked deployment, and whether it would change anything. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
+import { blueGreenSpec } from './blue-green.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
@@ -50,8 +51,17 @@ export const deploymentSpec = z
     requestedBy: z.string().min(1).default('unknown'),
     /** The fleet file's analysis of the service: judged during each bake when present (docs/analysis.md). */
     analysis: analysisConfig.optional(),
+    strategy: z.enum(['rolling', 'canary', 'blue-green']).default('rolling'),
+    /** The blue-green settings from the fleet file (docs/blue-green.md); required by that strategy. */
+    blueGreen: blueGreenSpec.optional(),
   })
   .superRefine((spec, ctx) => {
+    if (spec.strategy === 'blue-green' && !spec.blueGreen)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['strategy'],
+        message: `blue-green needs the service's blueGreen block in the fleet file (greenPorts, preview): see docs/blue-green.md`,
+      });
     const needed = minInstances(spec.role);
     if (spec.instances.length < needed) {
       ctx.addIssue({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { approvalPolicyConfig } from './approvals.ts';
 import { analysisConfig } from './analysis-config.ts';
+import { blueGreenConfig, blueGreenIssues } from './blue-green.ts';
 import { addressesClash } from './endpoints.ts';
 import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { serviceName } from './names.ts';
@@ -51,6 +52,10 @@ export const serviceConfig = z
     cache: cacheConfig.optional(),
     /** How gradually a re-admitted instance gets its share of traffic (seed §8.3, docs/rollback.md). */
     rampUp: rampUpConfig.prefault({}),
+    /** The strategy `zerodown deploy` uses unless --strategy says otherwise (docs/blue-green.md). */
+    strategy: z.enum(['rolling', 'canary', 'blue-green']).optional(),
+    /** Optional: the green slots and preview frontend of blue-green deployments (docs/blue-green.md). */
+    blueGreen: blueGreenConfig.optional(),
     /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
     ...roleSettingsFields,
   })
@@ -285,7 +290,47 @@ function checkEnvironment(
       else instanceNames.set(instance.name, name);
       claim(instance.host, instance, `${name}/${instance.name}`, [...path, 'port']);
     });
+    checkBlueGreen(
+      name,
+      service,
+      (issue) => ctx.addIssue({ code: 'custom', ...issue, path: [...prefix, ...issue.path] }),
+      claim,
+    );
   }
+}
+
+/** The green slots and the preview frontend claim their ports like any other endpoint (docs/blue-green.md). */
+function checkBlueGreen(
+  name: string,
+  service: ServiceConfig,
+  report: (issue: { path: PropertyKey[]; message: string }) => void,
+  claim: (host: string, at: { address: string; port: number }, owner: string, path: PropertyKey[]) => void,
+): void {
+  const path = ['services', name, 'blueGreen'];
+  if (service.strategy === 'blue-green' && !service.blueGreen)
+    report({
+      path: ['services', name, 'strategy'],
+      message: 'blue-green needs a blueGreen block (greenPorts, preview)',
+    });
+  const config = service.blueGreen;
+  if (!config) return;
+  if (service.role !== 'api')
+    report({
+      path,
+      message: `blue-green swaps traffic at the load balancer, so it needs role api (this is a ${service.role})`,
+    });
+  for (const issue of blueGreenIssues(config, service.instances))
+    report({ path: ['services', name, ...issue.path], message: issue.message });
+  config.greenPorts.forEach((port, i) => {
+    const instance = service.instances[i];
+    if (instance)
+      claim(instance.host, { address: instance.address, port }, `${name}/${instance.name} (green)`, [
+        ...path,
+        'greenPorts',
+        i,
+      ]);
+  });
+  claim('local', config.preview, `services.${name}.blueGreen.preview`, [...path, 'preview', 'port']);
 }
 
 export type FleetConfig = z.infer<typeof fleetConfig>;

@@ -1,5 +1,6 @@
 import type { GateReport } from './gates.ts';
 import type { AnalysisStatus } from './analysis.ts';
+import type { BlueGreenStatus } from './blue-green.ts';
 
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
@@ -102,6 +103,8 @@ export interface DeploymentStatus {
   events: LogEvent[];
   /** The automatic rollback triggers' latest judgements and verdicts (docs/analysis.md). */
   analysis?: AnalysisStatus;
+  /** Which colour is live and where a blue-green deployment stands (docs/blue-green.md). */
+  blueGreen?: BlueGreenStatus;
 }
 
 /** What an operator can ask of a running deployment. */

@@ -1,4 +1,5 @@
 import type { FleetConfig, ServiceConfig } from '../domain/fleet-config.ts';
+import { colourSections } from './haproxy-colours-config.ts';
 
 export interface HAProxyConfigOptions {
   statsSocket: string;
@@ -43,7 +44,11 @@ export function haproxyConfig(fleet: FleetConfig, options: HAProxyConfigOptions)
           '  no option redispatch',
         ]),
     '',
-    ...services.flatMap(([name, service]) => serviceSections(name, service)),
+    ...services.flatMap(([name, service]) =>
+      service.blueGreen
+        ? colourSections(name, service, service.blueGreen, options.statsSocket, serviceSections(name, service))
+        : serviceSections(name, service),
+    ),
     ...(metrics
       ? [
           'frontend metrics',

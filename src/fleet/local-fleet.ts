@@ -5,6 +5,7 @@ import type { FrontendState, ServerState } from '../adapters/load-balancer.ts';
 import { isPortFree } from '../adapters/processes.ts';
 import { probe } from '../adapters/instance-probe.ts';
 import type { InstanceRef, InstanceRuntime, RuntimeInstanceView } from '../adapters/runtime.ts';
+import { colourRefs, ensureColourMaps } from './blue-green-slots.ts';
 import { stopDemoChain } from './demo-chain.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
@@ -135,6 +136,7 @@ export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Prom
     plan.flatMap(({ refs }, i) => refs.filter((_, j) => !states[i]?.[j]?.running)),
     config !== undefined && lbPid === undefined ? api : [],
   );
+  if (config && !lbPid) await ensureColourMaps(fleet, api);
   if (config && !lbPid) await checkConfig(files, config);
 
   const started: Array<{ ref: InstanceRef; runtime: InstanceRuntime }> = [];
@@ -216,8 +218,10 @@ export async function fleetDown(
   for (const [name, service] of Object.entries(fleet.config.services)) {
     if (service.runtime.type !== 'local') continue;
     const runtime = runtimeFor(fleet, name);
+    // A blue-green service's green slots are stopped too (docs/blue-green.md).
+    const green = service.blueGreen ? colourRefs(fleet, name, 'green') : [];
     await Promise.all(
-      instanceRefs(fleet, name).map(async (ref) => {
+      [...instanceRefs(fleet, name), ...green].map(async (ref) => {
         if (!(await runtime.inspect(ref)).running) return;
         await runtime.stop(ref, { timeoutMs: stopTimeoutMs });
         instancesStopped.push(ref.instance);

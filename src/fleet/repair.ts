@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { refused } from '../domain/errors.ts';
 import { isPortFree } from '../adapters/processes.ts';
+import { ensureColourMaps } from './blue-green-slots.ts';
 import type { LoadedFleet } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import { checkConfig, haproxyPid, startHAProxy } from './haproxy-process.ts';
@@ -56,6 +57,7 @@ export async function fleetRepair(fleet: LoadedFleet, options: RepairOptions = {
       `HAProxy cannot start: port(s) already in use by another process: ${busy.join(', ')}`,
       'Stop whatever holds them (zerodown fleet status shows what zerodown runs); nothing was started.',
     );
+  await ensureColourMaps(fleet, [name]);
   await checkConfig(files, config);
   const startedPid = await startHAProxy(files, config);
   await waitForRunningInstances(fleet, name, options.readyTimeoutMs ?? 10_000);

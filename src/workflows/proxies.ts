@@ -12,6 +12,7 @@ import type { GovernanceActivities } from '../activities/governance.ts';
 import type { NotifyActivities } from '../activities/notify.ts';
 import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
 import type { RoleActivities, RoleValidationActivities } from '../activities/index.ts';
+import type { BlueGreenActivities, BlueGreenInstanceActivities } from '../activities/index.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -209,4 +210,37 @@ export function roleValidationActivities(taskQueue: string) {
     heartbeatTimeout,
     retry,
   });
+}
+
+/**
+ * Blue-green (docs/blue-green.md): the colour map, preview and swap at the load balancer (one or
+ * two runtime commands: quick), the waits for the idle colour (heartbeating), and the slots on
+ * their hosts' queues (start and prove healthy, or stop: heartbeating).
+ */
+export function blueGreenActivities(taskQueue: string, spec: DeploymentSpec) {
+  const quick = proxyActivities<BlueGreenActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
+  const waiting = proxyActivities<BlueGreenActivities>({
+    taskQueue,
+    startToCloseTimeout: seconds(spec.healthTimeoutSeconds + 15),
+    heartbeatTimeout,
+    retry,
+  });
+  return {
+    liveColour: quick.liveColour,
+    swapLiveColour: quick.swapLiveColour,
+    colourProblem: quick.colourProblem,
+    waitForColourUp: waiting.waitForColourUp,
+    previewSmokeTest: waiting.previewSmokeTest,
+  };
+}
+
+export function blueGreenSlotActivities(taskQueue: string, spec: DeploymentSpec) {
+  const quick = proxyActivities<BlueGreenInstanceActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
+  const waiting = proxyActivities<BlueGreenInstanceActivities>({
+    taskQueue,
+    startToCloseTimeout: seconds(installSeconds + spec.drainTimeoutSeconds + spec.healthTimeoutSeconds + 15),
+    heartbeatTimeout,
+    retry,
+  });
+  return { startSlot: waiting.startSlot, stopSlot: waiting.stopSlot, inspectSlot: quick.inspectSlot };
 }

@@ -8,6 +8,7 @@ import {
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { analyseBake, watchDeployment } from './analysis.ts';
+import { blueGreenDeployment } from './blue-green.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
@@ -31,6 +32,8 @@ export type { DeploymentResult } from './outcome.ts';
  */
 export async function rollingDeployment(input: DeploymentSpecInput): Promise<DeploymentResult> {
   const spec = parseSpec(input);
+  // Patched: only specs that ask for blue-green reach it, and none recorded before it could.
+  if (spec.strategy === 'blue-green' && patched('blue-green')) return await blueGreenDeployment(spec);
   const batches = planBatches(spec.instances, spec.batchSize);
   const state = new DeploymentState(spec, batches.length);
   // Patched: deployments recorded before the durable records replay without their activities.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ServicePolicy } from '../../src/activities/governance.ts';
-import type { createActivities } from '../../src/activities/index.ts';
+import type { BlueGreenActivities, BlueGreenInstanceActivities, createActivities } from '../../src/activities/index.ts';
 import { createNotifyActivities, type NotifyActivities } from '../../src/activities/notify.ts';
 import { deploymentSpec, type DeploymentSpec, type DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import { failureTypes } from '../../src/domain/errors.ts';
@@ -120,7 +120,11 @@ export class FakeFleet {
 }
 
 // Webhook deliveries are real (to loopback receivers the tests start); everything else is faked.
-type Activities = Omit<ReturnType<typeof createActivities>, keyof NotifyActivities>;
+// Blue-green is proven against real HAProxy only (test/workflows/blue-green.test.ts).
+type Activities = Omit<
+  ReturnType<typeof createActivities>,
+  keyof NotifyActivities | keyof BlueGreenActivities | keyof BlueGreenInstanceActivities
+>;
 /** The activities' signatures without the promise: the fake answers at once. */
 type Immediate<T> = {
   [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;

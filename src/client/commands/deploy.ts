@@ -32,6 +32,8 @@ const deployFlags = z.object({
     .pipe(z.number().min(1, 'must be 1 or more seconds').max(3600, 'must be at most 3600 seconds'))
     .optional(),
   errorRate: decimalOption('fraction').pipe(z.number().max(1, 'must be a fraction between 0 and 1')).optional(),
+  strategy: z.enum(['rolling', 'canary', 'blue-green']).optional(),
+  keepWarm: count.pipe(z.number().max(86_400, 'must be at most 86400 seconds')).optional(),
   detach: z.boolean().optional(),
   json: z.boolean().optional(),
   by: z.string().optional(),
@@ -46,6 +48,7 @@ Examples:
   zerodown deploy api 1.4.2 --approval          wait for \`zerodown approve api\` before changing anything
   zerodown deploy api 1.4.2 --batch-size 2 --pause-after 1 --bake 30
   zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)
+  zerodown deploy api 1.4.2 --strategy blue-green   start 1.4.2 on the idle colour, preview it, swap all traffic at once
   zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)`;
 
 /** `zerodown deploy <service> <version>`: starts a rolling deployment and, unless --detach, watches it to the end. */
@@ -62,6 +65,14 @@ export function deployCommand(program: Command): void {
     .option('--bake <seconds>', 'watch each updated batch this long before the next (default 2)')
     .option('--health-timeout <seconds>', 'how long a restarted instance may take to become healthy (default 30)')
     .option('--error-rate <fraction>', 'client error rate that triggers an automatic rollback (default 0.05)')
+    .option(
+      '--strategy <name>',
+      "rolling, canary or blue-green (default: the service's strategy in the fleet file, else rolling)",
+    )
+    .option(
+      '--keep-warm <seconds>',
+      'blue-green: how long the old colour keeps running after the swap (docs/blue-green.md)',
+    )
     .option('--detach', 'start it and return at once, without the live view')
     .option(jsonFlag[0], 'print the result (or, with --detach, the ids) as JSON; no live view')
     .option(...byFlag)
@@ -89,6 +100,8 @@ export function deployCommand(program: Command): void {
         ...(flags.bake !== undefined ? { bakeSeconds: flags.bake } : {}),
         ...(flags.healthTimeout !== undefined ? { healthTimeoutSeconds: flags.healthTimeout } : {}),
         ...(flags.errorRate !== undefined ? { errorRateThreshold: flags.errorRate } : {}),
+        ...(flags.strategy ? { strategy: flags.strategy } : {}),
+        ...(flags.keepWarm !== undefined ? { keepWarmSeconds: flags.keepWarm } : {}),
       };
       const { spec, alreadyRunning } = await prepareDeployment(fleet, request);
       if (alreadyRunning) {

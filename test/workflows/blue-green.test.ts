@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { recordedLiveColour } from '../../src/adapters/haproxy-colours.ts';
+import { colourMapOf } from '../../src/fleet/blue-green-slots.ts';
+import { statusQuery, updates } from '../../src/workflows/messages.ts';
+import { createBlueGreenHarness } from '../helpers/blue-green-fleet.ts';
+import { waitForStatus } from '../helpers/deployment.ts';
+import { startLoad } from '../helpers/load.ts';
+import { withWorker } from '../helpers/temporal.ts';
+
+describe('blue-green deployment', () => {
+  it('swaps all traffic to the new colour and back again under load with zero failed requests', async (t) => {
+    const h = await createBlueGreenHarness('bgswap', {
+      instances: 2,
+      versions: { '1.0.0': undefined, '2.0.0': undefined },
+      keepWarmSeconds: 2,
+    });
+    t.after(() => h.cleanup());
+    assert.equal(await h.live(), 'blue');
+    const load = startLoad(`http://127.0.0.1:${h.frontendPort}/api/orders?delay=10`);
+    try {
+      await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // 1. Swapped, then swapped back by an operator within the keep-warm window.
+        const first = await h.deploy({ version: '2.0.0', keepWarmSeconds: 120 });
+        const swapped = await waitForStatus(first, (s) => s.blueGreen?.phase === 'swapped', 60_000);
+        assert.equal(swapped.blueGreen?.live, 'green');
+        assert.equal(swapped.phase, 'verifying');
+        assert.equal(await h.live(), 'green');
+        assert.equal(await h.servedVersion(), '2.0.0', 'clients reach the new colour');
+        assert.equal(await h.servedVersion(h.previewPort), '1.0.0', 'the preview now reaches the old colour');
+        assert.deepEqual(await h.versions('blue'), ['1.0.0', '1.0.0'], 'the old colour is kept warm');
+        assert.equal(await recordedLiveColour(colourMapOf(h.fleet, h.service), h.service), 'green', 'persisted');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await first.executeUpdate(updates.rollback, { args: [{ by: 'alice', reason: 'checking the swap back' }] });
+        const back = await first.result();
+        assert.equal(back.phase, 'rolled-back');
+        assert.equal(await h.live(), 'blue');
+        assert.equal(await h.servedVersion(), '1.0.0');
+        assert.deepEqual(await h.versions('green'), [undefined, undefined], 'the new colour is stopped');
+        const backStatus = await first.query(statusQuery);
+        assert.equal(backStatus.blueGreen?.phase, 'swapped-back');
+
+        // 2. Swapped and kept: the old colour is stopped once the window is over.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const second = await h.deploy({ version: '2.0.0' });
+        const done = await second.result();
+        assert.equal(done.phase, 'succeeded');
+        assert.equal(done.previousVersion, '1.0.0');
+        const status = await second.query(statusQuery);
+        assert.deepEqual(
+          { live: status.blueGreen?.live, phase: status.blueGreen?.phase },
+          { live: 'green', phase: 'done' },
+        );
+        assert.equal(await h.live(), 'green');
+        assert.deepEqual(await h.versions('green'), ['2.0.0', '2.0.0']);
+        assert.deepEqual(await h.versions('blue'), [undefined, undefined], 'the old colour is stopped');
+      });
+      const served = await load.stop();
+      assert.equal(served.errors, 0, 'connection errors');
+      assert.equal(served.timeouts, 0, 'timeouts');
+      assert.equal(served.non2xx, 0, 'non-2xx responses');
+      assert.ok(served.requests.total > 200, `requests served: ${served.requests.total}`);
+      t.diagnostic(`${served.requests.total} requests across a swap, a swap back and a second swap: 0 failed`);
+      const config = await readFile(`${h.fleet.paths.haproxyDir}/haproxy.cfg`, 'utf8');
+      assert.match(config, /no option redispatch/, 'HAProxy retries and redispatch were off');
+    } finally {
+      await load.stop();
+    }
+  });
+
+  it('never lets a client reach a new colour that fails its checks: the live colour is untouched', async (t) => {
+    const h = await createBlueGreenHarness('bgbad', {
+      instances: 2,
+      versions: { '1.0.0': undefined, '3.0.0': { readiness: 'fail' } },
+    });
+    t.after(() => h.cleanup());
+    const load = startLoad(`http://127.0.0.1:${h.frontendPort}/api/orders?delay=5`, { connections: 4 });
+    try {
+      const result = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
+        const handle = await h.deploy({ version: '3.0.0', healthTimeoutSeconds: 3 });
+        return handle.result();
+      });
+      const served = await load.stop();
+      assert.equal(result.phase, 'rolled-back');
+      assert.match(result.reason ?? '', /green colour did not start: .*failed its health check for 3\.0\.0/);
+      assert.equal(await h.live(), 'blue');
+      assert.deepEqual(await h.versions('blue'), ['1.0.0', '1.0.0']);
+      assert.deepEqual(await h.versions('green'), [undefined, undefined], 'the failed colour is stopped');
+      assert.equal(served.errors + served.timeouts + served.non2xx, 0, 'no client saw the bad version');
+    } finally {
+      await load.stop();
+    }
+  });
+});
