@@ -105,6 +105,19 @@ export interface DeploymentStatus {
   analysis?: AnalysisStatus;
   /** Which colour is live and where a blue-green deployment stands (docs/blue-green.md). */
   blueGreen?: BlueGreenStatus;
+  /** Hosts whose worker stopped polling mid-deployment (docs/hosts.md, domain/host-loss.ts). */
+  lostHosts?: LostHost[];
+  /** Hosts an operator chose to go on without (`zerodown skip-host`): their instances are left as they are. */
+  skippedHosts?: string[];
+}
+
+/** A host whose task queue no worker polled within the bound (domain/host-loss.ts). */
+export interface LostHost {
+  host: string;
+  queue: string;
+  since: number;
+  /** "no worker has polled zerodown@h2 for 30 s" */
+  message: string;
 }
 
 /** What an operator can ask of a running deployment. */

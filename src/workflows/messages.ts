@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { signedRequest, type SignedRequest } from '../domain/approvals.ts';
+import { hostName } from '../domain/names.ts';
 import { anonymousOperator, commandDescription } from '../domain/deployment-views.ts';
 import type { DeploymentStatus, OperatorCommand } from '../domain/status.ts';
 
@@ -80,3 +81,12 @@ export function parseCommand(
   const { signed: signature, ...rest } = parsed.data;
   return { command: { type: name, ...rest } as OperatorCommand, ...(signature ? { signed: signature } : {}) };
 }
+
+// --- skip-host (docs/hosts.md): go on without a host whose worker is lost. Its own Update and
+// signal, outside the table above: it names a host, and it is not a phase change of its own.
+export const skipHostArgs = z.object({ by, host: hostName }).strict();
+export type SkipHostArgs = z.input<typeof skipHostArgs>;
+export const skipHostDescription =
+  'Go on without a host whose worker is lost: its instances are left as they are. Input: {"by": "your name", "host": "h2"}';
+export const skipHostUpdate = defineUpdate<DeploymentStatus, [SkipHostArgs]>('skip-host');
+export const skipHostSignal = defineSignal<[SkipHostArgs]>('skip-host');

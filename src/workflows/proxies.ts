@@ -54,10 +54,24 @@ export function loadBalancerActivities(taskQueue: string, spec: DeploymentSpec) 
   };
 }
 
-export function instanceActivities(taskQueue: string, spec: DeploymentSpec) {
-  const quick = proxyActivities<InstanceActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
+/**
+ * Activities on a host's own queue wait there while its worker is down; with `hostSilence` (the
+ * `host-failure` patch, workflows/host-failure.ts) they fail after that long without a poll instead,
+ * so a lost host is reported rather than waited for in silence.
+ */
+const onHostQueue = (hostSilence?: string): Pick<ActivityOptions, 'scheduleToStartTimeout'> =>
+  hostSilence ? { scheduleToStartTimeout: hostSilence } : {};
+
+export function instanceActivities(taskQueue: string, spec: DeploymentSpec, hostSilence?: string) {
+  const quick = proxyActivities<InstanceActivities>({
+    taskQueue,
+    startToCloseTimeout: quickTimeout,
+    retry,
+    ...onHostQueue(hostSilence),
+  });
   const waiting = proxyActivities<InstanceActivities>({
     taskQueue,
+    ...onHostQueue(hostSilence),
     startToCloseTimeout: seconds(installSeconds + spec.drainTimeoutSeconds + spec.healthTimeoutSeconds + 15),
     heartbeatTimeout,
     retry,
@@ -138,9 +152,10 @@ export function databaseActivities(taskQueue: string) {
 }
 
 /** The fleet watch: read-only looks at instances (on their host's queue) and at the load balancer. */
-export function fleetCheckActivities(taskQueue: string) {
+export function fleetCheckActivities(taskQueue: string, hostSilence?: string) {
   return proxyActivities<InstanceCheckActivities & LoadBalancerCheckActivities>({
     taskQueue,
+    ...onHostQueue(hostSilence),
     startToCloseTimeout: '15s',
     heartbeatTimeout,
     retry,
