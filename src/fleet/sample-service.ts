@@ -24,6 +24,8 @@ export interface SampleBehavior {
   stall?: boolean;
   /** Readiness (and the status endpoint's `ready`) turns false this many seconds after the process started. */
   unreadyAfterSeconds?: number;
+  /** Readiness turns false while this file exists: a running version made unhealthy on cue (tests, demos). */
+  unreadyWhenFileExists?: string;
 }
 
 /** The sample's cache endpoints: what the rollback's "clear invalid caches" step calls. */
