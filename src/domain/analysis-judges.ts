@@ -70,7 +70,7 @@ export function judgeUnhealthy(w: Window, minSamples: number): Judged {
     judgements,
     {
       outcome: 'failed',
-      reason: `new instance unhealthy for ${w.seconds} s: ${problems.join('; ')}`,
+      reason: `new instance unhealthy at every look for ${w.seconds} s (${looks} looks): ${problems.join('; ')}`,
       values: { unhealthy: problems.length, instances: problems.join('; ') },
     },
     { outcome: 'passed', reason: 'every new instance healthy', values: { unhealthy: 0 } },

@@ -26,6 +26,8 @@ export interface SampleBehavior {
   unreadyAfterSeconds?: number;
   /** One transient burst: `fraction` of API requests fail for `seconds`, from `afterSeconds` after its first API request. */
   errorBurst?: { afterSeconds: number; seconds: number; fraction: number };
+  /** Readiness turns false while this file exists: a running version made unhealthy on cue (tests, demos). */
+  unreadyWhenFileExists?: string;
 }
 
 /** The sample's cache endpoints: what the rollback's "clear invalid caches" step calls. */

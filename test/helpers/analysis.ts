@@ -87,3 +87,6 @@ export function detectionMs(status: DeploymentStatus, version: string): number {
   assert.ok(status.rollback?.startedAt !== undefined, 'no rollback started');
   return status.rollback.startedAt - serving;
 }
+
+/** Requests the load saw fail: connection errors, timeouts and non-2xx answers. */
+export const failedRequests = (load: autocannon.Result) => load.errors + load.timeouts + load.non2xx;

@@ -17,10 +17,11 @@
 //   {"unreadyAfterSeconds": 5}        readiness starts answering 503 this long after the process started
 //   {"errorBurst": {"afterSeconds": 5, "seconds": 2, "fraction": 1}}
 //                                     one transient burst: that fraction fails for that long
+//   {"unreadyWhenFileExists": "/p"}   readiness answers 503 while that file exists (unhealthy on cue)
 // Health, status and cache endpoints always answer, so zerodown can see the misbehaviour.
 // The cache: every API request remembers its path; GET /api/cache lists the entries and
 // POST /api/cache/clear empties it (the rollback's "clear invalid caches" step).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,7 @@ const behavior = {
   memoryGrowthLimitBytes: 256 * mebibyte,
   stall: false,
   unreadyAfterSeconds: 0,
+  unreadyWhenFileExists: '',
   ...readJson(join(here, 'behavior.json')),
 };
 const metadata = readJson(join(here, '..', 'metadata.json')) ?? {};
@@ -170,7 +172,11 @@ function status() {
 const unreadyAfterMs = clamp(behavior.unreadyAfterSeconds, 0, 86_400) * 1000;
 
 function isReady() {
-  const soured = unreadyAfterMs > 0 && Date.now() - startedAt >= unreadyAfterMs;
+  const soured =
+    (unreadyAfterMs > 0 && Date.now() - startedAt >= unreadyAfterMs) ||
+    (typeof behavior.unreadyWhenFileExists === 'string' &&
+      behavior.unreadyWhenFileExists !== '' &&
+      existsSync(behavior.unreadyWhenFileExists));
   return ready && !shuttingDown && behavior.readiness !== 'fail' && !soured;
 }
 
