@@ -7,6 +7,7 @@
 // Then the worker, scheduler and listener roles under work (bench/roles.ts), under the `roles` key.
 // Run: npm run bench [-- 4 8 16]   → bench/results/latest.json, latest.md, timeline-4.svg
 //      npm run bench -- --roles-only   → only the roles, written into the existing latest.json and latest.md
+//      npm run bench -- --triggers-only [--triggers-runs=3]   → only the triggers' detection times (bench/triggers.ts)
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,7 @@ import { statusQuery, updates } from '../src/workflows/messages.ts';
 import { createTestFleet, type TestFleet } from '../test/helpers/local-fleet.ts';
 import { measureCliStart } from './lib/cli-start.ts';
 import { type RolesBench, benchRoles, recordRoles, rolesMarkdown } from './roles.ts';
+import { type TriggersBench, benchTriggers, recordTriggers, triggersMarkdown } from './triggers.ts';
 import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
 import { comparePeers, ensureAnsible } from './lib/peer.ts';
 import { p50, round } from './lib/stats.ts';
@@ -220,9 +222,28 @@ if (process.argv.includes('--roles-only')) {
   process.exit(0);
 }
 
+const triggerRuns = Number(
+  /^--triggers-runs=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--triggers-runs=')) ?? '')?.[1] ?? 3,
+);
+if (process.argv.includes('--triggers-only')) {
+  const temporal = await startBenchTemporal();
+  try {
+    const triggers = await benchTriggers(temporal, triggerRuns);
+    await mkdir(resultsDir, { recursive: true });
+    await recordTriggers(resultsDir, triggers);
+    process.stdout.write(
+      `${triggersMarkdown(triggers).join('\n')}wrote the triggers into bench/results/latest.json and latest.md\n`,
+    );
+  } finally {
+    await temporal.stop();
+  }
+  process.exit(0);
+}
+
 ensureAnsible();
 const temporal = await startBenchTemporal();
 let roles: RolesBench | undefined;
+let triggers: TriggersBench | undefined;
 const results: Awaited<ReturnType<typeof benchFleet>>['result'][] = [];
 const peers: Awaited<ReturnType<typeof benchFleet>>['peers'][] = [];
 let cliStart: Awaited<ReturnType<typeof measureCliStart>>;
@@ -240,6 +261,9 @@ try {
   process.stderr.write('bench: roles…\n');
   roles = await benchRoles(temporal);
   process.stderr.write(`${JSON.stringify(roles)}\n`);
+  process.stderr.write('bench: triggers…\n');
+  triggers = await benchTriggers(temporal, triggerRuns);
+  process.stderr.write(`${JSON.stringify(triggers)}\n`);
 } finally {
   await temporal.stop();
 }
@@ -260,7 +284,7 @@ const targets = {
 await mkdir(resultsDir, { recursive: true });
 await writeFile(
   path.join(resultsDir, 'latest.json'),
-  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, roles }, null, 2)}\n`,
+  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, roles, triggers }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
   `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) |`;
@@ -285,6 +309,7 @@ await writeFile(
     `Seed §11 targets: restart < ${targets.restartMs} ms, traffic shift < ${targets.trafficShiftMs} ms, health validation < ${targets.healthValidationMs} ms, full deployment < ${targets.deployWallMs} ms, rollback < ${targets.rollbackWallMs} ms.`,
     '',
     ...(roles ? rolesMarkdown(roles) : []),
+    ...(triggers ? triggersMarkdown(triggers) : []),
   ].join('\n'),
 );
 process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);
