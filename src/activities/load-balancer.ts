@@ -1,6 +1,7 @@
 import { readmit, waitUntilIdle } from '../adapters/load-balancer.ts';
 import { failureTypes } from '../domain/errors.ts';
-import { type FreezePlan, planFreeze } from '../domain/rollback.ts';
+import { type FreezePlan, type RampUpReading, planFreeze, rampPercent } from '../domain/rollback.ts';
+import { requireService } from '../fleet/fleet-file.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
 import { serverRef } from '../fleet/wiring.ts';
 import { type ActivityDeps, heartbeater, instanceContext, loadBalancer, permanentAs } from './context.ts';
@@ -108,6 +109,21 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
       await Promise.all(plan.freeze.map((instance) => lb.drain(serverRef({ service, instance }))));
       log.info({ service, ...plan }, 'changed instances frozen at the load balancer');
       return plan;
+    },
+
+    /**
+     * Seed §8.3: how far each instance is in its ramp-up (HAProxy's slowstart, set from the fleet
+     * file's rampUp; docs/rollback.md). Read-only, so safe to retry.
+     */
+    async rampUpState({ service, instances }: { service: string; instances: string[] }): Promise<RampUpReading[]> {
+      const seconds = requireService(deps.fleet, service).rampUp.seconds;
+      const servers = await lb.servers(service);
+      return instances.map((instance) => {
+        const server = servers.find((s) => s.server === instance);
+        const rampingUp = seconds > 0 && Boolean(server?.rampingUp);
+        const percent = rampingUp ? rampPercent(server?.secondsSinceChange ?? 0, seconds) : 100;
+        return { instance, rampingUp, percent, seconds };
+      });
     },
 
     /** How many of the service's instances the load balancer sends traffic to right now. */

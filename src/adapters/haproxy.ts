@@ -82,6 +82,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
         figures: figures(row),
         weight: num(row.weight),
         rampingUp: starting.has(row.svname ?? ''),
+        secondsSinceChange: num(row.lastchg),
       }));
   }
 

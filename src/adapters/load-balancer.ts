@@ -53,6 +53,8 @@ export interface ServerState extends ServerRef {
   weight?: number;
   /** True while it is back up but still ramping up to its full share of traffic (seed §8.3). */
   rampingUp?: boolean;
+  /** Seconds since its status last changed (a ramp-up runs from there). */
+  secondsSinceChange?: number;
 }
 
 /** A frontend's figures: where errors the load balancer generated itself show up. */

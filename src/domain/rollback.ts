@@ -69,3 +69,24 @@ export function rollbackTrigger(status: Pick<DeploymentStatus, 'rollback' | 'abo
     return 'unhealthy';
   return 'failed step';
 }
+
+/** How far one re-admitted instance is in its ramp-up to a full share of traffic (seed §8.3). */
+export interface RampUpReading {
+  instance: string;
+  rampingUp: boolean;
+  /** Share of its full weight now, 0–100 (100 once the ramp is over). */
+  percent: number;
+  /** The ramp's length from the fleet file (rampUp.seconds). */
+  seconds: number;
+}
+
+/** HAProxy's slowstart raises the weight linearly from the moment the server came back. */
+export function rampPercent(secondsSinceChange: number, rampSeconds: number): number {
+  if (rampSeconds <= 0) return 100;
+  return Math.max(0, Math.min(100, Math.round((secondsSinceChange / rampSeconds) * 100)));
+}
+
+/** `ramping up 40 % (of 10 s)`: the instance's figures in the status while it ramps. */
+export function rampUpText(reading: RampUpReading): string {
+  return reading.rampingUp ? `ramping up ${reading.percent} % (of ${reading.seconds} s)` : 'full share of traffic';
+}

@@ -48,6 +48,7 @@ export function loadBalancerActivities(taskQueue: string, spec: DeploymentSpec) 
     trafficSample: quick.trafficSample,
     servingInstances: quick.servingInstances,
     freezeInstances: quick.freezeInstances,
+    rampUpState: quick.rampUpState,
     waitForIdle: waiting.waitForIdle,
     takeOutOfRotation: waiting.takeOutOfRotation,
     readmitInstance: waiting.readmitInstance,

@@ -1,5 +1,12 @@
 import { planBatches, rollbackBatchSize, type DeploymentSpec, type DeploymentTarget } from '../domain/deployment.ts';
-import { type FreezePlan, restoreOrder, rollbackTrigger, stepLabel } from '../domain/rollback.ts';
+import {
+  type FreezePlan,
+  type RampUpReading,
+  rampUpText,
+  restoreOrder,
+  rollbackTrigger,
+  stepLabel,
+} from '../domain/rollback.ts';
 import { withRollbackFinished } from '../domain/status.ts';
 import { failureMessage } from './failures.ts';
 import { fleetProblem } from './fleet-watch.ts';
@@ -40,7 +47,7 @@ export async function rollbackProcedure(
 
   const restored = await restore(spec, state, order, batchSize, previous, failures);
   log(
-    `${stepLabel('restore')}: ${changed.length === 0 ? 'nothing to restore' : `${restored} of ${changed.length} instance(s) restarted on ${previous ?? '?'}`}`,
+    `${stepLabel('restore')}: ${changed.length === 0 ? 'nothing to restore' : `${restored} of ${changed.length} instance(s) restarted on ${previous ?? '?'}`}${await rampUp(spec, state, restored > 0 ? changed : [])}`,
   );
 
   if (changed.length > 0) log(await clearCaches(spec, failures));
@@ -48,6 +55,7 @@ export async function rollbackProcedure(
 
   log(await smokeTests(spec, state, changed, previous, failures));
 
+  await rampUp(spec, state, changed.length > 0 && previous ? changed : []);
   const finished = Date.now();
   state.status = withRollbackFinished(state.status, finished);
   const why = state.status.rollback?.reason ?? state.status.abort?.reason ?? 'unknown';
@@ -114,6 +122,28 @@ async function restore(
     });
   }
   return restored;
+}
+
+/**
+ * Seed §8.3: a restored instance gets its share of traffic gradually (HAProxy's slowstart, from
+ * the fleet file's rampUp). Shown on each instance's figures in the status, as of this look.
+ */
+async function rampUp(spec: DeploymentSpec, state: DeploymentState, targets: DeploymentTarget[]): Promise<string> {
+  if (targets.length === 0 || ownsItsWork(spec)) return '';
+  let readings: RampUpReading[];
+  try {
+    readings = await loadBalancerActivities(spec.loadBalancerTaskQueue, spec).rampUpState({
+      service: spec.service,
+      instances: targets.map((t) => t.instance),
+    });
+  } catch (error) {
+    // Only a view of the ramp: not being able to read it changes nothing in the rollback.
+    return `; the ramp-up could not be read (${failureMessage(error)})`;
+  }
+  for (const r of readings) if (r.seconds > 0) state.instance(r.instance, { figures: rampUpText(r) });
+  const ramping = readings.filter((r) => r.rampingUp);
+  if (ramping.length === 0) return '';
+  return `; ${ramping.map((r) => `${r.instance} ${rampUpText(r)}`).join(', ')} to its full share of traffic`;
 }
 
 /** Step 3: every instance of the service, restored or not, may hold what the bad version cached. */

@@ -232,6 +232,10 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       for (const name of plan.freeze) fleet.instance(name).admin = 'drain';
       return plan;
     },
+    rampUpState({ service, instances }) {
+      fleetOf(service, 'rampUpState');
+      return instances.map((instance) => ({ instance, rampingUp: false, percent: 100, seconds: 0 }));
+    },
     clearInstanceCache({ service, instance }) {
       on(service, 'clearInstanceCache', instance);
       return { instance, cleared: false, how: 'none' };
