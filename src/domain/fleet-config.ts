@@ -15,6 +15,7 @@ import {
 } from './instance-config.ts';
 import { notificationsConfig } from './notifications.ts';
 import { roleIssues, roleSettingsFields, serviceRole } from './roles.ts';
+import { waveIssues, wavesConfig } from './waves.ts';
 
 export { serviceRole, type ServiceRole } from './roles.ts';
 export * from './instance-config.ts';
@@ -46,6 +47,8 @@ export const serviceConfig = z
     notifications: notificationsConfig.optional(),
     /** The automatic rollback triggers' analysis (docs/analysis.md); each entry defaults to the seed's rule. */
     analysis: analysisConfig.optional(),
+    /** Optional: regions of its hosts, deployed in waves (docs/waves.md). */
+    waves: wavesConfig.optional(),
     /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
     ...roleSettingsFields,
   })
@@ -257,7 +260,7 @@ function checkEnvironment(
   if (fleet.loadBalancer.metrics)
     claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
   for (const [name, service] of Object.entries(fleet.services)) {
-    for (const issue of roleIssues(service))
+    for (const issue of [...roleIssues(service), ...waveIssues(service)])
       ctx.addIssue({ code: 'custom', path: [...prefix, 'services', name, ...issue.path], message: issue.message });
     if (service.role === 'api' && !service.frontend) {
       ctx.addIssue({

@@ -12,6 +12,9 @@ import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { gateLines, precheckGates } from '../gate-check.ts';
 import { followDeployment } from '../follow.ts';
 import { terminalSafe } from '../terminal-text.ts';
+import { stagedPlan } from '../../domain/waves.ts';
+import { requireService } from '../../fleet/fleet-file.ts';
+import { startStagedDeployment } from '../waves-start.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const count = decimalOption('whole');
@@ -33,6 +36,8 @@ const deployFlags = z.object({
     .optional(),
   errorRate: decimalOption('fraction').pipe(z.number().max(1, 'must be a fraction between 0 and 1')).optional(),
   detach: z.boolean().optional(),
+  /** false with --no-waves: deploy a service that has waves as one rolling deployment. */
+  waves: z.boolean().optional(),
   json: z.boolean().optional(),
   by: z.string().optional(),
   taskQueue: taskQueueName,
@@ -63,6 +68,7 @@ export function deployCommand(program: Command): void {
     .option('--health-timeout <seconds>', 'how long a restarted instance may take to become healthy (default 30)')
     .option('--error-rate <fraction>', 'client error rate that triggers an automatic rollback (default 0.05)')
     .option('--detach', 'start it and return at once, without the live view')
+    .option('--no-waves', 'deploy a service whose fleet file lists waves as one rolling deployment (docs/waves.md)')
     .option(jsonFlag[0], 'print the result (or, with --detach, the ids) as JSON; no live view')
     .option(...byFlag)
     .option(...taskQueueFlag())
@@ -117,6 +123,8 @@ export async function startWithGates(
     approval?: boolean | undefined;
     /** The workers' main queue (--task-queue); the environment's queues derive from it. */
     taskQueue: string;
+    /** false: ignore the service's waves. */
+    waves?: boolean | undefined;
   },
 ): Promise<void> {
   const gates = await precheckGates(fleet, spec);
@@ -124,7 +132,12 @@ export async function startWithGates(
   const taskQueue = spec.loadBalancerTaskQueue;
   const env = spec.environment === defaultEnvironment ? '' : ` --env ${spec.environment}`;
   await withClient(raw, async (dc) => {
-    const handle = await startPreparedDeployment(dc.client, spec, taskQueue);
+    // Waves of regions, or segments of a fleet too big for one history (docs/waves.md, docs/scale.md).
+    const waves = flags.waves === false ? undefined : requireService(fleet, spec.service).waves;
+    const staged = stagedPlan(spec, waves);
+    const handle = staged
+      ? await startStagedDeployment(dc.client, spec, staged, taskQueue)
+      : await startPreparedDeployment(dc.client, spec, taskQueue);
     const runId = handle.firstExecutionRunId;
     const url = dc.runUrl(handle.workflowId, runId);
     const noWorker = !(await workerPolls(dc, taskQueue));
