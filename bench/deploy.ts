@@ -8,6 +8,7 @@
 // Run: npm run bench [-- 4 8 16]   → bench/results/latest.json, latest.md, timeline-4.svg
 //      npm run bench -- --roles-only   → only the roles, written into the existing latest.json and latest.md
 //      npm run bench -- --triggers-only [--triggers-runs=3]   → only the triggers' detection times (bench/triggers.ts)
+//      npm run bench -- --scale-only   → history events and wall time of 200 and 1,000 instances (bench/scale.ts)
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -205,6 +206,16 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
     await load.stop().catch(() => undefined);
     await fleet.cleanup();
   }
+}
+
+if (process.argv.includes('--scale-only')) {
+  // The history and time of 200 and 1,000 instances on the fake fleet (bench/scale.ts, docs/scale.md).
+  const { benchScale } = await import('./scale.ts');
+  const runs = await benchScale(sizes.length > 0 ? sizes : undefined);
+  process.stdout.write(
+    `${JSON.stringify(runs, null, 2)}\nwrote the scale runs into bench/results/latest.json and scale.json\n`,
+  );
+  process.exit(0);
 }
 
 if (process.argv.includes('--roles-only')) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { DeploymentStatus, Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
+import { stageLines } from './waves-status.ts';
 
 /**
  * Pure helpers the CLI uses to find, link to and judge deployments: the visibility query behind
@@ -180,6 +181,7 @@ export type StatusView = Pick<
   | 'rollback'
   | 'abort'
   | 'lastError'
+  | 'stages'
 >;
 
 /** What the deployment waits for and what a person can do next, in one line. */
@@ -225,6 +227,9 @@ export function currentDetails(s: StatusView): string {
     '',
     nextAction(s),
     '',
+    // A staged deployment's waves or segments, one line each (docs/waves.md).
+    ...stageLines(s.stages, s.instances).flatMap((line) => [`- ${line}`]),
+    ...(s.stages ? [''] : []),
     '| instance | host | state | version |',
     '| --- | --- | --- | --- |',
     ...rows,

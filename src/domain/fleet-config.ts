@@ -17,6 +17,7 @@ import {
 import { notificationsConfig } from './notifications.ts';
 import { roleIssues, roleSettingsFields, serviceRole } from './roles.ts';
 import { cacheConfig, rampUpConfig } from './rollback-config.ts';
+import { waveIssues, wavesConfig } from './waves.ts';
 
 export { serviceRole, type ServiceRole } from './roles.ts';
 export * from './instance-config.ts';
@@ -56,6 +57,8 @@ export const serviceConfig = z
     strategy: z.enum(['rolling', 'canary', 'blue-green']).optional(),
     /** Optional: the green slots and preview frontend of blue-green deployments (docs/blue-green.md). */
     blueGreen: blueGreenConfig.optional(),
+    /** Optional: regions of its hosts, deployed in waves (docs/waves.md). */
+    waves: wavesConfig.optional(),
     /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
     ...roleSettingsFields,
   })
@@ -267,7 +270,7 @@ function checkEnvironment(
   if (fleet.loadBalancer.metrics)
     claim('local', fleet.loadBalancer.metrics, 'loadBalancer.metrics', ['loadBalancer', 'metrics', 'port']);
   for (const [name, service] of Object.entries(fleet.services)) {
-    for (const issue of roleIssues(service))
+    for (const issue of [...roleIssues(service), ...waveIssues(service)])
       ctx.addIssue({ code: 'custom', path: [...prefix, 'services', name, ...issue.path], message: issue.message });
     if (service.role === 'api' && !service.frontend) {
       ctx.addIssue({

@@ -1,6 +1,7 @@
 import type { GateReport } from './gates.ts';
 import type { AnalysisStatus } from './analysis.ts';
 import type { BlueGreenStatus } from './blue-green.ts';
+import type { StagesStatus } from './waves-status.ts';
 
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
@@ -109,6 +110,8 @@ export interface DeploymentStatus {
   lostHosts?: LostHost[];
   /** Hosts an operator chose to go on without (`zerodown skip-host`): their instances are left as they are. */
   skippedHosts?: string[];
+  /** A staged deployment's waves or segments and each part's progress (docs/waves.md). */
+  stages?: StagesStatus;
 }
 
 /** A host whose task queue no worker polled within the bound (domain/host-loss.ts). */

@@ -3,3 +3,4 @@ export { rollingDeployment } from './rolling-deployment.ts';
 export { schemaBackfill } from './backfill.ts';
 export { recordsRetention } from './retention.ts';
 export { deliverNotification } from './notify.ts';
+export { stagedDeployment } from './waves.ts';

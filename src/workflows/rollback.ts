@@ -9,6 +9,7 @@ import type { DeploymentState } from './state.ts';
 import { ownsItsWork } from './role-steps.ts';
 import { replaceInstance } from './update-instance.ts';
 import { rollbackProcedure } from './rollback-procedure.ts';
+import { stagedPart } from './segments-report.ts';
 
 /**
  * Seed §9.2 (since the `rollback-procedure` patch: workflows/rollback-procedure.ts, each step
@@ -57,7 +58,8 @@ export async function rollBack(spec: DeploymentSpec, state: DeploymentState): Pr
       });
     }
     // A role that controls its own work proved each restored instance itself (confirmWorking).
-    if (failures.length === 0 && previous && changed.length > 0 && !ownsItsWork(spec)) {
+    // A staged deployment's part shares the load balancer with other parts: its parent smoke-tests the whole.
+    if (failures.length === 0 && previous && changed.length > 0 && !ownsItsWork(spec) && !stagedPart()) {
       try {
         await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: previous });
       } catch (error) {

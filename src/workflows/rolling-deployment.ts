@@ -19,6 +19,7 @@ import { loadBalancerActivities, validationActivities } from './proxies.ts';
 import { DeploymentRecorder } from './records.ts';
 import { rollBack } from './rollback.ts';
 import { ownsItsWork, verifyRole } from './role-steps.ts';
+import { partReporter, stagedPart } from './segments-report.ts';
 import { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
@@ -42,10 +43,13 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     state.recorder.flush();
   }
   registerHandlers(state);
+  // A part of a staged deployment reports to its parent (docs/waves.md); undefined otherwise.
+  const report = partReporter(state);
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
-    await loadGovernance(spec, state);
+    // A part leaves approvals, signatures and notifications to its parent.
+    if (!stagedPart()) await loadGovernance(spec, state);
     validated = await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
@@ -67,6 +71,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
         if (spec.pauseAfterBatches.includes(index + 1) && index + 1 < batches.length) {
           state.status = withPlannedPause(state.status, index + 1);
         }
+        await report?.();
       }
       if (await checkpoint(state)) await verifyDeployment(spec, state);
       // Patched: deployments recorded before the post-deployment watch (docs/analysis.md) replay without it.
@@ -98,7 +103,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
  * The safe point between batches: no instance is mid-update here, so a pause holds here and a
  * rollback or abort starts from here. Returns false when the deployment must stop.
  */
-async function checkpoint(state: DeploymentState): Promise<boolean> {
+export async function checkpoint(state: DeploymentState): Promise<boolean> {
   if (state.rollbackOrAbortRequested) return false;
   if (state.status.pauseRequestedBy) {
     state.phase(
@@ -182,7 +187,12 @@ async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): P
     await verifyRole(spec, state, spec.version);
   } else {
     state.phase('verifying', 'post-deployment smoke tests through the load balancer');
-    await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
+    // The load balancer also serves a staged deployment's other parts: the parent smoke-tests the whole.
+    if (!stagedPart())
+      await validationActivities(spec.loadBalancerTaskQueue).smokeTest({
+        service: spec.service,
+        version: spec.version,
+      });
   }
   if (patched('database-checks')) await verifyDatabase(spec, state);
   if (!patched('fleet-watch')) return;

@@ -12,6 +12,9 @@ import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { gateLines, precheckGates } from '../gate-check.ts';
 import { followDeployment } from '../follow.ts';
 import { terminalSafe } from '../terminal-text.ts';
+import { stagedPlan } from '../../domain/waves.ts';
+import { requireService } from '../../fleet/fleet-file.ts';
+import { startStagedDeployment } from '../waves-start.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const count = decimalOption('whole');
@@ -35,6 +38,8 @@ const deployFlags = z.object({
   strategy: z.enum(['rolling', 'canary', 'blue-green']).optional(),
   keepWarm: count.pipe(z.number().max(86_400, 'must be at most 86400 seconds')).optional(),
   detach: z.boolean().optional(),
+  /** false with --no-waves: deploy a service that has waves as one rolling deployment. */
+  waves: z.boolean().optional(),
   json: z.boolean().optional(),
   by: z.string().optional(),
   taskQueue: taskQueueName,
@@ -74,6 +79,7 @@ export function deployCommand(program: Command): void {
       'blue-green: how long the old colour keeps running after the swap (docs/blue-green.md)',
     )
     .option('--detach', 'start it and return at once, without the live view')
+    .option('--no-waves', 'deploy a service whose fleet file lists waves as one rolling deployment (docs/waves.md)')
     .option(jsonFlag[0], 'print the result (or, with --detach, the ids) as JSON; no live view')
     .option(...byFlag)
     .option(...taskQueueFlag())
@@ -130,6 +136,8 @@ export async function startWithGates(
     approval?: boolean | undefined;
     /** The workers' main queue (--task-queue); the environment's queues derive from it. */
     taskQueue: string;
+    /** false: ignore the service's waves. */
+    waves?: boolean | undefined;
   },
 ): Promise<void> {
   const gates = await precheckGates(fleet, spec);
@@ -137,7 +145,12 @@ export async function startWithGates(
   const taskQueue = spec.loadBalancerTaskQueue;
   const env = spec.environment === defaultEnvironment ? '' : ` --env ${spec.environment}`;
   await withClient(raw, async (dc) => {
-    const handle = await startPreparedDeployment(dc.client, spec, taskQueue);
+    // Waves of regions, or segments of a fleet too big for one history (docs/waves.md, docs/scale.md).
+    const waves = flags.waves === false ? undefined : requireService(fleet, spec.service).waves;
+    const staged = stagedPlan(spec, waves);
+    const handle = staged
+      ? await startStagedDeployment(dc.client, spec, staged, taskQueue)
+      : await startPreparedDeployment(dc.client, spec, taskQueue);
     const runId = handle.firstExecutionRunId;
     const url = dc.runUrl(handle.workflowId, runId);
     const noWorker = !(await workerPolls(dc, taskQueue));

@@ -1,0 +1,113 @@
+// The scale benchmark (issue 15, docs/scale.md): how many history events a deployment spends per
+// instance, and whether a 1,000-instance deployment keeps every execution under 10,000 events.
+// It runs the real workflows on a dev server of its own, over the in-memory fake fleet of the fast
+// workflow tests (test/helpers/fake-fleet.ts): no processes, no HAProxy, no load. It measures the
+// control plane's history and time only; the hollow instances the issue allows are not built.
+// Run: npm run bench -- --scale-only [-- sizes]   → `scale` in bench/results/latest.json, and scale.json
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { deploymentWorkflowId } from '../src/domain/deployment.ts';
+import { stagedPlan } from '../src/domain/waves.ts';
+import { projectRoot } from '../src/paths.ts';
+import { statusQuery } from '../src/workflows/messages.ts';
+import { FakeFleet, fakeActivities } from '../test/helpers/fake-fleet.ts';
+import { type BenchTemporal, startBenchTemporal, withBenchWorker } from './lib/env.ts';
+
+const resultsDir = path.join(projectRoot, 'bench', 'results');
+
+export interface ScaleRun {
+  instances: number;
+  batchSize: number;
+  /** `rollingDeployment` (one history) or `stagedDeployment` (segments as child workflows). */
+  workflow: string;
+  phase: string;
+  wallMs: number;
+  executions: number;
+  largestHistory: number;
+  parentHistory: number;
+  totalEvents: number;
+  eventsPerInstance: number;
+  workerCpuSeconds: number;
+  workerRssMiB: number;
+}
+
+async function lengths(temporal: BenchTemporal, handle: WorkflowHandle): Promise<number[]> {
+  const own = (await handle.describe()).historyLength;
+  const status = await handle.query(statusQuery);
+  const ids = (status.stages?.stages ?? []).flatMap((s) => s.parts.map((p) => p.workflowId));
+  const parts = await Promise.all(
+    ids.map((id) =>
+      temporal.client.workflow
+        .getHandle(id)
+        .describe()
+        .then((d) => d.historyLength),
+    ),
+  );
+  return [own, ...parts];
+}
+
+async function run(temporal: BenchTemporal, instances: number, batchSize: number, split: boolean): Promise<ScaleRun> {
+  const fleets = new Map<string, FakeFleet>();
+  const fleet = new FakeFleet({ instances });
+  fleets.set(fleet.service, fleet);
+  const taskQueue = `bench-scale-${fleet.service}`;
+  return await withBenchWorker(temporal.address, taskQueue, fakeActivities(fleets), async () => {
+    const spec = fleet.spec(taskQueue, { version: '2.0.0', batchSize });
+    const plan = split ? stagedPlan(spec, undefined) : undefined;
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const options = { workflowId: deploymentWorkflowId(spec.service), taskQueue, workflowTaskTimeout: '2s' };
+    const handle = plan
+      ? await temporal.client.workflow.start('stagedDeployment', { ...options, args: [plan] })
+      : await temporal.client.workflow.start('rollingDeployment', { ...options, args: [spec] });
+    const result = (await handle.result()) as { phase: string };
+    const wallMs = Math.round(performance.now() - started);
+    const used = process.cpuUsage(cpu);
+    const all = await lengths(temporal, handle);
+    const total = all.reduce((a, b) => a + b, 0);
+    return {
+      instances,
+      batchSize,
+      workflow: plan ? 'stagedDeployment' : 'rollingDeployment',
+      phase: result.phase,
+      wallMs,
+      executions: all.length,
+      largestHistory: Math.max(...all),
+      parentHistory: all[0] ?? 0,
+      totalEvents: total,
+      eventsPerInstance: Math.round((total / instances) * 10) / 10,
+      workerCpuSeconds: Math.round((used.user + used.system) / 1e5) / 10,
+      workerRssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    };
+  });
+}
+
+/** Today's figure (one history), then 200 and 1,000 instances in batches of 10 %, split. */
+export async function benchScale(sizes: number[] = [200, 1000]): Promise<ScaleRun[]> {
+  const temporal = await startBenchTemporal();
+  const runs: ScaleRun[] = [];
+  try {
+    for (const [instances, batchSize, split] of [
+      [100, 10, false],
+      ...sizes.map((n) => [n, Math.max(1, Math.round(n / 10)), true] as const),
+    ] as const) {
+      process.stderr.write(`bench:scale ${instances} instances, ${batchSize} at a time${split ? ', split' : ''}…\n`);
+      const r = await run(temporal, instances, batchSize, split);
+      process.stderr.write(`${JSON.stringify(r)}\n`);
+      runs.push(r);
+    }
+  } finally {
+    await temporal.stop();
+  }
+  const scale = {
+    recordedAt: new Date().toISOString(),
+    fleet: 'fake in-memory fleet (test/helpers/fake-fleet.ts): control plane only, no instances, no load',
+    runs,
+  };
+  const jsonPath = path.join(resultsDir, 'latest.json');
+  const previous = JSON.parse(await readFile(jsonPath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+  await writeFile(jsonPath, `${JSON.stringify({ ...previous, scale }, null, 2)}\n`);
+  await writeFile(path.join(resultsDir, 'scale.json'), `${JSON.stringify(scale, null, 2)}\n`);
+  return runs;
+}
