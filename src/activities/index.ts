@@ -10,6 +10,7 @@ import { createInstanceMeasurementActivities, createLoadBalancerMeasurementActiv
 import { createRoleValidationActivities } from './role-validation.ts';
 import { createRoleActivities } from './roles.ts';
 import { createValidationActivities } from './validation.ts';
+import { createVerificationActivities } from './verification.ts';
 import type { ActivityDeps } from './context.ts';
 
 export type { ActivityDeps } from './context.ts';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createInstanceMeasurementActivities(deps),
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
+    ...createVerificationActivities(deps),
   };
 }
 
@@ -42,6 +44,7 @@ export function createHostActivities(deps: ActivityDeps) {
     ...createInstanceMeasurementActivities(deps),
     ...createRoleActivities(deps),
     ...createRoleValidationActivities(deps),
+    ...createVerificationActivities(deps),
   };
 }
 
@@ -53,3 +56,4 @@ export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';
 export type { RoleActivities } from './roles.ts';
 export type { RoleValidationActivities } from './role-validation.ts';
+export type { VerificationActivities } from './verification.ts';

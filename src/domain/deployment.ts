@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
+import { verifyTimeoutSeconds } from './verification.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
@@ -50,6 +51,10 @@ export const deploymentSpec = z
     requestedBy: z.string().min(1).default('unknown'),
     /** The fleet file's analysis of the service: judged during each bake when present (docs/analysis.md). */
     analysis: analysisConfig.optional(),
+    /** Manual verification (docs/verification.md): wait for `zerodown verify --ok|--reject` before succeeding. */
+    verify: z.boolean().default(false),
+    /** How long that wait may last before it rolls back; absent: no limit. */
+    verifyTimeoutSeconds: verifyTimeoutSeconds.optional(),
   })
   .superRefine((spec, ctx) => {
     const needed = minInstances(spec.role);

@@ -27,6 +27,11 @@ export const commandArgs = {
   resume: z.object({ by, signed }).strict(),
   rollback: z.object({ by, reason, signed }).strict(),
   abort: z.object({ by, reason, signed }).strict(),
+  // Manual verification (docs/verification.md): `ok` finishes the deployment, `reject` (with a reason) rolls it back.
+  verify: z.discriminatedUnion('verdict', [
+    z.object({ verdict: z.literal('ok'), by, signed }).strict(),
+    z.object({ verdict: z.literal('reject'), by, reason, signed }).strict(),
+  ]),
 } as const;
 
 export type CommandName = keyof typeof commandArgs;
@@ -40,6 +45,7 @@ export const commandDescriptions: Record<CommandName, string> = {
   resume: commandDescription('resume'),
   rollback: commandDescription('rollback'),
   abort: commandDescription('abort'),
+  verify: commandDescription('verify'),
 };
 
 export const statusQueryDescription =
@@ -51,6 +57,7 @@ export const updates = {
   resume: defineUpdate<DeploymentStatus, [CommandArgs<'resume'>]>('resume'),
   rollback: defineUpdate<DeploymentStatus, [CommandArgs<'rollback'>]>('rollback'),
   abort: defineUpdate<DeploymentStatus, [CommandArgs<'abort'>]>('abort'),
+  verify: defineUpdate<DeploymentStatus, [CommandArgs<'verify'>]>('verify'),
 } as const;
 
 /**
@@ -66,6 +73,7 @@ export const signals = {
   resume: defineSignal<[CommandArgs<'resume'>?]>('resume'),
   rollback: defineSignal<[CommandArgs<'rollback'>?]>('rollback'),
   abort: defineSignal<[CommandArgs<'abort'>?]>('abort'),
+  verify: defineSignal<[CommandArgs<'verify'>?]>('verify'),
 } as const;
 
 /** Parses a command's arguments into an OperatorCommand (and its signature), or says what is wrong with them. */

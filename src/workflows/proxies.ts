@@ -11,6 +11,7 @@ import type { GovernanceActivities } from '../activities/governance.ts';
 import type { NotifyActivities } from '../activities/notify.ts';
 import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
 import type { RoleActivities, RoleValidationActivities } from '../activities/index.ts';
+import type { VerificationActivities } from '../activities/verification.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -196,5 +197,15 @@ export function roleValidationActivities(taskQueue: string) {
     startToCloseTimeout: '1 minute',
     heartbeatTimeout,
     retry,
+  });
+}
+
+/** Manual verification's look at the instances on their host (docs/verification.md): a status probe and a log read each. */
+export function verificationActivities(taskQueue: string) {
+  return proxyActivities<VerificationActivities>({
+    taskQueue,
+    startToCloseTimeout: '30s',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 3 },
   });
 }

@@ -21,6 +21,7 @@ import { ownsItsWork, verifyRole } from './role-steps.ts';
 import { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
+import { awaitVerification, verificationBaseline } from './verification.ts';
 
 export type { DeploymentResult } from './outcome.ts';
 
@@ -57,6 +58,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
 
   try {
     if (await approved(spec, state)) {
+      await verificationBaseline(spec, state);
       for (const [index, batch] of batches.entries()) {
         if (!(await checkpoint(state))) break;
         await deployBatch(spec, state, batch, index + 1);
@@ -66,6 +68,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
         }
       }
       if (await checkpoint(state)) await verifyDeployment(spec, state);
+      await awaitVerification(spec, state);
     }
   } catch (error) {
     if (isCancellation(error)) state.status = withCancellation(state.status);
