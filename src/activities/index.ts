@@ -13,6 +13,7 @@ import { createInstanceMeasurementActivities, createLoadBalancerMeasurementActiv
 import { createRoleValidationActivities } from './role-validation.ts';
 import { createRoleActivities } from './roles.ts';
 import { createValidationActivities } from './validation.ts';
+import { createVerificationActivities } from './verification.ts';
 import type { ActivityDeps } from './context.ts';
 
 export type { ActivityDeps } from './context.ts';
@@ -37,6 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCacheActivities(deps),
     ...createBlueGreenActivities(deps),
     ...createBlueGreenInstanceActivities(deps),
+    ...createVerificationActivities(deps),
   };
 }
 
@@ -50,6 +52,7 @@ export function createHostActivities(deps: ActivityDeps) {
     ...createRoleValidationActivities(deps),
     ...createCacheActivities(deps),
     ...createBlueGreenInstanceActivities(deps),
+    ...createVerificationActivities(deps),
   };
 }
 
@@ -63,3 +66,4 @@ export type { RoleActivities } from './roles.ts';
 export type { RoleValidationActivities } from './role-validation.ts';
 export type { BlueGreenActivities } from './blue-green.ts';
 export type { BlueGreenInstanceActivities } from './blue-green-instances.ts';
+export type { VerificationActivities } from './verification.ts';

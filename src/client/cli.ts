@@ -17,6 +17,7 @@ export const commandFiles = {
   status: async () => (await import('./commands/status.ts')).statusCommand,
   list: async () => (await import('./commands/list.ts')).listCommand,
   steer: async () => (await import('./commands/steer.ts')).steerCommands,
+  verify: async () => (await import('./commands/verify.ts')).verifyCommand,
   logs: async () => (await import('./commands/logs.ts')).logsCommand,
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
   server: async () => (await import('./commands/server.ts')).serverCommand,
@@ -49,6 +50,7 @@ Examples:
   zerodown approve api                       let it go ahead
   zerodown status api --watch                follow it again from anywhere
   zerodown rollback api --reason "…"         restore the previous version
+  zerodown deploy api 1.4.2 --verify         wait for \`zerodown verify api --ok|--reject "…"\` (docs/verification.md)
   zerodown list --phase rolled-back --json   recent rollbacks, for scripts
 
 Connection: --address/TEMPORAL_ADDRESS, --namespace/TEMPORAL_NAMESPACE, TLS and --api-key as for the

@@ -1,6 +1,7 @@
 import type { DeploymentStatus, InstanceStatus, InstanceTimings, LogEvent } from '../domain/status.ts';
 import type { Outcome } from './deployment-client.ts';
 import { escapeControls } from './terminal-text.ts';
+import { verificationLines } from '../domain/verification.ts';
 
 /** Text renderings shared by the live view, `status`, `list` and `logs`. Pure: status in, lines out. */
 
@@ -42,6 +43,8 @@ export function actionHint(
   switch (status.phase) {
     case 'awaiting-approval':
       return `waiting for approval — run: zerodown approve ${status.service}   (or: zerodown abort ${status.service} --reason "…")`;
+    case 'awaiting-verification':
+      return `waiting for verification — run: zerodown verify ${status.service} --ok   (or: zerodown verify ${status.service} --reject "…")`;
     case 'paused':
       return `paused — run: zerodown resume ${status.service}   (or: zerodown rollback ${status.service} --reason "…")`;
     case 'rolling-back':
@@ -93,6 +96,8 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
   const hint = actionHint(status);
   const last = status.events.at(-1);
   lines.push('');
+  // Manual verification (docs/verification.md): what the operator must confirm.
+  for (const line of verificationLines(status.verification)) lines.push(`  ${escapeControls(line)}`);
   if (hint) lines.push(`  ${hint}`);
   if (context.waitingFor) lines.push(`  ${context.waitingFor}`);
   if (last) lines.push(`  last event ${clock(last.at)}: ${eventText(last)}`);

@@ -52,7 +52,8 @@ export const approvalPolicy = z
 export type ApprovalPolicy = z.infer<typeof approvalPolicy>;
 
 /** What a signed request may decide. */
-export const decisions = ['approve', 'pause', 'resume', 'rollback', 'abort'] as const;
+// `verify` (docs/verification.md): a rejection signs its reason; a confirmation has none.
+export const decisions = ['approve', 'pause', 'resume', 'rollback', 'abort', 'verify'] as const;
 export type Decision = (typeof decisions)[number];
 
 /** The signed statement: bound to one workflow, one run, one version, one decision and a time. */

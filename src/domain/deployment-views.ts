@@ -3,6 +3,7 @@ import type { DeploymentStatus, Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
 import { stageLines } from './waves-status.ts';
+import { type VerificationStatus, verificationLines } from './verification.ts';
 
 /**
  * Pure helpers the CLI uses to find, link to and judge deployments: the visibility query behind
@@ -16,6 +17,7 @@ export const phases = [
   'deploying',
   'paused',
   'verifying',
+  'awaiting-verification',
   'rolling-back',
   'succeeded',
   'rolled-back',
@@ -88,6 +90,7 @@ export function outcomeKind(phase: Phase): FailureKind | 'ok' {
     case 'deploying':
     case 'paused':
     case 'verifying':
+    case 'awaiting-verification':
     case 'rolling-back':
       return 'internal';
     default: {
@@ -118,6 +121,10 @@ export const operatorCommands = {
     does: 'stop, restore every changed instance and record the deployment as aborted',
     input: '{"by": "your name", "reason": "why"}',
   },
+  verify: {
+    does: 'confirm (ok) or reject (a rollback) a deployment that waits for manual verification',
+    input: '{"by": "your name", "verdict": "ok"} or {"by": "your name", "verdict": "reject", "reason": "why"}',
+  },
 } as const;
 export type OperatorCommandName = keyof typeof operatorCommands;
 
@@ -143,6 +150,8 @@ export function phaseHeadline(phase: Phase): string {
       return 'PAUSED';
     case 'verifying':
       return 'VERIFYING';
+    case 'awaiting-verification':
+      return 'WAITING FOR VERIFICATION';
     case 'rolling-back':
       return 'ROLLING BACK';
     case 'succeeded':
@@ -162,7 +171,7 @@ export function phaseHeadline(phase: Phase): string {
 
 /** How to send `name` from the Web UI or the CLI, in one sentence. */
 function howToSend(name: OperatorCommandName, service: string): string {
-  const flag = name === 'rollback' || name === 'abort' ? ' --reason "…"' : '';
+  const flag = name === 'rollback' || name === 'abort' ? ' --reason "…"' : name === 'verify' ? ' --ok' : '';
   return `send the **${name}** signal or update with \`${operatorCommands[name].input}\`, or run \`zerodown ${name} ${service}${flag}\``;
 }
 
@@ -182,6 +191,7 @@ export type StatusView = Pick<
   | 'abort'
   | 'lastError'
   | 'stages'
+  | 'verification'
 >;
 
 /** What the deployment waits for and what a person can do next, in one line. */
@@ -197,6 +207,8 @@ export function nextAction(s: StatusView): string {
     case 'deploying':
     case 'verifying':
       return `${s.step}. To stop and restore ${from}: ${howToSend('rollback', s.service)}.`;
+    case 'awaiting-verification':
+      return `Every batch is done and checked; waiting for an operator to confirm it: ${howToSend('verify', s.service)}, or reject it (a rollback to ${from}) with \`zerodown verify ${s.service} --reject "…"\`.`;
     case 'rolling-back':
       return `Restoring ${from} on every changed instance (${s.rollback?.reason ?? s.abort?.reason ?? 'no reason given'}); a rollback is never stopped half way.`;
     case 'succeeded':
@@ -237,7 +249,21 @@ export function currentDetails(s: StatusView): string {
       ? ['', `Rollback: ${s.rollback.reason} (${s.rollback.automatic ? 'automatic' : `by ${s.rollback.by}`})`]
       : []),
     ...(s.lastError && s.phase !== 'failed' ? ['', `Last error: ${s.lastError}`] : []),
+    ...verificationDetails(s.verification),
   ].join('\n');
+}
+
+/** What the operator must confirm before `zerodown verify` (docs/verification.md), as a list. */
+function verificationDetails(v: VerificationStatus | undefined): string[] {
+  const lines = verificationLines(v);
+  return lines.length
+    ? [
+        '',
+        '**To verify:**',
+        '',
+        ...lines.map((l) => (l.startsWith('  ') ? `  - \`${l.trim().replaceAll('`', "'")}\`` : `- ${l}`)),
+      ]
+    : [];
 }
 
 /** What the static summary and details of a run say, set once when it starts. */

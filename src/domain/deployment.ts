@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
 import { blueGreenSpec } from './blue-green.ts';
+import { verifyTimeoutSeconds } from './verification.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
@@ -54,6 +55,10 @@ export const deploymentSpec = z
     strategy: z.enum(['rolling', 'canary', 'blue-green']).default('rolling'),
     /** The blue-green settings from the fleet file (docs/blue-green.md); required by that strategy. */
     blueGreen: blueGreenSpec.optional(),
+    /** Manual verification (docs/verification.md): wait for `zerodown verify --ok|--reject` before succeeding. */
+    verify: z.boolean().default(false),
+    /** How long that wait may last before it rolls back; absent: no limit. */
+    verifyTimeoutSeconds: verifyTimeoutSeconds.optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.strategy === 'blue-green' && !spec.blueGreen)

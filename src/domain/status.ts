@@ -2,6 +2,7 @@ import type { GateReport } from './gates.ts';
 import type { AnalysisStatus } from './analysis.ts';
 import type { BlueGreenStatus } from './blue-green.ts';
 import type { StagesStatus } from './waves-status.ts';
+import { type VerificationStatus, verdictApplied, verifyRefusal } from './verification.ts';
 
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
@@ -14,6 +15,8 @@ export type Phase =
   | 'deploying'
   | 'paused'
   | 'verifying'
+  // Manual verification (docs/verification.md): waits for `zerodown verify --ok|--reject`.
+  | 'awaiting-verification'
   | 'rolling-back'
   | 'succeeded'
   | 'rolled-back'
@@ -112,6 +115,8 @@ export interface DeploymentStatus {
   skippedHosts?: string[];
   /** A staged deployment's waves or segments and each part's progress (docs/waves.md). */
   stages?: StagesStatus;
+  /** Manual verification (docs/verification.md): what the operator must confirm, and their verdict. */
+  verification?: VerificationStatus;
 }
 
 /** A host whose task queue no worker polled within the bound (domain/host-loss.ts). */
@@ -129,7 +134,10 @@ export type OperatorCommand =
   | { type: 'pause'; by: string }
   | { type: 'resume'; by: string }
   | { type: 'rollback'; by: string; reason: string }
-  | { type: 'abort'; by: string; reason: string };
+  | { type: 'abort'; by: string; reason: string }
+  // Manual verification (docs/verification.md): `ok` finishes, `reject` rolls back with the reason.
+  | { type: 'verify'; by: string; verdict: 'ok' }
+  | { type: 'verify'; by: string; verdict: 'reject'; reason: string };
 
 const maxEvents = 500;
 
@@ -193,6 +201,8 @@ export function refusal(status: DeploymentStatus, command: OperatorCommand): str
       return status.phase === 'awaiting-approval' ? undefined : `${where}, not waiting for approval`;
     case 'pause':
       if (status.phase === 'rolling-back') return `${where}: a rollback cannot be paused`;
+      if (status.phase === 'awaiting-verification')
+        return `${where}: every batch is done; confirm or reject it with zerodown verify ${status.service} --ok|--reject "<reason>"`;
       if (status.phase === 'paused' || status.pauseRequestedBy)
         return `${where}: a pause was already requested by ${status.pauseRequestedBy ?? 'someone'}`;
       return undefined;
@@ -205,6 +215,8 @@ export function refusal(status: DeploymentStatus, command: OperatorCommand): str
       if (status.rollback || status.abort)
         return `${where}: ${status.abort ? 'an abort' : 'a rollback'} was already requested`;
       return undefined;
+    case 'verify':
+      return verifyRefusal(status, where);
     default: {
       const unknown: never = command;
       return `unknown command ${JSON.stringify(unknown)}`;
@@ -234,6 +246,10 @@ export function applyCommand(status: DeploymentStatus, command: OperatorCommand,
         { ...status, abort: { reason: command.reason, by: command.by } },
         `abort requested by ${command.by}: ${command.reason}`,
       );
+    case 'verify': {
+      const { next, message } = verdictApplied(status, command, now);
+      return logged(next, message);
+    }
     default: {
       const unknown: never = command;
       return unknown;

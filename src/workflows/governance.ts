@@ -34,7 +34,10 @@ export class Governance {
     if (this.loading) return { problem: 'the deployment is still reading its approval policy: try again in a moment' };
     const policy = this.approvals;
     if (!policy) return { command };
-    const needsSignature = command.type === 'approve' || !policy.steeringOpenToAll;
+    // Confirming a verification vouches for the new version like an approval does (docs/verification.md);
+    // rejecting it is a rollback, open to all unless steering is closed.
+    const vouches = command.type === 'approve' || (command.type === 'verify' && command.verdict === 'ok');
+    const needsSignature = vouches || !policy.steeringOpenToAll;
     if (!signed) {
       if (!needsSignature) return { command };
       const operators = policy.operators.map((o) => o.name).join(', ');

@@ -28,6 +28,11 @@ export const commandArgs = {
   resume: z.object({ by, signed }).strict(),
   rollback: z.object({ by, reason, signed }).strict(),
   abort: z.object({ by, reason, signed }).strict(),
+  // Manual verification (docs/verification.md): `ok` finishes the deployment, `reject` (with a reason) rolls it back.
+  verify: z.discriminatedUnion('verdict', [
+    z.object({ verdict: z.literal('ok'), by, signed }).strict(),
+    z.object({ verdict: z.literal('reject'), by, reason, signed }).strict(),
+  ]),
 } as const;
 
 export type CommandName = keyof typeof commandArgs;
@@ -41,6 +46,7 @@ export const commandDescriptions: Record<CommandName, string> = {
   resume: commandDescription('resume'),
   rollback: commandDescription('rollback'),
   abort: commandDescription('abort'),
+  verify: commandDescription('verify'),
 };
 
 export const statusQueryDescription =
@@ -52,6 +58,7 @@ export const updates = {
   resume: defineUpdate<DeploymentStatus, [CommandArgs<'resume'>]>('resume'),
   rollback: defineUpdate<DeploymentStatus, [CommandArgs<'rollback'>]>('rollback'),
   abort: defineUpdate<DeploymentStatus, [CommandArgs<'abort'>]>('abort'),
+  verify: defineUpdate<DeploymentStatus, [CommandArgs<'verify'>]>('verify'),
 } as const;
 
 /**
@@ -67,6 +74,7 @@ export const signals = {
   resume: defineSignal<[CommandArgs<'resume'>?]>('resume'),
   rollback: defineSignal<[CommandArgs<'rollback'>?]>('rollback'),
   abort: defineSignal<[CommandArgs<'abort'>?]>('abort'),
+  verify: defineSignal<[CommandArgs<'verify'>?]>('verify'),
 } as const;
 
 /** Parses a command's arguments into an OperatorCommand (and its signature), or says what is wrong with them. */

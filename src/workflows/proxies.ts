@@ -13,6 +13,7 @@ import type { NotifyActivities } from '../activities/notify.ts';
 import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
 import type { RoleActivities, RoleValidationActivities } from '../activities/index.ts';
 import type { BlueGreenActivities, BlueGreenInstanceActivities } from '../activities/index.ts';
+import type { VerificationActivities } from '../activities/verification.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
@@ -259,4 +260,14 @@ export function blueGreenSlotActivities(taskQueue: string, spec: DeploymentSpec)
     retry,
   });
   return { startSlot: waiting.startSlot, stopSlot: waiting.stopSlot, inspectSlot: quick.inspectSlot };
+}
+
+/** Manual verification's look at the instances on their host (docs/verification.md): a status probe and a log read each. */
+export function verificationActivities(taskQueue: string) {
+  return proxyActivities<VerificationActivities>({
+    taskQueue,
+    startToCloseTimeout: '30s',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 3 },
+  });
 }

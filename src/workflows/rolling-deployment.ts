@@ -23,6 +23,7 @@ import { partReporter, stagedPart } from './segments-report.ts';
 import { DeploymentState } from './state.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
+import { awaitVerification, verificationBaseline } from './verification.ts';
 
 export type { DeploymentResult } from './outcome.ts';
 
@@ -64,6 +65,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
 
   try {
     if (await approved(spec, state)) {
+      await verificationBaseline(spec, state);
       for (const [index, batch] of batches.entries()) {
         if (!(await checkpoint(state))) break;
         await deployBatch(spec, state, batch, index + 1);
@@ -79,6 +81,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
         await watchDeployment(spec, state);
         await checkpoint(state);
       }
+      await awaitVerification(spec, state);
     }
   } catch (error) {
     if (isCancellation(error)) state.status = withCancellation(state.status);

@@ -132,8 +132,13 @@ describe('the descriptions the signal and update dialogs show', () => {
     for (const name of commandNames) {
       assert.equal(commandDescriptions[name], commandDescription(name));
       assert.doesNotMatch(commandDescriptions[name], /\n/);
+      if (name === 'verify') continue; // two shapes, checked below
       assert.match(commandDescriptions[name], /^[A-Z].*\. Input: \{"by": "your name"(, "reason": "why")?\}$/);
     }
+    assert.match(
+      commandDescriptions.verify,
+      /^[A-Z].*\. Input: \{"by": "your name", "verdict": "ok"\} or \{"by": "your name", "verdict": "reject", "reason": "why"\}$/,
+    );
     assert.match(commandDescriptions.rollback, /"reason": "why"/);
     assert.doesNotMatch(commandDescriptions.approve, /reason/);
   });

@@ -52,6 +52,8 @@ export interface FakeFleetOptions {
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
   /** The approval policy and webhooks the worker's fleet file would give (default: none). */
   policy?: ServicePolicy;
+  /** Manual verification (docs/verification.md): latency each version's instances report, and their log's error lines. */
+  verification?: { latency?: Record<string, { p50Ms: number; p99Ms: number }>; logErrors?: Record<string, string[]> };
 }
 
 export class FakeFleet {
@@ -319,6 +321,20 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
         at: 0,
         instances: instances.map((instance) => ({ instance, error: 'the fake fleet keeps no figures' })),
       };
+    },
+    readVerificationFigures({ service, instances, since }) {
+      const fleet = fleetOf(service, 'readVerificationFigures');
+      const by = fleet.options.verification;
+      return instances.map((name) => {
+        const { version } = fleet.instance(name);
+        const latency = by?.latency?.[version];
+        const errors = by?.logErrors?.[version] ?? [];
+        return {
+          instance: name,
+          ...(latency ? { latency } : {}),
+          ...(since === undefined ? {} : { logErrors: { count: errors.length, lines: errors.slice(-5) } }),
+        };
+      });
     },
     loadBalancerServers({ service }) {
       return servers(fleetOf(service, 'loadBalancerServers'));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { parseInput } from '../../domain/errors.ts';
+import { badInput, parseInput } from '../../domain/errors.ts';
+import { durationText } from '../../domain/verification.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
@@ -45,6 +46,8 @@ const deployFlags = z.object({
   taskQueue: taskQueueName,
   fleet: z.string().optional(),
   env: z.string().optional(),
+  verify: z.boolean().optional(),
+  verifyTimeout: durationText.optional(),
 });
 
 const examples = `
@@ -54,7 +57,8 @@ Examples:
   zerodown deploy api 1.4.2 --batch-size 2 --pause-after 1 --bake 30
   zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)
   zerodown deploy api 1.4.2 --strategy blue-green   start 1.4.2 on the idle colour, preview it, swap all traffic at once
-  zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)`;
+  zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)
+  zerodown deploy api 1.4.2 --verify            wait for \`zerodown verify api --ok|--reject "…"\` before succeeding (docs/verification.md)`;
 
 /** `zerodown deploy <service> <version>`: starts a rolling deployment and, unless --detach, watches it to the end. */
 export function deployCommand(program: Command): void {
@@ -85,6 +89,11 @@ export function deployCommand(program: Command): void {
     .option(...taskQueueFlag())
     .option(...fleetFlag)
     .option(...envFlag)
+    .option('--verify', "after the last batch and its checks, wait for an operator's `zerodown verify --ok|--reject`")
+    .option(
+      '--verify-timeout <duration>',
+      'roll back when not verified within this long, e.g. 30m or 2h (default: wait)',
+    )
     .addHelpText('after', examples)
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parseInput(
@@ -93,6 +102,11 @@ export function deployCommand(program: Command): void {
         `cannot deploy ${service} ${ver}`,
         'See zerodown deploy --help.',
       );
+      if (flags.verifyTimeout !== undefined && !flags.verify)
+        throw badInput(
+          '--verify-timeout needs --verify',
+          'Example: zerodown deploy api 1.4.2 --verify --verify-timeout 30m',
+        );
       const fleet = await fleetFromFlags(flags);
       const request: DeployRequest = {
         service: flags.service,
@@ -109,7 +123,16 @@ export function deployCommand(program: Command): void {
         ...(flags.strategy ? { strategy: flags.strategy } : {}),
         ...(flags.keepWarm !== undefined ? { keepWarmSeconds: flags.keepWarm } : {}),
       };
-      const { spec, alreadyRunning } = await prepareDeployment(fleet, request);
+      const prepared = await prepareDeployment(fleet, request);
+      const { alreadyRunning } = prepared;
+      // Manual verification (docs/verification.md): the spec's own fields, validated again by the workflow.
+      const spec: DeploymentSpec = flags.verify
+        ? {
+            ...prepared.spec,
+            verify: true,
+            ...(flags.verifyTimeout !== undefined ? { verifyTimeoutSeconds: flags.verifyTimeout } : {}),
+          }
+        : prepared.spec;
       if (alreadyRunning) {
         // A no-op, not a failure: checked before any workflow exists, so nothing is recorded as failed.
         const reason = `every instance of ${spec.service} already runs ${spec.version}; nothing to deploy`;
