@@ -88,6 +88,8 @@ async function analyse(
     const wait = Math.max(1, analysis.startedAt + n * tickMs - Date.now());
     if (await condition(() => state.rollbackOrAbortRequested, wait)) return undefined;
     const current = await read(spec, role);
+    // A rollback or abort asked for while the reading was made: nothing more to judge.
+    if (state.rollbackOrAbortRequested) return undefined;
     const sample = tickSample(previous, current, sides);
     previous = current;
     if (!sample) continue;

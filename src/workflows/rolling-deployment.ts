@@ -166,9 +166,14 @@ async function deployBatch(
     const seen = watching
       ? await watchedBake(spec, state)
       : void (await condition(() => state.rollbackOrAbortRequested, spec.bakeSeconds * 1000));
+    // The fleet watch's finding must not wait for the analysis to end its bake: asking for the rollback stops it.
+    // Patched: deployments recorded before this let the analysis run on first (docs/analysis.md).
+    const seenFirst = seen && analysis && patched('analysis-stops-on-fleet-watch');
+    if (seenFirst) requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
     const verdict = await analysis;
     for (const t of pending) state.instance(t.instance, { state: 'updated' });
-    if (seen) return requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
+    if (seen && !seenFirst) return requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
+    if (seen) return;
     // A failed analysis has asked for the rollback already; an inconclusive one waits for an operator.
     if (verdict?.outcome === 'failed') return;
     if (verdict?.outcome === 'inconclusive')

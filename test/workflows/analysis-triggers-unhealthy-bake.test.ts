@@ -6,10 +6,9 @@ import { badVersionFleet, deployUnderLoad, detectionMs, failedRequests } from '.
  * The unhealthy trigger during a bake, end to end: a version that passes its start-up checks and
  * turns unready 10 s after it started. Two mechanisms look during a bake: the fleet watch (every
  * second or so, each problem confirmed over about a second) and the analysis's unhealthy trigger
- * (its window of unhealthy looks, 10 s by default). Whichever sees it first names it in the
- * rollback's reason, and both name the instance and what failed (docs/analysis.md): the fleet
- * watch is usually first; on a loaded machine both can land in the same workflow task, and then
- * the analysis's line comes first. Either way the other's line is in the deployment log too.
+ * (its window of unhealthy looks, 10 s by default). The fleet watch is meant to be first and its
+ * finding stops the analysis; when both land in the same workflow task the analysis's reason comes
+ * first. Either way the reason names the instance and what failed (docs/analysis.md).
  */
 describe('analysis trigger: unhealthy, during a bake', () => {
   it('rolls back a version that turns unready 10 s after it started, naming the failing readiness', async (t) => {

@@ -31,7 +31,7 @@ describe('post-deployment watch (fast, fake activities)', () => {
   it('pauses with the reason when the watch is inconclusive, and a resume accepts the deployment', async () => {
     const fleet = h.fleet({ instances: 2 });
     const handle = await h.deploy(fleet, { version: '2.0.0', analysis: watched('errorRate', 1.5) });
-    const paused = await waitForStatus(handle, (s) => s.phase === 'paused', 20_000);
+    const paused = await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
     assert.match(
       paused.step,
       /^paused by the post-deployment watch's analysis \(errorRate: the load balancer's counters could not be read: the fake fleet keeps no counters/,
@@ -57,7 +57,7 @@ describe('post-deployment watch (fast, fake activities)', () => {
   it('rolls back when the operator decides so during the pause', async () => {
     const fleet = h.fleet({ instances: 2 });
     const handle = await h.deploy(fleet, { version: '2.0.0', analysis: watched('errorRate', 1) });
-    await waitForStatus(handle, (s) => s.phase === 'paused', 20_000);
+    await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
     await handle.executeUpdate(updates.rollback, { args: [{ by: 'dave', reason: 'the watch could not judge' }] });
     const result = await handle.result();
     assert.equal(result.phase, 'rolled-back');

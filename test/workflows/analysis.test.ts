@@ -4,6 +4,7 @@ import type { AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import { withAnalysis } from '../helpers/analysis.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
+import { recordHistory } from '../helpers/histories.ts';
 import { startLoad } from '../helpers/load.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
@@ -76,6 +77,7 @@ describe('analysis during the bake', () => {
       const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '1.1.0', bakeSeconds: 3 });
         const result = await handle.result();
+        await recordHistory(handle, 'analysed-deployment');
         return { result, status: await handle.query(statusQuery) };
       });
       assert.equal(result.phase, 'succeeded', result.reason);
