@@ -1,3 +1,4 @@
+import { createCanaryActivities } from './canary.ts';
 import { createDatabaseActivities } from './database.ts';
 import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
@@ -18,6 +19,7 @@ export type { ActivityDeps } from './context.ts';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createLoadBalancerActivities(deps),
+    ...createCanaryActivities(deps),
     ...createValidationActivities(deps),
     ...createInstanceActivities(deps),
     ...createDatabaseActivities(deps),
@@ -48,6 +50,7 @@ export function createHostActivities(deps: ActivityDeps) {
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;
 export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
+export type { CanaryActivities } from './canary.ts';
 export type { DatabaseActivities } from './database.ts';
 export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { DeploymentStatus, Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
+import { canaryLine } from './canary-status.ts';
 
 /**
  * Pure helpers the CLI uses to find, link to and judge deployments: the visibility query behind
@@ -180,7 +181,8 @@ export type StatusView = Pick<
   | 'rollback'
   | 'abort'
   | 'lastError'
->;
+> &
+  Partial<Pick<DeploymentStatus, 'canary'>>;
 
 /** What the deployment waits for and what a person can do next, in one line. */
 export function nextAction(s: StatusView): string {
@@ -225,6 +227,7 @@ export function currentDetails(s: StatusView): string {
     '',
     nextAction(s),
     '',
+    ...(s.canary ? [canaryLine(s.canary), ''] : []),
     '| instance | host | state | version |',
     '| --- | --- | --- | --- |',
     ...rows,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
+import { canarySettings } from './canary.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
@@ -50,6 +51,10 @@ export const deploymentSpec = z
     requestedBy: z.string().min(1).default('unknown'),
     /** The fleet file's analysis of the service: judged during each bake when present (docs/analysis.md). */
     analysis: analysisConfig.optional(),
+    /** How the new version reaches the instances; rolling unless asked (docs/canary.md). */
+    strategy: z.enum(['rolling', 'canary', 'blue-green']).default('rolling'),
+    /** The canary's steps and instance, used when the strategy is canary (docs/canary.md). */
+    canary: canarySettings.optional(),
   })
   .superRefine((spec, ctx) => {
     const needed = minInstances(spec.role);
@@ -75,6 +80,16 @@ export const deploymentSpec = z
         message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
       });
     }
+    if (
+      spec.strategy === 'canary' &&
+      spec.canary?.instance &&
+      !spec.instances.some((t) => t.instance === spec.canary?.instance)
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary', 'instance'],
+        message: `${spec.canary.instance} is not an instance of ${spec.service} (${spec.instances.map((t) => t.instance).join(', ')})`,
+      });
     const seen = new Set<string>();
     for (const [i, target] of spec.instances.entries()) {
       if (seen.has(target.instance))

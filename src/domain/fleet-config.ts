@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { approvalPolicyConfig } from './approvals.ts';
 import { analysisConfig } from './analysis-config.ts';
+import { canarySettings } from './canary.ts';
 import { addressesClash } from './endpoints.ts';
 import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { serviceName } from './names.ts';
@@ -46,6 +47,10 @@ export const serviceConfig = z
     notifications: notificationsConfig.optional(),
     /** The automatic rollback triggers' analysis (docs/analysis.md); each entry defaults to the seed's rule. */
     analysis: analysisConfig.optional(),
+    /** The strategy `zerodown deploy` uses unless --strategy says otherwise (docs/canary.md). */
+    strategy: z.enum(['rolling', 'canary', 'blue-green']).optional(),
+    /** The canary's steps and instance (docs/canary.md). */
+    canary: canarySettings.optional(),
     /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
     ...roleSettingsFields,
   })

@@ -1,5 +1,6 @@
 import type { GateReport } from './gates.ts';
 import type { AnalysisStatus } from './analysis.ts';
+import type { CanaryStatus } from './canary-status.ts';
 
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
@@ -102,6 +103,8 @@ export interface DeploymentStatus {
   events: LogEvent[];
   /** The automatic rollback triggers' latest judgements and verdicts (docs/analysis.md). */
   analysis?: AnalysisStatus;
+  /** A canary deployment's step and shares (docs/canary.md). */
+  canary?: CanaryStatus;
 }
 
 /** What an operator can ask of a running deployment. */

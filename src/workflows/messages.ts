@@ -80,3 +80,14 @@ export function parseCommand(
   const { signed: signature, ...rest } = parsed.data;
   return { command: { type: name, ...rest } as OperatorCommand, ...(signature ? { signed: signature } : {}) };
 }
+
+/*
+ * The canary's command (docs/canary.md), kept apart from the commands above: `promote` moves a
+ * canary to its next step, `promote --full` straight to 100 %. Update and signal share the name.
+ */
+export const promoteArgs = z.object({ by, full: z.boolean().default(false) }).strict();
+export type PromoteArgs = z.input<typeof promoteArgs>;
+export const promoteDescription =
+  'Move a canary deployment to its next step, or with full: true straight to 100 %. Input: {"by": "your name", "full": false}';
+export const promoteUpdate = defineUpdate<DeploymentStatus, [PromoteArgs]>('promote');
+export const promoteSignal = defineSignal<[PromoteArgs?]>('promote');

@@ -8,6 +8,8 @@ import {
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { analyseBake } from './analysis.ts';
+import { canaryDeployment } from './canary.ts';
+import { registerCanaryHandlers } from './canary-handlers.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
@@ -39,6 +41,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     state.recorder.flush();
   }
   registerHandlers(state);
+  registerCanaryHandlers(state);
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
@@ -54,6 +57,8 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     state.phase('succeeded', reason);
     return await finish(spec, state, reason);
   }
+  // Patched: a canary (docs/canary.md) runs its own steps; histories from before replay unchanged.
+  if (spec.strategy === 'canary' && patched('canary')) return await canaryDeployment(spec, state);
 
   try {
     if (await approved(spec, state)) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import type { CanaryActivities } from '../../src/activities/canary.ts';
 import type { ServicePolicy } from '../../src/activities/governance.ts';
 import type { createActivities } from '../../src/activities/index.ts';
 import { createNotifyActivities, type NotifyActivities } from '../../src/activities/notify.ts';
@@ -119,7 +120,8 @@ export class FakeFleet {
 }
 
 // Webhook deliveries are real (to loopback receivers the tests start); everything else is faked.
-type Activities = Omit<ReturnType<typeof createActivities>, keyof NotifyActivities>;
+// The canary's weights need a real HAProxy (test/workflows/canary.test.ts): not faked.
+type Activities = Omit<ReturnType<typeof createActivities>, keyof NotifyActivities | keyof CanaryActivities>;
 /** The activities' signatures without the promise: the fake answers at once. */
 type Immediate<T> = {
   [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;

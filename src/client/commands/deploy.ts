@@ -5,7 +5,10 @@ import { serviceName, version } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
 import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
-import type { DeploymentSpec } from '../../domain/deployment.ts';
+import { type DeploymentSpec, deploymentSpec } from '../../domain/deployment.ts';
+import { stepsFlag, strategies } from '../../domain/canary.ts';
+import { strategyFields } from '../../domain/canary-spec.ts';
+import { requireService } from '../../fleet/fleet-file.ts';
 import { defaultEnvironment } from '../../domain/gates.ts';
 import type { LoadedFleet } from '../../fleet/fleet-file.ts';
 import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
@@ -38,6 +41,9 @@ const deployFlags = z.object({
   taskQueue: taskQueueName,
   fleet: z.string().optional(),
   env: z.string().optional(),
+  // The strategy and a canary's steps (docs/canary.md).
+  strategy: z.enum(strategies, { error: () => `must be one of ${strategies.join(', ')}` }).optional(),
+  steps: stepsFlag.optional(),
 });
 
 const examples = `
@@ -46,7 +52,8 @@ Examples:
   zerodown deploy api 1.4.2 --approval          wait for \`zerodown approve api\` before changing anything
   zerodown deploy api 1.4.2 --batch-size 2 --pause-after 1 --bake 30
   zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)
-  zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)`;
+  zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)
+  zerodown deploy api 1.4.2 --strategy canary --steps 1,5,20,100   a canary at exact shares (docs/canary.md)`;
 
 /** `zerodown deploy <service> <version>`: starts a rolling deployment and, unless --detach, watches it to the end. */
 export function deployCommand(program: Command): void {
@@ -68,6 +75,11 @@ export function deployCommand(program: Command): void {
     .option(...taskQueueFlag())
     .option(...fleetFlag)
     .option(...envFlag)
+    .option(
+      '--strategy <name>',
+      "rolling (default), canary or blue-green; else the fleet file's strategy for the service",
+    )
+    .option('--steps <shares>', "a canary's traffic shares in %, e.g. 1,5,20,100 (the default)")
     .addHelpText('after', examples)
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parseInput(
@@ -90,7 +102,13 @@ export function deployCommand(program: Command): void {
         ...(flags.healthTimeout !== undefined ? { healthTimeoutSeconds: flags.healthTimeout } : {}),
         ...(flags.errorRate !== undefined ? { errorRateThreshold: flags.errorRate } : {}),
       };
-      const { spec, alreadyRunning } = await prepareDeployment(fleet, request);
+      const prepared = await prepareDeployment(fleet, request);
+      const { alreadyRunning } = prepared;
+      const chosen = strategyFields(requireService(fleet, flags.service), flags);
+      const spec =
+        chosen.strategy === 'rolling'
+          ? prepared.spec
+          : parseInput(deploymentSpec, { ...prepared.spec, ...chosen }, `cannot deploy ${service} ${ver}`);
       if (alreadyRunning) {
         // A no-op, not a failure: checked before any workflow exists, so nothing is recorded as failed.
         const reason = `every instance of ${spec.service} already runs ${spec.version}; nothing to deploy`;
