@@ -1,6 +1,7 @@
 import { createCacheActivities } from './cache.ts';
 import { createBlueGreenActivities } from './blue-green.ts';
 import { createBlueGreenInstanceActivities } from './blue-green-instances.ts';
+import { createCanaryActivities } from './canary.ts';
 import { createDatabaseActivities } from './database.ts';
 import { createGateActivities } from './gates.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
@@ -22,6 +23,7 @@ export type { ActivityDeps } from './context.ts';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createLoadBalancerActivities(deps),
+    ...createCanaryActivities(deps),
     ...createValidationActivities(deps),
     ...createInstanceActivities(deps),
     ...createDatabaseActivities(deps),
@@ -59,6 +61,7 @@ export function createHostActivities(deps: ActivityDeps) {
 export type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;
 export type InstanceActivities = ReturnType<typeof createInstanceActivities>;
 export type ValidationActivities = ReturnType<typeof createValidationActivities>;
+export type { CanaryActivities } from './canary.ts';
 export type { DatabaseActivities } from './database.ts';
 export type { GateActivities } from './gates.ts';
 export type { RecordActivities } from './records.ts';

@@ -121,6 +121,41 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     };
   }
 
+  /**
+   * Each server's runtime weight and its configured (initial) weight, from `show servers state`
+   * (fields srv_uweight and srv_iweight). Used by the canary (docs/canary.md).
+   */
+  async weights(backend: string): Promise<Map<string, { weight: number; initial: number }>> {
+    checkName(backend);
+    const answer = await this.command(`show servers state ${backend}`);
+    if (/Can't find backend/i.test(answer))
+      throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
+    const weights = new Map<string, { weight: number; initial: number }>();
+    for (const line of answer
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+      .slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [weight, initial] = [Number(fields[7]), Number(fields[8])];
+      if (fields[3] !== undefined && Number.isInteger(weight) && Number.isInteger(initial))
+        weights.set(fields[3], { weight, initial });
+    }
+    return weights;
+  }
+
+  /**
+   * Sets several servers' weights (0..256), one runtime API command each, in the order given (a
+   * few milliseconds in all; the canary's own weight comes first). Idempotent.
+   */
+  async setWeights(backend: string, weights: Record<string, number>): Promise<void> {
+    for (const [server, weight] of Object.entries(weights))
+      if (!Number.isInteger(weight) || weight < 0 || weight > 256)
+        throw badInput(`weight ${weight} for ${backend}/${server} is not a whole number from 0 to 256`);
+    for (const [server, weight] of Object.entries(weights)) {
+      await this.expectEmptyAnswer(`set weight ${serverPath({ backend, server })} ${weight}`);
+    }
+  }
+
   /** Sends one raw runtime API command and returns HAProxy's answer as it is. */
   command(command: string): Promise<string> {
     return runtimeCommand(this.socketPath, command, this.timeoutMs);

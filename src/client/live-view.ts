@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogUpdate } from 'log-update';
+import { canaryLine } from '../domain/canary-status.ts';
 import type { DeploymentStatus, InstanceStatus } from '../domain/status.ts';
 import {
   type DeploymentClient,
@@ -48,6 +49,7 @@ export function plainView(write: (line: string) => void): View {
   let eventsSeen = 0;
   let phase: string | undefined;
   let waitingShown = false;
+  let canaryShown = '';
   const states = new Map<string, string>();
   return {
     show(status, context) {
@@ -70,6 +72,10 @@ export function plainView(write: (line: string) => void): View {
         }
         states.set(i.instance, state);
       }
+      // A canary's step and shares (docs/canary.md), each time they change.
+      const canary = status.canary ? canaryLine(status.canary) : '';
+      if (canary && canary !== canaryShown) write(`${clock(context.now)}  ${escapeControls(canary)}`);
+      canaryShown = canary;
       if (status.phase !== phase) {
         phase = status.phase;
         const hint = actionHint(status);

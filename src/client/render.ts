@@ -1,3 +1,4 @@
+import { canaryLine } from '../domain/canary-status.ts';
 import type { DeploymentStatus, InstanceStatus, InstanceTimings, LogEvent } from '../domain/status.ts';
 import type { Outcome } from './deployment-client.ts';
 import { escapeControls } from './terminal-text.ts';
@@ -72,6 +73,7 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
   const lines = [
     `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
     `  ${escapeControls(status.step)}`,
+    ...(status.canary ? [`  ${escapeControls(canaryLine(status.canary))}`] : []),
     '',
     ...table(
       [

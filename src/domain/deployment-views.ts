@@ -4,6 +4,7 @@ import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
 import { stageLines } from './waves-status.ts';
 import { type VerificationStatus, verificationLines } from './verification.ts';
+import { canaryLine } from './canary-status.ts';
 
 /**
  * Pure helpers the CLI uses to find, link to and judge deployments: the visibility query behind
@@ -192,7 +193,8 @@ export type StatusView = Pick<
   | 'lastError'
   | 'stages'
   | 'verification'
->;
+> &
+  Partial<Pick<DeploymentStatus, 'canary'>>;
 
 /** What the deployment waits for and what a person can do next, in one line. */
 export function nextAction(s: StatusView): string {
@@ -242,6 +244,7 @@ export function currentDetails(s: StatusView): string {
     // A staged deployment's waves or segments, one line each (docs/waves.md).
     ...stageLines(s.stages, s.instances).flatMap((line) => [`- ${line}`]),
     ...(s.stages ? [''] : []),
+    ...(s.canary ? [canaryLine(s.canary), ''] : []),
     '| instance | host | state | version |',
     '| --- | --- | --- | --- |',
     ...rows,

@@ -3,6 +3,7 @@ import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
 import { blueGreenSpec } from './blue-green.ts';
 import { verifyTimeoutSeconds } from './verification.ts';
+import { canarySettings } from './canary.ts';
 import { hostName, instanceName, serviceName, version } from './names.ts';
 import { mayTakeEveryInstance, minInstances, serviceRole } from './roles.ts';
 
@@ -59,6 +60,8 @@ export const deploymentSpec = z
     verify: z.boolean().default(false),
     /** How long that wait may last before it rolls back; absent: no limit. */
     verifyTimeoutSeconds: verifyTimeoutSeconds.optional(),
+    /** The canary's steps and instance, used when the strategy is canary (docs/canary.md). */
+    canary: canarySettings.optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.strategy === 'blue-green' && !spec.blueGreen)
@@ -90,6 +93,16 @@ export const deploymentSpec = z
         message: `must be smaller than the number of instances (${spec.instances.length}), so some keep serving`,
       });
     }
+    if (
+      spec.strategy === 'canary' &&
+      spec.canary?.instance &&
+      !spec.instances.some((t) => t.instance === spec.canary?.instance)
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary', 'instance'],
+        message: `${spec.canary.instance} is not an instance of ${spec.service} (${spec.instances.map((t) => t.instance).join(', ')})`,
+      });
     const seen = new Set<string>();
     for (const [i, target] of spec.instances.entries()) {
       if (seen.has(target.instance))

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { approvalPolicyConfig } from './approvals.ts';
 import { analysisConfig } from './analysis-config.ts';
 import { blueGreenConfig, blueGreenIssues } from './blue-green.ts';
+import { canarySettings } from './canary.ts';
 import { addressesClash } from './endpoints.ts';
 import { defaultEnvironment, environmentName, gatesConfig } from './gates.ts';
 import { serviceName } from './names.ts';
@@ -59,6 +60,8 @@ export const serviceConfig = z
     blueGreen: blueGreenConfig.optional(),
     /** Optional: regions of its hosts, deployed in waves (docs/waves.md). */
     waves: wavesConfig.optional(),
+    /** The canary's steps and instance (docs/canary.md). */
+    canary: canarySettings.optional(),
     /** Per-role settings (queue, schedule, chain…): domain/roles.ts says which role takes which. */
     ...roleSettingsFields,
   })

@@ -3,6 +3,7 @@ import type { AnalysisStatus } from './analysis.ts';
 import type { BlueGreenStatus } from './blue-green.ts';
 import type { StagesStatus } from './waves-status.ts';
 import { type VerificationStatus, verdictApplied, verifyRefusal } from './verification.ts';
+import type { CanaryStatus } from './canary-status.ts';
 
 /**
  * The observed state of a deployment (what the `status` query returns) and the pure reducer that
@@ -117,6 +118,8 @@ export interface DeploymentStatus {
   stages?: StagesStatus;
   /** Manual verification (docs/verification.md): what the operator must confirm, and their verdict. */
   verification?: VerificationStatus;
+  /** A canary deployment's step and shares (docs/canary.md). */
+  canary?: CanaryStatus;
 }
 
 /** A host whose task queue no worker polled within the bound (domain/host-loss.ts). */

@@ -98,3 +98,14 @@ export const skipHostDescription =
   'Go on without a host whose worker is lost: its instances are left as they are. Input: {"by": "your name", "host": "h2"}';
 export const skipHostUpdate = defineUpdate<DeploymentStatus, [SkipHostArgs]>('skip-host');
 export const skipHostSignal = defineSignal<[SkipHostArgs]>('skip-host');
+
+/*
+ * The canary's command (docs/canary.md), kept apart from the commands above: `promote` moves a
+ * canary to its next step, `promote --full` straight to 100 %. Update and signal share the name.
+ */
+export const promoteArgs = z.object({ by, full: z.boolean().default(false) }).strict();
+export type PromoteArgs = z.input<typeof promoteArgs>;
+export const promoteDescription =
+  'Move a canary deployment to its next step, or with full: true straight to 100 %. Input: {"by": "your name", "full": false}';
+export const promoteUpdate = defineUpdate<DeploymentStatus, [PromoteArgs]>('promote');
+export const promoteSignal = defineSignal<[PromoteArgs?]>('promote');

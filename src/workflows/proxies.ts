@@ -1,5 +1,6 @@
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type {
+  CanaryActivities,
   DatabaseActivities,
   GateActivities,
   InstanceActivities,
@@ -270,4 +271,27 @@ export function verificationActivities(taskQueue: string) {
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   });
+}
+
+/**
+ * The canary's weights (docs/canary.md): setting and reading them is one runtime-API command; a
+ * hold polls HAProxy for up to a minute and heartbeats, so a lost worker's hold is taken up again
+ * within about 2 s while the weights stay where they are in HAProxy.
+ */
+export function canaryActivities(taskQueue: string) {
+  const quick = proxyActivities<CanaryActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
+  const holding = proxyActivities<CanaryActivities>({
+    taskQueue,
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout,
+    // A new step's weights are set only once the old hold has stopped (it could set the old ones again).
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    // No attempt limit: the hold is only ever ended by the workflow (a new step, or the canary's end).
+    retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '5s' },
+  });
+  return {
+    setCanaryWeights: quick.setCanaryWeights,
+    canaryReading: quick.canaryReading,
+    holdCanaryWeights: holding.holdCanaryWeights,
+  };
 }

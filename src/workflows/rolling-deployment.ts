@@ -9,6 +9,8 @@ import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } 
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { analyseBake, watchDeployment } from './analysis.ts';
 import { blueGreenDeployment } from './blue-green.ts';
+import { canaryDeployment } from './canary.ts';
+import { registerCanaryHandlers } from './canary-handlers.ts';
 import { verifyDatabase } from './database.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
@@ -46,6 +48,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   registerHandlers(state);
   // A part of a staged deployment reports to its parent (docs/waves.md); undefined otherwise.
   const report = partReporter(state);
+  registerCanaryHandlers(state);
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
@@ -62,6 +65,8 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     state.phase('succeeded', reason);
     return await finish(spec, state, reason);
   }
+  // Patched: a canary (docs/canary.md) runs its own steps; histories from before replay unchanged.
+  if (spec.strategy === 'canary' && patched('canary')) return await canaryDeployment(spec, state);
 
   try {
     if (await approved(spec, state)) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import type { CanaryActivities } from '../../src/activities/canary.ts';
 import type { ServicePolicy } from '../../src/activities/governance.ts';
 import type { BlueGreenActivities, BlueGreenInstanceActivities, createActivities } from '../../src/activities/index.ts';
 import { createNotifyActivities, type NotifyActivities } from '../../src/activities/notify.ts';
@@ -122,10 +123,11 @@ export class FakeFleet {
 }
 
 // Webhook deliveries are real (to loopback receivers the tests start); everything else is faked.
-// Blue-green is proven against real HAProxy only (test/workflows/blue-green.test.ts).
+// Blue-green and the canary's weights are proven against real HAProxy only
+// (test/workflows/blue-green.test.ts, test/workflows/canary.test.ts): not faked.
 type Activities = Omit<
   ReturnType<typeof createActivities>,
-  keyof NotifyActivities | keyof BlueGreenActivities | keyof BlueGreenInstanceActivities
+  keyof NotifyActivities | keyof BlueGreenActivities | keyof BlueGreenInstanceActivities | keyof CanaryActivities
 >;
 /** The activities' signatures without the promise: the fake answers at once. */
 type Immediate<T> = {

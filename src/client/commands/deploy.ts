@@ -6,7 +6,10 @@ import { serviceName, version } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { operatorName, webUiLine, withClient, workerPolls } from '../deployment-client.ts';
 import { type DeployRequest, prepareDeployment, startPreparedDeployment } from '../deployments.ts';
-import type { DeploymentSpec } from '../../domain/deployment.ts';
+import { type DeploymentSpec, deploymentSpec } from '../../domain/deployment.ts';
+import { stepsFlag, strategies } from '../../domain/canary.ts';
+import { strategyFields } from '../../domain/canary-spec.ts';
+import { requireService } from '../../fleet/fleet-file.ts';
 import { defaultEnvironment } from '../../domain/gates.ts';
 import type { LoadedFleet } from '../../fleet/fleet-file.ts';
 import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
@@ -36,7 +39,7 @@ const deployFlags = z.object({
     .pipe(z.number().min(1, 'must be 1 or more seconds').max(3600, 'must be at most 3600 seconds'))
     .optional(),
   errorRate: decimalOption('fraction').pipe(z.number().max(1, 'must be a fraction between 0 and 1')).optional(),
-  strategy: z.enum(['rolling', 'canary', 'blue-green']).optional(),
+  strategy: z.enum(strategies, { error: () => `must be one of ${strategies.join(', ')}` }).optional(),
   keepWarm: count.pipe(z.number().max(86_400, 'must be at most 86400 seconds')).optional(),
   detach: z.boolean().optional(),
   /** false with --no-waves: deploy a service that has waves as one rolling deployment. */
@@ -48,6 +51,8 @@ const deployFlags = z.object({
   env: z.string().optional(),
   verify: z.boolean().optional(),
   verifyTimeout: durationText.optional(),
+  // A canary's steps (docs/canary.md).
+  steps: stepsFlag.optional(),
 });
 
 const examples = `
@@ -58,7 +63,8 @@ Examples:
   zerodown deploy api 1.4.2 --detach --json     start it, print its ids and return (for CI)
   zerodown deploy api 1.4.2 --strategy blue-green   start 1.4.2 on the idle colour, preview it, swap all traffic at once
   zerodown deploy api 1.4.2 --env production    deploy to one environment of the fleet file (its gates apply)
-  zerodown deploy api 1.4.2 --verify            wait for \`zerodown verify api --ok|--reject "…"\` before succeeding (docs/verification.md)`;
+  zerodown deploy api 1.4.2 --verify            wait for \`zerodown verify api --ok|--reject "…"\` before succeeding (docs/verification.md)
+  zerodown deploy api 1.4.2 --strategy canary --steps 1,5,20,100   a canary at exact shares (docs/canary.md)`;
 
 /** `zerodown deploy <service> <version>`: starts a rolling deployment and, unless --detach, watches it to the end. */
 export function deployCommand(program: Command): void {
@@ -94,6 +100,7 @@ export function deployCommand(program: Command): void {
       '--verify-timeout <duration>',
       'roll back when not verified within this long, e.g. 30m or 2h (default: wait)',
     )
+    .option('--steps <shares>', "a canary's traffic shares in %, e.g. 1,5,20,100 (the default)")
     .addHelpText('after', examples)
     .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
       const flags = parseInput(
@@ -125,14 +132,19 @@ export function deployCommand(program: Command): void {
       };
       const prepared = await prepareDeployment(fleet, request);
       const { alreadyRunning } = prepared;
+      const chosen = strategyFields(requireService(fleet, flags.service), flags);
+      const strategic =
+        chosen.strategy === 'rolling'
+          ? prepared.spec
+          : parseInput(deploymentSpec, { ...prepared.spec, ...chosen }, `cannot deploy ${service} ${ver}`);
       // Manual verification (docs/verification.md): the spec's own fields, validated again by the workflow.
       const spec: DeploymentSpec = flags.verify
         ? {
-            ...prepared.spec,
+            ...strategic,
             verify: true,
             ...(flags.verifyTimeout !== undefined ? { verifyTimeoutSeconds: flags.verifyTimeout } : {}),
           }
-        : prepared.spec;
+        : strategic;
       if (alreadyRunning) {
         // A no-op, not a failure: checked before any workflow exists, so nothing is recorded as failed.
         const reason = `every instance of ${spec.service} already runs ${spec.version}; nothing to deploy`;

@@ -9,6 +9,8 @@ import { prepareDeployment } from '../deployments.ts';
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 import { startWithGates } from './deploy.ts';
+import { promoteCanary } from '../canary-promote.ts';
+import { envFlag } from '../fleet-context.ts';
 
 const promoteFlags = z.object({
   service: serviceName,
@@ -28,7 +30,9 @@ const promoteFlags = z.object({
 const examples = `
 Examples:
   zerodown promote api 1.4.2 --from staging --to production
-  zerodown promote api 1.4.2 --from staging --to production --approval --detach`;
+  zerodown promote api 1.4.2 --from staging --to production --approval --detach
+  zerodown promote api            move the running canary of api to its next step (docs/canary.md)
+  zerodown promote api --full     move it straight to 100 %`;
 
 /**
  * `zerodown promote <service> <version> --from staging --to production`: deploys to `--to` the
@@ -37,10 +41,14 @@ Examples:
  * with a passing post-deployment validation, staging is healthy now, and no critical alert is up.
  */
 export function promoteCommand(program: Command): void {
-  withConnectionOptions(program.command('promote <service> <version>'))
-    .description('deploy to one environment the artifact that passed another (its staging gate must accept it)')
-    .requiredOption('--from <environment>', 'the environment it passed, e.g. staging')
-    .requiredOption('--to <environment>', 'the environment to deploy it to, e.g. production')
+  withConnectionOptions(program.command('promote <service> [version]'))
+    .description(
+      'deploy to one environment the artifact that passed another (its staging gate must accept it); without a version, move a running canary to its next step',
+    )
+    .option('--from <environment>', 'the environment it passed, e.g. staging (environment promotion)')
+    .option('--to <environment>', 'the environment to deploy it to, e.g. production (environment promotion)')
+    .option('--full', 'canary: straight to 100 % instead of the next step')
+    .option(...envFlag)
     .option('--batch-size <n>', 'instances updated at once (default 1; must leave some serving)')
     .option('--approval', "wait for an operator's `zerodown approve` before the first instance changes")
     .option('--bake <seconds>', 'watch each updated batch this long before the next (default 2)')
@@ -50,7 +58,10 @@ export function promoteCommand(program: Command): void {
     .option(...taskQueueFlag())
     .option(...fleetFlag)
     .addHelpText('after', examples)
-    .action(async (service: string, ver: string, raw: Record<string, unknown>) => {
+    .action(async (service: string, ver: string | undefined, raw: Record<string, unknown>) => {
+      // No version and no --from/--to: steer the running canary (docs/canary.md).
+      if (ver === undefined && raw.from === undefined && raw.to === undefined) return await promoteCanary(service, raw);
+      if (raw.full) throw badInput('--full steers a canary: give no version, --from or --to with it');
       const flags = parseInput(
         promoteFlags,
         { ...raw, service, version: ver },
