@@ -7,6 +7,7 @@
 // Then the worker, scheduler and listener roles under work (bench/roles.ts), under the `roles` key.
 // Run: npm run bench [-- 4 8 16]   → bench/results/latest.json, latest.md, timeline-4.svg
 //      npm run bench -- --roles-only   → only the roles, written into the existing latest.json and latest.md
+//      npm run bench -- --strategies-only   → only the strategies (bench/strategies.ts), merged the same way
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,7 @@ import { statusQuery, updates } from '../src/workflows/messages.ts';
 import { createTestFleet, type TestFleet } from '../test/helpers/local-fleet.ts';
 import { measureCliStart } from './lib/cli-start.ts';
 import { type RolesBench, benchRoles, recordRoles, rolesMarkdown } from './roles.ts';
+import { benchStrategies, recordStrategies, strategiesMarkdown } from './strategies.ts';
 import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
 import { comparePeers, ensureAnsible } from './lib/peer.ts';
 import { p50, round } from './lib/stats.ts';
@@ -220,6 +222,16 @@ if (process.argv.includes('--roles-only')) {
   process.exit(0);
 }
 
+if (process.argv.includes('--strategies-only')) {
+  const strategies = await benchStrategies();
+  await mkdir(resultsDir, { recursive: true });
+  await recordStrategies(resultsDir, strategies);
+  process.stdout.write(
+    `${strategiesMarkdown(strategies).join('\n')}wrote the strategies into bench/results/latest.json and latest.md\n`,
+  );
+  process.exit(0);
+}
+
 ensureAnsible();
 const temporal = await startBenchTemporal();
 let roles: RolesBench | undefined;
@@ -287,4 +299,6 @@ await writeFile(
     ...(roles ? rolesMarkdown(roles) : []),
   ].join('\n'),
 );
+process.stderr.write('bench: strategies…\n');
+await recordStrategies(resultsDir, await benchStrategies());
 process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);
