@@ -9,6 +9,7 @@
 //      npm run bench -- --roles-only   → only the roles, written into the existing latest.json and latest.md
 //      npm run bench -- --triggers-only [--triggers-runs=3]   → only the triggers' detection times (bench/triggers.ts)
 //      npm run bench -- --scale-only   → history events and wall time of 200 and 1,000 instances (bench/scale.ts)
+//      npm run bench -- --strategies-only   → only the strategies (bench/strategies.ts), merged the same way
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import { createTestFleet, type TestFleet } from '../test/helpers/local-fleet.ts'
 import { measureCliStart } from './lib/cli-start.ts';
 import { type RolesBench, benchRoles, recordRoles, rolesMarkdown } from './roles.ts';
 import { type TriggersBench, benchTriggers, recordTriggers, triggersMarkdown } from './triggers.ts';
+import { benchStrategies, recordStrategies, strategiesMarkdown } from './strategies.ts';
 import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
 import { comparePeers, ensureAnsible } from './lib/peer.ts';
 import { p50, round } from './lib/stats.ts';
@@ -251,6 +253,16 @@ if (process.argv.includes('--triggers-only')) {
   process.exit(0);
 }
 
+if (process.argv.includes('--strategies-only')) {
+  const strategies = await benchStrategies();
+  await mkdir(resultsDir, { recursive: true });
+  await recordStrategies(resultsDir, strategies);
+  process.stdout.write(
+    `${strategiesMarkdown(strategies).join('\n')}wrote the strategies into bench/results/latest.json and latest.md\n`,
+  );
+  process.exit(0);
+}
+
 ensureAnsible();
 const temporal = await startBenchTemporal();
 let roles: RolesBench | undefined;
@@ -323,4 +335,6 @@ await writeFile(
     ...(triggers ? triggersMarkdown(triggers) : []),
   ].join('\n'),
 );
+process.stderr.write('bench: strategies…\n');
+await recordStrategies(resultsDir, await benchStrategies());
 process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);

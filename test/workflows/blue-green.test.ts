@@ -4,10 +4,11 @@ import { describe, it } from 'node:test';
 import { recordedLiveColour } from '../../src/adapters/haproxy-colours.ts';
 import { colourMapOf } from '../../src/fleet/blue-green-slots.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
-import { createBlueGreenHarness } from '../helpers/blue-green-fleet.ts';
+import { createBlueGreenHarness } from '../helpers/blue-green-harness.ts';
 import { waitForStatus } from '../helpers/deployment.ts';
 import { startLoad } from '../helpers/load.ts';
-import { withWorker } from '../helpers/temporal.ts';
+import { temporalAddress, withWorker } from '../helpers/temporal.ts';
+import { startWorkerProcess } from '../helpers/worker-process.ts';
 
 describe('blue-green deployment', () => {
   it('swaps all traffic to the new colour and back again under load with zero failed requests', async (t) => {
@@ -89,6 +90,58 @@ describe('blue-green deployment', () => {
       assert.deepEqual(await h.versions('blue'), ['1.0.0', '1.0.0']);
       assert.deepEqual(await h.versions('green'), [undefined, undefined], 'the failed colour is stopped');
       assert.equal(served.errors + served.timeouts + served.non2xx, 0, 'no client saw the bad version');
+    } finally {
+      await load.stop();
+    }
+  });
+});
+
+describe('blue-green crash survival', () => {
+  it('a worker SIGKILLed between the health check and the swap leaves nothing half-done: a new worker swaps once', async (t) => {
+    const h = await createBlueGreenHarness('bgcrash', {
+      instances: 2,
+      versions: { '1.0.0': undefined, '2.0.0': undefined },
+      keepWarmSeconds: 1,
+    });
+    const args = ['--fleet', h.base.fleetFile, '--task-queue', h.taskQueue, '--shutdown-grace', '1'];
+    const env = { TEMPORAL_ADDRESS: temporalAddress };
+    const workers = [startWorkerProcess(args, env)];
+    t.after(async () => {
+      await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+      await h.cleanup();
+    });
+    const load = startLoad(`http://127.0.0.1:${h.frontendPort}/api/orders?delay=5`, {
+      connections: 4,
+      durationSec: 120,
+    });
+    try {
+      const handle = await h.deploy({ version: '2.0.0' });
+      // Held at the safe point before the swap: the new colour is healthy and previewed, no client has reached it.
+      await handle.executeUpdate(updates.pause, { args: [{ by: 'test' }] });
+      const held = await waitForStatus(handle, (s) => s.phase === 'paused', 90_000);
+      assert.equal(held.blueGreen?.phase, 'ready-to-swap');
+      await workers[0]!.stop('SIGKILL');
+
+      // Nothing is half-done: every client still reaches blue, in HAProxy and in the persisted map.
+      assert.equal(await h.live(), 'blue');
+      assert.equal(await recordedLiveColour(colourMapOf(h.fleet, h.service), h.service), 'blue');
+      assert.equal(await h.servedVersion(), '1.0.0');
+      assert.deepEqual(await h.versions('green'), ['2.0.0', '2.0.0'], 'the idle colour still runs the new version');
+
+      workers.push(startWorkerProcess(args, env));
+      await handle.executeUpdate(updates.resume, { args: [{ by: 'test' }] });
+      const result = await handle.result();
+      assert.equal(result.phase, 'succeeded');
+      assert.equal(await h.live(), 'green');
+      assert.equal(await h.servedVersion(), '2.0.0');
+      assert.deepEqual(await h.versions('blue'), [undefined, undefined], 'the old colour was stopped after the window');
+      const swaps = (await handle.fetchHistory()).events?.filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'swapLiveColour',
+      );
+      assert.equal(swaps?.length, 1, 'exactly one swap');
+      const served = await load.stop();
+      assert.equal(served.errors + served.timeouts + served.non2xx, 0, 'failed requests');
+      t.diagnostic(`${served.requests.total} requests across the crash and the swap: 0 failed`);
     } finally {
       await load.stop();
     }
