@@ -17,6 +17,7 @@ export const commandFiles = {
   status: async () => (await import('./commands/status.ts')).statusCommand,
   list: async () => (await import('./commands/list.ts')).listCommand,
   steer: async () => (await import('./commands/steer.ts')).steerCommands,
+  'skip-host': async () => (await import('./commands/skip-host.ts')).skipHostCommand,
   logs: async () => (await import('./commands/logs.ts')).logsCommand,
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
   server: async () => (await import('./commands/server.ts')).serverCommand,

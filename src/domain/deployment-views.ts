@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { DeploymentStatus, Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
+import { hostLossChoices } from './host-loss.ts';
 
 /**
  * Pure helpers the CLI uses to find, link to and judge deployments: the visibility query behind
@@ -180,6 +181,7 @@ export type StatusView = Pick<
   | 'rollback'
   | 'abort'
   | 'lastError'
+  | 'lostHosts'
 >;
 
 /** What the deployment waits for and what a person can do next, in one line. */
@@ -232,6 +234,8 @@ export function currentDetails(s: StatusView): string {
       ? ['', `Rollback: ${s.rollback.reason} (${s.rollback.automatic ? 'automatic' : `by ${s.rollback.by}`})`]
       : []),
     ...(s.lastError && s.phase !== 'failed' ? ['', `Last error: ${s.lastError}`] : []),
+    // docs/hosts.md: a host whose worker is lost, and what the operator can do about it.
+    ...(s.lostHosts ?? []).flatMap((h) => ['', `Host ${h.host}: ${h.message}. ${hostLossChoices(s.service, h.host)}.`]),
   ].join('\n');
 }
 

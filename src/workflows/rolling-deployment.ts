@@ -13,6 +13,7 @@ import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
 import { approved, loadGovernance } from './governance.ts';
 import { registerHandlers } from './handlers.ts';
+import { leftVersions, registerHostFailureHandlers, successStep, withoutSkipped } from './host-failure.ts';
 import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
 import { DeploymentRecorder } from './records.ts';
@@ -39,6 +40,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     state.recorder.flush();
   }
   registerHandlers(state);
+  registerHostFailureHandlers(state);
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
@@ -82,7 +84,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     );
     return await finish(spec, state);
   }
-  state.phase('succeeded', `every instance runs ${spec.version}`);
+  state.phase('succeeded', successStep(spec, state));
   return await finish(spec, state);
 }
 
@@ -140,7 +142,7 @@ async function deployBatch(
 
   if (spec.bakeSeconds > 0) {
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
-    for (const t of pending) state.instance(t.instance, { state: 'baking' });
+    for (const t of withoutSkipped(state, pending)) state.instance(t.instance, { state: 'baking' });
     // Patched: deployments recorded before the analysis (docs/analysis.md) replay without it.
     const analysis =
       spec.analysis && patched('analysis')
@@ -151,7 +153,7 @@ async function deployBatch(
       ? await watchedBake(spec, state)
       : void (await condition(() => state.rollbackOrAbortRequested, spec.bakeSeconds * 1000));
     const verdict = await analysis;
-    for (const t of pending) state.instance(t.instance, { state: 'updated' });
+    for (const t of withoutSkipped(state, pending)) state.instance(t.instance, { state: 'updated' });
     if (seen) return requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
     // A failed analysis has asked for the rollback already; an inconclusive one waits for an operator.
     if (verdict?.outcome === 'failed') return;
@@ -174,7 +176,11 @@ async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): P
     await verifyRole(spec, state, spec.version);
   } else {
     state.phase('verifying', 'post-deployment smoke tests through the load balancer');
-    await validationActivities(spec.loadBalancerTaskQueue).smokeTest({ service: spec.service, version: spec.version });
+    await validationActivities(spec.loadBalancerTaskQueue).smokeTest({
+      service: spec.service,
+      version: spec.version,
+      ...leftVersions(state),
+    });
   }
   if (patched('database-checks')) await verifyDatabase(spec, state);
   if (!patched('fleet-watch')) return;
