@@ -18,6 +18,7 @@ export const commandFiles = {
   list: async () => (await import('./commands/list.ts')).listCommand,
   steer: async () => (await import('./commands/steer.ts')).steerCommands,
   verify: async () => (await import('./commands/verify.ts')).verifyCommand,
+  'skip-host': async () => (await import('./commands/skip-host.ts')).skipHostCommand,
   logs: async () => (await import('./commands/logs.ts')).logsCommand,
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
   server: async () => (await import('./commands/server.ts')).serverCommand,

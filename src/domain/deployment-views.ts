@@ -5,6 +5,7 @@ import { serviceName } from './names.ts';
 import { stageLines } from './waves-status.ts';
 import { type VerificationStatus, verificationLines } from './verification.ts';
 import { canaryLine } from './canary-status.ts';
+import { hostLossChoices } from './host-loss.ts';
 
 /**
  * Pure helpers the CLI uses to find, link to and judge deployments: the visibility query behind
@@ -192,6 +193,7 @@ export type StatusView = Pick<
   | 'abort'
   | 'lastError'
   | 'stages'
+  | 'lostHosts'
   | 'verification'
 > &
   Partial<Pick<DeploymentStatus, 'canary'>>;
@@ -253,6 +255,8 @@ export function currentDetails(s: StatusView): string {
       : []),
     ...(s.lastError && s.phase !== 'failed' ? ['', `Last error: ${s.lastError}`] : []),
     ...verificationDetails(s.verification),
+    // docs/hosts.md: a host whose worker is lost, and what the operator can do about it.
+    ...(s.lostHosts ?? []).flatMap((h) => ['', `Host ${h.host}: ${h.message}. ${hostLossChoices(s.service, h.host)}.`]),
   ].join('\n');
 }
 

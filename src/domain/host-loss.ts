@@ -41,11 +41,18 @@ export function withHostLost(status: DeploymentStatus, lost: LostHost): Deployme
   );
 }
 
+/** The error a lost host put on the status goes once no host is lost any more. */
+function withoutLossError(status: DeploymentStatus): DeploymentStatus {
+  if ((status.lostHosts ?? []).length > 0 || !status.lastError?.includes('no worker has polled')) return status;
+  const { lastError: _, ...rest } = status;
+  return rest;
+}
+
 /** The host's worker answered again. */
 export function withHostBack(status: DeploymentStatus, host: string, now: number): DeploymentStatus {
   if (!(status.lostHosts ?? []).some((h) => h.host === host)) return status;
   return withEvent(
-    { ...status, lostHosts: (status.lostHosts ?? []).filter((h) => h.host !== host) },
+    withoutLossError({ ...status, lostHosts: (status.lostHosts ?? []).filter((h) => h.host !== host) }),
     { at: now, kind: 'operator', message: `host ${host}: its worker polls again` },
   );
 }
@@ -72,12 +79,12 @@ export function withHostSkipped(status: DeploymentStatus, host: string, by: stri
   const lifted = pauseRequestedBy === hostLossPauser && lostHosts.length === 0;
   const left = status.instances.filter((i) => i.host === host).map((i) => i.instance);
   return withEvent(
-    {
+    withoutLossError({
       ...rest,
       ...(lifted || !pauseRequestedBy ? {} : { pauseRequestedBy }),
       lostHosts,
       skippedHosts: [...(status.skippedHosts ?? []), host],
-    },
+    }),
     { at: now, kind: 'operator', message: `host ${host} skipped by ${by}: ${left.join(', ')} left as they are` },
   );
 }

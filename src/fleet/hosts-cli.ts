@@ -1,6 +1,6 @@
 /**
- * scripts/hosts.sh: `up [N]` makes N instance hosts and the load-balancer host, with a Temporal dev
- * server on the root namespace's end of their links, HAProxy, instances and one worker per host;
+ * scripts/hosts.sh: `up [N]` makes N instance hosts, the load-balancer host and a Temporal dev
+ * server on a host of its own (hosts-temporal.ts), HAProxy, instances and one worker per host;
  * `down [N]` removes all of it. Settings: ZERODOWN_HOSTS_SUBNET (first three octets of a private
  * /24, default 10.213.0), ZERODOWN_HOSTS_DIR (default .state/hosts). See docs/hosts.md.
  */

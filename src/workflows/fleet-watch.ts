@@ -3,7 +3,9 @@ import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import { roleFigures } from '../domain/roles.ts';
 import type { InstanceStatus } from '../domain/status.ts';
 import { bakeWatchIntervalMs, fleetTrigger } from '../domain/triggers.ts';
+import { isSkipped } from '../domain/host-loss.ts';
 import { failureMessage } from './failures.ts';
+import { hostSilenceTimeout, onLiveHost } from './host-failure.ts';
 import { fleetCheckActivities } from './proxies.ts';
 import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
@@ -25,7 +27,11 @@ export async function fleetProblem(
   state: DeploymentState,
   which: (instance: InstanceStatus) => boolean = () => true,
 ): Promise<string | undefined> {
-  const expected = state.status.instances.filter(which).map((i) => ({ instance: i.instance, version: i.version }));
+  // Patched (docs/hosts.md): a silent host pauses the deployment; a skipped host is not looked at.
+  const hostSilence = hostSilenceTimeout();
+  const expected = state.status.instances
+    .filter((i) => which(i) && !(hostSilence && isSkipped(state.status, i.host)))
+    .map((i) => ({ instance: i.instance, version: i.version }));
   // One look per host (task queue) at its instances, and one at the load balancer, all at once.
   const byQueue = new Map<string, DeploymentTarget[]>();
   for (const target of spec.instances.filter((t) => expected.some((e) => e.instance === t.instance)))
@@ -37,12 +43,18 @@ export async function fleetProblem(
       balanced
         ? fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service })
         : undefined,
-      ...[...byQueue].map(([queue, targets]) =>
-        fleetCheckActivities(queue).observeInstances({
-          service: spec.service,
-          instances: expected.filter((e) => targets.some((t) => t.instance === e.instance)),
-        }),
-      ),
+      ...[...byQueue].map(async ([queue, targets]) => {
+        const look = () =>
+          fleetCheckActivities(queue, hostSilence).observeInstances({
+            service: spec.service,
+            instances: expected.filter((e) => targets.some((t) => t.instance === e.instance)),
+          });
+        if (!hostSilence || !targets[0]) return await look();
+        // A rollback asked for (not yet started) ends the wait: the rollback decides what comes next.
+        const stopWhen = () => state.rollbackOrAbortRequested && !state.status.rollback?.startedAt;
+        const outcome = await onLiveHost(state, targets[0], look, { stopWhen });
+        return outcome === 'skipped' ? [] : outcome.ran;
+      }),
     ]);
     const seen = observed.flat();
     // The role's own figures (jobs done, ticks, block and lag) go on the status for the live view.
@@ -50,7 +62,13 @@ export async function fleetProblem(
       const figures = o.roleStatus ? roleFigures(spec.role, o.roleStatus) : undefined;
       if (figures) state.instance(o.instance, { figures });
     }
-    return fleetTrigger(expected, seen, servers);
+    // Instances of a host skipped meanwhile are not expected any more.
+    const kept = hostSilence
+      ? expected.filter(
+          (e) => !spec.instances.some((t) => t.instance === e.instance && isSkipped(state.status, t.host)),
+        )
+      : expected;
+    return fleetTrigger(kept, seen, servers);
   } catch (error) {
     if (isCancellation(error)) throw error;
     return `the fleet could not be checked: ${failureMessage(error)}`;

@@ -16,6 +16,7 @@ import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem, watchedBake } from './fleet-watch.ts';
 import { approved, loadGovernance } from './governance.ts';
 import { registerHandlers } from './handlers.ts';
+import { leftVersions, registerHostFailureHandlers, successStep, withoutSkipped } from './host-failure.ts';
 import { type DeploymentResult, fail, finish, parseSpec } from './outcome.ts';
 import { loadBalancerActivities, validationActivities } from './proxies.ts';
 import { DeploymentRecorder } from './records.ts';
@@ -49,6 +50,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   // A part of a staged deployment reports to its parent (docs/waves.md); undefined otherwise.
   const report = partReporter(state);
   registerCanaryHandlers(state);
+  registerHostFailureHandlers(state);
 
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
@@ -103,7 +105,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
     );
     return await finish(spec, state);
   }
-  state.phase('succeeded', `every instance runs ${spec.version}`);
+  state.phase('succeeded', successStep(spec, state));
   return await finish(spec, state);
 }
 
@@ -161,7 +163,7 @@ async function deployBatch(
 
   if (spec.bakeSeconds > 0) {
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
-    for (const t of pending) state.instance(t.instance, { state: 'baking' });
+    for (const t of withoutSkipped(state, pending)) state.instance(t.instance, { state: 'baking' });
     // Patched: deployments recorded before the analysis (docs/analysis.md) replay without it.
     const analysis =
       spec.analysis && patched('analysis')
@@ -176,7 +178,7 @@ async function deployBatch(
     const seenFirst = seen && analysis && patched('analysis-stops-on-fleet-watch');
     if (seenFirst) requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
     const verdict = await analysis;
-    for (const t of pending) state.instance(t.instance, { state: 'updated' });
+    for (const t of withoutSkipped(state, pending)) state.instance(t.instance, { state: 'updated' });
     if (seen && !seenFirst) return requestAutomaticRollback(state, `while batch ${number} baked: ${seen}`);
     if (seen) return;
     // A failed analysis has asked for the rollback already; an inconclusive one waits for an operator.
@@ -205,6 +207,7 @@ async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): P
       await validationActivities(spec.loadBalancerTaskQueue).smokeTest({
         service: spec.service,
         version: spec.version,
+        ...leftVersions(state),
       });
   }
   if (patched('database-checks')) await verifyDatabase(spec, state);

@@ -1,5 +1,7 @@
 import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import { failureMessage } from './failures.ts';
+import { hostSilenceTimeout, onLiveHost } from './host-failure.ts';
 import { instanceActivities, loadBalancerActivities, roleActivities } from './proxies.ts';
 import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
@@ -31,8 +33,16 @@ export async function replaceInstance(
   // work and proven to take it again (seed §7, docs/roles.md).
   if (ownsItsWork(spec)) return await roleSteps(step, started);
 
-  if (patched('merged-instance-steps')) await mergedSteps(step);
-  else await separateSteps(step);
+  if (patched('merged-instance-steps')) {
+    // Patched: a host whose worker is lost pauses the deployment (docs/hosts.md) instead of a silent wait.
+    if (step.hostSilence) {
+      const outcome = await onLiveHost(state, target, () => mergedSteps(step), {
+        putBack: () => putBack(step),
+        stopWhen: () => step.updating && state.rollbackOrAbortRequested,
+      });
+      if (outcome === 'skipped') return leftAsItIs(step);
+    } else await mergedSteps(step);
+  } else await separateSteps(step);
 
   step.set({ state: step.updating ? 'readmitting' : 'restoring', version });
   const { waitedMs: readmitMs } = await step.lb.readmitInstance({
@@ -51,14 +61,16 @@ export async function replaceInstance(
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
 function stepOf(spec: DeploymentSpec, state: DeploymentState, target: DeploymentTarget, version: string, mode: Mode) {
+  const hostSilence = hostSilenceTimeout();
   return {
+    hostSilence,
     spec,
     state,
     target,
     version,
     updating: mode === 'update',
     lb: loadBalancerActivities(spec.loadBalancerTaskQueue, spec),
-    host: instanceActivities(target.taskQueue, spec),
+    host: instanceActivities(target.taskQueue, spec, hostSilence),
     ids: { service: spec.service, instance: target.instance },
     set: (patch: Parameters<DeploymentState['instance']>[1]) => state.instance(target.instance, patch),
     drained: (drainMs: number) =>
@@ -176,6 +188,37 @@ async function roleSteps(step: Step, started: number): Promise<void> {
 }
 
 const mode = (updating: boolean): Mode => (updating ? 'update' : 'restore');
+
+/**
+ * The instance's host went silent after the instance was drained for it: put it back in rotation
+ * (after the load balancer's own checks), so a lost host costs no capacity elsewhere. If it does
+ * not pass them (its process went with the host), it stays out and says so.
+ */
+async function putBack({ spec, state, target, lb, ids, set }: Step): Promise<void> {
+  try {
+    await lb.readmitInstance({ ...ids, timeoutMs: spec.healthTimeoutSeconds * 1000 });
+    set({ state: 'pending' });
+    state.event(
+      'warning',
+      `${target.instance}: its host ${target.host} is silent; re-admitted as it was`,
+      target.instance,
+    );
+  } catch (error) {
+    const why = failureMessage(error);
+    recordWarning(
+      state,
+      target.instance,
+      `host ${target.host} is silent, and re-admitting the instance failed (${why}): it stays out of rotation`,
+    );
+    set({ state: 'failed' });
+  }
+}
+
+/** The host was skipped: the instance is left as it is, neither updated nor restored. */
+function leftAsItIs({ state, target, set }: Step): void {
+  set({ state: 'pending', warning: `host ${target.host} skipped: left as it was` });
+  state.event('warning', `${target.instance}: host ${target.host} skipped, left as it was`, target.instance);
+}
 
 /** A problem that did not fail the step: kept on the instance and in the deployment log. */
 function recordWarning(state: DeploymentState, instance: string, warning: string): void {

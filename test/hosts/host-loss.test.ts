@@ -9,6 +9,7 @@ import {
   withHostLost,
   withHostSkipped,
 } from '../../src/domain/host-loss.ts';
+import { currentDetails } from '../../src/domain/deployment-views.ts';
 import { applyCommand, initialStatus, refusal, withPhase, type DeploymentStatus } from '../../src/domain/status.ts';
 import { hostsLayout } from '../../src/fleet/hosts-network.ts';
 
@@ -64,6 +65,14 @@ describe('a lost host (domain/host-loss.ts)', () => {
   it("an operator's own pause stays when a host is skipped", () => {
     const s = withHostSkipped(applyCommand(fresh(), { type: 'pause', by: 'alice' }, 2), 'h2', 'op', 3);
     assert.equal(s.pauseRequestedBy, 'alice');
+  });
+
+  it("the Web UI's current details name the lost host and the choices; the error goes once it is skipped", () => {
+    const s = withHostLost(fresh(), lost());
+    assert.match(currentDetails(s), /Host h2: no worker has polled zerodown@h2 for 30 s\. restart the worker of h2/);
+    const skipped = withHostSkipped(s, 'h2', 'op', 9);
+    assert.doesNotMatch(currentDetails(skipped), /no worker has polled/);
+    assert.equal(skipped.lastError, undefined);
   });
 
   it('skip-host is refused for an unknown host, twice, or once finished', () => {

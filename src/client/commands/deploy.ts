@@ -17,7 +17,6 @@ import { gateLines, precheckGates } from '../gate-check.ts';
 import { followDeployment } from '../follow.ts';
 import { terminalSafe } from '../terminal-text.ts';
 import { stagedPlan } from '../../domain/waves.ts';
-import { requireService } from '../../fleet/fleet-file.ts';
 import { startStagedDeployment } from '../waves-start.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 
