@@ -11,6 +11,7 @@ import {
   workerPolls,
 } from './deployment-client.ts';
 import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
+import { verificationLines } from '../domain/verification.ts';
 import { escapeControls } from './terminal-text.ts';
 
 /**
@@ -80,6 +81,9 @@ export function plainView(write: (line: string) => void): View {
         phase = status.phase;
         const hint = actionHint(status);
         if (hint) write(`${clock(context.now)}  ${hint}`);
+        // Manual verification (docs/verification.md): what to confirm, once, when the wait starts.
+        for (const line of verificationLines(status.verification))
+          write(`${clock(context.now)}  ${escapeControls(line)}`);
       }
     },
     end() {},

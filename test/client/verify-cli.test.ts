@@ -14,7 +14,10 @@ const service = `vfy-${randomUUID().slice(0, 6)}`;
 const taskQueue = uniqueTaskQueue('verify-cli');
 let fleet: TestFleet;
 let worker: CliWorker | undefined;
-let cli: ReturnType<typeof cliFor>;
+let base: ReturnType<typeof cliFor>;
+// Generous bounds: the CI machine has 2 cores and runs the whole suite.
+const cli = (args: string[], timeoutMs = 180_000) => base(args, timeoutMs);
+const phase = (name: string) => waitForPhase(cli, service, name, 240_000);
 let load: ReturnType<typeof steadyTraffic> | undefined;
 
 before(async () => {
@@ -24,7 +27,7 @@ before(async () => {
     upVersion: '1.0.0',
     versions: { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': undefined },
   });
-  cli = cliFor({
+  base = cliFor({
     ZERODOWN_FLEET_FILE: fleet.fleetFile,
     ZERODOWN_TASK_QUEUE: taskQueue,
     ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL,
@@ -55,13 +58,13 @@ async function traffic(count: number): Promise<void> {
 }
 
 /**
- * Steady light traffic through HAProxy until stopped (bounded to four minutes), so the instances'
+ * Steady light traffic through HAProxy until stopped (bounded to ten minutes), so the instances'
  * status endpoints have recent requests to report latency on. Resolves with what it counted.
  */
 function steadyTraffic(): { stop: () => Promise<{ sent: number; failed: number }> } {
   let running = true;
   const counted = { sent: 0, failed: 0 };
-  const deadline = Date.now() + 240_000;
+  const deadline = Date.now() + 600_000;
   const loop = (async () => {
     while (running && Date.now() < deadline) {
       counted.sent += 1;
@@ -96,7 +99,7 @@ async function logError(instance: number, msg: string): Promise<void> {
   await appendFile(runtime.files(ref).log, `${line}\n`);
 }
 
-describe('zerodown verify against a running worker', { timeout: 600_000 }, () => {
+describe('zerodown verify against a running worker', { timeout: 1_200_000 }, () => {
   it('refused with exit 4 while nothing waits; status shows what to confirm; --ok finishes it', async () => {
     const bad = await cli(['deploy', service, '2.0.0', '--verify-timeout', '10m']);
     assert.equal(bad.code, 2);
@@ -123,19 +126,19 @@ describe('zerodown verify against a running worker', { timeout: 600_000 }, () =>
       '10',
     ]);
     assert.equal(started.code, 0, started.stderr);
-    await waitForPhase(cli, service, 'awaiting-approval');
+    await phase('awaiting-approval');
     const early = await cli(['verify', service, '--ok']);
     assert.equal(early.code, 4, early.stderr);
     assert.match(early.stderr, /is awaiting-approval, not waiting for verification/);
     assert.equal((await cli(['approve', service])).code, 0);
 
-    await waitForPhase(cli, service, 'paused', 60_000);
+    await phase('paused');
     // The new version, halfway: some traffic and two errors in an updated instance's log.
     await traffic(20);
     await logError(0, 'payment provider timed out');
     await logError(0, 'payment provider timed out again');
     assert.equal((await cli(['resume', service])).code, 0);
-    await waitForPhase(cli, service, 'awaiting-verification', 60_000);
+    await phase('awaiting-verification');
 
     const shown = await cli(['status', service]);
     assert.equal(shown.code, 0, shown.stderr);
@@ -160,7 +163,7 @@ describe('zerodown verify against a running worker', { timeout: 600_000 }, () =>
     const ok = await cli(['verify', service, '--ok', '--by', 'alice']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, new RegExp(`Verified ${service} 2\\.0\\.0 \\(by alice\\)`));
-    await waitForPhase(cli, service, 'succeeded', 60_000);
+    await phase('succeeded');
     assert.deepEqual(await fleet.runningVersions(), ['2.0.0', '2.0.0', '2.0.0']);
 
     const late = await cli(['verify', service, '--ok']);
@@ -169,8 +172,8 @@ describe('zerodown verify against a running worker', { timeout: 600_000 }, () =>
   });
 
   it('--reject rolls back; the deploy that follows it exits 6 with the rejection as its reason', async () => {
-    const deploying = cli(['deploy', service, '3.0.0', '--verify', '--bake', '0', '--health-timeout', '10'], 120_000);
-    await waitForPhase(cli, service, 'awaiting-verification', 90_000);
+    const deploying = cli(['deploy', service, '3.0.0', '--verify', '--bake', '0', '--health-timeout', '10'], 600_000);
+    await phase('awaiting-verification');
     const noReason = await cli(['verify', service, '--reject', ' ']);
     assert.equal(noReason.code, 2);
     const rejected = await cli(['verify', service, '--reject', 'p99 doubled', '--by', 'bob']);
@@ -182,6 +185,9 @@ describe('zerodown verify against a running worker', { timeout: 600_000 }, () =>
     const deployed = await deploying;
     assert.equal(deployed.code, 6, deployed.stderr);
     assert.match(deployed.stdout, /rolled back after [\d.]+s: rejected at verification by bob: p99 doubled/);
+    // The deploy's own view (plain lines, not a terminal) said what to confirm when the wait began.
+    assert.match(deployed.stdout, /waiting for verification — run: zerodown verify/);
+    assert.match(deployed.stdout, /log errors since the deployment started: \d+\n.*latency before/);
     assert.deepEqual(await fleet.runningVersions(), ['2.0.0', '2.0.0', '2.0.0']);
     const again = await cli(['verify', service, '--reject', 'too late']);
     assert.equal(again.code, 4);
