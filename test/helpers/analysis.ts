@@ -52,7 +52,7 @@ export interface LoadedDeployment {
 export async function deployUnderLoad(
   h: DeploymentHarness,
   request: Partial<DeployRequest> & { version: string },
-  { connections = 4, timeoutMs = 90_000 }: { connections?: number; timeoutMs?: number } = {},
+  { connections = 4, timeoutMs = 300_000 }: { connections?: number; timeoutMs?: number } = {},
 ): Promise<LoadedDeployment> {
   const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, { connections });
   try {
@@ -62,8 +62,8 @@ export async function deployUnderLoad(
       const timeout = new Promise<never>((_, reject) => {
         const giveUp = async () => {
           const status = await handle.query(statusQuery).catch(() => undefined);
-          await handle.terminate('the test timed out').catch(() => undefined);
           reject(new Error(`the deployment did not end within ${timeoutMs} ms; it was at: ${status?.step}`));
+          await handle.terminate('the test timed out').catch(() => undefined);
         };
         timer = setTimeout(() => void giveUp(), timeoutMs);
       });

@@ -31,7 +31,7 @@ describe('analysis trigger: unhealthy, during a bake', () => {
     assert.equal(status.rollback?.automatic, true);
     assert.deepEqual(await h.fleet.runningVersions(), ['1.0.0', '1.0.0']);
     const detected = detectionMs(status, '2.0.0');
-    assert.ok(detected > 0 && detected < 25_000, `detected after ${detected} ms`);
+    assert.ok(detected > 0 && detected < 60_000, `detected after ${detected} ms`);
     t.diagnostic(
       `${result.reason}; detected ${detected} ms after 2.0.0 began to serve; load: ${failedRequests(load)} failed of ${load.requests.total}`,
     );
