@@ -38,7 +38,7 @@ describe('the rollback procedure on a real fleet (seed §9.2)', () => {
     try {
       const status = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '3.0.0', batchSize: 1, pauseAfterBatches: [2] });
-        await waitForStatus(handle, (s) => s.phase === 'paused', 120_000);
+        await waitForStatus(handle, (s) => s.phase === 'paused', 300_000);
         await handle.executeUpdate(updates.rollback, { args: [{ by: 'erin', reason: 'orders look wrong' }] });
         const result = await handle.result();
         assert.equal(result.phase, 'rolled-back');
@@ -53,6 +53,7 @@ describe('the rollback procedure on a real fleet (seed §9.2)', () => {
         ['1/5 freeze', '2/5 restore', '3/5 clear caches', '4/5 smoke tests', '5/5 log'],
         steps.map((e) => e.message).join('\n'),
       );
+      for (const step of steps) t.diagnostic(step.message);
       const [first, second, third] = h.fleet.refs.map((r) => r.instance);
       assert.match(steps[0]?.message ?? '', new RegExp(`new traffic to ${first}, ${second} stopped at once$`));
       // Both were frozen before either was restored: no restore event comes before the freeze.
