@@ -11,6 +11,7 @@ import {
 } from './deployment-client.ts';
 import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
 import { escapeControls } from './terminal-text.ts';
+import { stagesFrame } from './waves-view.ts';
 
 /**
  * The live view of a running deployment. On a terminal it redraws one screen in place (log-update):
@@ -28,7 +29,7 @@ function terminalView(stream: NodeJS.WriteStream): View {
     show(status, context) {
       render(
         (status
-          ? renderFrame(status, context)
+          ? [...stagesFrame(status), ...renderFrame(status, context)]
           : [`waiting for the deployment to report…`, `  ${context.waitingFor ?? ''}`]
         ).join('\n'),
       );
@@ -49,6 +50,7 @@ export function plainView(write: (line: string) => void): View {
   let phase: string | undefined;
   let waitingShown = false;
   const states = new Map<string, string>();
+  let stagesShown = '';
   return {
     show(status, context) {
       // Said once each time the workers fall silent, also when an earlier status is still shown.
@@ -70,6 +72,10 @@ export function plainView(write: (line: string) => void): View {
         }
         states.set(i.instance, state);
       }
+      // A staged deployment's waves, each time one of them moves on (docs/waves.md).
+      const stages = stagesFrame(status).join('\n');
+      if (stages && stages !== stagesShown) write(`${clock(context.now)}  ${stages.trimEnd()}`);
+      stagesShown = stages;
       if (status.phase !== phase) {
         phase = status.phase;
         const hint = actionHint(status);
