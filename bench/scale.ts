@@ -83,31 +83,42 @@ async function run(temporal: BenchTemporal, instances: number, batchSize: number
   });
 }
 
-/** Today's figure (one history), then 200 and 1,000 instances in batches of 10 %, split. */
-export async function benchScale(sizes: number[] = [200, 1000]): Promise<ScaleRun[]> {
+const fleetNote = 'fake in-memory fleet (test/helpers/fake-fleet.ts): control plane only, no instances, no load';
+
+/** Merges one run into `scale` of latest.json and into scale.json (a run of the same size and workflow is replaced). */
+async function record(r: ScaleRun): Promise<void> {
+  const jsonPath = path.join(resultsDir, 'latest.json');
+  const previous = JSON.parse(await readFile(jsonPath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+  const before = (previous.scale as { runs?: ScaleRun[] } | undefined)?.runs ?? [];
+  const runs = [...before.filter((o) => o.instances !== r.instances || o.workflow !== r.workflow), r].sort(
+    (a, b) => a.instances - b.instances,
+  );
+  const scale = { recordedAt: new Date().toISOString(), fleet: fleetNote, runs };
+  await writeFile(jsonPath, `${JSON.stringify({ ...previous, scale }, null, 2)}\n`);
+  await writeFile(path.join(resultsDir, 'scale.json'), `${JSON.stringify(scale, null, 2)}\n`);
+}
+
+/**
+ * Today's figure (100 instances in one history), then 200 and 1,000 instances in batches of 10 %,
+ * split; with `sizes`, only those (split). Each run is recorded as soon as it ends.
+ */
+export async function benchScale(sizes?: number[]): Promise<ScaleRun[]> {
   const temporal = await startBenchTemporal();
   const runs: ScaleRun[] = [];
+  const plan: (readonly [number, number, boolean])[] = [
+    ...(sizes ? [] : [[100, 10, false] as const]),
+    ...(sizes ?? [200, 1000]).map((n) => [n, Math.max(1, Math.round(n / 10)), true] as const),
+  ];
   try {
-    for (const [instances, batchSize, split] of [
-      [100, 10, false],
-      ...sizes.map((n) => [n, Math.max(1, Math.round(n / 10)), true] as const),
-    ] as const) {
+    for (const [instances, batchSize, split] of plan) {
       process.stderr.write(`bench:scale ${instances} instances, ${batchSize} at a time${split ? ', split' : ''}…\n`);
       const r = await run(temporal, instances, batchSize, split);
       process.stderr.write(`${JSON.stringify(r)}\n`);
       runs.push(r);
+      await record(r);
     }
   } finally {
     await temporal.stop();
   }
-  const scale = {
-    recordedAt: new Date().toISOString(),
-    fleet: 'fake in-memory fleet (test/helpers/fake-fleet.ts): control plane only, no instances, no load',
-    runs,
-  };
-  const jsonPath = path.join(resultsDir, 'latest.json');
-  const previous = JSON.parse(await readFile(jsonPath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
-  await writeFile(jsonPath, `${JSON.stringify({ ...previous, scale }, null, 2)}\n`);
-  await writeFile(path.join(resultsDir, 'scale.json'), `${JSON.stringify(scale, null, 2)}\n`);
   return runs;
 }

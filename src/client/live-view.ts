@@ -13,6 +13,7 @@ import {
 import { actionHint, clock, eventText, type FrameContext, renderFrame, seconds } from './render.ts';
 import { verificationLines } from '../domain/verification.ts';
 import { escapeControls } from './terminal-text.ts';
+import { stagesFrame } from './waves-view.ts';
 
 /**
  * The live view of a running deployment. On a terminal it redraws one screen in place (log-update):
@@ -30,7 +31,7 @@ function terminalView(stream: NodeJS.WriteStream): View {
     show(status, context) {
       render(
         (status
-          ? renderFrame(status, context)
+          ? [...stagesFrame(status), ...renderFrame(status, context)]
           : [`waiting for the deployment to report…`, `  ${context.waitingFor ?? ''}`]
         ).join('\n'),
       );
@@ -52,6 +53,7 @@ export function plainView(write: (line: string) => void): View {
   let waitingShown = false;
   let canaryShown = '';
   const states = new Map<string, string>();
+  let stagesShown = '';
   return {
     show(status, context) {
       // Said once each time the workers fall silent, also when an earlier status is still shown.
@@ -77,6 +79,10 @@ export function plainView(write: (line: string) => void): View {
       const canary = status.canary ? canaryLine(status.canary) : '';
       if (canary && canary !== canaryShown) write(`${clock(context.now)}  ${escapeControls(canary)}`);
       canaryShown = canary;
+      // A staged deployment's waves, each time one of them moves on (docs/waves.md).
+      const stages = stagesFrame(status).join('\n');
+      if (stages && stages !== stagesShown) write(`${clock(context.now)}  ${stages.trimEnd()}`);
+      stagesShown = stages;
       if (status.phase !== phase) {
         phase = status.phase;
         const hint = actionHint(status);

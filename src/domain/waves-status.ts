@@ -1,5 +1,5 @@
 import type { DeploymentStatus, InstanceStatus, Phase } from './status.ts';
-import { type StagedDeployment, partWorkflowId } from './waves.ts';
+import { type StagedDeployment, partSpec, partWorkflowId } from './waves.ts';
 
 /**
  * The observed state of a staged deployment's stages and parts (docs/waves.md), kept on the
@@ -57,7 +57,8 @@ export function initialStages(input: StagedDeployment, parentId: string): Stages
         workflowId: partWorkflowId(parentId, s, part.name),
         phase: 'pending',
         batch: 0,
-        batches: Math.ceil(part.instances.length / Math.max(1, input.spec.batchSize)),
+        // The part's own batch size: lowered when it would take every instance of the part.
+        batches: Math.ceil(part.instances.length / (partSpec(input.spec, part).batchSize ?? input.spec.batchSize)),
         instances: part.instances,
       })),
     })),

@@ -128,7 +128,8 @@ export async function runStage(
       startChild(rollingDeployment, {
         workflowId: partWorkflowId(parentId, s, part.name),
         args: [partSpec(input.spec, part, input.kind === 'segments' ? firstBatch : undefined)],
-        workflowTaskTimeout: '2s',
+        // A part's tasks carry its whole status: a busy worker may need more than the usual 2 s.
+        workflowTaskTimeout: '10s',
         // A cancelled parent cancels its parts, and each restores what it changed (an abort).
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -207,7 +208,8 @@ export async function restoreParts(
             requestedBy: `zerodown (restoring after: ${reason})`.slice(0, 200),
           },
         ],
-        workflowTaskTimeout: '2s',
+        // A part's tasks carry its whole status: a busy worker may need more than the usual 2 s.
+        workflowTaskTimeout: '10s',
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       });
       const restored = result.instances.map((i) => ({ ...i, state: 'restored' as const }));

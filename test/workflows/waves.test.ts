@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
+import { currentDetails } from '../../src/domain/deployment-views.ts';
 import { type WavesConfig, planWaves, wavesConfig } from '../../src/domain/waves.ts';
+import { stagesFrame } from '../../src/client/waves-view.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
 import { waitForStatus } from '../helpers/deployment.ts';
 import type { FakeFleet } from '../helpers/fake-fleet.ts';
@@ -54,6 +56,13 @@ describe('waves of regions (fast, fake activities)', () => {
     );
     assert.ok(status.instances.every((i) => i.state === 'updated' && i.version === '2.0.0'));
     assert.equal(status.previousVersion, '1.0.0');
+    // The status, the live view and the Web UI's details show each wave and region.
+    assert.deepEqual(stagesFrame(status).slice(0, 3), [
+      'waves:',
+      '  wave 1 done: eu 4/4 updated (succeeded, batch 2/2)',
+      '  wave 2 done: us 2/2 updated (succeeded, batch 2/2)',
+    ]);
+    assert.match(currentDetails(status), /- wave 2 done: us 2\/2 updated/);
     // The parent read every instance's version itself between the waves and at the end.
     assert.ok(fleet.calls.filter((c) => c === 'observeInstances').length >= 2);
     const lengths = await historyLengths(h.client, handle.workflowId);
@@ -113,13 +122,13 @@ describe('waves of regions (fast, fake activities)', () => {
     const fleet = h.fleet({ instances: 6 });
     const spec = h.spec(fleet, 3, { version: '2.0.0', bakeSeconds: 1 });
     const handle = await h.start(planWaves(spec, twoWaves({ bakeSeconds: 1 })));
-    await waitForStatus(handle, (s) => s.phase === 'deploying', 15_000);
+    await waitForStatus(handle, (s) => s.phase === 'deploying', 120_000);
     await handle.executeUpdate(updates.pause, { args: [{ by: 'carol' }] });
-    await waitForStatus(handle, (s) => s.phase === 'paused', 15_000);
+    await waitForStatus(handle, (s) => s.phase === 'paused', 120_000);
     const child = h.client.workflow.getHandle(`${handle.workflowId}/stage-1-eu`);
-    await waitForStatus(child, (s) => s.pauseRequestedBy === 'carol', 15_000);
+    await waitForStatus(child, (s) => s.pauseRequestedBy === 'carol', 120_000);
     await handle.executeUpdate(updates.resume, { args: [{ by: 'carol' }] });
-    await waitForStatus(handle, (s) => (s.stages?.current ?? 0) === 1 || s.phase === 'succeeded', 90_000);
+    await waitForStatus(handle, (s) => (s.stages?.current ?? 0) === 1 || s.phase === 'succeeded', 120_000);
     await handle.executeUpdate(updates.abort, { args: [{ by: 'dave', reason: 'wrong day' }] });
     const result = await handle.result();
     assert.equal(result.phase, 'aborted');

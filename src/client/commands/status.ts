@@ -6,6 +6,7 @@ import { listDeployments, renderList } from '../listing.ts';
 import { envFlag, environmentFromFlags } from '../fleet-context.ts';
 import { jsonFlag, printJson } from '../options.ts';
 import { clock, renderFrame, renderOutcome } from '../render.ts';
+import { stagesFrame } from '../waves-view.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 
 const examples = `
@@ -34,7 +35,7 @@ function renderSnapshot(s: DeploymentSnapshot): string {
   }
   const frame = renderFrame(s.status, { now: Date.now(), ...(s.url ? { url: s.url } : {}) });
   const ending = s.outcome ? ['', ...renderOutcome(s.service, s.status.version, s.outcome, s.status)] : [];
-  return [header, ...frame, ...ending].join('\n') + '\n';
+  return [header, ...stagesFrame(s.status), ...frame, ...ending].join('\n') + '\n';
 }
 
 /** `zerodown status [service]`: where a deployment is, or which ones are running. */
