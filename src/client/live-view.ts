@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogUpdate } from 'log-update';
+import { blueGreenLine } from '../domain/blue-green.ts';
 import type { DeploymentStatus, InstanceStatus } from '../domain/status.ts';
 import {
   type DeploymentClient,
@@ -47,6 +48,7 @@ function timingsText(i: InstanceStatus): string {
 export function plainView(write: (line: string) => void): View {
   let eventsSeen = 0;
   let phase: string | undefined;
+  let colours: string | undefined;
   let waitingShown = false;
   const states = new Map<string, string>();
   return {
@@ -70,6 +72,9 @@ export function plainView(write: (line: string) => void): View {
         }
         states.set(i.instance, state);
       }
+      const bg = status.blueGreen ? blueGreenLine(status.blueGreen) : undefined;
+      if (bg && bg !== colours) write(`${clock(context.now)}  ${bg}`);
+      colours = bg;
       if (status.phase !== phase) {
         phase = status.phase;
         const hint = actionHint(status);

@@ -1,3 +1,4 @@
+import { blueGreenLine } from '../domain/blue-green.ts';
 import type { DeploymentStatus, InstanceStatus, InstanceTimings, LogEvent } from '../domain/status.ts';
 import type { Outcome } from './deployment-client.ts';
 import { escapeControls } from './terminal-text.ts';
@@ -69,6 +70,7 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
   const lines = [
     `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
     `  ${escapeControls(status.step)}`,
+    ...(status.blueGreen ? [`  ${blueGreenLine(status.blueGreen)}`] : []),
     '',
     ...table(
       [

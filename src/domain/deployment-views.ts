@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { blueGreenLine } from './blue-green.ts';
 import type { DeploymentStatus, Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
@@ -180,6 +181,7 @@ export type StatusView = Pick<
   | 'rollback'
   | 'abort'
   | 'lastError'
+  | 'blueGreen'
 >;
 
 /** What the deployment waits for and what a person can do next, in one line. */
@@ -224,6 +226,7 @@ export function currentDetails(s: StatusView): string {
     headline(s),
     '',
     nextAction(s),
+    ...(s.blueGreen ? ['', blueGreenLine(s.blueGreen)] : []),
     '',
     '| instance | host | state | version |',
     '| --- | --- | --- | --- |',
