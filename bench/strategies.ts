@@ -21,6 +21,8 @@ export interface StrategiesBench {
     probeConnections: number;
     swapMs: { p50: number; p95: number; max: number };
     swapBackMs: { p50: number; p95: number; max: number };
+    /** The `set map … live` command alone, until HAProxy answered (from then on every request goes to the new colour). */
+    commandMs: { p50: number; p95: number; max: number };
     probes: number;
     failedProbes: number;
   };
@@ -32,30 +34,41 @@ const connections = 4;
 /** Back-to-back probes through the frontend, each noting when its answer arrived and which version served it. */
 function startProbes(port: number) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const seen: { at: number; version: string }[] = [];
+  // The one waiter of the measurement loop: resolved by the first answer from `version` after `since`.
+  let waiter: { version: string; since: number; resolve: (at: number) => void } | undefined;
   let failed = 0;
   let total = 0;
   let running = true;
   const loop = async () => {
     while (running) {
       const answer = await probe(port, agent);
+      const at = performance.now();
       total++;
       if (!answer.ok) failed++;
-      seen.push({ at: performance.now(), version: answer.version });
-      if (seen.length > 10_000) seen.splice(0, 5000);
+      if (waiter && answer.version === waiter.version && at >= waiter.since) {
+        waiter.resolve(at);
+        waiter = undefined;
+      }
     }
   };
   const loops = Array.from({ length: connections }, loop);
   return {
-    /** When the first answer from `version` arrived after `since`. */
-    async firstFrom(version: string, since: number, timeoutMs = 5000): Promise<number> {
-      const deadline = performance.now() + timeoutMs;
-      for (;;) {
-        const hit = seen.find((s) => s.at >= since && s.version === version);
-        if (hit) return hit.at;
-        if (performance.now() > deadline) throw new Error(`no answer from ${version} within ${timeoutMs} ms`);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+    /** When the first answer from `version` arrives after `since`. */
+    firstFrom(version: string, since: number, timeoutMs = 5000): Promise<number> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no answer from ${version} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiter = {
+          version,
+          since,
+          resolve: (at) => {
+            clearTimeout(timer);
+            resolve(at);
+          },
+        };
+      });
     },
     async stop() {
       running = false;
@@ -111,14 +124,16 @@ export async function benchStrategies(): Promise<StrategiesBench> {
     const map = colourMapOf(fleet, service);
     const probes = startProbes(bg.base.frontendPort);
     const times: Record<Colour, number[]> = { blue: [], green: [] };
+    const commands: number[] = [];
     const swapAll = async () => {
       await probes.firstFrom('1.0.0', 0);
       for (let i = 0; i < swaps * 2; i++) {
         const to: Colour = i % 2 === 0 ? 'green' : 'blue';
         const started = performance.now();
-        await setLiveColour(socket, map, service, to);
-        const served = await probes.firstFrom(to === 'green' ? '2.0.0' : '1.0.0', started);
-        times[to].push(served - started);
+        const served = probes.firstFrom(to === 'green' ? '2.0.0' : '1.0.0', started);
+        const { liveCommandMs } = await setLiveColour(socket, map, service, to);
+        times[to].push((await served) - started);
+        commands.push(liveCommandMs);
         await new Promise((resolve) => setTimeout(resolve, 30));
       }
     };
@@ -139,6 +154,7 @@ export async function benchStrategies(): Promise<StrategiesBench> {
         probeConnections: connections,
         swapMs: summary(times.green),
         swapBackMs: summary(times.blue),
+        commandMs: summary(commands),
         probes: counted.total,
         failedProbes: counted.failed,
       },
@@ -157,6 +173,7 @@ export function strategiesMarkdown(s: StrategiesBench): string[] {
     '| --- | --- | --- | --- |',
     `| swap (command → first request served by the new colour) | ${b.swapMs.p50} | ${b.swapMs.p95} | ${b.swapMs.max} |`,
     `| swap back | ${b.swapBackMs.p50} | ${b.swapBackMs.p95} | ${b.swapBackMs.max} |`,
+    `| the swap command alone (sent → HAProxy answered), both ways | ${b.commandMs.p50} | ${b.commandMs.p95} | ${b.commandMs.max} |`,
     '',
   ];
 }

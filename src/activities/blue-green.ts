@@ -104,10 +104,8 @@ export function createBlueGreenActivities(deps: ActivityDeps) {
      * `commandMs` is how long HAProxy took to apply it (the traffic shift itself: bench/strategies.ts).
      */
     async swapLiveColour({ service, live }: { service: string; live: Colour }): Promise<{ commandMs: number }> {
-      const map = colourMapOf(deps.fleet, service);
-      const started = performance.now();
-      await setLiveColour(socket, map, service, live);
-      const commandMs = performance.now() - started;
+      const { liveCommandMs } = await setLiveColour(socket, colourMapOf(deps.fleet, service), service, live);
+      const commandMs = Math.round(liveCommandMs * 10) / 10;
       log.info({ service, live, commandMs }, 'all traffic swapped');
       return { commandMs };
     },

@@ -59,10 +59,19 @@ export async function servingLiveColour(
  * key, then the file. Idempotent: setting what is already set changes nothing, so a retry after a
  * crash between the command and the file write completes the swap.
  */
-export async function setLiveColour(socket: string, path: string, service: string, live: Colour): Promise<void> {
+export async function setLiveColour(
+  socket: string,
+  path: string,
+  service: string,
+  live: Colour,
+): Promise<{ liveCommandMs: number }> {
+  const started = performance.now();
   await expectEmpty(socket, `set map ${path} ${mapKeys.live} ${colourBackend(service, live)}`);
+  // HAProxy has answered: every request from now on is routed to `live`.
+  const liveCommandMs = performance.now() - started;
   await expectEmpty(socket, `set map ${path} ${mapKeys.idle} ${colourBackend(service, otherColour(live))}`);
   await writeMap(path, service, live);
+  return { liveCommandMs };
 }
 
 async function expectEmpty(socket: string, command: string): Promise<void> {

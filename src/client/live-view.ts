@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogUpdate } from 'log-update';
 import { canaryLine } from '../domain/canary-status.ts';
+import { blueGreenLine } from '../domain/blue-green.ts';
 import type { DeploymentStatus, InstanceStatus } from '../domain/status.ts';
 import {
   type DeploymentClient,
@@ -50,6 +51,7 @@ function timingsText(i: InstanceStatus): string {
 export function plainView(write: (line: string) => void): View {
   let eventsSeen = 0;
   let phase: string | undefined;
+  let colours: string | undefined;
   let waitingShown = false;
   let canaryShown = '';
   const states = new Map<string, string>();
@@ -83,6 +85,9 @@ export function plainView(write: (line: string) => void): View {
       const stages = stagesFrame(status).join('\n');
       if (stages && stages !== stagesShown) write(`${clock(context.now)}  ${stages.trimEnd()}`);
       stagesShown = stages;
+      const bg = status.blueGreen ? blueGreenLine(status.blueGreen) : undefined;
+      if (bg && bg !== colours) write(`${clock(context.now)}  ${bg}`);
+      colours = bg;
       if (status.phase !== phase) {
         phase = status.phase;
         const hint = actionHint(status);

@@ -1,4 +1,5 @@
 import { canaryLine } from '../domain/canary-status.ts';
+import { blueGreenLine } from '../domain/blue-green.ts';
 import type { DeploymentStatus, InstanceStatus, InstanceTimings, LogEvent } from '../domain/status.ts';
 import type { Outcome } from './deployment-client.ts';
 import { escapeControls } from './terminal-text.ts';
@@ -74,6 +75,7 @@ export function renderFrame(status: DeploymentStatus, context: FrameContext): st
     `${status.service} ${from}${status.version}   phase: ${status.phase}${batch}   ${onNew}/${status.instances.length} on ${status.version}   elapsed ${elapsed}`,
     `  ${escapeControls(status.step)}`,
     ...(status.canary ? [`  ${escapeControls(canaryLine(status.canary))}`] : []),
+    ...(status.blueGreen ? [`  ${blueGreenLine(status.blueGreen)}`] : []),
     '',
     ...table(
       [

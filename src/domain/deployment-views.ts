@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { blueGreenLine } from './blue-green.ts';
 import type { DeploymentStatus, Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';
@@ -194,6 +195,7 @@ export type StatusView = Pick<
   | 'lastError'
   | 'stages'
   | 'lostHosts'
+  | 'blueGreen'
   | 'verification'
 > &
   Partial<Pick<DeploymentStatus, 'canary'>>;
@@ -242,6 +244,7 @@ export function currentDetails(s: StatusView): string {
     headline(s),
     '',
     nextAction(s),
+    ...(s.blueGreen ? ['', blueGreenLine(s.blueGreen)] : []),
     '',
     // A staged deployment's waves or segments, one line each (docs/waves.md).
     ...stageLines(s.stages, s.instances).flatMap((line) => [`- ${line}`]),

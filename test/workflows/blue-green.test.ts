@@ -96,6 +96,23 @@ describe('blue-green deployment', () => {
   });
 });
 
+/**
+ * An Update sent while a (re)started worker's first workflow task is still failing or timing out (a
+ * loaded machine) is refused with FAILED_PRECONDITION; the operator would simply send it again.
+ */
+async function settled<T>(send: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await send();
+    } catch (error) {
+      const text = `${String(error)} ${String((error as { cause?: unknown }).cause)}`;
+      if (!/FAILED_PRECONDITION|Workflow Task in failed state/.test(text) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 describe('blue-green crash survival', () => {
   it('a worker SIGKILLed between the health check and the swap leaves nothing half-done: a new worker swaps once', async (t) => {
     const h = await createBlueGreenHarness('bgcrash', {
@@ -115,9 +132,12 @@ describe('blue-green crash survival', () => {
       durationSec: 120,
     });
     try {
-      const handle = await h.deploy({ version: '2.0.0' });
-      // Held at the safe point before the swap: the new colour is healthy and previewed, no client has reached it.
-      await handle.executeUpdate(updates.pause, { args: [{ by: 'test' }] });
+      // Waiting for approval until the pause is in: then it holds at the safe point before the swap, with
+      // the new colour healthy and previewed and no client having reached it.
+      const handle = await h.deploy({ version: '2.0.0', requireApproval: true });
+      await waitForStatus(handle, (s) => s.phase === 'awaiting-approval', 90_000);
+      await settled(() => handle.executeUpdate(updates.pause, { args: [{ by: 'test' }] }));
+      await settled(() => handle.executeUpdate(updates.approve, { args: [{ by: 'test' }] }));
       const held = await waitForStatus(handle, (s) => s.phase === 'paused', 90_000);
       assert.equal(held.blueGreen?.phase, 'ready-to-swap');
       await workers[0]!.stop('SIGKILL');
@@ -129,7 +149,7 @@ describe('blue-green crash survival', () => {
       assert.deepEqual(await h.versions('green'), ['2.0.0', '2.0.0'], 'the idle colour still runs the new version');
 
       workers.push(startWorkerProcess(args, env));
-      await handle.executeUpdate(updates.resume, { args: [{ by: 'test' }] });
+      await settled(() => handle.executeUpdate(updates.resume, { args: [{ by: 'test' }] }));
       const result = await handle.result();
       assert.equal(result.phase, 'succeeded');
       assert.equal(await h.live(), 'green');
