@@ -28,7 +28,7 @@ export async function fleetProblem(
   which: (instance: InstanceStatus) => boolean = () => true,
 ): Promise<string | undefined> {
   // Patched (docs/hosts.md): a silent host pauses the deployment; a skipped host is not looked at.
-  const hostSilence = hostSilenceTimeout();
+  const hostSilence = hostSilenceTimeout(spec);
   const expected = state.status.instances
     .filter((i) => which(i) && !(hostSilence && isSkipped(state.status, i.host)))
     .map((i) => ({ instance: i.instance, version: i.version }));
@@ -44,12 +44,13 @@ export async function fleetProblem(
         ? fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service })
         : undefined,
       ...[...byQueue].map(async ([queue, targets]) => {
+        const silence = queue === spec.loadBalancerTaskQueue ? undefined : hostSilence;
         const look = () =>
-          fleetCheckActivities(queue, hostSilence).observeInstances({
+          fleetCheckActivities(queue, silence).observeInstances({
             service: spec.service,
             instances: expected.filter((e) => targets.some((t) => t.instance === e.instance)),
           });
-        if (!hostSilence || !targets[0]) return await look();
+        if (!silence || !targets[0]) return await look();
         // A rollback asked for (not yet started) ends the wait: the rollback decides what comes next.
         const stopWhen = () => state.rollbackOrAbortRequested && !state.status.rollback?.startedAt;
         const outcome = await onLiveHost(state, targets[0], look, { stopWhen });

@@ -27,9 +27,17 @@ import type { DeploymentState } from './state.ts';
 
 export const hostFailurePatch = 'host-failure';
 
-/** The schedule-to-start timeout of host-queue activities when the patch applies, else undefined. */
-export function hostSilenceTimeout(): string | undefined {
-  return patched(hostFailurePatch) ? `${hostSilenceSeconds}s` : undefined;
+/**
+ * The schedule-to-start timeout of activities on `queue` when the patch applies, else undefined.
+ * The main queue (host `local`) gets none: its worker also runs the workflow, so while it is
+ * silent nothing would notice, and a restarted worker takes up both (test/workflows/recovery.test.ts).
+ */
+export function hostSilenceTimeout(
+  spec: Pick<DeploymentSpec, 'loadBalancerTaskQueue'>,
+  queue?: string,
+): string | undefined {
+  if (!patched(hostFailurePatch) || queue === spec.loadBalancerTaskQueue) return undefined;
+  return `${hostSilenceSeconds}s`;
 }
 
 /** True when an activity failed because no worker picked it up from its queue in time. */

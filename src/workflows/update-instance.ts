@@ -61,7 +61,7 @@ export async function replaceInstance(
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
 function stepOf(spec: DeploymentSpec, state: DeploymentState, target: DeploymentTarget, version: string, mode: Mode) {
-  const hostSilence = hostSilenceTimeout();
+  const hostSilence = hostSilenceTimeout(spec, target.taskQueue);
   return {
     hostSilence,
     spec,
