@@ -122,10 +122,14 @@ export function canaryWeights(sharePercent: number, stableCount: number): Canary
     exact: false,
   };
   for (let s = 1; s <= maxWeight; s++) {
-    const c = Math.min(maxWeight, Math.max(1, Math.round((sharePercent / (100 - sharePercent)) * stableCount * s)));
-    const share = (100 * c) / (c + stableCount * s);
-    if (Math.abs(share - sharePercent) < Math.abs(best.share - sharePercent))
-      best = { canary: c, stable: s, share, exact: false };
+    // The share grows with the canary's weight: the nearest is just below or just above the ideal one.
+    const ideal = (sharePercent / (100 - sharePercent)) * stableCount * s;
+    for (const c of [Math.floor(ideal), Math.ceil(ideal), 1, maxWeight]) {
+      if (c < 1 || c > maxWeight) continue;
+      const share = (100 * c) / (c + stableCount * s);
+      if (Math.abs(share - sharePercent) < Math.abs(best.share - sharePercent))
+        best = { canary: c, stable: s, share, exact: false };
+    }
   }
   return best;
 }

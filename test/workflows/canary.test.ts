@@ -200,7 +200,7 @@ describe('canary deployment', () => {
       await h.cleanup();
     });
     const handle = await startCanary(h, [{ share: 5 }, { pause: {} }, { share: 100 }], 1);
-    await waitForStatus(handle, atPause(1), 120_000);
+    await waitForStatus(handle, atPause(1), 240_000);
     const before = await weightsOf(h);
     await workers[0]!.stop('SIGKILL');
     // Longer than the hold's heartbeat timeout: Temporal has noticed the lost worker by now.
