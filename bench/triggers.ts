@@ -18,7 +18,7 @@ import type { LoadedFleet } from '../src/fleet/fleet-file.ts';
 import type { SampleBehavior } from '../src/fleet/sample-service.ts';
 import { startJobStream } from '../src/fleet/sample-worker.ts';
 import { instanceRefs, runtimeFor } from '../src/fleet/wiring.ts';
-import { statusQuery } from '../src/workflows/messages.ts';
+import { type CommandArgs, statusQuery, updates } from '../src/workflows/messages.ts';
 import { createWorkerFleet } from '../test/fleet/sample-worker-helpers.ts';
 import { createTestFleet } from '../test/helpers/local-fleet.ts';
 import { startLoad } from '../test/helpers/load.ts';
@@ -98,7 +98,15 @@ function withAnalysis(fleet: LoadedFleet, service: string): void {
 }
 
 /** What a finished deployment says about its rollback: when, why, which trigger. */
-function runOf(status: DeploymentStatus, version: string, phase: string, reason: string | undefined): TriggerRun {
+function runOf(
+  status: DeploymentStatus,
+  version: string,
+  phase: string,
+  reason: string | undefined,
+  undetected?: string,
+): TriggerRun {
+  // The bench rolled it back itself: nothing detected it, so no detection time.
+  if (undetected) return { phase, detectionMs: null, firedBy: 'none', reason: `not detected: ${undetected}` };
   const serving = status.events.find((e) =>
     new RegExp(`(now serves|works on) ${version.replace(/\./g, '\\.')}`).test(e.message),
   );
@@ -152,7 +160,13 @@ async function benchApiTriggers(temporal: BenchTemporal, runs: number): Promise<
           });
           if (scenario.trigger === 'unhealthy') await freezeUntilRollback(fleet.fleet, handle);
           const result = await outcome(handle);
-          const run = runOf(await handle.query(statusQuery), scenario.version, result.phase, result.reason);
+          const run = runOf(
+            await handle.query(statusQuery),
+            scenario.version,
+            result.phase,
+            result.reason,
+            result.undetected,
+          );
           process.stderr.write(`bench triggers: ${JSON.stringify(run)}\n`);
           done.push(run);
           await sleep(2000);
@@ -170,14 +184,39 @@ async function benchApiTriggers(temporal: BenchTemporal, runs: number): Promise<
 type Handle = {
   query: (q: typeof statusQuery) => Promise<DeploymentStatus>;
   result: () => Promise<{ phase: string; reason?: string }>;
+  executeUpdate: (u: typeof updates.rollback, o: { args: [CommandArgs<'rollback'>] }) => Promise<unknown>;
 };
 
-/** The deployment's end; a failed one (the workflow failed) is a result here, not an error. */
-async function outcome(handle: Handle): Promise<{ phase: string; reason?: string }> {
-  return await handle.result().catch(async (error: unknown) => {
+/** How long a bad version may go undetected before the bench gives up on that run. */
+const detectionBoundMs = 180_000;
+
+/**
+ * The deployment's end; a failed one (the workflow failed) is a result here, not an error. Bounded:
+ * a run whose trigger has not acted within the bound (or that paused as inconclusive) is rolled
+ * back by the bench itself and recorded as not detected, so one run can never hang the benchmark.
+ */
+async function outcome(handle: Handle): Promise<{ phase: string; reason?: string; undetected?: string }> {
+  const ended = handle.result().catch(async (error: unknown) => {
     const status = await handle.query(statusQuery).catch(() => undefined);
     return { phase: status?.phase ?? 'failed', reason: status?.lastError ?? String(error) };
   });
+  const deadline = Date.now() + detectionBoundMs;
+  let undetected: string | undefined;
+  for (;;) {
+    const settled = await Promise.race([ended, sleep(1000).then(() => undefined)]);
+    if (settled) return { ...settled, ...(undetected ? { undetected } : {}) };
+    if (undetected) continue;
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    const paused = status?.phase === 'paused';
+    if ((paused || Date.now() > deadline) && !status?.rollback) {
+      undetected = paused
+        ? `paused without a rollback: ${status?.pauseRequestedBy ?? status?.step ?? ''}`
+        : `no rollback within ${detectionBoundMs / 1000} s`;
+      await handle
+        .executeUpdate(updates.rollback, { args: [{ by: 'bench', reason: `bench: ${undetected}` }] })
+        .catch(() => undefined);
+    }
+  }
 }
 
 /**
@@ -244,7 +283,7 @@ async function benchQueueStall(temporal: BenchTemporal, runs: number): Promise<T
           requestedBy: 'bench',
         });
         const result = await outcome(handle);
-        const run = runOf(await handle.query(statusQuery), '2.0.0', result.phase, result.reason);
+        const run = runOf(await handle.query(statusQuery), '2.0.0', result.phase, result.reason, result.undetected);
         process.stderr.write(`bench triggers: ${JSON.stringify(run)}\n`);
         done.push(run);
       }
