@@ -121,6 +121,26 @@ async function runsEverywhere(fleet: LoadedFleet, spec: DeploymentSpec): Promise
  * refused before any workflow exists; a second deployment of a service is refused with the running
  * one named.
  */
+/**
+ * What every deployment workflow (rolling or staged) starts with: one running deployment per id,
+ * a short workflow task timeout, and the search attributes the CLI and the Web UI find it by.
+ */
+export function deploymentStartOptions(spec: Pick<DeploymentSpec, 'service' | 'version' | 'environment'>) {
+  return {
+    // A workflow task whose worker was killed is retried after this timeout (10 s by default);
+    // the deployment's tasks take milliseconds, so 2 s keeps crash recovery within seconds.
+    workflowTaskTimeout: '2s',
+    workflowIdConflictPolicy: 'FAIL',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: serviceKey, value: spec.service },
+      { key: versionKey, value: spec.version },
+      { key: phaseKey, value: 'validating' },
+      { key: environmentKey, value: spec.environment },
+    ]),
+  } as const;
+}
+
 export async function startDeployment(
   client: Client,
   fleet: LoadedFleet,
@@ -150,17 +170,7 @@ export async function startPreparedDeployment(
       workflowId,
       taskQueue,
       args: [spec],
-      // A workflow task whose worker was killed is retried after this timeout (10 s by default);
-      // the deployment's tasks take milliseconds, so 2 s keeps crash recovery within seconds.
-      workflowTaskTimeout: '2s',
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: serviceKey, value: spec.service },
-        { key: versionKey, value: spec.version },
-        { key: phaseKey, value: 'validating' },
-        { key: environmentKey, value: spec.environment },
-      ]),
+      ...deploymentStartOptions(spec),
       staticSummary: staticSummary(startView(spec)),
       staticDetails: staticDetails(startView(spec)),
     });

@@ -3,13 +3,12 @@ import {
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
 import { type DeploymentSpec, deploymentWorkflowId } from '../domain/deployment.ts';
 import { staticDetails, staticSummary } from '../domain/deployment-views.ts';
 import { refused } from '../domain/errors.ts';
-import { environmentKey, phaseKey, serviceKey, versionKey } from '../domain/search-attributes.ts';
 import type { StagedDeploymentInput } from '../domain/waves.ts';
 import type { rollingDeployment } from '../workflows/rolling-deployment.ts';
+import { deploymentStartOptions } from './deployments.ts';
 
 /**
  * Starts a staged deployment (waves of regions, or segments of a big fleet: docs/waves.md,
@@ -38,15 +37,7 @@ export async function startStagedDeployment(
       workflowId,
       taskQueue,
       args: [input],
-      workflowTaskTimeout: '2s',
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: serviceKey, value: spec.service },
-        { key: versionKey, value: spec.version },
-        { key: phaseKey, value: 'validating' },
-        { key: environmentKey, value: spec.environment },
-      ]),
+      ...deploymentStartOptions(spec),
       staticSummary: `${staticSummary(view)}, in ${stages}`,
       staticDetails: staticDetails(view),
     });
