@@ -18,7 +18,8 @@ say() { printf '==> %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # package name -> a command that proves it is installed
-declare -A apt_commands=([haproxy]=haproxy [chromium]=chromium [redis-server]=redis-server)
+# iproute2: `ip netns` and `ss` for the test hosts as network namespaces (docs/hosts.md).
+declare -A apt_commands=([haproxy]=haproxy [chromium]=chromium [redis-server]=redis-server [iproute2]=ip)
 missing=()
 for package in "${!apt_commands[@]}"; do
   if command -v "${apt_commands[$package]}" >/dev/null 2>&1 || dpkg -s "$package" >/dev/null 2>&1; then
@@ -28,7 +29,7 @@ for package in "${!apt_commands[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  say "Debian packages: haproxy, chromium and redis-server are installed"
+  say "Debian packages: haproxy, chromium, redis-server and iproute2 are installed"
 elif [ "$(id -u)" -ne 0 ]; then
   say "Debian packages missing: ${missing[*]}"
   echo "    not running as root, so not installing them; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
