@@ -1,46 +1,26 @@
-import type { ErrorRateCheck, LatencyCheck, MemoryCheck } from './analysis-config.ts';
+import type { ErrorRateCheck, LatencyCheck } from './analysis-config.ts';
 import type { InstanceSample, Side, TickSample } from './analysis-readings.ts';
-import type { CheckResult } from './analysis.ts';
+import {
+  type IntervalJudgement,
+  type Judged,
+  type Window,
+  held,
+  ofSide,
+  percent,
+  round,
+  sum,
+  ticksOf,
+} from './analysis-window.ts';
+
+export { judgeMemory, slope } from './analysis-memory-judge.ts';
+export { ticksOf, type Judged, type Window } from './analysis-window.ts';
 
 /**
  * How each trigger judges its window (docs/analysis.md): per interval bad, good or silent, new
  * side against old side; a failure only when the condition held in every interval of a full
- * window. Pure; domain/analysis.ts runs them.
+ * window. Pure; domain/analysis.ts runs them. The window and its rule are in
+ * domain/analysis-window.ts, the memory trigger's judge in domain/analysis-memory-judge.ts.
  */
-
-/** The ticks of the last `window` complete intervals, grouped by interval (oldest first). */
-export interface Window {
-  intervals: TickSample[][];
-  /** The analysis is at least one window old: a condition held in every interval is sustained. */
-  full: boolean;
-  seconds: number;
-}
-
-/** Every tick of the window once (a long tick may sit in several intervals). */
-export function ticksOf(w: Window): TickSample[] {
-  return [...new Set(w.intervals.flat())];
-}
-
-export type Judged = Pick<CheckResult, 'outcome' | 'reason' | 'values'>;
-
-/** Each interval is bad, good or silent; the judgement fails only when every interval of a full window is bad. */
-type IntervalJudgement = 'bad' | 'good' | 'silent';
-
-function held(w: Window, judgements: IntervalJudgement[], failed: Judged, passed: Judged): Judged {
-  const allBad = judgements.length > 0 && judgements.every((j) => j === 'bad');
-  if (!allBad) return passed;
-  if (w.full) return failed;
-  return {
-    ...failed,
-    outcome: 'pending',
-    reason: `${failed.reason}, for ${w.seconds} s so far (not yet a whole window)`,
-  };
-}
-
-const ofSide = (tick: TickSample, side: Side) => tick.instances.filter((i) => i.side === side);
-const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
-const percent = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)} %`);
-const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 export function judgeUnhealthy(w: Window, minSamples: number): Judged {
   const ticks = ticksOf(w);
@@ -229,77 +209,6 @@ export function judgeLatency(w: Window, settings: LatencyCheck): Judged {
       values,
     },
   );
-}
-
-/** Least-squares slope of (seconds, bytes) points, in bytes per second. */
-export function slope(points: ReadonlyArray<readonly [number, number]>): number | null {
-  if (points.length < 2) return null;
-  const mx = sum(points.map(([x]) => x)) / points.length;
-  const my = sum(points.map(([, y]) => y)) / points.length;
-  const sxx = sum(points.map(([x]) => (x - mx) ** 2));
-  if (sxx === 0) return null;
-  return sum(points.map(([x, y]) => (x - mx) * (y - my))) / sxx;
-}
-
-function median(xs: readonly number[]): number | null {
-  if (xs.length === 0) return null;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-/** The side's memory slope: the median over its instances of each one's slope after its warm-up. */
-function sideSlope(ticks: readonly TickSample[], side: Side, settings: MemoryCheck) {
-  const points = new Map<string, Array<[number, number]>>();
-  for (const tick of ticks)
-    for (const i of ofSide(tick, side)) {
-      if (i.rssBytes === undefined || (i.uptimeSeconds ?? 0) < settings.warmupSeconds) continue;
-      points.set(i.instance, [...(points.get(i.instance) ?? []), [tick.at / 1000, i.rssBytes]]);
-    }
-  const instances = [...new Set(ticks.flatMap((t) => ofSide(t, side).map((i) => i.instance)))];
-  const enough = [...points.values()].filter((p) => p.length >= Math.max(2, settings.minSamples));
-  const slopes = enough.map(slope).filter((s): s is number => s !== null);
-  return { instances: instances.length, measured: slopes.length, slope: median(slopes) };
-}
-
-export function judgeMemory(w: Window, settings: MemoryCheck): Judged {
-  const ticks = ticksOf(w);
-  const fresh = sideSlope(ticks, 'new', settings);
-  const old = sideSlope(ticks, 'old', settings);
-  const mib = (x: number | null) => (x === null ? 'n/a' : `${(x / (1024 * 1024)).toFixed(2)} MiB/s`);
-  const values = {
-    newBytesPerSecond: fresh.slope === null ? null : Math.round(fresh.slope),
-    oldBytesPerSecond: old.slope === null ? null : Math.round(old.slope),
-    thresholdBytesPerSecond: settings.thresholdBytesPerSecond,
-  };
-  if (fresh.slope === null)
-    return {
-      outcome: 'inconclusive',
-      reason: `too few memory measurements of the new version after its ${settings.warmupSeconds} s warm-up (${settings.minSamples} per instance needed)`,
-      values,
-    };
-  if (old.instances > 0 && old.slope === null)
-    return {
-      outcome: 'inconclusive',
-      reason: 'too few memory measurements of the old version to compare with',
-      values,
-    };
-  // An old version that shrinks does not make a flat new one a leak.
-  const excess = fresh.slope - Math.max(0, old.slope ?? 0);
-  const seen = `the new version's memory grows ${mib(fresh.slope)} against the old version's ${mib(old.slope)}`;
-  if (excess <= settings.thresholdBytesPerSecond) return { outcome: 'passed', reason: seen, values };
-  const failed: Judged = {
-    outcome: 'failed',
-    reason: `${seen}: more than ${mib(settings.thresholdBytesPerSecond)} faster`,
-    values,
-  };
-  return w.full
-    ? failed
-    : {
-        ...failed,
-        outcome: 'pending',
-        reason: `${failed.reason}, over ${w.seconds} s so far (not yet a whole window)`,
-      };
 }
 
 export function judgeQueueStall(w: Window, minSamples: number): Judged {

@@ -1,29 +1,24 @@
 import { readFile } from 'node:fs/promises';
-import { ZerodownError, badInput, refused } from '../domain/errors.ts';
+import { badInput, refused } from '../domain/errors.ts';
 import { verifyArtifact } from '../artifacts/manifest.ts';
-import type { FrontendState, ServerState } from '../adapters/load-balancer.ts';
 import { isPortFree } from '../adapters/processes.ts';
-import { probe } from '../adapters/instance-probe.ts';
-import type { InstanceRef, InstanceRuntime, RuntimeInstanceView } from '../adapters/runtime.ts';
+import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
 import { colourRefs, ensureColourMaps } from './blue-green-slots.ts';
 import { stopDemoChain } from './demo-chain.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
-import {
-  type HAProxyFiles,
-  checkConfig,
-  entryKind,
-  haproxyFiles,
-  haproxyPid,
-  startHAProxy,
-  stopHAProxy,
-} from './haproxy-process.ts';
-import { instanceRefs, loadBalancerFor, runtimeFor, serverRef } from './wiring.ts';
+import { checkConfig, haproxyPid, startHAProxy, stopHAProxy } from './haproxy-process.ts';
+import { defaultReadyTimeout, waitUntilHealthy } from './local-fleet-readiness.ts';
+import { type FleetStatus, fleetStatus, haproxyFilesFor } from './local-fleet-status.ts';
+import { instanceRefs, runtimeFor } from './wiring.ts';
 
 /**
  * The embedded default target: N instances of a service on loopback ports behind a local
  * HAProxy, all started from a signed artifact and all outliving the process that started them.
  */
+
+export { type FleetStatus, type LocalInstanceView, fleetStatus, haproxyFilesFor } from './local-fleet-status.ts';
+export { defaultReadyTimeout, waitUntilHealthy } from './local-fleet-readiness.ts';
 
 export interface FleetUpOptions {
   /** Defaults to every service of the fleet (every role) whose runtime is local. */
@@ -33,38 +28,6 @@ export interface FleetUpOptions {
   retries?: boolean;
   /** How long to wait for HAProxy (api) or the instances themselves (other roles) to be ready. */
   readyTimeoutMs?: number;
-}
-
-/** One instance of the local fleet as `fleet status` shows it: its process, its version and HAProxy's view. */
-export interface LocalInstanceView {
-  service: string;
-  instance: string;
-  host: string;
-  endpoint: string;
-  running: boolean;
-  pid: number | undefined;
-  installedVersion: string | undefined;
-  /** The version the instance itself reports. */
-  version: string | undefined;
-  ready: boolean;
-  inFlight: number | undefined;
-  loadBalancer: ServerState | undefined;
-}
-
-export interface FleetStatus {
-  source: string;
-  loadBalancer: {
-    running: boolean;
-    pid: number | undefined;
-    socket: string;
-    error: string | undefined;
-    frontends: FrontendState[];
-  };
-  instances: LocalInstanceView[];
-}
-
-export function haproxyFilesFor(fleet: LoadedFleet): HAProxyFiles {
-  return haproxyFiles(fleet.paths.haproxyDir, fleet.paths.statsSocket, fleet.config.loadBalancer.binary);
 }
 
 /** The services `fleet up` starts: the one named, or every local one (of every role). */
@@ -163,51 +126,6 @@ export async function fleetUp(fleet: LoadedFleet, options: FleetUpOptions): Prom
   return fleetStatus(fleet);
 }
 
-/** Every instance of every service: what runs, which version it reports, and what HAProxy thinks of it. */
-export async function fleetStatus(fleet: LoadedFleet): Promise<FleetStatus> {
-  const files = haproxyFilesFor(fleet);
-  const lb = loadBalancerFor(fleet);
-  const pid = await haproxyPid(files);
-  let error: string | undefined = pid ? await unreachableSocket(files.socket) : 'HAProxy is not running';
-  const frontends: FrontendState[] = [];
-  const instances: LocalInstanceView[] = [];
-  for (const [name, service] of Object.entries(fleet.config.services)) {
-    const runtime = runtimeFor(fleet, name);
-    const refs = instanceRefs(fleet, name);
-    const balanced = pid !== undefined && error === undefined && service.role === 'api';
-    const servers = balanced ? await lb.servers(name).catch((e: Error) => ((error ??= e.message), [])) : [];
-    if (balanced)
-      await lb.frontend(name).then(
-        (f) => frontends.push(f),
-        () => undefined,
-      );
-    const states = await Promise.all(refs.map((ref) => runtime.inspect(ref)));
-    refs.forEach((ref, i) =>
-      instances.push(
-        describe(
-          ref,
-          states[i],
-          servers.find((s) => s.server === serverRef(ref).server),
-        ),
-      ),
-    );
-  }
-  return {
-    source: fleet.source,
-    loadBalancer: { running: pid !== undefined, pid, socket: files.socket, error, frontends },
-    instances,
-  };
-}
-
-/** Why a running HAProxy cannot be asked through its socket path, when what is there is no socket. */
-async function unreachableSocket(socket: string): Promise<string | undefined> {
-  const kind = await entryKind(socket);
-  if (kind === 'socket') return undefined;
-  return kind === 'missing'
-    ? `HAProxy runtime API socket ${socket} does not exist, so zerodown cannot reach HAProxy`
-    : `${socket} is a ${kind}, not HAProxy's runtime API socket, so zerodown cannot reach HAProxy`;
-}
-
 /** Stops HAProxy and every local instance this fleet started; idempotent. */
 export async function fleetDown(
   fleet: LoadedFleet,
@@ -263,70 +181,4 @@ async function requireFreePorts(fleet: LoadedFleet, refs: InstanceRef[], fronten
       'Stop whatever holds them, or change the ports in the fleet file; nothing was started.',
     );
   }
-}
-
-/**
- * Waits until the service is ready: an api service's instances UP at HAProxy, any other role's
- * instances answering their readiness endpoint (connected to their queue, database or chain).
- */
-export async function waitUntilHealthy(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
-  if (requireService(fleet, name).role !== 'api') return await waitUntilReady(fleet, name, timeoutMs);
-  const lb = loadBalancerFor(fleet);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const servers = await lb.servers(name);
-    const waiting = servers.filter((s) => s.admin === 'ready' && !(s.health === 'up' && s.checkPassing));
-    if (waiting.length === 0 && servers.length === requireService(fleet, name).instances.length) return;
-    if (Date.now() > deadline) {
-      throw new ZerodownError(
-        'failed',
-        `HAProxy does not see ${waiting.map((s) => `${s.server} (${s.status}, check ${s.checkStatus || 'none yet'})`).join(', ')} as healthy after ${timeoutMs} ms`,
-        'The instances keep running: look at zerodown fleet status and the instance logs, then zerodown fleet down.',
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function waitUntilReady(fleet: LoadedFleet, name: string, timeoutMs: number): Promise<void> {
-  const refs = instanceRefs(fleet, name);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const looks = await Promise.all(refs.map(async (ref) => ({ ref, seen: await probe(ref, 'readiness') })));
-    const waiting = looks.filter((l) => !l.seen.ok);
-    if (waiting.length === 0) return;
-    if (Date.now() > deadline) {
-      throw new ZerodownError(
-        'failed',
-        `${waiting.map((w) => `${w.ref.instance} (readiness ${w.seen.statusCode ?? w.seen.error ?? 'no answer'})`).join(', ')} of ${name} not ready after ${timeoutMs} ms`,
-        'The instances keep running: check that their queue, database or chain is reachable (the instance logs say which), then zerodown fleet down.',
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-export function defaultReadyTimeout(fleet: LoadedFleet, name: string): number {
-  const { checkIntervalMs, rise } = requireService(fleet, name).health;
-  return checkIntervalMs * (rise + 2) + 10_000;
-}
-
-function describe(
-  ref: InstanceRef,
-  state: RuntimeInstanceView | undefined,
-  server: ServerState | undefined,
-): LocalInstanceView {
-  return {
-    service: ref.service,
-    instance: ref.instance,
-    host: ref.host,
-    endpoint: `${ref.address}:${ref.port}`,
-    running: state?.running ?? false,
-    pid: state?.pid,
-    installedVersion: state?.installedVersion,
-    version: state?.report?.version,
-    ready: state?.report?.ready ?? false,
-    inFlight: state?.report?.inFlight,
-    loadBalancer: server,
-  };
 }
