@@ -1,6 +1,9 @@
 /**
  * The test run: one Temporal dev server for every test file (unless TEMPORAL_ADDRESS names one),
- * the workflow bundle built once, then node's test runner over test/**\/*.test.ts.
+ * the workflow bundle built once, then node's test runner over test/**\/*.test.ts, two files at a
+ * time, the longest first (test/helpers/test-durations.ts). The run's scratch folder is also its
+ * tests' TMPDIR; what a run killed from outside left running there is stopped by the next run
+ * (test/helpers/run-leftovers.ts). At the end it prints the slowest files.
  * Usage: npm test [-- file-or-folder ...]
  */
 import { spawn } from 'node:child_process';
@@ -12,6 +15,13 @@ import { ZerodownError } from '../src/domain/errors.ts';
 import { projectRoot } from '../src/paths.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
+import {
+  claimScratch,
+  scratchPrefix,
+  stopLeftoversOfDeadRuns,
+  stopProcessesUnder,
+} from '../test/helpers/run-leftovers.ts';
+import { knownDurations, longestFirst, recordDurations } from '../test/helpers/test-durations.ts';
 
 function testFiles(roots: string[]): string[] {
   const found: string[] = [];
@@ -27,9 +37,16 @@ function testFiles(roots: string[]): string[] {
 }
 
 async function main(): Promise<number> {
-  const files = testFiles(process.argv.length > 2 ? process.argv.slice(2) : [path.join(projectRoot, 'test')]);
-  const scratch = mkdtempSync(path.join(tmpdir(), 'zerodown-test-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, ZERODOWN_TEST_SCRATCH: scratch };
+  const files = longestFirst(
+    testFiles(process.argv.length > 2 ? process.argv.slice(2) : [path.join(projectRoot, 'test')]),
+    projectRoot,
+    knownDurations(projectRoot),
+  );
+  for (const line of await stopLeftoversOfDeadRuns(tmpdir())) process.stderr.write(`test harness: ${line}\n`);
+  const scratch = mkdtempSync(path.join(tmpdir(), scratchPrefix));
+  claimScratch(scratch);
+  // TMPDIR: every folder a test makes (fleets, releases, HAProxy configs) lies in this run's scratch folder.
+  const env: NodeJS.ProcessEnv = { ...process.env, ZERODOWN_TEST_SCRATCH: scratch, TMPDIR: scratch };
   let stopServer = async () => {};
   try {
     if (!process.env.TEMPORAL_ADDRESS) {
@@ -59,18 +76,33 @@ async function main(): Promise<number> {
     writeFileSync(bundlePath, bundle.code);
     env.ZERODOWN_TEST_WORKFLOW_BUNDLE = bundlePath;
 
+    const durations = path.join(scratch, 'durations.json');
+    const reporters = [
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${path.join(projectRoot, 'test', 'helpers', 'durations-reporter.mjs')}`,
+      `--test-reporter-destination=${durations}`,
+    ];
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+      ['--import', 'tsx', '--test', ...reporters, '--test-concurrency=2', ...files],
       {
         cwd: projectRoot,
         env,
         stdio: 'inherit',
       },
     );
-    return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+    const code = await new Promise<number>((resolve) => child.once('exit', (exitCode) => resolve(exitCode ?? 1)));
+    const slowest = recordDurations(durations, projectRoot).slice(0, 10);
+    if (slowest.length > 1)
+      process.stderr.write(`test harness: slowest files: ${slowest.map(([f, s]) => `${f} ${s} s`).join(', ')}\n`);
+    return code;
   } finally {
     await stopServer();
+    // A test that failed before its cleanup may have left instances or HAProxy running in the scratch folder.
+    const left = await stopProcessesUnder(scratch);
+    if (left.length > 0)
+      process.stderr.write(`test harness: stopped ${left.length} process(es) the tests left running\n`);
     rmSync(scratch, { recursive: true, force: true });
   }
 }
