@@ -1,45 +1,27 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
-import { createTestFleet, type TestFleet } from '../helpers/local-fleet.ts';
-import { uniqueTaskQueue } from '../helpers/temporal.ts';
-import { type CliWorker, cliFor, json, startCliWorker, waitForPhase } from './cli-harness.ts';
+import { type CliFleet, json, startCliFleet, waitForPhase } from './cli-harness.ts';
 
 // The CLI end to end, as a user runs it: a real `zerodown worker` process, a real local fleet,
 // the shared Temporal dev server, and the `zerodown` binary for every command.
-const service = `cli-${randomUUID().slice(0, 6)}`;
-const taskQueue = uniqueTaskQueue('cli');
-let fleet: TestFleet;
-let worker: CliWorker | undefined;
-let cli: ReturnType<typeof cliFor>;
+let service: string;
+let cli: CliFleet['cli'];
+let fleet: CliFleet['fleet'];
+let setup: CliFleet | undefined;
 
 before(async () => {
-  fleet = await createTestFleet({
-    service,
-    instances: 3,
-    upVersion: '1.0.0',
-    // 3.0.0 starts slowly, so an operator's pause surely lands while it deploys.
-    versions: { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': { startupDelayMs: 1500 }, '4.0.0': undefined },
+  // 3.0.0 starts slowly, so an operator's pause surely lands while it deploys.
+  setup = await startCliFleet('cli', {
+    '1.0.0': undefined,
+    '2.0.0': undefined,
+    '3.0.0': { startupDelayMs: 1500 },
+    '4.0.0': undefined,
   });
-  cli = cliFor({
-    ZERODOWN_FLEET_FILE: fleet.fleetFile,
-    ZERODOWN_TASK_QUEUE: taskQueue,
-    ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL,
-    ZERODOWN_USER: 'tester',
-  });
-  try {
-    worker = await startCliWorker(fleet.fleetFile, taskQueue);
-  } catch (error) {
-    await fleet.cleanup();
-    throw error;
-  }
+  ({ service, cli, fleet } = setup);
 });
 
-after(async () => {
-  await worker?.stop();
-  await fleet?.cleanup();
-});
+after(() => setup?.stop());
 
 describe('zerodown CLI against a running worker', { timeout: 300_000 }, () => {
   it('deploy follows a deployment to the end in plain lines, links the Web UI and exits 0; status, list and logs agree', async () => {

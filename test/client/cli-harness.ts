@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { projectRoot } from '../../src/paths.ts';
+import { randomUUID } from 'node:crypto';
 import { runCli, type CliResult } from '../helpers/cli.ts';
+import { createTestFleet, type TestFleet, type TestFleetOptions } from '../helpers/local-fleet.ts';
+import { uniqueTaskQueue } from '../helpers/temporal.ts';
 
 /** A `zerodown worker` process, started as a user would, for CLI end-to-end tests. */
 export interface CliWorker {
@@ -65,6 +68,46 @@ export async function startCliWorker(fleetFile: string, taskQueue: string, timeo
 /** Runs the CLI with the environment of one test fleet (fleet file, task queue, Web UI, user). */
 export function cliFor(env: NodeJS.ProcessEnv) {
   return (args: string[], timeoutMs = 60_000): Promise<CliResult> => runCli(args, { env, timeoutMs });
+}
+
+/** A service of its own on a real local fleet, a `zerodown worker` process for it, and the CLI set up for both. */
+export interface CliFleet {
+  service: string;
+  taskQueue: string;
+  fleet: TestFleet;
+  cli: ReturnType<typeof cliFor>;
+  /** Stops the worker and the fleet. */
+  stop(): Promise<void>;
+}
+
+/** Brings up 3 instances of a fresh service at 1.0.0 with these versions built, and a worker for them. */
+export async function startCliFleet(name: string, versions: TestFleetOptions['versions']): Promise<CliFleet> {
+  const service = `${name}-${randomUUID().slice(0, 6)}`;
+  const taskQueue = uniqueTaskQueue(name);
+  const fleet = await createTestFleet({ service, instances: 3, upVersion: '1.0.0', versions });
+  const cli = cliFor({
+    ZERODOWN_FLEET_FILE: fleet.fleetFile,
+    ZERODOWN_TASK_QUEUE: taskQueue,
+    ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL,
+    ZERODOWN_USER: 'tester',
+  });
+  let worker: CliWorker;
+  try {
+    worker = await startCliWorker(fleet.fleetFile, taskQueue);
+  } catch (error) {
+    await fleet.cleanup();
+    throw error;
+  }
+  return {
+    service,
+    taskQueue,
+    fleet,
+    cli,
+    async stop() {
+      await worker.stop();
+      await fleet.cleanup();
+    },
+  };
 }
 
 /** Polls `zerodown status <service> --json` until `done` holds for the status. */

@@ -1,50 +1,29 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { LocalProcessRuntime } from '../../src/adapters/local-runtime.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
-import { createTestFleet, type TestFleet } from '../helpers/local-fleet.ts';
-import { uniqueTaskQueue } from '../helpers/temporal.ts';
-import { type CliWorker, cliFor, json, startCliWorker, waitForPhase } from './cli-harness.ts';
+import { type CliFleet, json, startCliFleet, waitForPhase } from './cli-harness.ts';
 
 // Manual verification (docs/verification.md) end to end, as a user runs it: a real `zerodown worker`
 // process, a real local fleet behind HAProxy, the shared Temporal dev server, the `zerodown` binary.
-const service = `vfy-${randomUUID().slice(0, 6)}`;
-const taskQueue = uniqueTaskQueue('verify-cli');
-let fleet: TestFleet;
-let worker: CliWorker | undefined;
-let base: ReturnType<typeof cliFor>;
+let service: string;
+let fleet: CliFleet['fleet'];
+let base: CliFleet['cli'];
+let setup: CliFleet | undefined;
 // Generous bounds: the CI machine has 2 cores and runs the whole suite.
 const cli = (args: string[], timeoutMs = 180_000) => base(args, timeoutMs);
 const phase = (name: string) => waitForPhase(cli, service, name, 240_000);
 let load: ReturnType<typeof steadyTraffic> | undefined;
 
 before(async () => {
-  fleet = await createTestFleet({
-    service,
-    instances: 3,
-    upVersion: '1.0.0',
-    versions: { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': undefined },
-  });
-  base = cliFor({
-    ZERODOWN_FLEET_FILE: fleet.fleetFile,
-    ZERODOWN_TASK_QUEUE: taskQueue,
-    ZERODOWN_UI_URL: process.env.ZERODOWN_TEST_UI_URL,
-    ZERODOWN_USER: 'tester',
-  });
-  try {
-    worker = await startCliWorker(fleet.fleetFile, taskQueue);
-  } catch (error) {
-    await fleet.cleanup();
-    throw error;
-  }
+  setup = await startCliFleet('vfy', { '1.0.0': undefined, '2.0.0': undefined, '3.0.0': undefined });
+  ({ service, fleet, cli: base } = setup);
 });
 
 after(async () => {
   await load?.stop();
-  await worker?.stop();
-  await fleet?.cleanup();
+  await setup?.stop();
 });
 
 /** A few requests through HAProxy, so the error rate has traffic to count. */

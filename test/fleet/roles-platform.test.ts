@@ -11,6 +11,7 @@ import { runCli } from '../helpers/cli.ts';
 import { freePorts } from '../helpers/local-fleet.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { uniqueTaskQueue } from '../helpers/temporal.ts';
+import { fleetFileHead } from '../helpers/fleet-yaml.ts';
 
 /**
  * `zerodown demo` on a fleet of the whole platform, as a user runs it: an api pair behind HAProxy,
@@ -30,9 +31,7 @@ describe('zerodown demo on the whole platform', { timeout: 300_000 }, () => {
     await writeFile(
       fleetFile,
       [
-        'buildsRoot: builds',
-        'stateDir: state',
-        'signing: { publicKey: keys/zerodown.pub }',
+        ...fleetFileHead,
         `loadBalancer: { type: haproxy, metrics: { address: 127.0.0.1, port: ${metrics} } }`,
         'services:',
         '  web:',

@@ -11,6 +11,7 @@ import { type SampleWorkerBehavior, buildSampleWorkerArtifact, removeQueue } fro
 import { instanceRefs, runtimeFor } from '../../src/fleet/wiring.ts';
 import { projectRoot } from '../../src/paths.ts';
 import { freePorts, get, sleep } from '../helpers/local-fleet.ts';
+import { fleetFileHead, instanceLines } from '../helpers/fleet-yaml.ts';
 
 /** One sample-worker process started the way the instance runtime starts it (docs/roles.md). */
 export interface WorkerInstance {
@@ -168,9 +169,7 @@ export async function createWorkerFleet(options: WorkerFleetOptions): Promise<Wo
   await writeFile(
     fleetFile,
     [
-      'buildsRoot: builds',
-      'stateDir: state',
-      'signing: { publicKey: keys/zerodown.pub }',
+      ...fleetFileHead,
       'loadBalancer: { type: haproxy }',
       'services:',
       `  ${service}:`,
@@ -179,10 +178,7 @@ export async function createWorkerFleet(options: WorkerFleetOptions): Promise<Wo
       '    concurrency: 10',
       `    database: { url: ${JSON.stringify(databaseUrl)} }`,
       `    drainTimeoutSeconds: ${options.drainTimeoutSeconds ?? 15}`,
-      '    instances:',
-      ...ports.map(
-        (port, i) => `      - { name: ${service}-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`,
-      ),
+      ...instanceLines(service, ports),
       '',
     ].join('\n'),
   );

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -55,6 +56,8 @@ export interface GateWorld {
     version: string,
     request?: Partial<DeployRequest>,
   ): Promise<WorkflowHandle<typeof rollingDeployment>>;
+  /** Deploys a version to staging through the workflow and fails the test unless it succeeds. */
+  passStaging(version: string): Promise<void>;
   cli(args: string[]): Promise<CliResult>;
   cleanup(): Promise<void>;
 }
@@ -169,7 +172,7 @@ export async function createGateWorld(name: string): Promise<GateWorld> {
   const running = workers.map((w) => w.run());
 
   let sources = 0;
-  return {
+  const world: GateWorld = {
     service,
     fleetFile,
     taskQueue,
@@ -224,6 +227,10 @@ export async function createGateWorld(name: string): Promise<GateWorld> {
       });
       return startPreparedDeployment(client, spec, spec.loadBalancerTaskQueue);
     },
+    async passStaging(version) {
+      const handle = await world.deploy('staging', version);
+      assert.equal((await handle.result()).phase, 'succeeded');
+    },
     cli: (args) =>
       runCli(args, {
         env: {
@@ -244,4 +251,5 @@ export async function createGateWorld(name: string): Promise<GateWorld> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return world;
 }

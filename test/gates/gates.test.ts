@@ -27,12 +27,6 @@ describe('gates before a deployment (seed §3)', { timeout: 300_000 }, () => {
     await w?.cleanup();
   });
 
-  /** Deploys a version to staging through the workflow and waits for it to succeed. */
-  async function passStaging(version: string): Promise<void> {
-    const handle = await w.deploy('staging', version);
-    assert.equal((await handle.result()).phase, 'succeeded');
-  }
-
   /** No production workflow was started and no production instance was touched. */
   async function nothingChanged(): Promise<void> {
     await assert.rejects(
@@ -71,7 +65,7 @@ describe('gates before a deployment (seed §3)', { timeout: 300_000 }, () => {
 
   it('refuses an artifact without the required checks in its signed metadata', async () => {
     await w.build('2.0.1', { checks: ['echo tests passed'] });
-    await passStaging('2.0.1');
+    await w.passStaging('2.0.1');
     await refusedBy('2.0.1', 'build-checks', [
       /"echo lint passed" was not run at build time/,
       /check "echo tests passed": exit 0 in \d+ ms/,
@@ -80,7 +74,7 @@ describe('gates before a deployment (seed §3)', { timeout: 300_000 }, () => {
 
   it('refuses an artifact whose check failed at build time', async () => {
     await w.build('2.0.2', { checks: ['echo tests passed', 'echo lint failed; exit 3'], allowFailedChecks: true });
-    await passStaging('2.0.2');
+    await w.passStaging('2.0.2');
     await refusedBy('2.0.2', 'build-checks', [
       /"echo lint passed" was not run/,
       /check "echo lint failed; exit 3": exit 3/,
@@ -89,25 +83,25 @@ describe('gates before a deployment (seed §3)', { timeout: 300_000 }, () => {
 
   it('refuses an unreviewed commit: a self-review does not count, and a dirty checkout is unreviewed', async () => {
     await w.build('2.0.3', { reviewers: ['dev@example.com'] });
-    await passStaging('2.0.3');
+    await w.passStaging('2.0.3');
     await refusedBy('2.0.3', 'reviews', [/0 of the 1 required review/, /not counted \(the author\): dev@example\.com/]);
     await w.build('2.0.4', { commit: { dirty: true } });
-    await passStaging('2.0.4');
+    await w.passStaging('2.0.4');
     await refusedBy('2.0.4', 'reviews', [/uncommitted \(unreviewed\) changes/, /checkout had uncommitted changes/]);
   });
 
   it('refuses packaged dependencies that differ from the lockfile, and an artifact without one', async () => {
     await w.build('2.0.5', { lockfile: 'tampered' });
-    await passStaging('2.0.5');
+    await w.passStaging('2.0.5');
     await refusedBy('2.0.5', 'dependencies', [/node_modules\/leftpad is 1\.0\.0, package-lock\.json says 0\.9\.0/]);
     await w.build('2.0.6', { lockfile: 'none' });
-    await passStaging('2.0.6');
+    await w.passStaging('2.0.6');
     await refusedBy('2.0.6', 'dependencies', [/no lockfile was recorded at build time/]);
   });
 
   it('refuses when the external CI does not pass the commit: zerodown deploy exits 4, prints the evidence, starts nothing', async () => {
     await w.build('2.0.7');
-    await passStaging('2.0.7');
+    await w.passStaging('2.0.7');
     w.ci.state = 'fail';
     try {
       await refusedBy('2.0.7', 'ci', [
@@ -132,7 +126,7 @@ describe('gates before a deployment (seed §3)', { timeout: 300_000 }, () => {
   it('refuses what staging never passed, staging with a critical alert, and staging that is not healthy now', async () => {
     await w.build('2.0.8');
     await refusedBy('2.0.8', 'staging', [/digest [0-9a-f]{12} was never deployed to staging by zerodown/]);
-    await passStaging('2.0.8');
+    await w.passStaging('2.0.8');
     w.alerts.critical = 1;
     try {
       await refusedBy('2.0.8', 'staging', [/alerts: 1 critical alert\(s\): HighErrorRate/]);

@@ -23,15 +23,9 @@ describe('promotion from staging, and environments side by side', { timeout: 300
     await w?.cleanup();
   });
 
-  /** Deploys a version to staging through the workflow and waits for it to succeed. */
-  async function passStaging(version: string): Promise<void> {
-    const handle = await w.deploy('staging', version);
-    assert.equal((await handle.result()).phase, 'succeeded');
-  }
-
   it('the worker judges the gates again: a run started without the CLI is refused before anything changes, exit 4 when watched', async () => {
     await w.build('2.0.9');
-    await passStaging('2.0.9');
+    await w.passStaging('2.0.9');
     w.ci.state = 'pending';
     let handle;
     try {
@@ -82,7 +76,7 @@ describe('promotion from staging, and environments side by side', { timeout: 300
       /searched the last \d+ deployment\(s\) of .* to staging in the records database postgres:\/\//,
     );
 
-    await passStaging('3.0.0');
+    await w.passStaging('3.0.0');
     const promoted = await w.cli([
       'promote',
       w.service,
@@ -113,7 +107,7 @@ describe('promotion from staging, and environments side by side', { timeout: 300
 
   it('both environments deploy at once, each under its own workflow id, queue and search attribute', async () => {
     await w.build('3.1.0');
-    await passStaging('3.1.0');
+    await w.passStaging('3.1.0');
     await w.build('3.2.0');
     const [prod, stage] = await Promise.all([
       w.deploy('production', '3.1.0', { requireApproval: true }),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import type autocannon from 'autocannon';
-import { analysisConfig, type AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
+import { analysisConfig, type AnalysisConfigInput, type AnalysisTrigger } from '../../src/domain/analysis-config.ts';
 import type { DeployRequest } from '../../src/client/deployments.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
 import type { SampleBehavior } from '../../src/fleet/sample-service.ts';
@@ -15,6 +16,13 @@ import { withWorker } from './temporal.ts';
  * fleet of sample instances behind a real HAProxy, the service's analysis section as if written in
  * its fleet file, and a deployment run to its end under load.
  */
+
+/**
+ * Requests per second of the analysis tests' load: far more than any window's minSamples needs,
+ * while leaving the CPU to the worker in the same process (uncapped, the load generator alone kept
+ * a core busy and stretched every workflow task past 5 s on a loaded machine).
+ */
+export const analysisLoadRate = 200;
 
 /** The fleet file's analysis section, as if written there (the test fleet's file has none). */
 export function withAnalysis(h: DeploymentHarness, config: AnalysisConfigInput): void {
@@ -54,7 +62,11 @@ export async function deployUnderLoad(
   request: Partial<DeployRequest> & { version: string },
   { connections = 4, timeoutMs = 300_000 }: { connections?: number; timeoutMs?: number } = {},
 ): Promise<LoadedDeployment> {
-  const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, { connections });
+  const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
+    connections,
+    rate: analysisLoadRate,
+    durationSec: Math.ceil(timeoutMs / 1000) + 60,
+  });
   try {
     const ended = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
       const handle = await h.deploy(request);
@@ -90,3 +102,31 @@ export function detectionMs(status: DeploymentStatus, version: string): number {
 
 /** Requests the load saw fail: connection errors, timeouts and non-2xx answers. */
 export const failedRequests = (load: autocannon.Result) => load.errors + load.timeouts + load.non2xx;
+
+/**
+ * What every "a bad version (2.0.0) is rolled back by itself during its first bake" test checks:
+ * the reason (`reason`), a failed verdict of `trigger`, an automatic rollback to 1.0.0 on both
+ * instances, no failed request (the bad version is slow or leaking, not failing), and a detection
+ * within a minute (generous: a loaded machine stretches every tick). Returns the verdict's figures.
+ */
+export async function assertRolledBackInFirstBake(
+  t: TestContext,
+  h: DeploymentHarness,
+  { result, status, load }: LoadedDeployment,
+  trigger: AnalysisTrigger,
+  reason: RegExp,
+): Promise<Record<string, number | string | null>> {
+  assert.equal(result.phase, 'rolled-back', result.reason);
+  assert.match(result.reason ?? '', reason);
+  const verdict = status.analysis?.verdicts[0]?.verdict;
+  assert.ok(verdict?.outcome === 'failed' && verdict.trigger === trigger, JSON.stringify(verdict));
+  assert.equal(status.rollback?.automatic, true);
+  assert.deepEqual(await h.fleet.runningVersions(), ['1.0.0', '1.0.0']);
+  assert.equal(failedRequests(load), 0, 'failed requests');
+  const detected = detectionMs(status, '2.0.0');
+  assert.ok(detected > 0 && detected < 60_000, `detected after ${detected} ms`);
+  t.diagnostic(
+    `${result.reason}; detected ${detected} ms after 2.0.0 began to serve; load: ${load.requests.total} requests, ${failedRequests(load)} failed`,
+  );
+  return verdict.values;
+}

@@ -20,6 +20,7 @@ import { instanceRefs, runtimeFor } from '../../src/fleet/wiring.ts';
 import { eventually, get, sleep } from './local-fleet.ts';
 import { freePort } from './ports.ts';
 import { type TestDatabase, createTestDatabase } from './postgres.ts';
+import { fleetFileHead, instanceLines } from './fleet-yaml.ts';
 
 /** What the listener reports under `roleStatus` (docs/roles.md). */
 export interface ListenerStatus {
@@ -239,9 +240,7 @@ export async function createListenerFleet(options: ListenerFleetOptions): Promis
     await writeFile(
       fleetFile,
       [
-        'buildsRoot: builds',
-        'stateDir: state',
-        'signing: { publicKey: keys/zerodown.pub }',
+        ...fleetFileHead,
         'services:',
         `  ${service}:`,
         '    role: listener',
@@ -250,8 +249,7 @@ export async function createListenerFleet(options: ListenerFleetOptions): Promis
         `    database: { url: ${JSON.stringify(db.url)} }`,
         `    chain: { rpcUrl: ${JSON.stringify(rpcUrl)}, confirmations: ${confirmations}, contract: "${stream.contract}", maxLagBlocks: ${maxLagBlocks} }`,
         '    checkpoint: { table: zd_listener_checkpoint }',
-        '    instances:',
-        `      - { name: ${service}-1, host: local, address: 127.0.0.1, port: ${port} }`,
+        ...instanceLines(service, [port]),
         '',
       ].join('\n'),
     );

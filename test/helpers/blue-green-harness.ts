@@ -1,14 +1,11 @@
-import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import pino from 'pino';
-import { createActivities } from '../../src/activities/index.ts';
+import type { Client } from '@temporalio/client';
 import { servingLiveColour } from '../../src/adapters/haproxy-colours.ts';
-import { startDeployment, type DeployRequest } from '../../src/client/deployments.ts';
 import type { Colour } from '../../src/domain/blue-green.ts';
 import { colourMapOf, colourRefs } from '../../src/fleet/blue-green-slots.ts';
 import type { LoadedFleet } from '../../src/fleet/fleet-file.ts';
 import { runtimeFor } from '../../src/fleet/wiring.ts';
-import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { type BlueGreenFleetOptions, createBlueGreenFleet } from './blue-green-fleet.ts';
+import { type Deploy, deployerFor, testActivities } from './deployment.ts';
 import { get, type TestFleet } from './local-fleet.ts';
 import { testClient, uniqueTaskQueue } from './temporal.ts';
 
@@ -21,10 +18,8 @@ export interface BlueGreenHarness {
   client: Client;
   frontendPort: number;
   previewPort: number;
-  activities: ReturnType<typeof createActivities>;
-  deploy(
-    request: Partial<DeployRequest> & { version: string },
-  ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>>;
+  activities: ReturnType<typeof testActivities>;
+  deploy: Deploy;
   /** The colour HAProxy serves now (runtime API `show map`). */
   live(): Promise<Colour>;
   /** The versions a colour's slots report, in fleet order (undefined: not answering). */
@@ -52,16 +47,8 @@ export async function createBlueGreenHarness(name: string, options: BlueGreenFle
     client,
     frontendPort: base.frontendPort,
     previewPort,
-    activities: createActivities({ fleet, logger: pino({ level: 'silent' }) }),
-    deploy: (request) =>
-      startDeployment(client, fleet, {
-        service,
-        taskQueue,
-        bakeSeconds: 0,
-        healthTimeoutSeconds: 10,
-        requestedBy: 'test',
-        ...request,
-      }),
+    activities: testActivities(fleet),
+    deploy: deployerFor(client, fleet, service, taskQueue),
     live: () => servingLiveColour(fleet.paths.statsSocket, colourMapOf(fleet, service), service),
     versions: (colour) =>
       Promise.all(colourRefs(fleet, service, colour).map(async (ref) => (await runtime.inspect(ref)).report?.version)),

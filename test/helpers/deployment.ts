@@ -10,10 +10,31 @@ import pino from 'pino';
 import { createActivities } from '../../src/activities/index.ts';
 import { startDeployment, type DeployRequest } from '../../src/client/deployments.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
+import type { LoadedFleet } from '../../src/fleet/fleet-file.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
 import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { createTestFleet, type TestFleet, type TestFleetOptions } from './local-fleet.ts';
 import { testClient, uniqueTaskQueue } from './temporal.ts';
+
+/** Starts a deployment of the harness's service as the CLI does; by default without a bake and with a 10 s health timeout. */
+export type Deploy = (
+  request: Partial<DeployRequest> & { version: string },
+) => Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>>;
+
+export function deployerFor(client: Client, fleet: LoadedFleet, service: string, taskQueue: string): Deploy {
+  return (request) =>
+    startDeployment(client, fleet, {
+      service,
+      taskQueue,
+      bakeSeconds: 0,
+      healthTimeoutSeconds: 10,
+      requestedBy: 'test',
+      ...request,
+    });
+}
+
+/** The worker's activities for a test fleet, with their logs silenced. */
+export const testActivities = (fleet: LoadedFleet) => createActivities({ fleet, logger: pino({ level: 'silent' }) });
 
 /** A real fleet, a Temporal client and a task queue of its own: what a deployment test needs. */
 export interface DeploymentHarness {
@@ -22,9 +43,7 @@ export interface DeploymentHarness {
   taskQueue: string;
   service: string;
   activities: ReturnType<typeof createActivities>;
-  deploy(
-    request: Partial<DeployRequest> & { version: string },
-  ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rollingDeployment>>;
+  deploy: Deploy;
   cleanup(): Promise<void>;
 }
 
@@ -39,16 +58,8 @@ export async function createDeploymentHarness(name: string, options: TestFleetOp
     client,
     taskQueue,
     service,
-    activities: createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) }),
-    deploy: (request) =>
-      startDeployment(client, fleet.fleet, {
-        service,
-        taskQueue,
-        bakeSeconds: 0,
-        healthTimeoutSeconds: 10,
-        requestedBy: 'test',
-        ...request,
-      }),
+    activities: testActivities(fleet.fleet),
+    deploy: deployerFor(client, fleet.fleet, service, taskQueue),
     async cleanup() {
       await fleet.cleanup();
       await close();

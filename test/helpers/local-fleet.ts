@@ -9,6 +9,7 @@ import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
 import { fleetDown, fleetUp } from '../../src/fleet/local-fleet.ts';
 import { type SampleBehavior, buildSampleArtifact } from '../../src/fleet/sample-service.ts';
 import { instanceRefs, loadBalancerFor, runtimeFor } from '../../src/fleet/wiring.ts';
+import { fleetFileHead, instanceLines } from './fleet-yaml.ts';
 
 /**
  * A real local fleet for tests: its own temp folder, key pair, artifacts of the sample service,
@@ -65,9 +66,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   await writeFile(
     fleetFile,
     [
-      'buildsRoot: builds',
-      'stateDir: state',
-      'signing: { publicKey: keys/zerodown.pub }',
+      ...fleetFileHead,
       `loadBalancer: { type: haproxy, retries: ${retries}, metrics: { address: 127.0.0.1, port: ${metricsPort} } }`,
       'services:',
       `  ${service}:`,
@@ -77,11 +76,7 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
       '    drainTimeoutSeconds: 10',
       ...(options.serviceYaml ?? []).map((line) => `    ${line}`),
       ...(options.database ? [`    database: { url: ${JSON.stringify(options.database)} }`] : []),
-      '    instances:',
-      ...instancePorts.map(
-        (port, i) =>
-          `      - { name: ${service}-${i + 1}, host: ${hosts[i % hosts.length]}, address: 127.0.0.1, port: ${port} }`,
-      ),
+      ...instanceLines(service, instancePorts, hosts),
       '',
     ].join('\n'),
   );

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { createActivities } from '../../src/activities/index.ts';
 import { startDeployment } from '../../src/client/deployments.ts';
 import { analysisConfig } from '../../src/domain/analysis-config.ts';
 import { type JobReport, type JobStream, jobReport, startJobStream } from '../../src/fleet/sample-worker.ts';
@@ -11,6 +9,7 @@ import { sleep } from '../helpers/local-fleet.ts';
 import { type TestDatabase, createTestDatabase } from '../helpers/postgres.ts';
 import { testClient, uniqueTaskQueue, withWorker } from '../helpers/temporal.ts';
 import { createWorkerFleet } from '../fleet/sample-worker-helpers.ts';
+import { testActivities } from '../helpers/deployment.ts';
 
 // Seed §9.1's "worker queue stalls", end to end: real BullMQ workers (the sample worker on Redis and
 // PostgreSQL), the real workflow and Temporal. The bad version completes a few jobs after zerodown
@@ -59,7 +58,7 @@ describe('analysis: queue stall', () => {
     const { client, close } = await testClient();
     t.after(close);
     const taskQueue = uniqueTaskQueue('analysis-stall');
-    const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+    const activities = testActivities(f.fleet);
     const stream = startJobStream({ redisUrl, queue: f.queue, ratePerSecond: 30, minMs: 50, maxMs: 300 });
     let report: JobReport | undefined;
     try {

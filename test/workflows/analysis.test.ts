@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
-import { withAnalysis } from '../helpers/analysis.ts';
+import { analysisLoadRate, withAnalysis } from '../helpers/analysis.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { recordHistory } from '../helpers/histories.ts';
 import { startLoad } from '../helpers/load.ts';
@@ -31,7 +31,12 @@ describe('analysis during the bake', () => {
     });
     t.after(() => h.cleanup());
     withAnalysis(h, quick);
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, { connections: 4 });
+    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
+      connections: 4,
+      rate: analysisLoadRate,
+      // Stopped by the test; the 60 s default could end mid-deployment on a loaded machine.
+      durationSec: 600,
+    });
     try {
       const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 10 });
@@ -72,7 +77,12 @@ describe('analysis during the bake', () => {
     });
     t.after(() => h.cleanup());
     withAnalysis(h, quick);
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, { connections: 4 });
+    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
+      connections: 4,
+      rate: analysisLoadRate,
+      // Stopped by the test; the 60 s default could end mid-deployment on a loaded machine.
+      durationSec: 600,
+    });
     try {
       const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '1.1.0', bakeSeconds: 3 });

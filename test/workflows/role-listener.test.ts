@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { createActivities } from '../../src/activities/index.ts';
 import { type DeployRequest, startDeployment } from '../../src/client/deployments.ts';
 import { fleetUp } from '../../src/fleet/local-fleet.ts';
 import { eventReport } from '../../src/fleet/sample-listener.ts';
@@ -10,6 +8,7 @@ import { statusQuery } from '../../src/workflows/messages.ts';
 import { type ListenerFleet, type ListenerFleetOptions, createListenerFleet } from '../helpers/anvil.ts';
 import { eventually } from '../helpers/local-fleet.ts';
 import { testClient, uniqueTaskQueue, withWorker } from '../helpers/temporal.ts';
+import { testActivities } from '../helpers/deployment.ts';
 
 /**
  * The listener role end to end (seed §7.3, docs/roles.md): the real workflow deploys the sample
@@ -36,7 +35,7 @@ async function harness(
   const { client, close } = await testClient();
   t.after(close);
   const taskQueue = uniqueTaskQueue('listener');
-  const activities = createActivities({ fleet: lf.fleet, logger: pino({ level: 'silent' }) });
+  const activities = testActivities(lf.fleet);
   return {
     lf,
     run: (body) =>

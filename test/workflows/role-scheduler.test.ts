@@ -4,8 +4,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { createActivities } from '../../src/activities/index.ts';
 import { generateKeyPair } from '../../src/artifacts/keys.ts';
 import { startDeployment } from '../../src/client/deployments.ts';
 import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
@@ -21,6 +19,8 @@ import { statusQuery } from '../../src/workflows/messages.ts';
 import { freePorts, get, sleep } from '../helpers/local-fleet.ts';
 import { type TestDatabase, createTestDatabase } from '../helpers/postgres.ts';
 import { testClient, uniqueTaskQueue, withWorker } from '../helpers/temporal.ts';
+import { fleetFileHead, instanceLines } from '../helpers/fleet-yaml.ts';
+import { testActivities } from '../helpers/deployment.ts';
 
 // The real workflow deploys a two-instance scheduler (seed §7.2) with a 1 s interval, against the
 // machine's PostgreSQL: every slot runs exactly once across a deployment and across a rollback,
@@ -51,9 +51,7 @@ async function createSchedulerFleet(
   await writeFile(
     fleetFile,
     [
-      'buildsRoot: builds',
-      'stateDir: state',
-      'signing: { publicKey: keys/zerodown.pub }',
+      ...fleetFileHead,
       'services:',
       `  ${service}:`,
       '    role: scheduler',
@@ -61,10 +59,7 @@ async function createSchedulerFleet(
       `    database: { url: ${JSON.stringify(db.url)} }`,
       '    health: { checkIntervalMs: 200, rise: 2, fall: 2 }',
       '    drainTimeoutSeconds: 10',
-      '    instances:',
-      ...ports.map(
-        (port, i) => `      - { name: ${service}-${i + 1}, host: local, address: 127.0.0.1, port: ${port} }`,
-      ),
+      ...instanceLines(service, ports),
       '',
     ].join('\n'),
   );
@@ -122,7 +117,7 @@ async function deploy(f: SchedulerFleet, version: string, healthTimeoutSeconds: 
   const { client, close } = await testClient();
   const taskQueue = uniqueTaskQueue(f.service);
   try {
-    const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+    const activities = testActivities(f.fleet);
     return await withWorker({ taskQueue, activities }, async () => {
       const handle = await startDeployment(client, f.fleet, {
         service: f.service,

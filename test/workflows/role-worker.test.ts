@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
-import pino from 'pino';
-import { createActivities } from '../../src/activities/index.ts';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { startDeployment } from '../../src/client/deployments.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
 import {
@@ -14,7 +12,7 @@ import {
   startJobStream,
 } from '../../src/fleet/sample-worker.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
-import { waitForStatus } from '../helpers/deployment.ts';
+import { testActivities, waitForStatus } from '../helpers/deployment.ts';
 import { sleep } from '../helpers/local-fleet.ts';
 import { type TestDatabase, createTestDatabase } from '../helpers/postgres.ts';
 import { temporalAddress, testClient, uniqueTaskQueue, withWorker } from '../helpers/temporal.ts';
@@ -57,6 +55,17 @@ async function fleetOf(
   });
 }
 
+/** Starts the deployment of `version` to the worker fleet, without a bake, as the CLI would. */
+const deployRole = (client: Client, f: WorkerFleet, taskQueue: string, version: string, healthTimeoutSeconds: number) =>
+  startDeployment(client, f.fleet, {
+    service: f.service,
+    version,
+    taskQueue,
+    bakeSeconds: 0,
+    healthTimeoutSeconds,
+    requestedBy: 'test',
+  });
+
 /** Stops the stream, then waits (bounded) for the instances to finish its tail, and reports. */
 async function finish(stream: JobStream, service: string): Promise<JobReport> {
   const { produced } = await stream.stop();
@@ -98,20 +107,13 @@ describe('worker role (BullMQ)', () => {
     const { client, close } = await testClient();
     t.after(close);
     const taskQueue = uniqueTaskQueue('role-worker');
-    const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+    const activities = testActivities(f.fleet);
     const stream = startJobStream({ redisUrl, queue: f.queue, ...rate });
     let report: JobReport | undefined;
     try {
       const result = await withWorker({ taskQueue, activities }, async () => {
         await sleep(1000);
-        const handle = await startDeployment(client, f.fleet, {
-          service: f.service,
-          version: '2.0.0',
-          taskQueue,
-          bakeSeconds: 0,
-          healthTimeoutSeconds: 15,
-          requestedBy: 'test',
-        });
+        const handle = await deployRole(client, f, taskQueue, '2.0.0', 15);
         const result = await handle.result();
         await sleep(1000);
         return result;
@@ -139,14 +141,7 @@ describe('worker role (BullMQ)', () => {
     const first = startWorkerProcess(workerArgs, env);
     t.after(() => first.stop('SIGKILL'));
     // The zerodown worker builds its workflow bundle as it starts: the stream starts once it answers.
-    const handle = await startDeployment(client, f.fleet, {
-      service: f.service,
-      version: '2.0.0',
-      taskQueue,
-      bakeSeconds: 0,
-      healthTimeoutSeconds: 15,
-      requestedBy: 'test',
-    });
+    const handle = await deployRole(client, f, taskQueue, '2.0.0', 15);
     await waitForStatus(handle, () => true, 150_000);
     const stream = startJobStream({ redisUrl, queue: f.queue, ...rate });
     let report: JobReport | undefined;
@@ -159,7 +154,7 @@ describe('worker role (BullMQ)', () => {
       await first.stop('SIGKILL');
       // The replacement runs in this process on the bundle the harness built: a second `zerodown
       // worker` would spend a minute or more building its own on a busy machine, while the queue waits.
-      const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+      const activities = testActivities(f.fleet);
       const result = await withWorker({ taskQueue, activities }, () => handle.result());
       report = await finish(stream, f.service);
       assert.equal(result.phase, 'succeeded', result.reason);
@@ -177,19 +172,12 @@ describe('worker role (BullMQ)', () => {
     const { client, close } = await testClient();
     t.after(close);
     const taskQueue = uniqueTaskQueue('role-worker-stall');
-    const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+    const activities = testActivities(f.fleet);
     const stream = startJobStream({ redisUrl, queue: f.queue, ...rate });
     let report: JobReport | undefined;
     try {
       const { result, status } = await withWorker({ taskQueue, activities }, async () => {
-        const handle = await startDeployment(client, f.fleet, {
-          service: f.service,
-          version: '2.1.0',
-          taskQueue,
-          bakeSeconds: 0,
-          healthTimeoutSeconds: 10,
-          requestedBy: 'test',
-        });
+        const handle = await deployRole(client, f, taskQueue, '2.1.0', 10);
         const result = await handle.result();
         return { result, status: await handle.query(statusQuery) };
       });
@@ -224,17 +212,10 @@ describe('worker role (BullMQ)', () => {
       await sleep(100);
     }
     const taskQueue = uniqueTaskQueue('role-worker-noredis');
-    const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+    const activities = testActivities(f.fleet);
     const started = Date.now();
     const failure = await withWorker({ taskQueue, activities }, async () => {
-      const handle = await startDeployment(client, f.fleet, {
-        service: f.service,
-        version: '2.0.0',
-        taskQueue,
-        bakeSeconds: 0,
-        healthTimeoutSeconds: 5,
-        requestedBy: 'test',
-      });
+      const handle = await deployRole(client, f, taskQueue, '2.0.0', 5);
       return await handle.result().then(
         (result) => assert.fail(`the deployment ended ${result.phase}`),
         (error: unknown) => error,
@@ -262,19 +243,12 @@ describe('worker role (BullMQ)', () => {
     const { client, close } = await testClient();
     t.after(close);
     const taskQueue = uniqueTaskQueue('role-worker-lost');
-    const activities = createActivities({ fleet: f.fleet, logger: pino({ level: 'silent' }) });
+    const activities = testActivities(f.fleet);
     const stream = startJobStream({ redisUrl: redis.url, queue: f.queue, ...rate });
     t.after(() => stream.stop());
     const started = Date.now();
     const result = await withWorker({ taskQueue, activities }, async () => {
-      const handle = await startDeployment(client, f.fleet, {
-        service: f.service,
-        version: '2.0.0',
-        taskQueue,
-        bakeSeconds: 0,
-        healthTimeoutSeconds: 8,
-        requestedBy: 'test',
-      });
+      const handle = await deployRole(client, f, taskQueue, '2.0.0', 8);
       await waitForStatus(handle, (s) => s.instances.some((i) => i.state === 'restarting'), 60_000);
       await redis.stop();
       // Redis comes back once the deployment has given up, so the previous version can prove itself again.
