@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -29,8 +29,8 @@ const readText = (file: string) => {
 /** The run that owns `scratch` is still running: its harness process is alive and is a test harness. */
 function ownerAlive(scratch: string): boolean {
   const text = readText(path.join(scratch, ownerFile));
-  // A folder without an owner file is a run that is just starting (or an older harness's): left alone.
-  if (text === undefined) return true;
+  // Without an owner file: a run just starting (its file comes a moment later), or one whose own clean-up was cut short.
+  if (text === undefined) return Date.now() - statSync(scratch).mtimeMs < 60_000;
   const pid = Number((JSON.parse(text) as { pid?: unknown }).pid);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   const cmdline = readText(`/proc/${pid}/cmdline`);
