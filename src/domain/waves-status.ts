@@ -45,6 +45,17 @@ export interface PartProgress {
   instances: InstanceStatus[];
 }
 
+/**
+ * The stages a finished staged deployment returned with its result (`{ stages }`), so that a
+ * finished run's status still shows its waves; nothing for any other result. The result comes
+ * back from Temporal: only an object shaped as stages is taken.
+ */
+export function stagesOfResult(result: unknown): { stages?: StagesStatus } {
+  const stages = (result as { stages?: Partial<StagesStatus> } | undefined)?.stages;
+  if (!stages || !Array.isArray(stages.stages) || (stages.kind !== 'waves' && stages.kind !== 'segments')) return {};
+  return { stages: stages as StagesStatus };
+}
+
 export function initialStages(input: StagedDeployment, parentId: string): StagesStatus {
   return {
     kind: input.kind,

@@ -7,6 +7,8 @@ import { prepareDeployment } from '../../src/client/deployments.ts';
 import { startStagedDeployment } from '../../src/client/waves-start.ts';
 import { stagesFrame } from '../../src/client/waves-view.ts';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
+import { stageLines } from '../../src/domain/waves-status.ts';
+import type { DeploymentResult } from '../../src/workflows/outcome.ts';
 import { type WavesConfigInput, stagedPlan, wavesConfig } from '../../src/domain/waves.ts';
 import { loadBalancerFor } from '../../src/fleet/wiring.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
@@ -100,17 +102,52 @@ describe('waves of regions on real hosts', () => {
     );
   }
 
+  /**
+   * Starts the deployment and reads the parent's status every 250 ms until it ends, keeping each
+   * distinct set of wave lines in order (what `zerodown status` and the live view show).
+   */
+  async function deployWatched(version: string, overrides: Partial<WavesConfigInput> = {}) {
+    const handle = await deployInWaves(version, overrides);
+    const frames: string[][] = [];
+    let ended = false;
+    const settled = handle.result().then(
+      (result: DeploymentResult) => ({ result, error: undefined }),
+      (error: unknown) => ({ result: undefined, error }),
+    );
+    void settled.then(() => (ended = true));
+    while (!ended) {
+      const status = await handle.query(statusQuery).catch(() => undefined);
+      const lines = status ? stageLines(status.stages, status.instances) : [];
+      if (lines.length > 0 && lines.join('\n') !== frames.at(-1)?.join('\n')) frames.push(lines);
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 250))]);
+    }
+    return { handle, ...(await settled), frames, status: await handle.query(statusQuery) };
+  }
+
+  /** Wave 2 never started before wave 1 was done (checked on every status seen while it ran). */
+  function assertWaveOrder(frames: string[][]) {
+    const started = frames.findIndex((f) => !f[1]?.startsWith('wave 2 pending'));
+    assert.ok(started > 0, `wave 2 started: ${frames.map((f) => f.join(' | ')).join('\n')}`);
+    assert.match(frames[started]?.[0] ?? '', /^wave 1 done: eu 2\/2 updated \(succeeded, batch 2\/2\)$/);
+    assert.ok(
+      frames.slice(0, started).some((f) => f[0]?.startsWith('wave 1 baking:')),
+      'wave 1 baked before wave 2 started',
+    );
+  }
+
   const waveStates = (status: DeploymentStatus) =>
     status.stages?.stages.map((s) => [s.name, s.state, s.parts.map((p) => `${p.name}:${p.phase}`)]);
 
   it('a good version rolls wave 1 (eu) then wave 2 (us), each region a child on its own hosts, every instance on it, 0 failed requests', async (t) => {
-    const { outcome, failed, total } = await underLoad(async () => {
-      const handle = await deployInWaves('2.0.0');
-      const result = await handle.result();
-      return { handle, result, status: await handle.query(statusQuery) };
-    });
-    const { handle, result, status } = outcome;
-    assert.equal(result.phase, 'succeeded', JSON.stringify(result));
+    const { outcome, failed, total } = await underLoad(() => deployWatched('2.0.0'));
+    const { handle, result, frames, status } = outcome;
+    t.diagnostic(`wave lines seen while it ran:\n${frames.map((f) => f.join(' | ')).join('\n')}`);
+    assert.equal(result?.phase, 'succeeded', JSON.stringify(outcome.error ?? result));
+    assertWaveOrder(frames);
+    // Each region's progress shows while it runs: the children report after each batch.
+    const seen = frames.flat();
+    assert.ok(seen.includes('wave 1 deploying: eu 1/2 updated (deploying, batch 1/2)'), seen.join('\n'));
+    assert.ok(seen.includes('wave 2 deploying: us 1/2 updated (deploying, batch 1/2)'), seen.join('\n'));
     assert.deepEqual(waveStates(status), [
       ['wave 1', 'done', ['eu:succeeded']],
       ['wave 2', 'done', ['us:succeeded']],
@@ -156,14 +193,11 @@ describe('waves of regions on real hosts', () => {
   });
 
   it('a version bad in wave 2 stops there, us restores itself, and wave 1 (eu) is rolled back (the default), 0 failed requests', async (t) => {
-    const { outcome, failed, total } = await underLoad(async () => {
-      const handle = await deployInWaves('3.0.0');
-      const result = await handle.result();
-      return { result, status: await handle.query(statusQuery) };
-    });
-    const { result, status } = outcome;
-    assert.equal(result.phase, 'rolled-back', JSON.stringify(result));
-    assert.match(result.reason ?? '', /wave 2 failed: us rolled-back/);
+    const { outcome, failed, total } = await underLoad(() => deployWatched('3.0.0'));
+    const { result, frames, status } = outcome;
+    assert.equal(result?.phase, 'rolled-back', JSON.stringify(outcome.error ?? result));
+    assert.match(result.reason ?? '', /wave 2 failed: us rolled-back \(api-h2-1: .*3\.0\.0.*readiness answered 503\)/);
+    assertWaveOrder(frames);
     assert.deepEqual(waveStates(status), [
       ['wave 1', 'restored', ['eu:rolled-back']],
       ['wave 2', 'failed', ['us:rolled-back']],
@@ -179,20 +213,14 @@ describe('waves of regions on real hosts', () => {
     });
     await assertEveryServerServes('after the rollback');
     assert.equal(failed, 0, 'failed requests');
-    t.diagnostic(`bad version, default policy: ${total} requests, 0 failed; ${result.reason}`);
+    t.diagnostic(`bad version, default policy: ${total} requests, 0 failed; ${result.reason ?? ''}`);
   });
 
   it('with onFailure keep-finished, the same bad version leaves eu on it and us restored, and fails saying so', async (t) => {
-    const { outcome, failed, total } = await underLoad(async () => {
-      const handle = await deployInWaves('3.0.0', { onFailure: 'keep-finished' });
-      const error = await handle.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      return { error, status: await handle.query(statusQuery) };
-    });
-    const { error, status } = outcome;
-    assert.ok(error instanceof WorkflowFailedError, `failed, not ${String(error)}`);
+    const { outcome, failed, total } = await underLoad(() => deployWatched('3.0.0', { onFailure: 'keep-finished' }));
+    const { error, frames, status } = outcome;
+    assert.ok(error instanceof WorkflowFailedError, `failed, not ${JSON.stringify(outcome.result)}`);
+    assertWaveOrder(frames);
     assert.match(error.cause?.message ?? '', /wave 2 failed: us rolled-back/);
     assert.match(error.cause?.message ?? '', /the finished eu keep 3\.0\.0 \(onFailure: keep-finished\)/);
     assert.deepEqual(waveStates(status), [
