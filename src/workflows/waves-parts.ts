@@ -137,6 +137,9 @@ export async function runStage(
     ),
   );
   const running = new Set(handles.map((h) => h.workflowId));
+  // Started: a child begins by validating its region; its reports after each batch take over from here.
+  for (const h of handles) state.status = withPartPhase(state.status, h.workflowId, 'validating');
+  publish(state);
   const outcomes = Promise.all(
     handles.map(async (handle, i): Promise<PartOutcome> => {
       const part = stage.parts[i] as StagePart;

@@ -148,6 +148,8 @@ describe('waves of regions on real hosts', () => {
     const seen = frames.flat();
     assert.ok(seen.includes('wave 1 deploying: eu 1/2 updated (deploying, batch 1/2)'), seen.join('\n'));
     assert.ok(seen.includes('wave 2 deploying: us 1/2 updated (deploying, batch 1/2)'), seen.join('\n'));
+    // A region whose child has started is never shown as pending.
+    assert.ok(!seen.some((l) => /deploying: (eu|us) \d\/2 updated \(pending/.test(l)), seen.join('\n'));
     assert.deepEqual(waveStates(status), [
       ['wave 1', 'done', ['eu:succeeded']],
       ['wave 2', 'done', ['us:succeeded']],
@@ -182,6 +184,12 @@ describe('waves of regions on real hosts', () => {
     assert.equal(failed, 0, 'failed requests');
     assert.ok(total > 100, `requests served: ${total}`);
 
+    // The Web UI's current details (the workflow's metadata query) show them too.
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(
+      metadata.currentDetails ?? '',
+      /wave 1 done: eu 2\/2 updated[^\n]*\n[^\n]*wave 2 done: us 2\/2 updated/,
+    );
     // `zerodown status` shows the waves and each region's progress.
     const cli = await runCli(['status', h.service, '--address', h.temporalAddress], { timeoutMs: 300_000 });
     assert.equal(cli.code, 0, cli.stderr);
@@ -198,6 +206,7 @@ describe('waves of regions on real hosts', () => {
     assert.equal(result?.phase, 'rolled-back', JSON.stringify(outcome.error ?? result));
     assert.match(result.reason ?? '', /wave 2 failed: us rolled-back \(api-h2-1: .*3\.0\.0.*readiness answered 503\)/);
     assertWaveOrder(frames);
+    t.diagnostic(`wave lines seen while it ran:\n${frames.map((f) => f.join(' | ')).join('\n')}`);
     assert.deepEqual(waveStates(status), [
       ['wave 1', 'restored', ['eu:rolled-back']],
       ['wave 2', 'failed', ['us:rolled-back']],
@@ -221,6 +230,7 @@ describe('waves of regions on real hosts', () => {
     const { error, frames, status } = outcome;
     assert.ok(error instanceof WorkflowFailedError, `failed, not ${JSON.stringify(outcome.result)}`);
     assertWaveOrder(frames);
+    t.diagnostic(`wave lines seen while it ran:\n${frames.map((f) => f.join(' | ')).join('\n')}`);
     assert.match(error.cause?.message ?? '', /wave 2 failed: us rolled-back/);
     assert.match(error.cause?.message ?? '', /the finished eu keep 3\.0\.0 \(onFailure: keep-finished\)/);
     assert.deepEqual(waveStates(status), [
