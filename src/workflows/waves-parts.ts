@@ -200,7 +200,12 @@ export async function restoreParts(
   for (const { stage, part } of [...finished].reverse()) {
     const workflowId = partWorkflowId(parentId, stage, part.name, true);
     state.step(`restoring ${part.name} to ${previous}`);
-    state.status = withPartPhase(state.status, partWorkflowId(parentId, stage, part.name), 'rolling-back', workflowId);
+    state.status = withPartPhase(
+      withStageState(state.status, stage, 'restoring'),
+      partWorkflowId(parentId, stage, part.name),
+      'rolling-back',
+      workflowId,
+    );
     publish(state);
     try {
       const result = await executeChild(rollingDeployment, {

@@ -212,6 +212,15 @@ describe('waves of regions on real hosts', () => {
       ['wave 2', 'failed', ['us:rolled-back']],
     ]);
     assert.ok(status.stages?.stages[0]?.parts[0]?.restoreWorkflowId, 'eu was restored by a child of its own');
+    // While eu was restored, its wave said so; at the end each region says what happened to its instances.
+    assert.ok(
+      frames.some((f) => f[0]?.startsWith('wave 1 restoring: eu') && f[1]?.startsWith('wave 2 failed: us')),
+      frames.map((f) => f.join(' | ')).join('\n'),
+    );
+    assert.deepEqual(stageLines(status.stages, status.instances), [
+      'wave 1 restored: eu 0/2 updated, 2 restored (rolled-back, batch 2/2)',
+      'wave 2 failed: us 0/2 updated, 1 restored (rolled-back, batch 0/2)',
+    ]);
     assert.equal(status.previousVersion, '2.0.0');
     // Every instance ends on the version it ran before: eu restored by the parent, us by its own rollback.
     assert.deepEqual(await versions(), {
