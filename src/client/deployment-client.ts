@@ -18,6 +18,7 @@ import { serviceName } from '../domain/names.ts';
 import { phaseKey, versionKey } from '../domain/search-attributes.ts';
 import type { DeploymentStatus, Phase } from '../domain/status.ts';
 import { statusQuery } from '../workflows/messages.ts';
+import { stagesOfResult } from '../domain/waves-status.ts';
 import type { DeploymentResult, rollingDeployment } from '../workflows/rolling-deployment.ts';
 import { type ConnectionSettings, connectClient, connectionSettingsFrom } from '../temporal/connection.ts';
 
@@ -224,6 +225,8 @@ function statusFromResult(result: DeploymentResult, description: WorkflowExecuti
     startedAt,
     finishedAt: startedAt + result.wallMs,
     events: [],
+    // A staged deployment's result carries its waves or segments (docs/waves.md).
+    ...stagesOfResult(result),
   };
 }
 

@@ -6,7 +6,8 @@ import { type StagedDeployment, partSpec, partWorkflowId } from './waves.ts';
  * parent's status beside the instances, and the pure functions that change it.
  */
 
-export type StageState = 'pending' | 'deploying' | 'checking' | 'baking' | 'done' | 'failed' | 'restored' | 'kept';
+export type StageState =
+  'pending' | 'deploying' | 'checking' | 'baking' | 'done' | 'failed' | 'restoring' | 'restored' | 'kept';
 
 /** One part (a region, or a segment) and how far its child rolling deployment got. */
 export interface PartStatus {
@@ -43,6 +44,17 @@ export interface PartProgress {
   previousVersion: string | undefined;
   pauseRequestedBy?: string;
   instances: InstanceStatus[];
+}
+
+/**
+ * The stages a finished staged deployment returned with its result (`{ stages }`), so that a
+ * finished run's status still shows its waves; nothing for any other result. The result comes
+ * back from Temporal: only an object shaped as stages is taken.
+ */
+export function stagesOfResult(result: unknown): { stages?: StagesStatus } {
+  const stages = (result as { stages?: Partial<StagesStatus> } | undefined)?.stages;
+  if (!stages || !Array.isArray(stages.stages) || (stages.kind !== 'waves' && stages.kind !== 'segments')) return {};
+  return { stages: stages as StagesStatus };
 }
 
 export function initialStages(input: StagedDeployment, parentId: string): StagesStatus {
@@ -85,8 +97,18 @@ export function withInstancesOf(status: DeploymentStatus, instances: readonly In
   return { ...status, instances: status.instances.map((i) => byName.get(i.instance) ?? i) };
 }
 
-/** A part's report: its phase and batch, its changed instances, and the previous version it found. */
+/**
+ * A part's report: its phase and batch, its changed instances, and the previous version it found.
+ * A report from the child that restores a part (a rolling deployment of the previous version)
+ * counts its instances as restored, not updated, and leaves the part's own phase and batch alone.
+ */
 export function withPartProgress(status: DeploymentStatus, progress: PartProgress): DeploymentStatus {
+  const restoring = status.stages?.stages.some((s) => s.parts.some((p) => p.restoreWorkflowId === progress.workflowId));
+  if (restoring)
+    return withInstancesOf(
+      status,
+      progress.instances.map((i) => (i.state === 'updated' ? { ...i, state: 'restored' as const } : i)),
+    );
   const next = withPart(withInstancesOf(status, progress.instances), progress.workflowId, {
     phase: progress.phase,
     batch: progress.batch,
@@ -119,13 +141,18 @@ export function withStageState(status: DeploymentStatus, stage: number, state: S
   };
 }
 
-/** One line per stage for the status, the live view and the Web UI: `wave 1 done: eu 3/3 succeeded`. */
+/**
+ * One line per stage for the status, the live view and the Web UI:
+ * `wave 1 done: eu 3/3 updated (succeeded, batch 3/3)`, `wave 1 restored: eu 0/3 updated, 3 restored (…)`.
+ */
 export function stageLines(stages: StagesStatus | undefined, instances: readonly InstanceStatus[]): string[] {
   if (!stages) return [];
   return stages.stages.map((stage) => {
     const parts = stage.parts.map((p) => {
-      const updated = instances.filter((i) => p.instances.includes(i.instance) && i.state === 'updated').length;
-      return `${p.name} ${updated}/${p.instances.length} updated (${p.phase}${p.batches ? `, batch ${p.batch}/${p.batches}` : ''})`;
+      const mine = instances.filter((i) => p.instances.includes(i.instance));
+      const updated = mine.filter((i) => i.state === 'updated').length;
+      const restored = mine.filter((i) => i.state === 'restored').length;
+      return `${p.name} ${updated}/${p.instances.length} updated${restored ? `, ${restored} restored` : ''} (${p.phase}${p.batches ? `, batch ${p.batch}/${p.batches}` : ''})`;
     });
     return `${stage.name} ${stage.state}: ${parts.join('; ')}`;
   });

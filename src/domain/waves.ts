@@ -29,6 +29,8 @@ export const wavesConfig = z
   })
   .strict();
 export type WavesConfig = z.infer<typeof wavesConfig>;
+/** The waves as written in a fleet file, before the defaults are filled in. */
+export type WavesConfigInput = z.input<typeof wavesConfig>;
 
 /** The fleet file's mistakes in a service's waves, as `path: message` issues under the service. */
 export function waveIssues(service: {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { generateKeyPair } from '../artifacts/keys.ts';
 import { ZerodownError } from '../domain/errors.ts';
 import { projectRoot } from '../paths.ts';
+import type { WavesConfigInput } from '../domain/waves.ts';
 import { type LoadedFleet, loadFleetFile } from './fleet-file.ts';
 import {
   type HostsLayout,
@@ -41,6 +42,8 @@ export interface HostsFleetOptions {
   frontendPort?: number;
   /** Health check interval of HAProxy (ms). */
   checkIntervalMs?: number;
+  /** The service's regions and waves (docs/waves.md), written into the fleet file as given. */
+  waves?: WavesConfigInput | undefined;
 }
 
 export interface HostsFleet {
@@ -66,7 +69,9 @@ export function hostsFleetFile(
     instancesPerHost,
     frontendPort,
     checkIntervalMs,
-  }: Required<Pick<HostsFleetOptions, 'service' | 'instancesPerHost' | 'frontendPort' | 'checkIntervalMs'>>,
+    waves,
+  }: Required<Pick<HostsFleetOptions, 'service' | 'instancesPerHost' | 'frontendPort' | 'checkIntervalMs'>> &
+    Pick<HostsFleetOptions, 'waves'>,
 ): string {
   const lb = layout.loadBalancer.address;
   return [
@@ -81,6 +86,8 @@ export function hostsFleetFile(
     `    frontend: { address: ${lb}, port: ${frontendPort} }`,
     `    health: { checkIntervalMs: ${checkIntervalMs}, rise: 2, fall: 2 }`,
     '    drainTimeoutSeconds: 10',
+    // YAML reads JSON: the waves as given, checked like any fleet file's when it is loaded.
+    ...(waves ? [`    waves: ${JSON.stringify(waves)}`] : []),
     '    instances:',
     ...layout.hosts.flatMap((host) =>
       Array.from(
@@ -109,10 +116,14 @@ export async function hostsUp(options: HostsFleetOptions): Promise<HostsFleet> {
     taskQueue = 'zerodown',
     frontendPort = 8080,
     checkIntervalMs = 200,
+    waves,
   } = options;
   await mkdir(path.join(dir, 'logs'), { recursive: true });
   const fleetFile = path.join(dir, 'fleet.yaml');
-  await writeFile(fleetFile, hostsFleetFile(layout, { service, instancesPerHost, frontendPort, checkIntervalMs }));
+  await writeFile(
+    fleetFile,
+    hostsFleetFile(layout, { service, instancesPerHost, frontendPort, checkIntervalMs, waves }),
+  );
   const fleet = await loadFleetFile(fleetFile, {});
   try {
     await networkUp(layout);

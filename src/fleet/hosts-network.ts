@@ -146,9 +146,19 @@ export async function networkDown(layout: HostsLayout, graceMs = 3000): Promise<
   }
   for (const host of hosts) {
     if (await exists('netns', host.namespace)) await ip('netns', 'del', host.namespace);
-    if (await exists('link', host.link)) await ip('link', 'del', host.link);
+    // The kernel removes a deleted namespace's veth pair in the background: the root end can
+    // still be listed here and be gone a moment later, which is the same end state.
+    if (await exists('link', host.link)) await deleteLinkIfPresent(host.link);
   }
-  if (await exists('link', layout.bridge)) await ip('link', 'del', layout.bridge);
+  if (await exists('link', layout.bridge)) await deleteLinkIfPresent(layout.bridge);
+}
+
+async function deleteLinkIfPresent(link: string): Promise<void> {
+  try {
+    await ip('link', 'del', link);
+  } catch (error) {
+    if (!String((error as { stderr?: unknown }).stderr).includes('Cannot find device')) throw error;
+  }
 }
 
 async function anyPids(hosts: TestHost[]): Promise<boolean> {

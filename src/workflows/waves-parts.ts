@@ -137,6 +137,9 @@ export async function runStage(
     ),
   );
   const running = new Set(handles.map((h) => h.workflowId));
+  // Started: a child begins by validating its region; its reports after each batch take over from here.
+  for (const h of handles) state.status = withPartPhase(state.status, h.workflowId, 'validating');
+  publish(state);
   const outcomes = Promise.all(
     handles.map(async (handle, i): Promise<PartOutcome> => {
       const part = stage.parts[i] as StagePart;
@@ -197,7 +200,12 @@ export async function restoreParts(
   for (const { stage, part } of [...finished].reverse()) {
     const workflowId = partWorkflowId(parentId, stage, part.name, true);
     state.step(`restoring ${part.name} to ${previous}`);
-    state.status = withPartPhase(state.status, partWorkflowId(parentId, stage, part.name), 'rolling-back', workflowId);
+    state.status = withPartPhase(
+      withStageState(state.status, stage, 'restoring'),
+      partWorkflowId(parentId, stage, part.name),
+      'rolling-back',
+      workflowId,
+    );
     publish(state);
     try {
       const result = await executeChild(rollingDeployment, {

@@ -17,7 +17,7 @@ import {
 } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { type StagedDeployment, type StagedDeploymentInput, stagedDeploymentInput } from '../domain/waves.ts';
-import { initialStages, withStageState } from '../domain/waves-status.ts';
+import { type StagesStatus, initialStages, withStageState } from '../domain/waves-status.ts';
 import { failureMessage, validationFailure } from './failures.ts';
 import { fleetProblem } from './fleet-watch.ts';
 import { approved, loadGovernance } from './governance.ts';
@@ -29,6 +29,11 @@ import { ownsItsWork } from './role-steps.ts';
 import { DeploymentState } from './state.ts';
 import { type PartOutcome, Steering, publish, restoreParts, runStage } from './waves-parts.ts';
 
+/** What a staged deployment returns beyond a rolling deployment's result. */
+export interface StagesResult {
+  stages?: StagesStatus;
+}
+
 /**
  * A deployment in stages (docs/waves.md, docs/scale.md): waves of regions, or the segments of a
  * big fleet. Each stage's parts run as child rolling deployments at once; the parent keeps the
@@ -37,7 +42,7 @@ import { type PartOutcome, Steering, publish, restoreParts, runStage } from './w
  * stage fails it starts no later stage and, unless told to keep them, restores the finished
  * parts, the last first. A new workflow type: deployments recorded before it replay unchanged.
  */
-export async function stagedDeployment(raw: StagedDeploymentInput): Promise<DeploymentResult> {
+export async function stagedDeployment(raw: StagedDeploymentInput): Promise<DeploymentResult & StagesResult> {
   const parsed = stagedDeploymentInput.safeParse(raw);
   if (!parsed.success)
     throw ApplicationFailure.nonRetryable(
@@ -69,7 +74,15 @@ export async function stagedDeployment(raw: StagedDeploymentInput): Promise<Depl
   }
   if (state.rollbackOrAbortRequested) return await stop(input, state, finished);
   state.phase('succeeded', `every instance runs ${spec.version} (${input.stages.length} ${input.kind})`);
-  return await finish(spec, state);
+  return withStages(await finish(spec, state), state);
+}
+
+/**
+ * The result with the stages in it: once the run is closed, `zerodown status` renders it from the
+ * result, and the waves must still show (a failed run carries its whole status already).
+ */
+function withStages(result: DeploymentResult, state: DeploymentState): DeploymentResult & StagesResult {
+  return { ...result, ...(state.status.stages ? { stages: state.status.stages } : {}) };
 }
 
 /** The stages in order; returns why one failed, or undefined when every one is done (or a stop was asked). */
@@ -201,7 +214,7 @@ async function stop(input: StagedDeployment, state: DeploymentState, finished: P
     if (problem) return await fail(spec, state, `rollback failed: ${problem}`);
     const aborted = Boolean(state.status.abort);
     state.phase(aborted ? 'aborted' : 'rolled-back', `${aborted ? 'aborted' : 'rolled back'}: ${reason}`);
-    return await finish(spec, state);
+    return withStages(await finish(spec, state), state);
   });
 }
 

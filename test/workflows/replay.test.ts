@@ -8,7 +8,8 @@ import { workflowBundle } from '../helpers/temporal.ts';
 
 /**
  * Recorded histories of real deployments (normal, paused and resumed, rolled back by itself and
- * by an operator) replayed against the current workflow code: a change that would break running
+ * by an operator, and a staged deployment in waves whose wave 2 failed, with its failing region)
+ * replayed against the current workflow code: a change that would break running
  * deployments fails here. Record a new generation with ZERODOWN_RECORD_HISTORIES=<date> npm test -- test/workflows
  * (older generations stay: they are the deployments that were running when the code changed).
  */
@@ -27,9 +28,13 @@ describe('replay', () => {
 
   for (const file of files) {
     it(`replays ${file} against the current workflow code without non-determinism`, async () => {
-      const history = JSON.parse(readFileSync(path.join(historiesDir, file), 'utf8')) as { events: unknown[] };
+      const history = JSON.parse(readFileSync(path.join(historiesDir, file), 'utf8')) as {
+        events: { workflowExecutionStartedEventAttributes?: { workflowId?: string } }[];
+      };
       assert.ok(history.events.length > 20, 'a real deployment history');
-      await Worker.runReplayHistory({ workflowBundle: workflowBundle(), replayName: file }, history, `replay-${file}`);
+      // The run's own id where the history has it: a staged deployment names its children after it.
+      const workflowId = history.events[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? `replay-${file}`;
+      await Worker.runReplayHistory({ workflowBundle: workflowBundle(), replayName: file }, history, workflowId);
     });
   }
 });

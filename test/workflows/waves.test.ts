@@ -8,6 +8,7 @@ import { statusQuery, updates } from '../../src/workflows/messages.ts';
 import { waitForStatus } from '../helpers/deployment.ts';
 import type { FakeFleet } from '../helpers/fake-fleet.ts';
 import { changes } from '../helpers/fast-workflow.ts';
+import { recordHistory } from '../helpers/histories.ts';
 import { type StagedHarness, historyLengths, startStagedHarness } from './waves-harness.ts';
 
 /**
@@ -81,6 +82,9 @@ describe('waves of regions (fast, fake activities)', () => {
     fleet.instances.forEach((i, k) => k % 3 === 2 && us.add(i.name));
     const handle = await h.start(planWaves(h.spec(fleet, 3, { version: '2.0.0' }), twoWaves()));
     const result = await handle.result();
+    // Replay fixtures (test/workflows/replay.test.ts): the parent, and the region that failed and restored itself.
+    await recordHistory(handle, 'staged-wave-2-fails');
+    await recordHistory(h.client.workflow.getHandle(`${handle.workflowId}/stage-2-us`), 'staged-part-rolls-back');
     assert.equal(result.phase, 'rolled-back');
     assert.match(result.reason ?? '', /wave 2 failed: us rolled-back/);
     assert.deepEqual(
