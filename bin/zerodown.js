@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the compiled CLI in dist/ (npm run build, run by scripts/setup.sh) while it is newer than every
+// Runs the compiled, bundled CLI in dist/cli/ (npm run build, run by scripts/setup.sh) while it is newer than every
 // source file: it starts without compiling anything. Otherwise, and with ZERODOWN_FROM_SOURCE=1, it runs
 // the TypeScript sources through tsx, so an edit is never run stale and a checkout works without a build.
 import { readdirSync, statSync } from 'node:fs';
@@ -21,8 +21,15 @@ function compiledIsCurrent() {
   return true;
 }
 
+/**
+ * Commands that run a Temporal worker in this process load the per-file tsc output instead of the bundle:
+ * the SDK's worker package stays outside the bundle (scripts/bundle-cli.mjs) and loads its own
+ * @temporalio/client, which would then be loaded twice. Every other command starts from the bundle.
+ */
+const runsWorker = new Set(['worker', 'demo']);
+
 if (process.env.ZERODOWN_FROM_SOURCE !== '1' && compiledIsCurrent()) {
-  await import('../dist/client/main.js');
+  await import(runsWorker.has(process.argv[2] ?? '') ? '../dist/client/main.js' : '../dist/cli/main.js');
 } else {
   const { register } = await import('tsx/esm/api');
   register();
