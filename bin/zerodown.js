@@ -21,15 +21,8 @@ function compiledIsCurrent() {
   return true;
 }
 
-/**
- * Commands that run a Temporal worker in this process load the per-file tsc output instead of the bundle:
- * the SDK's worker package stays outside the bundle (scripts/bundle-cli.mjs) and loads its own
- * @temporalio/client, which would then be loaded twice. Every other command starts from the bundle.
- */
-const runsWorker = new Set(['worker', 'demo']);
-
 if (process.env.ZERODOWN_FROM_SOURCE !== '1' && compiledIsCurrent()) {
-  await import(runsWorker.has(process.argv[2] ?? '') ? '../dist/client/main.js' : '../dist/cli/main.js');
+  await import('../dist/cli/main.js');
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -1,24 +1,31 @@
 // Bundles the CLI (src/client/main.ts) with esbuild into dist/cli/, run by scripts/build.mjs after tsc.
-// Why: `zerodown status` spent most of its start loading modules one by one — @temporalio/client alone is
-// hundreds of files (gRPC, protobuf), each resolved, read and, where CommonJS meets ESM, lexed for its
-// exports. A few bundled files load in a fraction of that. Commands stay lazy: each command file is a
-// chunk of its own (code splitting), loaded only by the command that needs it (src/client/command-index.ts).
+// Why: the CLI and the worker spent most of their start loading modules one by one — the Temporal SDK alone
+// is hundreds of files (gRPC, protobuf, the worker), each resolved, read and, where CommonJS meets ESM,
+// lexed for its exports. A few bundled files load in a fraction of that: `zerodown status` answers sooner,
+// and a worker restarted after a crash polls sooner (crash recovery, src/workflows/proxies.ts). Commands
+// stay lazy: each command file is a chunk of its own (code splitting), loaded only by the command that
+// needs it (src/client/command-index.ts).
 //
-// What stays outside the bundle, loaded from node_modules as before: every package not listed in
-// `bundled` below — above all @temporalio/worker and @temporalio/activity (a native module, webpack, and
-// the activity context, which must be the very module instance the worker runs activities with), and
-// packages that read their own files at run time (pino's transports, BullMQ's Lua scripts, libpg-query's
-// wasm). Packages that a bundled package imports are bundled with it.
+// The Temporal SDK is bundled whole, worker included, so that one process has one copy of each of its
+// packages (the activity context and the failure classes are shared between them). Left in node_modules:
+// webpack and its loaders (the worker only loads them to build a workflow bundle, which the build does
+// beforehand), and every package our own code imports that is not listed in `bundled` below — those
+// that read their own files at run time among them (pino's transports, BullMQ's Lua scripts,
+// libpg-query's wasm). Packages that a bundled package imports are bundled with it.
 import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as esbuild from 'esbuild';
 
-/** Pure-JavaScript packages the CLI's commands load at start; bundling them is what saves the time. */
+/** Packages the CLI's commands and the worker load at start; bundling them is what saves the time. */
 const bundled = new Set([
   '@temporalio/client',
   '@temporalio/common',
   '@temporalio/proto',
   '@temporalio/workflow',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  '@temporalio/core-bridge',
   'commander',
   'zod',
   'yaml',
@@ -54,6 +61,37 @@ function keepModuleLocations(src, dist, outdir) {
   };
 }
 
+/**
+ * What the SDK's worker loads only to build a workflow bundle (never at run time here: the build
+ * prebuilds it, src/worker.ts): left in node_modules, and webpack's own loaders with it.
+ */
+const bundlerOnly = new Set(['webpack', 'memfs', 'unionfs', 'swc-loader', 'source-map-loader', '@swc/core']);
+
+/**
+ * The SDK's worker and native bridge find files beside themselves (`require.resolve('./…')`,
+ * `__dirname`): the workflow thread's script, the native library. Pointed at node_modules, where they are.
+ */
+function keepPackageFileLocations() {
+  const owners = /[\\/]node_modules[\\/]@temporalio[\\/](worker|core-bridge)[\\/].*\.js$/;
+  return {
+    name: 'keep-package-file-locations',
+    setup(build) {
+      build.onLoad({ filter: owners }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        const dir = path.dirname(args.path);
+        const contents = text
+          .replace(
+            /require\.resolve\((['"])(\.{1,2}\/[^'"]+)\1\)/g,
+            (_, _q, rel) => `require.resolve(${JSON.stringify(path.join(dir, rel))})`,
+          )
+          .replaceAll('__dirname', JSON.stringify(dir))
+          .replaceAll('__filename', JSON.stringify(args.path));
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
 /** Bare imports from zerodown's own code: bundled when listed, else left to node_modules. */
 function onlyListedPackages(src) {
   return {
@@ -61,6 +99,7 @@ function onlyListedPackages(src) {
     setup(build) {
       build.onResolve({ filter: /^[^./]/ }, (args) => {
         if (args.path.startsWith('node:')) return { path: args.path, external: true };
+        if (bundlerOnly.has(packageName(args.path))) return { path: args.path, external: true };
         const fromOwnCode = args.importer.startsWith(src + path.sep);
         if (fromOwnCode && !bundled.has(packageName(args.path))) return { path: args.path, external: true };
         return undefined;
@@ -74,6 +113,8 @@ export async function bundleCli(root) {
   const src = path.join(root, 'src');
   const dist = path.join(root, 'dist');
   const outdir = path.join(dist, 'cli');
+  // Chunk names carry a hash: a clean folder, so no stale chunk lingers.
+  rmSync(outdir, { recursive: true, force: true });
   const result = await esbuild.build({
     entryPoints: { main: path.join(src, 'client', 'main.ts') },
     outdir,
@@ -87,7 +128,7 @@ export async function bundleCli(root) {
     banner: {
       js: "import { createRequire as __zerodownRequire } from 'node:module';\nconst require = __zerodownRequire(import.meta.url);",
     },
-    plugins: [onlyListedPackages(src), keepModuleLocations(src, dist, outdir)],
+    plugins: [onlyListedPackages(src), keepModuleLocations(src, dist, outdir), keepPackageFileLocations()],
     logLevel: 'warning',
     metafile: true,
   });
