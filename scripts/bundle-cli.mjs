@@ -108,11 +108,13 @@ function onlyListedPackages(src) {
   };
 }
 
-/** Writes dist/cli/main.js and its chunks; returns how many files it wrote. */
-export async function bundleCli(root) {
+/**
+ * Writes dist/cli/main.js and its chunks (or into `outdir`, for a test: its files then do not find the
+ * files beside dist/ they need); returns esbuild's metafile: every output, its inputs and its imports.
+ */
+export async function bundleCli(root, outdir = path.join(root, 'dist', 'cli')) {
   const src = path.join(root, 'src');
   const dist = path.join(root, 'dist');
-  const outdir = path.join(dist, 'cli');
   // Chunk names carry a hash: a clean folder, so no stale chunk lingers.
   rmSync(outdir, { recursive: true, force: true });
   const result = await esbuild.build({
@@ -132,5 +134,5 @@ export async function bundleCli(root) {
     logLevel: 'warning',
     metafile: true,
   });
-  return Object.keys(result.metafile.outputs).filter((file) => file.endsWith('.js')).length;
+  return result.metafile;
 }
