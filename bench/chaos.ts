@@ -7,6 +7,7 @@
 // from the history how long the interrupted step took to run again.
 // Run: npm run chaos [-- kills [restartEvery]]   → bench/results/chaos.json (restartEvery: 20 by default)
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../src/paths.ts';
 import { createTestFleet } from '../test/helpers/local-fleet.ts';
@@ -27,6 +28,8 @@ import { p50 } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 
 const kills = Math.max(1, Number(process.argv[2] ?? 20));
+/** The machine's load average (1, 5, 15 min) at the start: the timings depend on it (2 cores, shared). */
+const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
 const restartEvery = Math.max(1, Number(process.argv[3] ?? 20));
 const temporal = await startBenchTemporal();
 const fleet = await createTestFleet({
@@ -110,6 +113,7 @@ try {
     keys.reduce<Record<string, number>>((counts, key) => ({ ...counts, [key]: (counts[key] ?? 0) + 1 }), {});
   const summary = {
     recordedAt: new Date().toISOString(),
+    loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
     runs: chaosRuns.length,
     calibrationRuns: records.length - chaosRuns.length,
     workerKills: workerKills.length,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the compiled CLI in dist/ (npm run build, run by scripts/setup.sh) while it is newer than every
+// Runs the compiled, bundled CLI in dist/cli/ (npm run build, run by scripts/setup.sh) while it is newer than every
 // source file: it starts without compiling anything. Otherwise, and with ZERODOWN_FROM_SOURCE=1, it runs
 // the TypeScript sources through tsx, so an edit is never run stale and a checkout works without a build.
 import { readdirSync, statSync } from 'node:fs';
@@ -22,7 +22,7 @@ function compiledIsCurrent() {
 }
 
 if (process.env.ZERODOWN_FROM_SOURCE !== '1' && compiledIsCurrent()) {
-  await import('../dist/client/main.js');
+  await import('../dist/cli/main.js');
 } else {
   const { register } = await import('tsx/esm/api');
   register();

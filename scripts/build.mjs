@@ -1,4 +1,5 @@
-// Compiles src/ into dist/ for the installed CLI and the worker (run by scripts/setup.sh; `npm run build`).
+// Compiles src/ into dist/ for the installed CLI and the worker (run by scripts/setup.sh; `npm run build`),
+// then bundles the CLI into dist/cli/ (scripts/bundle-cli.mjs).
 // Development and tests keep running the sources through tsx; bin/zerodown.js picks dist/ only while it is
 // newer than every source file. dist/ is git-ignored.
 import { spawnSync } from 'node:child_process';
@@ -47,6 +48,10 @@ const bundle = await bundleWorkflowCode({
   logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
 });
 writeFileSync(path.join(dist, 'workflow-bundle.js'), bundle.code);
+
+// The CLI as a few bundled files (scripts/bundle-cli.mjs): bin/zerodown.js runs dist/cli/main.js.
+const { bundleCli } = await import('./bundle-cli.mjs');
+await bundleCli(root);
 
 // Written last: bin/zerodown.js uses dist/ only when this stamp is newer than every source file.
 writeFileSync(path.join(dist, '.build-stamp'), `${new Date().toISOString()}\n`);

@@ -57,14 +57,15 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowsPath' | 'workflowB
 /**
  * Worker settings that bound crash recovery. A workflow task queued for a worker that was killed
  * waits on that worker's sticky queue until this timeout (10 s by default) before any other
- * worker may take it; 2 s keeps recovery within seconds, and a live worker that is merely slow
- * only loses its cache for that run. Heartbeats go out at least every 250 ms, well inside the 1.5 s
- * heartbeat timeouts of workflows/proxies.ts (by default the SDK sends them only every 80 % of
- * the timeout, too close to it on a loaded machine).
+ * worker may take it; 1 s keeps recovery within seconds, and a live worker that is merely slow
+ * (it did not poll its sticky queue within 1 s) only loses its cache for that run and replays it.
+ * Heartbeats go out at least every 200 ms, well inside the 1 s heartbeat timeouts of
+ * workflows/proxies.ts (by default the SDK sends them only every 80 % of the timeout, too close to
+ * it on a loaded machine).
  */
 export const recoveryTuning = {
-  stickyQueueScheduleToStartTimeout: '2s',
-  maxHeartbeatThrottleInterval: '250ms',
+  stickyQueueScheduleToStartTimeout: '1s',
+  maxHeartbeatThrottleInterval: '200ms',
 } satisfies Partial<WorkerOptions>;
 
 /** What a worker process serves. Workflow code comes from a path to bundle or a prebuilt bundle. */

@@ -143,6 +143,9 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
     phaseAtKill: kill.phaseAtKill === 'no answer' ? (phaseAt(events, struckAt) ?? 'no answer') : kill.phaseAtKill,
     ...recoveryFromHistory(events, struckAt),
   }));
+  // Attempts after the first: a kill's interrupted step, or else a transient error or an attempt that timed
+  // out while its worker lived (too short a timeout for this machine's load). Without chaos, this is 0.
+  const retriedActivities = events.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length;
   const ok =
     outcome === expected &&
     versions.every((v) => v === expectedVersion) &&
@@ -161,6 +164,7 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
     versions,
     notReady,
     requestsFailed: after.failed - before.failed,
+    retriedActivities,
     kills: withRecovery,
     /** The version the fleet runs afterwards, whatever happened (the next run starts from it). */
     fleetVersion: versions.every((v) => v === versions[0]) ? (versions[0] ?? ctx.current) : ctx.current,

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { createPublicClient, http } from 'viem';
+import type { Queue } from 'bullmq';
 import { unreachable } from '../domain/errors.ts';
 import { redact, withClient } from '../migrations/record.ts';
 
@@ -12,6 +10,9 @@ import { redact, withClient } from '../migrations/record.ts';
  * Redis, the scheduler's ticks in PostgreSQL, the listener's chain, and a service's storage
  * folder. Each look is bounded; an unreachable dependency is a ZerodownError of kind
  * `unreachable` naming it.
+ *
+ * BullMQ, ioredis and viem are imported when a look needs them, not when the module loads: a
+ * worker that starts again after a crash then polls sooner (src/worker.ts).
  */
 
 /** The job counts of a BullMQ queue. */
@@ -26,6 +27,7 @@ export interface QueueCounts {
 
 /** Reads a queue's job counts (BullMQ's Queue.getJobCounts), failing within `timeoutMs` when Redis is down. */
 export async function queueCounts(queue: { name: string; redisUrl: string }, timeoutMs = 2000): Promise<QueueCounts> {
+  const [{ Queue }, { Redis }] = await Promise.all([import('bullmq'), import('ioredis')]);
   const redis = new Redis(queue.redisUrl, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -83,6 +85,7 @@ export async function schedulerTicks(
 
 /** The chain's head block number, failing within `timeoutMs` when the RPC endpoint does not answer. */
 export async function chainHead(rpcUrl: string, timeoutMs = 2000): Promise<number> {
+  const { createPublicClient, http } = await import('viem');
   const client = createPublicClient({ transport: http(rpcUrl, { timeout: timeoutMs, retryCount: 0 }) });
   try {
     return Number(await client.getBlockNumber({ cacheTime: 0 }));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { type MigrationBuilder, runner } from 'node-pg-migrate';
+import type { MigrationBuilder } from 'node-pg-migrate';
 import pg from 'pg';
 import { ZerodownError, refused } from '../domain/errors.ts';
 import { contractProblem, schemaCompatibility } from './compatibility.ts';
@@ -148,6 +148,8 @@ async function runPending(
 ): Promise<string[]> {
   const errors: string[] = [];
   const units = await lintedUnits(service, version, set, pending);
+  // Imported here, not at the top: a worker (re)starting then polls without loading it (src/worker.ts).
+  const { runner } = await import('node-pg-migrate');
   try {
     await runner({
       dbClient: client,

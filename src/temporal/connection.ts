@@ -166,8 +166,9 @@ export async function connectWorker(settings: ConnectionSettings): Promise<Nativ
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   };
   // Loaded here, not at the top: every CLI command imports this file, and the worker SDK (with its
-  // native core) would add ~100 ms to each start.
-  const { NativeConnection } = await import('@temporalio/worker');
+  // native core) would add ~100 ms to each start. The package is CommonJS: its exports object is the
+  // default export, under Node and in the CLI's bundle alike (there, it is the only one).
+  const { NativeConnection } = (await import('@temporalio/worker')).default;
   try {
     return await NativeConnection.connect(options);
   } catch (error) {

@@ -21,9 +21,14 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
  * Every activity timeout and retry policy, in one place. Crash recovery is bounded by these: when
  * a worker dies mid-activity, Temporal runs the activity again only once its attempt has timed out.
  * So every activity that can take more than a moment heartbeats (every 250 ms, see
- * activities/context.ts) under a 1.5 s heartbeat timeout, and the quick ones (one runtime-API
- * command, one probe) get a 3 s start-to-close timeout: a killed step runs again within about
- * 2 s (measured in test/workflows/recovery.test.ts). The generous start-to-close timeouts of the long ones only bound a live but stuck attempt.
+ * activities/context.ts) under a 1 s heartbeat timeout, and the quick ones (one runtime-API command,
+ * one probe: milliseconds) get a 2 s start-to-close timeout. With the first retry 100 ms later, a killed
+ * step is due again about 1.1 s after the kill (at most 2.1 s for a quick one), and runs as soon as a
+ * worker polls: `npm run chaos` measures kill → step running again (bench/results/chaos.json), and
+ * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss four heartbeats in a
+ * row to lose its attempt, and a retried attempt is safe: every activity is idempotent. The generous
+ * start-to-close timeouts of the long ones only bound a live but stuck attempt. Changing these values
+ * changes the attributes of the ScheduleActivityTask commands, not the commands: replay is unaffected.
  */
 const retry: ActivityOptions['retry'] = {
   initialInterval: '100ms',
@@ -31,8 +36,8 @@ const retry: ActivityOptions['retry'] = {
   maximumInterval: '5s',
   maximumAttempts: 10,
 };
-const heartbeatTimeout = '1500ms';
-const quickTimeout = '3s';
+const heartbeatTimeout = '1s';
+const quickTimeout = '2s';
 const seconds = (n: number) => `${Math.ceil(n)}s`;
 /** Bounds installing an artifact (verifying every file's hash, or the user's install hook). */
 const installSeconds = 120;
@@ -276,7 +281,7 @@ export function verificationActivities(taskQueue: string) {
 /**
  * The canary's weights (docs/canary.md): setting and reading them is one runtime-API command; a
  * hold polls HAProxy for up to a minute and heartbeats, so a lost worker's hold is taken up again
- * within about 2 s while the weights stay where they are in HAProxy.
+ * within about 1 s while the weights stay where they are in HAProxy.
  */
 export function canaryActivities(taskQueue: string) {
   const quick = proxyActivities<CanaryActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });

@@ -1,0 +1,138 @@
+// Bundles the CLI (src/client/main.ts) with esbuild into dist/cli/, run by scripts/build.mjs after tsc.
+// Why: the CLI and the worker spent most of their start loading modules one by one — the Temporal SDK alone
+// is hundreds of files (gRPC, protobuf, the worker), each resolved, read and, where CommonJS meets ESM,
+// lexed for its exports. A few bundled files load in a fraction of that: `zerodown status` answers sooner,
+// and a worker restarted after a crash polls sooner (crash recovery, src/workflows/proxies.ts). Commands
+// stay lazy: each command file is a chunk of its own (code splitting), loaded only by the command that
+// needs it (src/client/command-index.ts).
+//
+// The Temporal SDK is bundled whole, worker included, so that one process has one copy of each of its
+// packages (the activity context and the failure classes are shared between them). Left in node_modules:
+// webpack and its loaders (the worker only loads them to build a workflow bundle, which the build does
+// beforehand), and every package our own code imports that is not listed in `bundled` below — those
+// that read their own files at run time among them (pino's transports, BullMQ's Lua scripts,
+// libpg-query's wasm). Packages that a bundled package imports are bundled with it.
+import path from 'node:path';
+import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import * as esbuild from 'esbuild';
+
+/** Packages the CLI's commands and the worker load at start; bundling them is what saves the time. */
+const bundled = new Set([
+  '@temporalio/client',
+  '@temporalio/common',
+  '@temporalio/proto',
+  '@temporalio/workflow',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  '@temporalio/core-bridge',
+  'commander',
+  'zod',
+  'yaml',
+  'semver',
+  'log-update',
+  '@noble/curves',
+  '@noble/hashes',
+]);
+
+const packageName = (specifier) => {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+};
+
+/**
+ * Code that finds files beside itself (`new URL('./sample-service/', import.meta.url)`, the workflow
+ * bundle, the command index) is pointed at its tsc-compiled twin in dist/, where those files are.
+ */
+function keepModuleLocations(src, dist, outdir) {
+  return {
+    name: 'keep-module-locations',
+    setup(build) {
+      build.onLoad({ filter: /\.ts$/ }, async (args) => {
+        if (!args.path.startsWith(src + path.sep)) return undefined;
+        const text = await readFile(args.path, 'utf8');
+        if (!text.includes('import.meta.url')) return { contents: text, loader: 'ts' };
+        const twin = path.join(dist, path.relative(src, args.path)).replace(/\.ts$/, '.js');
+        const relative = path.relative(outdir, twin).split(path.sep).join('/');
+        const here = `new URL(${JSON.stringify(relative)}, import.meta.url).href`;
+        return { contents: text.replaceAll('import.meta.url', here), loader: 'ts' };
+      });
+    },
+  };
+}
+
+/**
+ * What the SDK's worker loads only to build a workflow bundle (never at run time here: the build
+ * prebuilds it, src/worker.ts): left in node_modules, and webpack's own loaders with it.
+ */
+const bundlerOnly = new Set(['webpack', 'memfs', 'unionfs', 'swc-loader', 'source-map-loader', '@swc/core']);
+
+/**
+ * The SDK's worker and native bridge find files beside themselves (`require.resolve('./…')`,
+ * `__dirname`): the workflow thread's script, the native library. Pointed at node_modules, where they are.
+ */
+function keepPackageFileLocations() {
+  const owners = /[\\/]node_modules[\\/]@temporalio[\\/](worker|core-bridge)[\\/].*\.js$/;
+  return {
+    name: 'keep-package-file-locations',
+    setup(build) {
+      build.onLoad({ filter: owners }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        const dir = path.dirname(args.path);
+        const contents = text
+          .replace(
+            /require\.resolve\((['"])(\.{1,2}\/[^'"]+)\1\)/g,
+            (_, _q, rel) => `require.resolve(${JSON.stringify(path.join(dir, rel))})`,
+          )
+          .replaceAll('__dirname', JSON.stringify(dir))
+          .replaceAll('__filename', JSON.stringify(args.path));
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
+/** Bare imports from zerodown's own code: bundled when listed, else left to node_modules. */
+function onlyListedPackages(src) {
+  return {
+    name: 'only-listed-packages',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('node:')) return { path: args.path, external: true };
+        if (bundlerOnly.has(packageName(args.path))) return { path: args.path, external: true };
+        const fromOwnCode = args.importer.startsWith(src + path.sep);
+        if (fromOwnCode && !bundled.has(packageName(args.path))) return { path: args.path, external: true };
+        return undefined;
+      });
+    },
+  };
+}
+
+/**
+ * Writes dist/cli/main.js and its chunks (or into `outdir`, for a test: its files then do not find the
+ * files beside dist/ they need); returns esbuild's metafile: every output, its inputs and its imports.
+ */
+export async function bundleCli(root, outdir = path.join(root, 'dist', 'cli')) {
+  const src = path.join(root, 'src');
+  const dist = path.join(root, 'dist');
+  // Chunk names carry a hash: a clean folder, so no stale chunk lingers.
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await esbuild.build({
+    entryPoints: { main: path.join(src, 'client', 'main.ts') },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: true,
+    // CommonJS inside an ESM bundle still calls require() for Node's own modules.
+    banner: {
+      js: "import { createRequire as __zerodownRequire } from 'node:module';\nconst require = __zerodownRequire(import.meta.url);",
+    },
+    plugins: [onlyListedPackages(src), keepModuleLocations(src, dist, outdir), keepPackageFileLocations()],
+    logLevel: 'warning',
+    metafile: true,
+  });
+  return result.metafile;
+}
