@@ -112,10 +112,19 @@ export function createInstanceActivities(deps: ActivityDeps) {
      * mid-step is noticed within the heartbeat timeout.
      */
     async replaceOnHost(
-      input: InstanceInput & { version: string; stopTimeoutMs: number; healthTimeoutMs: number },
+      input: InstanceInput & {
+        version: string;
+        stopTimeoutMs: number;
+        healthTimeoutMs: number;
+        /**
+         * The workflow installed `version` already (beside the drain) and the install completed,
+         * so it is not repeated here. The start verifies the installed release again either way.
+         */
+        installed?: boolean;
+      },
     ): Promise<RestartResult & { healthMs: number }> {
       const { service, instance, version } = input;
-      await installArtifact({ service, instance, version });
+      if (!input.installed) await installArtifact({ service, instance, version });
       const restarted = await restartInstance(input);
       const { healthMs } = await checkInstanceHealth({ service, instance, version, timeoutMs: input.healthTimeoutMs });
       return { ...restarted, healthMs };

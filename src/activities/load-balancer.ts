@@ -45,19 +45,26 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
     /**
      * Drain and wait until idle, in one activity: the two always run together, so this saves a
      * Temporal round trip per instance. Idempotent: draining a drained server is a no-op, and a
-     * retry simply waits for idle again.
+     * retry simply waits for idle again. With `holdChecks`, the server's checks are also held
+     * failing from the drain on (docs/haproxy.md): its health is down and its checks run at the
+     * fast down interval until `readmitInstance` releases them, so re-admission does not wait for
+     * the steady check schedule. In-flight requests still finish; only the drain is a promise to
+     * clients, the health is not.
      */
     async takeOutOfRotation({
       service,
       instance,
       timeoutMs,
-    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      holdChecks = false,
+    }: InstanceInput & { timeoutMs: number; holdChecks?: boolean }): Promise<{ waitedMs: number }> {
       instanceContext(deps, service, instance);
       const ref = serverRef({ service, instance });
       const started = Date.now();
       await permanentAs(failureTypes.drainTimeout, async () => {
         await lb.drain(ref);
-        await waitUntilIdle(lb, ref, { timeoutMs, onPoll: heartbeater() });
+        if (holdChecks) await lb.holdChecksFailing(ref);
+        // Sessions end within a few ms of each other under load: poll finer than the default.
+        await waitUntilIdle(lb, ref, { timeoutMs, pollMs: 20, onPoll: heartbeater() });
       });
       const waitedMs = Date.now() - started;
       log.info({ service, instance, drainToIdleMs: waitedMs }, 'instance drained at the load balancer and idle');

@@ -6,7 +6,7 @@ import {
   type DeploymentTarget,
 } from '../domain/deployment.ts';
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
-import { errorRateTrigger } from '../domain/triggers.ts';
+import { errorRateTrigger, type TrafficSample } from '../domain/triggers.ts';
 import { analyseBake, watchDeployment } from './analysis.ts';
 import { blueGreenDeployment } from './blue-green.ts';
 import { canaryDeployment } from './canary.ts';
@@ -73,9 +73,12 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     if (await approved(spec, state)) {
       await verificationBaseline(spec, state);
+      const carry: BatchCarry = {};
       for (const [index, batch] of batches.entries()) {
+        // A pause between batches makes what the last batch saw stale: the next one looks again.
+        if (state.status.pauseRequestedBy) delete carry.fromBatch;
         if (!(await checkpoint(state))) break;
-        await deployBatch(spec, state, batch, index + 1);
+        await deployBatch(spec, state, batch, index + 1, { carry, last: index + 1 === batches.length });
         if (state.rollbackOrAbortRequested) break;
         if (spec.pauseAfterBatches.includes(index + 1) && index + 1 < batches.length) {
           state.status = withPlannedPause(state.status, index + 1);
@@ -126,12 +129,24 @@ export async function checkpoint(state: DeploymentState): Promise<boolean> {
   return true;
 }
 
+/**
+ * What a batch leaves for the next one (since the `carried-batch-look` patch): its after-batch
+ * traffic sample, which is the next batch's before-sample, and the fact that the fleet was looked
+ * at together with that sample and found whole. Taking both at the end of a batch, side by side,
+ * saves a Temporal round trip and a sample per batch; it is the same moment the next batch would
+ * have looked at (nothing runs in between but a pause, and a pause drops the carry).
+ */
+interface BatchCarry {
+  fromBatch?: { sample: TrafficSample | undefined };
+}
+
 /** Updates one batch, watches it for the bake window, and asks for a rollback if it misbehaves. */
 async function deployBatch(
   spec: DeploymentSpec,
   state: DeploymentState,
   batch: DeploymentTarget[],
   number: number,
+  { carry, last }: { carry: BatchCarry; last: boolean },
 ): Promise<void> {
   const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
   const pending = batch.filter(
@@ -146,10 +161,16 @@ async function deployBatch(
   const watching = patched('fleet-watch');
   // Only api services have clients at the load balancer whose error rate can be sampled.
   const clients = !ownsItsWork(spec);
-  const [before, unwhole] = await Promise.all([
-    clients ? lb.trafficSample({ service: spec.service }) : undefined,
-    watching ? fleetProblem(spec, state) : undefined,
-  ]);
+  // Patched: deployments recorded before the carried look take the sample and look before each batch.
+  const carrying = watching && patched('carried-batch-look');
+  const carried = carrying ? carry.fromBatch : undefined;
+  delete carry.fromBatch;
+  const [before, unwhole] = carried
+    ? [carried.sample, undefined]
+    : await Promise.all([
+        clients ? lb.trafficSample({ service: spec.service }) : undefined,
+        watching ? fleetProblem(spec, state) : undefined,
+      ]);
   if (unwhole) return requestAutomaticRollback(state, `before batch ${number}: ${unwhole}`);
   const results = await Promise.allSettled(pending.map((t) => replaceInstance(spec, state, t, spec.version, 'update')));
   const failed = results.flatMap((r, i) =>
@@ -186,9 +207,22 @@ async function deployBatch(
     if (verdict?.outcome === 'inconclusive')
       state.status = { ...state.status, pauseRequestedBy: `the analysis of batch ${number} (${verdict.reason})` };
   }
-  if (!before) return;
-  const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
-  if (reason) requestAutomaticRollback(state, reason);
+  if (!carrying) {
+    if (!before) return;
+    const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
+    if (reason) requestAutomaticRollback(state, reason);
+    return;
+  }
+  // The after-sample, and the next batch's look at the fleet beside it (carried, see BatchCarry).
+  const lookAhead = !last && !state.rollbackOrAbortRequested;
+  const [after, unwholeNext] = await Promise.all([
+    clients ? lb.trafficSample({ service: spec.service }) : undefined,
+    lookAhead ? fleetProblem(spec, state) : undefined,
+  ]);
+  const reason = before && after ? errorRateTrigger(before, after, spec.errorRateThreshold) : undefined;
+  if (reason) return requestAutomaticRollback(state, reason);
+  if (unwholeNext) return requestAutomaticRollback(state, `before batch ${number + 1}: ${unwholeNext}`);
+  if (lookAhead) carry.fromBatch = { sample: after };
 }
 
 /**

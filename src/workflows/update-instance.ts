@@ -16,6 +16,8 @@ type Mode = 'update' | 'restore';
  * Since the `merged-instance-steps` patch this takes three activities instead of six: drain and
  * wait for idle are one (load balancer), install, restart and health check are one (the instance's
  * host), and re-admission is the third. Deployments started before the patch replay the six.
+ * Since `overlapped-instance-steps` the install runs beside the drain, so three round trips remain
+ * on the way of each instance, and the drained server's checks are held failing until re-admission.
  * Local activities would save the server round trip too, but they run only in the workflow's own
  * worker (host steps belong on the host's queue) and cannot heartbeat, so a worker killed mid-step
  * would be noticed only by their timeout: merged, heartbeating activities keep both properties.
@@ -91,9 +93,26 @@ type Step = ReturnType<typeof stepOf>;
  * shows `draining`, then `restarting` for the whole host step (its parts are not seen apart).
  */
 async function mergedSteps(step: Step) {
-  const { spec, updating, lb, ids, set, drained } = step;
+  const { spec, updating, lb, host, ids, version, set, drained } = step;
   set({ state: updating ? 'draining' : 'restoring', changed: true });
-  const { waitedMs: drainMs } = await lb.takeOutOfRotation({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
+  const timeoutMs = spec.drainTimeoutSeconds * 1000;
+  // Patched (docs/haproxy.md): the artifact is installed on the host while the load balancer
+  // drains (installing only prepares the next start), and the drained server's checks are held
+  // failing until re-admission, so its fresh checks then run at the fast interval at once.
+  if (patched('overlapped-instance-steps')) {
+    // Both settle before the step goes on, so a failed drain leaves no install running behind
+    // a rollback's own install of the previous version.
+    const [out, install] = await Promise.allSettled([
+      lb.takeOutOfRotation({ ...ids, timeoutMs, holdChecks: true }),
+      host.installArtifact({ ...ids, version }),
+    ]);
+    if (out.status === 'rejected') throw out.reason;
+    if (install.status === 'rejected') throw install.reason;
+    const drainMs = out.value.waitedMs;
+    drained(drainMs);
+    return await replaceAndCheck(step, drainMs, { installed: true });
+  }
+  const { waitedMs: drainMs } = await lb.takeOutOfRotation({ ...ids, timeoutMs });
   drained(drainMs);
 
   await replaceAndCheck(step, drainMs);
@@ -106,11 +125,13 @@ async function mergedSteps(step: Step) {
 async function replaceAndCheck(
   { spec, state, target, version, updating, host, ids, set, healthy }: Step,
   drainMs: number,
+  { installed }: { installed?: true } = {},
 ) {
   set({ state: updating ? 'restarting' : 'restoring', timings: { drainMs } });
   const { restartMs, healthMs, warning } = await host.replaceOnHost({
     ...ids,
     version,
+    ...(installed ? { installed } : {}),
     stopTimeoutMs: spec.drainTimeoutSeconds * 1000,
     healthTimeoutMs: spec.healthTimeoutSeconds * 1000,
   });
