@@ -10,7 +10,8 @@
 //      npm run bench -- --triggers-only [--triggers-runs=3]   → only the triggers' detection times (bench/triggers.ts)
 //      npm run bench -- --scale-only   → history events and wall time of 200 and 1,000 instances (bench/scale.ts)
 //      npm run bench -- --strategies-only   → only the strategies (bench/strategies.ts), merged the same way
-import { mkdir, writeFile } from 'node:fs/promises';
+//      npm run bench -- --deploy-only [4 8 16]   → the fleets, peers and CLI start; roles, triggers, strategies kept
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -277,6 +278,8 @@ if (process.argv.includes('--strategies-only')) {
   process.exit(0);
 }
 
+// The fleets, peers and CLI start only; the roles, triggers and strategies recorded before are kept.
+const deployOnly = process.argv.includes('--deploy-only');
 ensureAnsible();
 const temporal = await startBenchTemporal();
 let roles: RolesBench | undefined;
@@ -295,12 +298,14 @@ try {
     process.stderr.write(`${JSON.stringify(result)}\n${JSON.stringify(peerResult)}\n`);
     if (svg) await writeFile(path.join(resultsDir, `timeline-${instances}.svg`), svg);
   }
-  process.stderr.write('bench: roles…\n');
-  roles = await benchRoles(temporal);
-  process.stderr.write(`${JSON.stringify(roles)}\n`);
-  process.stderr.write('bench: triggers…\n');
-  triggers = await benchTriggers(temporal, triggerRuns);
-  process.stderr.write(`${JSON.stringify(triggers)}\n`);
+  if (!deployOnly) {
+    process.stderr.write('bench: roles…\n');
+    roles = await benchRoles(temporal);
+    process.stderr.write(`${JSON.stringify(roles)}\n`);
+    process.stderr.write('bench: triggers…\n');
+    triggers = await benchTriggers(temporal, triggerRuns);
+    process.stderr.write(`${JSON.stringify(triggers)}\n`);
+  }
 } finally {
   await temporal.stop();
 }
@@ -319,14 +324,22 @@ const targets = {
   rollbackWallMs: 10_000,
 };
 await mkdir(resultsDir, { recursive: true });
+const previous = deployOnly
+  ? (JSON.parse(await readFile(path.join(resultsDir, 'latest.json'), 'utf8').catch(() => '{}')) as Record<
+      string,
+      unknown
+    >)
+  : {};
 await writeFile(
   path.join(resultsDir, 'latest.json'),
-  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, fastCheckIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, roles, triggers }, null, 2)}\n`,
+  `${JSON.stringify({ ...previous, recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, fastCheckIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, ...(roles ? { roles } : {}), ...(triggers ? { triggers } : {}) }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
   `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.readmitMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) | ${r.overheadVsBaselinePerInstanceMs} |`;
 const phaseRow = ({ instances, phases: p }: (typeof results)[number]) =>
   `| ${instances} | ${p?.validateMs ?? '–'} | ${p?.inStepOverheadMsP50 ?? '–'} | ${p?.betweenInstancesMsP50 ?? '–'} | ${p?.finishMs ?? '–'} |`;
+// In --deploy-only, the recorded roles, triggers and strategies (from "Roles (" on) are kept as they are.
+const previousMd = deployOnly ? await readFile(path.join(resultsDir, 'latest.md'), 'utf8').catch(() => '') : '';
 await writeFile(
   path.join(resultsDir, 'latest.md'),
   [
@@ -357,8 +370,13 @@ await writeFile(
     '',
     ...(roles ? rolesMarkdown(roles) : []),
     ...(triggers ? triggersMarkdown(triggers) : []),
+    ...(deployOnly && previousMd.includes('Roles (')
+      ? [previousMd.slice(previousMd.indexOf('Roles (')).trimEnd(), '']
+      : []),
   ].join('\n'),
 );
-process.stderr.write('bench: strategies…\n');
-await recordStrategies(resultsDir, await benchStrategies());
+if (!deployOnly) {
+  process.stderr.write('bench: strategies…\n');
+  await recordStrategies(resultsDir, await benchStrategies());
+}
 process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);
