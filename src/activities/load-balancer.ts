@@ -16,6 +16,11 @@ export interface InstanceInput {
 export function createLoadBalancerActivities(deps: ActivityDeps) {
   const lb = loadBalancer(deps);
   const log = deps.logger.child({ activities: 'load-balancer' });
+  const trafficSample = async (service: string): Promise<TrafficSample> => {
+    const frontend = await lb.frontend(service);
+    const { total, http5xx } = frontend.figures;
+    return { total, failed: http5xx + frontend.requestErrors };
+  };
 
   return {
     /** Stops new requests to the instance (seed §4.3); in-flight requests finish. Idempotent. */
@@ -70,12 +75,20 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
       log.info({ service, instance, drainToIdleMs: waitedMs }, 'instance drained at the load balancer and idle');
       return { waitedMs };
     },
-    /** Puts the instance back only after the load balancer's own fresh checks pass. Idempotent. */
+    /**
+     * Puts the instance back only after the load balancer's own fresh checks pass. Idempotent.
+     * With `sampleAfter`, it also returns the traffic sample read once the instance is back, so a
+     * batch of one needs no separate activity for its after-batch sample.
+     */
     async readmitInstance({
       service,
       instance,
       timeoutMs,
-    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      sampleAfter = false,
+    }: InstanceInput & { timeoutMs: number; sampleAfter?: boolean }): Promise<{
+      waitedMs: number;
+      sample?: TrafficSample;
+    }> {
       const started = Date.now();
       await permanentAs(failureTypes.readmitTimeout, () =>
         readmit(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() }),
@@ -85,14 +98,12 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
         { service, instance, readmitMs: waitedMs },
         'instance back in the load balancer after its health check passed',
       );
-      return { waitedMs };
+      return sampleAfter ? { waitedMs, sample: await trafficSample(service) } : { waitedMs };
     },
 
     /** Client-visible request counts at the service's frontend, for the error-rate trigger. */
     async trafficSample({ service }: { service: string }): Promise<TrafficSample> {
-      const frontend = await lb.frontend(service);
-      const { total, http5xx } = frontend.figures;
-      return { total, failed: http5xx + frontend.requestErrors };
+      return await trafficSample(service);
     },
 
     /**

@@ -6,7 +6,7 @@ import {
   type DeploymentTarget,
 } from '../domain/deployment.ts';
 import { withAutomaticRollback, withBatch, withCancellation, withPlannedPause } from '../domain/status.ts';
-import { errorRateTrigger, type TrafficSample } from '../domain/triggers.ts';
+import { errorRateTrigger } from '../domain/triggers.ts';
 import { analyseBake, watchDeployment } from './analysis.ts';
 import { blueGreenDeployment } from './blue-green.ts';
 import { canaryDeployment } from './canary.ts';
@@ -24,6 +24,7 @@ import { rollBack } from './rollback.ts';
 import { ownsItsWork, verifyRole } from './role-steps.ts';
 import { partReporter, stagedPart } from './segments-report.ts';
 import { DeploymentState } from './state.ts';
+import { type BatchCarry, lookAhead } from './batch-looks.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
 import { awaitVerification, verificationBaseline } from './verification.ts';
@@ -129,17 +130,6 @@ export async function checkpoint(state: DeploymentState): Promise<boolean> {
   return true;
 }
 
-/**
- * What a batch leaves for the next one (since the `carried-batch-look` patch): its after-batch
- * traffic sample, which is the next batch's before-sample, and the fact that the fleet was looked
- * at together with that sample and found whole. Taking both at the end of a batch, side by side,
- * saves a Temporal round trip and a sample per batch; it is the same moment the next batch would
- * have looked at (nothing runs in between but a pause, and a pause drops the carry).
- */
-interface BatchCarry {
-  fromBatch?: { sample: TrafficSample | undefined };
-}
-
 /** Updates one batch, watches it for the bake window, and asks for a rollback if it misbehaves. */
 async function deployBatch(
   spec: DeploymentSpec,
@@ -172,7 +162,17 @@ async function deployBatch(
         watching ? fleetProblem(spec, state) : undefined,
       ]);
   if (unwhole) return requestAutomaticRollback(state, `before batch ${number}: ${unwhole}`);
-  const results = await Promise.allSettled(pending.map((t) => replaceInstance(spec, state, t, spec.version, 'update')));
+  // With no bake, the next batch's look runs beside this one's re-admission (workflows/batch-looks.ts).
+  const ahead = carrying && !last && spec.bakeSeconds === 0 ? lookAhead(spec, state, pending) : undefined;
+  const sampleAfter = carrying && clients && pending.length === 1;
+  const results = await Promise.allSettled(
+    pending.map((t) =>
+      replaceInstance(spec, state, t, spec.version, 'update', {
+        ...(ahead ? { readmitting: ahead.start } : {}),
+        ...(sampleAfter ? { sampleAfter } : {}),
+      }),
+    ),
+  );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${pending[i]?.instance}: ${failureMessage(r.reason)}`] : [],
   );
@@ -180,7 +180,10 @@ async function deployBatch(
     if (r.status === 'rejected')
       state.instance(pending[i]?.instance ?? '', { state: 'failed', error: failureMessage(r.reason) });
   }
-  if (failed.length > 0) return requestAutomaticRollback(state, failed.join('; '));
+  if (failed.length > 0) {
+    await ahead?.settled();
+    return requestAutomaticRollback(state, failed.join('; '));
+  }
 
   if (spec.bakeSeconds > 0) {
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
@@ -213,16 +216,18 @@ async function deployBatch(
     if (reason) requestAutomaticRollback(state, reason);
     return;
   }
-  // The after-sample, and the next batch's look at the fleet beside it (carried, see BatchCarry).
-  const lookAhead = !last && !state.rollbackOrAbortRequested;
+  // The after-sample (from the re-admission of a batch of one), and the next batch's look at the
+  // fleet: under way since the re-admission, or now, beside the sample, after a bake.
+  const sampled = sampleAfter && results[0]?.status === 'fulfilled' ? results[0].value : undefined;
+  const looking = !last && !state.rollbackOrAbortRequested;
   const [after, unwholeNext] = await Promise.all([
-    clients ? lb.trafficSample({ service: spec.service }) : undefined,
-    lookAhead ? fleetProblem(spec, state) : undefined,
+    sampled ?? (clients ? lb.trafficSample({ service: spec.service }) : undefined),
+    !looking ? ahead?.settled() : ahead ? ahead.result() : fleetProblem(spec, state),
   ]);
   const reason = before && after ? errorRateTrigger(before, after, spec.errorRateThreshold) : undefined;
   if (reason) return requestAutomaticRollback(state, reason);
   if (unwholeNext) return requestAutomaticRollback(state, `before batch ${number + 1}: ${unwholeNext}`);
-  if (lookAhead) carry.fromBatch = { sample: after };
+  if (looking) carry.fromBatch = { sample: after };
 }
 
 /**

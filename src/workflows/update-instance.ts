@@ -1,5 +1,6 @@
 import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import type { TrafficSample } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
 import { hostSilenceTimeout, onLiveHost } from './host-failure.ts';
 import { instanceActivities, loadBalancerActivities, roleActivities } from './proxies.ts';
@@ -28,12 +29,16 @@ export async function replaceInstance(
   target: DeploymentTarget,
   version: string,
   mode: Mode,
-): Promise<void> {
+  { readmitting, sampleAfter }: AroundReadmission = {},
+): Promise<TrafficSample | undefined> {
   const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
   // A worker, scheduler or listener is not behind the load balancer: it is told to stop taking
   // work and proven to take it again (seed §7, docs/roles.md).
-  if (ownsItsWork(spec)) return await roleSteps(step, started);
+  if (ownsItsWork(spec)) {
+    await roleSteps(step, started);
+    return undefined;
+  }
 
   if (patched('merged-instance-steps')) {
     // Patched: a host whose worker is lost pauses the deployment (docs/hosts.md) instead of a silent wait.
@@ -42,14 +47,19 @@ export async function replaceInstance(
         putBack: () => putBack(step),
         stopWhen: () => step.updating && state.rollbackOrAbortRequested,
       });
-      if (outcome === 'skipped') return leftAsItIs(step);
+      if (outcome === 'skipped') {
+        leftAsItIs(step);
+        return undefined;
+      }
     } else await mergedSteps(step);
   } else await separateSteps(step);
 
   step.set({ state: step.updating ? 'readmitting' : 'restoring', version });
-  const { waitedMs: readmitMs } = await step.lb.readmitInstance({
+  readmitting?.();
+  const { waitedMs: readmitMs, sample } = await step.lb.readmitInstance({
     ...step.ids,
     timeoutMs: spec.healthTimeoutSeconds * 1000,
+    ...(sampleAfter ? { sampleAfter } : {}),
   });
 
   const totalMs = Date.now() - started;
@@ -59,6 +69,15 @@ export async function replaceInstance(
     `${target.instance} now serves ${version} (${mode}, ${totalMs} ms)`,
     target.instance,
   );
+  return sample;
+}
+
+/** What the batch around an instance asks of its re-admission (workflows/batch-looks.ts). */
+export interface AroundReadmission {
+  /** Called as the instance's re-admission starts (the instance is proven ready on its version). */
+  readmitting?: () => void;
+  /** Return the traffic sample read once the instance is back in rotation. */
+  sampleAfter?: boolean;
 }
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
