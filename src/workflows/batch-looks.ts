@@ -1,5 +1,6 @@
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
+import { isSkipped } from '../domain/host-loss.ts';
 import { fleetProblem } from './fleet-watch.ts';
 import type { DeploymentState } from './state.ts';
 
@@ -38,4 +39,11 @@ export function lookAhead(spec: DeploymentSpec, state: DeploymentState, batch: r
       return look ?? Promise.resolve(undefined);
     },
   };
+}
+
+/** The instances that must serve while `batch` is out: every other one, but those of a skipped host. */
+export function servingOutside(state: DeploymentState, batch: readonly DeploymentTarget[]): string[] {
+  return state.status.instances
+    .filter((i) => !batch.some((t) => t.instance === i.instance) && !isSkipped(state.status, i.host))
+    .map((i) => i.instance);
 }

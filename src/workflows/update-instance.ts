@@ -3,6 +3,7 @@ import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
 import { hostSilenceTimeout, onLiveHost } from './host-failure.ts';
+import { inOneActivity, replaceInOneActivity } from './load-balanced-step.ts';
 import { instanceActivities, loadBalancerActivities, roleActivities } from './proxies.ts';
 import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
@@ -29,7 +30,7 @@ export async function replaceInstance(
   target: DeploymentTarget,
   version: string,
   mode: Mode,
-  { readmitting, sampleAfter }: AroundReadmission = {},
+  { readmitting, sampleAfter, othersServing }: AroundReadmission = {},
 ): Promise<TrafficSample | undefined> {
   const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
@@ -40,6 +41,10 @@ export async function replaceInstance(
     return undefined;
   }
 
+  if (inOneActivity(spec, target, step.hostSilence)) {
+    const { readmitMs, sample } = await replaceInOneActivity(step, { readmitting, sampleAfter, othersServing });
+    return replaced(step, started, readmitMs, sample);
+  }
   if (patched('merged-instance-steps')) {
     // Patched: a host whose worker is lost pauses the deployment (docs/hosts.md) instead of a silent wait.
     if (step.hostSilence) {
@@ -61,23 +66,34 @@ export async function replaceInstance(
     timeoutMs: spec.healthTimeoutSeconds * 1000,
     ...(sampleAfter ? { sampleAfter } : {}),
   });
+  return replaced(step, started, readmitMs, sample);
+}
 
+/** The instance serves `version` again: its status, total time and event. */
+function replaced(
+  { state, target, version, updating, set }: Step,
+  started: number,
+  readmitMs: number,
+  sample: TrafficSample | undefined,
+): TrafficSample | undefined {
   const totalMs = Date.now() - started;
-  step.set({ state: step.updating ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
+  set({ state: updating ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
   state.event(
     'instance-replaced',
-    `${target.instance} now serves ${version} (${mode}, ${totalMs} ms)`,
+    `${target.instance} now serves ${version} (${mode(updating)}, ${totalMs} ms)`,
     target.instance,
   );
   return sample;
 }
 
-/** What the batch around an instance asks of its re-admission (workflows/batch-looks.ts). */
+/** What the batch around an instance asks of its replacement (workflows/batch-looks.ts). */
 export interface AroundReadmission {
   /** Called as the instance's re-admission starts (the instance is proven ready on its version). */
   readmitting?: () => void;
   /** Return the traffic sample read once the instance is back in rotation. */
   sampleAfter?: boolean;
+  /** Instances that must serve right before this one is taken out (checked in one-activity steps). */
+  othersServing?: string[];
 }
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
@@ -105,7 +121,7 @@ function stepOf(spec: DeploymentSpec, state: DeploymentState, target: Deployment
     },
   };
 }
-type Step = ReturnType<typeof stepOf>;
+export type Step = ReturnType<typeof stepOf>;
 
 /**
  * Drain and wait for idle in one activity, then install, restart and check in one. The status
