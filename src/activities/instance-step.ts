@@ -1,5 +1,3 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { readmit, waitUntilIdle, type ServerState } from '../adapters/load-balancer.ts';
 import { failureTypes } from '../domain/errors.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
@@ -26,11 +24,6 @@ export interface LoadBalancedStep {
   readmitTimeoutMs: number;
   /** Read the traffic sample once the instance is back (a batch of one's after-sample). */
   sampleAfter?: boolean;
-  /**
-   * Instances that must be serving (ready and UP at the load balancer) right before this one is
-   * taken out; the step fails, changing nothing, when one is not (the fleet watch's rule).
-   */
-  othersServing?: string[];
 }
 
 export interface LoadBalancedStepResult {
@@ -51,22 +44,6 @@ const serving = (s: ServerState | undefined) =>
 export function loadBalancedStep(deps: ActivityDeps) {
   const lb = loadBalancer(deps);
 
-  /** Who of `names` is not serving, looked at again a few times over about a second (a loaded machine). */
-  async function notServing(backend: string, names: string[]): Promise<string[]> {
-    let missing: string[] = [];
-    for (let look = 0; look < 4; look++) {
-      if (look > 0) await sleep(250);
-      const servers = await lb.servers(backend);
-      missing = names.filter((n) => !serving(servers.find((s) => s.server === n)));
-      if (missing.length === 0) return [];
-    }
-    const servers = await lb.servers(backend);
-    return missing.map((n) => {
-      const s = servers.find((x) => x.server === n);
-      return s ? `${n} (${s.admin === 'ready' ? s.status : s.admin.toUpperCase()})` : `${n} (not listed)`;
-    });
-  }
-
   return async function run(
     { service, instance }: InstanceInput,
     step: LoadBalancedStep,
@@ -83,14 +60,6 @@ export function loadBalancedStep(deps: ActivityDeps) {
     if (serving(await lb.server(ref)) && (await parts.runsVersion()))
       return { drainMs: 0, readmitMs: 0, ...(await sample()) };
 
-    const others = step.othersServing ?? [];
-    const missing = others.length > 0 ? await notServing(service, others) : [];
-    if (missing.length > 0) {
-      throw ApplicationFailure.nonRetryable(
-        `the fleet is not whole, so ${instance} was not taken out: ${missing.join(', ')} not serving at the load balancer`,
-        failureTypes.fleetNotReady,
-      );
-    }
     const drainStarted = Date.now();
     let drainMs = 0;
     await Promise.all([

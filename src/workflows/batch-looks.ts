@@ -1,6 +1,5 @@
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
-import { isSkipped } from '../domain/host-loss.ts';
 import { fleetProblem } from './fleet-watch.ts';
 import type { DeploymentState } from './state.ts';
 
@@ -14,7 +13,9 @@ import type { DeploymentState } from './state.ts';
  * - with no bake, the next batch's look at the rest of the fleet runs beside this batch's
  *   re-admission (`lookAhead`): the batch's own instances are proven by then (ready on the new
  *   version on their host) and re-admission proves them to the load balancer; the others are
- *   looked at a few tens of milliseconds earlier than before the next batch;
+ *   looked at a few tens of milliseconds earlier than before the next batch. When the whole step
+ *   is one activity (workflows/load-balanced-step.ts) its re-admission is not seen, and the look
+ *   runs once the batch has ended;
  * - with a bake, the look runs beside the after-sample, at the bake's end, as before.
  *
  * A pause between batches drops the carry, so a batch after a pause looks again.
@@ -39,11 +40,4 @@ export function lookAhead(spec: DeploymentSpec, state: DeploymentState, batch: r
       return look ?? Promise.resolve(undefined);
     },
   };
-}
-
-/** The instances that must serve while `batch` is out: every other one, but those of a skipped host. */
-export function servingOutside(state: DeploymentState, batch: readonly DeploymentTarget[]): string[] {
-  return state.status.instances
-    .filter((i) => !batch.some((t) => t.instance === i.instance) && !isSkipped(state.status, i.host))
-    .map((i) => i.instance);
 }

@@ -15,18 +15,17 @@ export function inOneActivity(spec: DeploymentSpec, target: DeploymentTarget, ho
 
 /**
  * Seed §5.1 for one instance in one activity. The status shows the instance draining (or
- * restoring) until the step ends; then its parts' timings and events are recorded. The next
- * batch's look (workflows/batch-looks.ts) starts with the step, since its re-admission cannot be
- * seen from here; the load balancer's side of that look is also checked inside the step, right
- * before the drain (`othersServing`).
+ * restoring) until the step ends; then its parts' timings and events are recorded. Its
+ * re-admission cannot be seen from here, so the next batch's look (workflows/batch-looks.ts) runs
+ * once the step has ended, as it did before, right before the next batch.
  */
 export async function replaceInOneActivity(
   step: Step,
-  { readmitting, sampleAfter, othersServing }: AroundReadmission,
+  { sampleAfter }: AroundReadmission,
 ): Promise<{ readmitMs: number; sample: TrafficSample | undefined }> {
   const { spec, state, target, version, updating, host, ids, set, drained, healthy } = step;
   set({ state: updating ? 'draining' : 'restoring', changed: true });
-  const step$ = host.replaceOnHost({
+  const result = await host.replaceOnHost({
     ...ids,
     version,
     stopTimeoutMs: spec.drainTimeoutSeconds * 1000,
@@ -35,12 +34,8 @@ export async function replaceInOneActivity(
       drainTimeoutMs: spec.drainTimeoutSeconds * 1000,
       readmitTimeoutMs: spec.healthTimeoutSeconds * 1000,
       ...(sampleAfter ? { sampleAfter } : {}),
-      ...(othersServing && othersServing.length > 0 ? { othersServing } : {}),
     },
   });
-  // Scheduled after the step, so the step's activity is the first one handed out.
-  readmitting?.();
-  const result = await step$;
   const { drainMs = 0, readmitMs = 0, restartMs, healthMs, warning } = result;
   drained(drainMs);
   if (warning) {

@@ -24,7 +24,7 @@ import { rollBack } from './rollback.ts';
 import { ownsItsWork, verifyRole } from './role-steps.ts';
 import { partReporter, stagedPart } from './segments-report.ts';
 import { DeploymentState } from './state.ts';
-import { type BatchCarry, lookAhead, servingOutside } from './batch-looks.ts';
+import { type BatchCarry, lookAhead } from './batch-looks.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
 import { awaitVerification, verificationBaseline } from './verification.ts';
@@ -165,13 +165,11 @@ async function deployBatch(
   // With no bake, the next batch's look runs beside this one's re-admission (workflows/batch-looks.ts).
   const ahead = carrying && !last && spec.bakeSeconds === 0 ? lookAhead(spec, state, pending) : undefined;
   const sampleAfter = carrying && clients && pending.length === 1;
-  const othersServing = carrying && clients ? servingOutside(state, pending) : undefined;
   const results = await Promise.allSettled(
     pending.map((t) =>
       replaceInstance(spec, state, t, spec.version, 'update', {
         ...(ahead ? { readmitting: ahead.start } : {}),
         ...(sampleAfter ? { sampleAfter } : {}),
-        ...(othersServing ? { othersServing } : {}),
       }),
     ),
   );

@@ -30,7 +30,7 @@ export async function replaceInstance(
   target: DeploymentTarget,
   version: string,
   mode: Mode,
-  { readmitting, sampleAfter, othersServing }: AroundReadmission = {},
+  { readmitting, sampleAfter }: AroundReadmission = {},
 ): Promise<TrafficSample | undefined> {
   const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
@@ -42,7 +42,7 @@ export async function replaceInstance(
   }
 
   if (inOneActivity(spec, target, step.hostSilence)) {
-    const { readmitMs, sample } = await replaceInOneActivity(step, { readmitting, sampleAfter, othersServing });
+    const { readmitMs, sample } = await replaceInOneActivity(step, { ...(sampleAfter ? { sampleAfter } : {}) });
     return replaced(step, started, readmitMs, sample);
   }
   if (patched('merged-instance-steps')) {
@@ -88,12 +88,13 @@ function replaced(
 
 /** What the batch around an instance asks of its replacement (workflows/batch-looks.ts). */
 export interface AroundReadmission {
-  /** Called as the instance's re-admission starts (the instance is proven ready on its version). */
+  /**
+   * Called as the instance's re-admission starts (the instance is proven ready on its version);
+   * not called when the whole step is one activity (workflows/load-balanced-step.ts).
+   */
   readmitting?: () => void;
   /** Return the traffic sample read once the instance is back in rotation. */
   sampleAfter?: boolean;
-  /** Instances that must serve right before this one is taken out (checked in one-activity steps). */
-  othersServing?: string[];
 }
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
