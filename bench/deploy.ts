@@ -10,8 +10,9 @@
 //      npm run bench -- --triggers-only [--triggers-runs=3]   → only the triggers' detection times (bench/triggers.ts)
 //      npm run bench -- --scale-only   → history events and wall time of 200 and 1,000 instances (bench/scale.ts)
 //      npm run bench -- --strategies-only   → only the strategies (bench/strategies.ts), merged the same way
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+//      npm run bench -- --deploy-only [4 8 16]   → the fleets, peers and CLI start; roles, triggers, strategies kept
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { readReport, waitForEndpoint } from '../src/adapters/instance-probe.ts';
@@ -29,6 +30,7 @@ import { type TriggersBench, benchTriggers, recordTriggers, triggersMarkdown } f
 import { benchStrategies, recordStrategies, strategiesMarkdown } from './strategies.ts';
 import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/env.ts';
 import { comparePeers, ensureAnsible } from './lib/peer.ts';
+import { deployPhases } from './lib/phases.ts';
 import { p50, round } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 import { spansFrom, timelineSvg } from './lib/timeline-svg.ts';
@@ -40,6 +42,8 @@ const sizes = process.argv
 const fleetSizes = sizes.length > 0 ? sizes : [4, 8, 16];
 // The sample fleet's HAProxy settings (fleet.yaml: check interval 1 s, rise 2), for every tool measured.
 const checkIntervalMs = 1000;
+/** The fleet file's default `fastCheckIntervalMs`, HAProxy's fastinter and downinter. */
+const fastCheckIntervalMs = 50;
 const bucketMs = 250;
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 
@@ -78,14 +82,23 @@ async function measureTrafficShift(fleet: TestFleet, samples: number): Promise<n
   return times;
 }
 
-/** The same steps as the workflow, straight against the adapters: no Temporal, no checks between. */
+/**
+ * The same steps as the workflow, straight against the adapters: no Temporal, no checks between.
+ * Like the workflow it installs while the drain runs and holds the drained server's checks
+ * failing until re-admission (docs/haproxy.md), so the difference is the orchestration alone.
+ */
 async function baselineDeploy(fleet: TestFleet, version: string): Promise<number> {
   const started = performance.now();
   for (const ref of fleet.refs) {
     const server = serverRef(ref);
-    await fleet.lb.drain(server);
-    await waitUntilIdle(fleet.lb, server, { timeoutMs: 10_000 });
-    await fleet.runtime.install(ref, version);
+    await Promise.all([
+      (async () => {
+        await fleet.lb.drain(server);
+        await fleet.lb.holdChecksFailing(server);
+        await waitUntilIdle(fleet.lb, server, { timeoutMs: 10_000, pollMs: 20 });
+      })(),
+      fleet.runtime.install(ref, version),
+    ]);
     await fleet.runtime.restart(ref, { timeoutMs: 10_000 });
     await waitForEndpoint(ref, 'readiness', { timeoutMs: 10_000 });
     const report = await readReport(ref);
@@ -190,6 +203,8 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
         requestsServed: report.served,
         requestsFailed: report.failed,
         overheadPerInstanceMs: Math.round((deployWallMs - instanceTimeMs) / instances),
+        overheadVsBaselinePerInstanceMs: Math.round((deployWallMs - baselineWallMs) / instances),
+        phases: deployPhases(status) ?? null,
         baselineWallMs: Math.round(baselineWallMs),
         wallRatioToBaseline: round(deployWallMs / baselineWallMs),
       };
@@ -263,6 +278,8 @@ if (process.argv.includes('--strategies-only')) {
   process.exit(0);
 }
 
+// The fleets, peers and CLI start only; the roles, triggers and strategies recorded before are kept.
+const deployOnly = process.argv.includes('--deploy-only');
 ensureAnsible();
 const temporal = await startBenchTemporal();
 let roles: RolesBench | undefined;
@@ -281,12 +298,14 @@ try {
     process.stderr.write(`${JSON.stringify(result)}\n${JSON.stringify(peerResult)}\n`);
     if (svg) await writeFile(path.join(resultsDir, `timeline-${instances}.svg`), svg);
   }
-  process.stderr.write('bench: roles…\n');
-  roles = await benchRoles(temporal);
-  process.stderr.write(`${JSON.stringify(roles)}\n`);
-  process.stderr.write('bench: triggers…\n');
-  triggers = await benchTriggers(temporal, triggerRuns);
-  process.stderr.write(`${JSON.stringify(triggers)}\n`);
+  if (!deployOnly) {
+    process.stderr.write('bench: roles…\n');
+    roles = await benchRoles(temporal);
+    process.stderr.write(`${JSON.stringify(roles)}\n`);
+    process.stderr.write('bench: triggers…\n');
+    triggers = await benchTriggers(temporal, triggerRuns);
+    process.stderr.write(`${JSON.stringify(triggers)}\n`);
+  }
 } finally {
   await temporal.stop();
 }
@@ -305,20 +324,38 @@ const targets = {
   rollbackWallMs: 10_000,
 };
 await mkdir(resultsDir, { recursive: true });
+const previous = deployOnly
+  ? (JSON.parse(await readFile(path.join(resultsDir, 'latest.json'), 'utf8').catch(() => '{}')) as Record<
+      string,
+      unknown
+    >)
+  : {};
 await writeFile(
   path.join(resultsDir, 'latest.json'),
-  `${JSON.stringify({ recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, roles, triggers }, null, 2)}\n`,
+  `${JSON.stringify({ ...previous, recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, fastCheckIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, ...(roles ? { roles } : {}), ...(triggers ? { triggers } : {}) }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
-  `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) |`;
+  `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.readmitMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) | ${r.overheadVsBaselinePerInstanceMs} |`;
+const phaseRow = ({ instances, phases: p }: (typeof results)[number]) =>
+  `| ${instances} | ${p?.validateMs ?? '–'} | ${p?.inStepOverheadMsP50 ?? '–'} | ${p?.betweenInstancesMsP50 ?? '–'} | ${p?.finishMs ?? '–'} |`;
+// In --deploy-only, the recorded roles, triggers and strategies (from "Roles (" on) are kept as they are.
+const previousMd = deployOnly ? await readFile(path.join(resultsDir, 'latest.md'), 'utf8').catch(() => '') : '';
 await writeFile(
   path.join(resultsDir, 'latest.md'),
   [
-    `Recorded ${new Date().toISOString()} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; HAProxy check interval ${checkIntervalMs} ms, rise 2, retries off.`,
+    `Recorded ${new Date().toISOString()} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; HAProxy check interval ${checkIntervalMs} ms, fast interval ${fastCheckIntervalMs} ms, rise 2, retries off; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} at the end.`,
     '',
-    '| instances | deploy ms | manual rollback ms | auto rollback ms | restart p50 ms | traffic shift p50 ms | health p50 ms | drain→idle p50 ms | served | failed | overhead/instance ms | baseline ms (ratio) |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| instances | deploy ms | manual rollback ms | auto rollback ms | restart p50 ms | traffic shift p50 ms | health p50 ms | drain→idle p50 ms | readmit p50 ms | served | failed | overhead/instance ms | baseline ms (ratio) | (deploy − baseline)/instance ms |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(row),
+    '',
+    `Readmit target: 2 × fast check interval + 50 ms = ${2 * fastCheckIntervalMs + 50} ms. Where the deployment's time went (workflow clock):`,
+    '',
+    '| instances | before the first instance ms | in each step beyond its parts p50 ms | between instances p50 ms | after the last ms |',
+    '| --- | --- | --- | --- | --- |',
+    ...results.map(phaseRow),
     '',
     '| instances | zerodown deploy --bake 0 ms | failed | Ansible rolling update ms | failed | ratio zerodown/Ansible |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -333,8 +370,13 @@ await writeFile(
     '',
     ...(roles ? rolesMarkdown(roles) : []),
     ...(triggers ? triggersMarkdown(triggers) : []),
+    ...(deployOnly && previousMd.includes('Roles (')
+      ? [previousMd.slice(previousMd.indexOf('Roles (')).trimEnd(), '']
+      : []),
   ].join('\n'),
 );
-process.stderr.write('bench: strategies…\n');
-await recordStrategies(resultsDir, await benchStrategies());
+if (!deployOnly) {
+  process.stderr.write('bench: strategies…\n');
+  await recordStrategies(resultsDir, await benchStrategies());
+}
 process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);

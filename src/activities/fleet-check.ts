@@ -90,10 +90,20 @@ export function createLoadBalancerCheckActivities(deps: ActivityDeps) {
     }));
 
   return {
-    /** Every server of the service's backend as the load balancer sees it. Read-only. */
-    async loadBalancerServers({ service }: { service: string }): Promise<ServerObservation[]> {
+    /**
+     * Every server of the service's backend as the load balancer sees it, or only `servers` when
+     * given (then only their problems are looked at again). Read-only.
+     */
+    async loadBalancerServers({
+      service,
+      servers: only,
+    }: {
+      service: string;
+      servers?: string[];
+    }): Promise<ServerObservation[]> {
+      const wanted = (all: ServerObservation[]) => (only ? all.filter((s) => only.includes(s.server)) : all);
       return await confirmed(
-        () => observe(service),
+        async () => wanted(await observe(service)),
         (servers) => servers.some((s) => serverProblem(s) !== undefined),
       );
     },

@@ -3,6 +3,7 @@ import { probeAnswer, waitForEndpoint, readReport } from '../adapters/instance-p
 import type { StopOutcome } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
 import { type ActivityDeps, heartbeater, instanceContext, permanentAs, withHeartbeats } from './context.ts';
+import { type LoadBalancedStep, type LoadBalancedStepResult, loadBalancedStep } from './instance-step.ts';
 import type { InstanceInput } from './load-balancer.ts';
 
 /** What a restart reports: how long it took, how the old process ended, and a warning when that matters. */
@@ -20,6 +21,7 @@ type HealthInput = InstanceInput & { version: string; timeoutMs: number };
 /** Host-local activities: they run on the worker of the instance's host. */
 export function createInstanceActivities(deps: ActivityDeps) {
   const log = deps.logger.child({ activities: 'instances' });
+  const runLoadBalanced = loadBalancedStep(deps);
 
   /** Verifies the signed artifact and puts it in place for the next start. Idempotent. */
   async function installArtifact({ service, instance, version }: InstanceInput & { version: string }): Promise<void> {
@@ -112,12 +114,40 @@ export function createInstanceActivities(deps: ActivityDeps) {
      * mid-step is noticed within the heartbeat timeout.
      */
     async replaceOnHost(
-      input: InstanceInput & { version: string; stopTimeoutMs: number; healthTimeoutMs: number },
-    ): Promise<RestartResult & { healthMs: number }> {
-      const { service, instance, version } = input;
-      await installArtifact({ service, instance, version });
-      const restarted = await restartInstance(input);
-      const { healthMs } = await checkInstanceHealth({ service, instance, version, timeoutMs: input.healthTimeoutMs });
+      input: InstanceInput & {
+        version: string;
+        stopTimeoutMs: number;
+        healthTimeoutMs: number;
+        /**
+         * The workflow installed `version` already (beside the drain) and the install completed,
+         * so it is not repeated here. The start verifies the installed release again either way.
+         */
+        installed?: boolean;
+        /** Drain before and re-admit after, on this worker's load balancer (activities/instance-step.ts). */
+        loadBalanced?: LoadBalancedStep;
+      },
+    ): Promise<RestartResult & { healthMs: number } & Partial<LoadBalancedStepResult>> {
+      const { service, instance, version, loadBalanced } = input;
+      let restarted: RestartResult = { restartMs: 0 };
+      let healthMs = 0;
+      const restartAndCheck = async () => {
+        restarted = await restartInstance(input);
+        ({ healthMs } = await checkInstanceHealth({ service, instance, version, timeoutMs: input.healthTimeoutMs }));
+      };
+      if (loadBalanced) {
+        const whole = await runLoadBalanced({ service, instance }, loadBalanced, {
+          install: () => installArtifact({ service, instance, version }),
+          restartAndCheck,
+          runsVersion: async () => {
+            const { ref, runtime } = instanceContext(deps, service, instance);
+            const current = await runtime.inspect(ref);
+            return current.running && current.report?.version === version && current.report.ready;
+          },
+        });
+        return { ...restarted, healthMs, ...whole };
+      }
+      if (!input.installed) await installArtifact({ service, instance, version });
+      await restartAndCheck();
       return { ...restarted, healthMs };
     },
     /** The version the instance itself reports, if it answers. */

@@ -16,6 +16,11 @@ export interface InstanceInput {
 export function createLoadBalancerActivities(deps: ActivityDeps) {
   const lb = loadBalancer(deps);
   const log = deps.logger.child({ activities: 'load-balancer' });
+  const trafficSample = async (service: string): Promise<TrafficSample> => {
+    const frontend = await lb.frontend(service);
+    const { total, http5xx } = frontend.figures;
+    return { total, failed: http5xx + frontend.requestErrors };
+  };
 
   return {
     /** Stops new requests to the instance (seed §4.3); in-flight requests finish. Idempotent. */
@@ -45,30 +50,45 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
     /**
      * Drain and wait until idle, in one activity: the two always run together, so this saves a
      * Temporal round trip per instance. Idempotent: draining a drained server is a no-op, and a
-     * retry simply waits for idle again.
+     * retry simply waits for idle again. With `holdChecks`, the server's checks are also held
+     * failing from the drain on (docs/haproxy.md): its health is down and its checks run at the
+     * fast down interval until `readmitInstance` releases them, so re-admission does not wait for
+     * the steady check schedule. In-flight requests still finish; only the drain is a promise to
+     * clients, the health is not.
      */
     async takeOutOfRotation({
       service,
       instance,
       timeoutMs,
-    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      holdChecks = false,
+    }: InstanceInput & { timeoutMs: number; holdChecks?: boolean }): Promise<{ waitedMs: number }> {
       instanceContext(deps, service, instance);
       const ref = serverRef({ service, instance });
       const started = Date.now();
       await permanentAs(failureTypes.drainTimeout, async () => {
         await lb.drain(ref);
-        await waitUntilIdle(lb, ref, { timeoutMs, onPoll: heartbeater() });
+        if (holdChecks) await lb.holdChecksFailing(ref);
+        // Sessions end within a few ms of each other under load: poll finer than the default.
+        await waitUntilIdle(lb, ref, { timeoutMs, pollMs: 20, onPoll: heartbeater() });
       });
       const waitedMs = Date.now() - started;
       log.info({ service, instance, drainToIdleMs: waitedMs }, 'instance drained at the load balancer and idle');
       return { waitedMs };
     },
-    /** Puts the instance back only after the load balancer's own fresh checks pass. Idempotent. */
+    /**
+     * Puts the instance back only after the load balancer's own fresh checks pass. Idempotent.
+     * With `sampleAfter`, it also returns the traffic sample read once the instance is back, so a
+     * batch of one needs no separate activity for its after-batch sample.
+     */
     async readmitInstance({
       service,
       instance,
       timeoutMs,
-    }: InstanceInput & { timeoutMs: number }): Promise<{ waitedMs: number }> {
+      sampleAfter = false,
+    }: InstanceInput & { timeoutMs: number; sampleAfter?: boolean }): Promise<{
+      waitedMs: number;
+      sample?: TrafficSample;
+    }> {
       const started = Date.now();
       await permanentAs(failureTypes.readmitTimeout, () =>
         readmit(lb, serverRef({ service, instance }), { timeoutMs, onPoll: heartbeater() }),
@@ -78,14 +98,12 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
         { service, instance, readmitMs: waitedMs },
         'instance back in the load balancer after its health check passed',
       );
-      return { waitedMs };
+      return sampleAfter ? { waitedMs, sample: await trafficSample(service) } : { waitedMs };
     },
 
     /** Client-visible request counts at the service's frontend, for the error-rate trigger. */
     async trafficSample({ service }: { service: string }): Promise<TrafficSample> {
-      const frontend = await lb.frontend(service);
-      const { total, http5xx } = frontend.figures;
-      return { total, failed: http5xx + frontend.requestErrors };
+      return await trafficSample(service);
     },
 
     /**

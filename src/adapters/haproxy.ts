@@ -14,6 +14,8 @@ import type {
 const maintBits = 0x01 | 0x02 | 0x04 | 0x20;
 const drainBits = 0x08 | 0x10;
 const namePattern = /^[A-Za-z0-9_.:-]+$/;
+/** Where held checks go: a port nothing serves, so a check fails at once (holdChecksFailing). */
+export const heldCheckPort = 1;
 
 /** The LoadBalancer for HAProxy, driven through its runtime API socket. */
 export class HAProxyLoadBalancer implements LoadBalancer {
@@ -37,6 +39,22 @@ export class HAProxyLoadBalancer implements LoadBalancer {
   /** Marks the server's health down; only `rise` fresh passing checks bring it back up. */
   async resetHealth(ref: ServerRef): Promise<void> {
     await this.expectEmptyAnswer(`set server ${serverPath(ref)} health down`);
+  }
+
+  /**
+   * HAProxy 2.6 has no command that holds a server's checks failing, and `health down` alone lasts
+   * only until `rise` checks pass again (then the steady interval is back). So the checks are sent
+   * to port 1 of the server's address (tcpmux, which nothing serves: refused at once) and the
+   * health is forced down; every check then fails, at the `downinter` pace (docs/haproxy.md).
+   */
+  async holdChecksFailing(ref: ServerRef): Promise<void> {
+    await this.expectEmptyAnswer(`set server ${serverPath(ref)} check-port ${heldCheckPort}`);
+    await this.resetHealth(ref);
+  }
+
+  /** Check port 0 is HAProxy's "the server's own port", what the generated config leaves it at. */
+  async releaseChecks(ref: ServerRef): Promise<void> {
+    await this.expectEmptyAnswer(`set server ${serverPath(ref)} check-port 0`);
   }
 
   async server(ref: ServerRef): Promise<ServerState> {
@@ -66,6 +84,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     }
     const admin = parseAdminStates(state);
     const starting = startingServers(state);
+    const held = heldServers(state);
     return parseStatCsv(stat)
       .filter((row) => row.pxname === backend && row.type === '2')
       .map((row) => ({
@@ -83,6 +102,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
         weight: num(row.weight),
         rampingUp: starting.has(row.svname ?? ''),
         secondsSinceChange: num(row.lastchg),
+        checksHeld: held.has(row.svname ?? ''),
       }));
   }
 
@@ -215,6 +235,17 @@ function startingServers(answer: string): Set<string> {
     if (fields[3] !== undefined && fields[5] === '1') starting.add(fields[3]);
   }
   return starting;
+}
+
+/** Servers whose checks are held failing (srv_check_port is the held port; holdChecksFailing). */
+function heldServers(answer: string): Set<string> {
+  const lines = answer.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  const held = new Set<string>();
+  for (const line of lines.slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[3] !== undefined && fields[21] === String(heldCheckPort)) held.add(fields[3]);
+  }
+  return held;
 }
 
 /** HAProxy shows `UP 1/2`-style fractions while rise/fall counting is under way. */

@@ -55,6 +55,8 @@ export interface ServerState extends ServerRef {
   rampingUp?: boolean;
   /** Seconds since its status last changed (a ramp-up runs from there). */
   secondsSinceChange?: number;
+  /** True while its health checks are held failing for a replacement (`holdChecksFailing`). */
+  checksHeld?: boolean;
 }
 
 /** A frontend's figures: where errors the load balancer generated itself show up. */
@@ -98,6 +100,14 @@ export interface LoadBalancer {
    * now on pass. A check that passed before a restart proves nothing about the new process.
    */
   resetHealth(ref: ServerRef): Promise<void>;
+  /**
+   * Marks the server down and keeps its health checks failing, whatever the instance answers,
+   * until `releaseChecks`: while an instance is replaced its checks then run at the fast down
+   * interval, and no check of the old process (or of the new one, before it is proven) counts.
+   */
+  holdChecksFailing(ref: ServerRef): Promise<void>;
+  /** Points the health checks at the server itself again (undoes `holdChecksFailing`; a no-op otherwise). */
+  releaseChecks(ref: ServerRef): Promise<void>;
   server(ref: ServerRef): Promise<ServerState>;
   servers(backend: string): Promise<ServerState[]>;
   frontend(name: string): Promise<FrontendState>;
@@ -133,6 +143,9 @@ export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOpt
   const current = await lb.server(ref);
   if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
   await lb.drain(ref);
+  // Checks held failing while the instance was replaced go back to the instance first, then old
+  // results are forgotten: only checks that start after this can count (docs/haproxy.md).
+  await lb.releaseChecks(ref);
   await lb.resetHealth(ref);
   // Fresh checks come every fast check interval (50 ms by default, docs/haproxy.md): poll finer than that.
   await pollServer(

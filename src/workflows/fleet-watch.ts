@@ -26,6 +26,8 @@ export async function fleetProblem(
   spec: DeploymentSpec,
   state: DeploymentState,
   which: (instance: InstanceStatus) => boolean = () => true,
+  /** Ask the load balancer about the looked-at servers only (the others may be mid-update). */
+  { narrowServers = false }: { narrowServers?: boolean } = {},
 ): Promise<string | undefined> {
   // Patched (docs/hosts.md): a silent host pauses the deployment; a skipped host is not looked at.
   const hostSilence = hostSilenceTimeout(spec);
@@ -41,7 +43,10 @@ export async function fleetProblem(
     const balanced = !ownsItsWork(spec);
     const [servers, ...observed] = await Promise.all([
       balanced
-        ? fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({ service: spec.service })
+        ? fleetCheckActivities(spec.loadBalancerTaskQueue).loadBalancerServers({
+            service: spec.service,
+            ...(narrowServers ? { servers: expected.map((e) => e.instance) } : {}),
+          })
         : undefined,
       ...[...byQueue].map(async ([queue, targets]) => {
         const silence = queue === spec.loadBalancerTaskQueue ? undefined : hostSilence;

@@ -24,6 +24,7 @@ import { rollBack } from './rollback.ts';
 import { ownsItsWork, verifyRole } from './role-steps.ts';
 import { partReporter, stagedPart } from './segments-report.ts';
 import { DeploymentState } from './state.ts';
+import { type BatchCarry, lookAhead } from './batch-looks.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
 import { awaitVerification, verificationBaseline } from './verification.ts';
@@ -73,9 +74,12 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     if (await approved(spec, state)) {
       await verificationBaseline(spec, state);
+      const carry: BatchCarry = {};
       for (const [index, batch] of batches.entries()) {
+        // A pause between batches makes what the last batch saw stale: the next one looks again.
+        if (state.status.pauseRequestedBy) delete carry.fromBatch;
         if (!(await checkpoint(state))) break;
-        await deployBatch(spec, state, batch, index + 1);
+        await deployBatch(spec, state, batch, index + 1, { carry, last: index + 1 === batches.length });
         if (state.rollbackOrAbortRequested) break;
         if (spec.pauseAfterBatches.includes(index + 1) && index + 1 < batches.length) {
           state.status = withPlannedPause(state.status, index + 1);
@@ -132,6 +136,7 @@ async function deployBatch(
   state: DeploymentState,
   batch: DeploymentTarget[],
   number: number,
+  { carry, last }: { carry: BatchCarry; last: boolean },
 ): Promise<void> {
   const lb = loadBalancerActivities(spec.loadBalancerTaskQueue, spec);
   const pending = batch.filter(
@@ -146,12 +151,28 @@ async function deployBatch(
   const watching = patched('fleet-watch');
   // Only api services have clients at the load balancer whose error rate can be sampled.
   const clients = !ownsItsWork(spec);
-  const [before, unwhole] = await Promise.all([
-    clients ? lb.trafficSample({ service: spec.service }) : undefined,
-    watching ? fleetProblem(spec, state) : undefined,
-  ]);
+  // Patched: deployments recorded before the carried look take the sample and look before each batch.
+  const carrying = watching && patched('carried-batch-look');
+  const carried = carrying ? carry.fromBatch : undefined;
+  delete carry.fromBatch;
+  const [before, unwhole] = carried
+    ? [carried.sample, undefined]
+    : await Promise.all([
+        clients ? lb.trafficSample({ service: spec.service }) : undefined,
+        watching ? fleetProblem(spec, state) : undefined,
+      ]);
   if (unwhole) return requestAutomaticRollback(state, `before batch ${number}: ${unwhole}`);
-  const results = await Promise.allSettled(pending.map((t) => replaceInstance(spec, state, t, spec.version, 'update')));
+  // With no bake, the next batch's look runs beside this one's re-admission (workflows/batch-looks.ts).
+  const ahead = carrying && !last && spec.bakeSeconds === 0 ? lookAhead(spec, state, pending) : undefined;
+  const sampleAfter = carrying && clients && pending.length === 1;
+  const results = await Promise.allSettled(
+    pending.map((t) =>
+      replaceInstance(spec, state, t, spec.version, 'update', {
+        ...(ahead ? { readmitting: ahead.start } : {}),
+        ...(sampleAfter ? { sampleAfter } : {}),
+      }),
+    ),
+  );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${pending[i]?.instance}: ${failureMessage(r.reason)}`] : [],
   );
@@ -159,7 +180,10 @@ async function deployBatch(
     if (r.status === 'rejected')
       state.instance(pending[i]?.instance ?? '', { state: 'failed', error: failureMessage(r.reason) });
   }
-  if (failed.length > 0) return requestAutomaticRollback(state, failed.join('; '));
+  if (failed.length > 0) {
+    await ahead?.settled();
+    return requestAutomaticRollback(state, failed.join('; '));
+  }
 
   if (spec.bakeSeconds > 0) {
     state.step(`batch ${number}: baking for ${spec.bakeSeconds}s`);
@@ -186,9 +210,24 @@ async function deployBatch(
     if (verdict?.outcome === 'inconclusive')
       state.status = { ...state.status, pauseRequestedBy: `the analysis of batch ${number} (${verdict.reason})` };
   }
-  if (!before) return;
-  const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
-  if (reason) requestAutomaticRollback(state, reason);
+  if (!carrying) {
+    if (!before) return;
+    const reason = errorRateTrigger(before, await lb.trafficSample({ service: spec.service }), spec.errorRateThreshold);
+    if (reason) requestAutomaticRollback(state, reason);
+    return;
+  }
+  // The after-sample (from the re-admission of a batch of one), and the next batch's look at the
+  // fleet: under way since the re-admission, or now, beside the sample, after a bake.
+  const sampled = sampleAfter && results[0]?.status === 'fulfilled' ? results[0].value : undefined;
+  const looking = !last && !state.rollbackOrAbortRequested;
+  const [after, unwholeNext] = await Promise.all([
+    sampled ?? (clients ? lb.trafficSample({ service: spec.service }) : undefined),
+    !looking ? ahead?.settled() : ahead ? ahead.result() : fleetProblem(spec, state),
+  ]);
+  const reason = before && after ? errorRateTrigger(before, after, spec.errorRateThreshold) : undefined;
+  if (reason) return requestAutomaticRollback(state, reason);
+  if (unwholeNext) return requestAutomaticRollback(state, `before batch ${number + 1}: ${unwholeNext}`);
+  if (looking) carry.fromBatch = { sample: after };
 }
 
 /**

@@ -1,7 +1,9 @@
 import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import type { TrafficSample } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
 import { hostSilenceTimeout, onLiveHost } from './host-failure.ts';
+import { inOneActivity, replaceInOneActivity } from './load-balanced-step.ts';
 import { instanceActivities, loadBalancerActivities, roleActivities } from './proxies.ts';
 import { ownsItsWork } from './role-steps.ts';
 import type { DeploymentState } from './state.ts';
@@ -16,6 +18,8 @@ type Mode = 'update' | 'restore';
  * Since the `merged-instance-steps` patch this takes three activities instead of six: drain and
  * wait for idle are one (load balancer), install, restart and health check are one (the instance's
  * host), and re-admission is the third. Deployments started before the patch replay the six.
+ * Since `overlapped-instance-steps` the install runs beside the drain, so three round trips remain
+ * on the way of each instance, and the drained server's checks are held failing until re-admission.
  * Local activities would save the server round trip too, but they run only in the workflow's own
  * worker (host steps belong on the host's queue) and cannot heartbeat, so a worker killed mid-step
  * would be noticed only by their timeout: merged, heartbeating activities keep both properties.
@@ -26,13 +30,21 @@ export async function replaceInstance(
   target: DeploymentTarget,
   version: string,
   mode: Mode,
-): Promise<void> {
+  { readmitting, sampleAfter }: AroundReadmission = {},
+): Promise<TrafficSample | undefined> {
   const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
   // A worker, scheduler or listener is not behind the load balancer: it is told to stop taking
   // work and proven to take it again (seed §7, docs/roles.md).
-  if (ownsItsWork(spec)) return await roleSteps(step, started);
+  if (ownsItsWork(spec)) {
+    await roleSteps(step, started);
+    return undefined;
+  }
 
+  if (inOneActivity(spec, target, step.hostSilence)) {
+    const { readmitMs, sample } = await replaceInOneActivity(step, { ...(sampleAfter ? { sampleAfter } : {}) });
+    return replaced(step, started, readmitMs, sample);
+  }
   if (patched('merged-instance-steps')) {
     // Patched: a host whose worker is lost pauses the deployment (docs/hosts.md) instead of a silent wait.
     if (step.hostSilence) {
@@ -40,23 +52,49 @@ export async function replaceInstance(
         putBack: () => putBack(step),
         stopWhen: () => step.updating && state.rollbackOrAbortRequested,
       });
-      if (outcome === 'skipped') return leftAsItIs(step);
+      if (outcome === 'skipped') {
+        leftAsItIs(step);
+        return undefined;
+      }
     } else await mergedSteps(step);
   } else await separateSteps(step);
 
   step.set({ state: step.updating ? 'readmitting' : 'restoring', version });
-  const { waitedMs: readmitMs } = await step.lb.readmitInstance({
+  readmitting?.();
+  const { waitedMs: readmitMs, sample } = await step.lb.readmitInstance({
     ...step.ids,
     timeoutMs: spec.healthTimeoutSeconds * 1000,
+    ...(sampleAfter ? { sampleAfter } : {}),
   });
+  return replaced(step, started, readmitMs, sample);
+}
 
+/** The instance serves `version` again: its status, total time and event. */
+function replaced(
+  { state, target, version, updating, set }: Step,
+  started: number,
+  readmitMs: number,
+  sample: TrafficSample | undefined,
+): TrafficSample | undefined {
   const totalMs = Date.now() - started;
-  step.set({ state: step.updating ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
+  set({ state: updating ? 'updated' : 'restored', timings: { readmitMs, totalMs } });
   state.event(
     'instance-replaced',
-    `${target.instance} now serves ${version} (${mode}, ${totalMs} ms)`,
+    `${target.instance} now serves ${version} (${mode(updating)}, ${totalMs} ms)`,
     target.instance,
   );
+  return sample;
+}
+
+/** What the batch around an instance asks of its replacement (workflows/batch-looks.ts). */
+export interface AroundReadmission {
+  /**
+   * Called as the instance's re-admission starts (the instance is proven ready on its version);
+   * not called when the whole step is one activity (workflows/load-balanced-step.ts).
+   */
+  readmitting?: () => void;
+  /** Return the traffic sample read once the instance is back in rotation. */
+  sampleAfter?: boolean;
 }
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */
@@ -84,16 +122,33 @@ function stepOf(spec: DeploymentSpec, state: DeploymentState, target: Deployment
     },
   };
 }
-type Step = ReturnType<typeof stepOf>;
+export type Step = ReturnType<typeof stepOf>;
 
 /**
  * Drain and wait for idle in one activity, then install, restart and check in one. The status
  * shows `draining`, then `restarting` for the whole host step (its parts are not seen apart).
  */
 async function mergedSteps(step: Step) {
-  const { spec, updating, lb, ids, set, drained } = step;
+  const { spec, updating, lb, host, ids, version, set, drained } = step;
   set({ state: updating ? 'draining' : 'restoring', changed: true });
-  const { waitedMs: drainMs } = await lb.takeOutOfRotation({ ...ids, timeoutMs: spec.drainTimeoutSeconds * 1000 });
+  const timeoutMs = spec.drainTimeoutSeconds * 1000;
+  // Patched (docs/haproxy.md): the artifact is installed on the host while the load balancer
+  // drains (installing only prepares the next start), and the drained server's checks are held
+  // failing until re-admission, so its fresh checks then run at the fast interval at once.
+  if (patched('overlapped-instance-steps')) {
+    // Both settle before the step goes on, so a failed drain leaves no install running behind
+    // a rollback's own install of the previous version.
+    const [out, install] = await Promise.allSettled([
+      lb.takeOutOfRotation({ ...ids, timeoutMs, holdChecks: true }),
+      host.installArtifact({ ...ids, version }),
+    ]);
+    if (out.status === 'rejected') throw out.reason;
+    if (install.status === 'rejected') throw install.reason;
+    const drainMs = out.value.waitedMs;
+    drained(drainMs);
+    return await replaceAndCheck(step, drainMs, { installed: true });
+  }
+  const { waitedMs: drainMs } = await lb.takeOutOfRotation({ ...ids, timeoutMs });
   drained(drainMs);
 
   await replaceAndCheck(step, drainMs);
@@ -106,11 +161,13 @@ async function mergedSteps(step: Step) {
 async function replaceAndCheck(
   { spec, state, target, version, updating, host, ids, set, healthy }: Step,
   drainMs: number,
+  { installed }: { installed?: true } = {},
 ) {
   set({ state: updating ? 'restarting' : 'restoring', timings: { drainMs } });
   const { restartMs, healthMs, warning } = await host.replaceOnHost({
     ...ids,
     version,
+    ...(installed ? { installed } : {}),
     stopTimeoutMs: spec.drainTimeoutSeconds * 1000,
     healthTimeoutMs: spec.healthTimeoutSeconds * 1000,
   });

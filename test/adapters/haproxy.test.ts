@@ -99,6 +99,34 @@ test("re-admission after a restart waits for HAProxy's own fresh check, sending 
   );
 });
 
+test('a drained server whose checks are held stays down though its instance is ready, until re-admission releases them', async () => {
+  const [ref] = fleet.refs;
+  assert.ok(ref);
+  await fleet.lb.drain(server(ref.instance));
+  await fleet.lb.holdChecksFailing(server(ref.instance));
+  // Checks go to the closed port: they fail (L4CON) while the instance itself answers ready.
+  await eventually(
+    async () => (await fleet.lb.server(server(ref.instance))).checkStatus === 'L4CON',
+    5000,
+    'a held check to fail',
+  );
+  const held: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const s = await fleet.lb.server(server(ref.instance));
+    assert.equal(s.checksHeld, true);
+    held.push(s.status);
+    await sleep(50);
+  }
+  assert.deepEqual([...new Set(held)], ['DOWN'], 'no check of the running instance counted while held');
+  assert.equal((await readReport(ref))?.ready, true, 'the instance itself was ready all along');
+
+  const final = await readmit(fleet.lb, server(ref.instance), { timeoutMs: 5000 });
+  assert.equal(final.admin, 'ready');
+  assert.equal(final.status, 'UP');
+  assert.equal(final.checkStatus, 'L7OK');
+  assert.equal(final.checksHeld, false, 're-admission pointed the checks at the instance again');
+});
+
 test('an instance failing readiness is never re-admitted and stays drained', async () => {
   const [, ref] = fleet.refs;
   assert.ok(ref);

@@ -164,6 +164,17 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       checkStatus: fleet.up(i) ? 'L7OK' : i.running ? 'L7STS' : 'L4CON',
     }));
 
+  /** Back in rotation only when its checks pass, like zerodown's readmit; the sample when asked. */
+  const readmitted = (fleet: FakeFleet, i: FakeInstance, timeoutMs: number, sampleAfter?: boolean) => {
+    if (!fleet.up(i))
+      throw ApplicationFailure.nonRetryable(
+        `${fleet.service}/${i.name} did not pass the load balancer's health check within ${timeoutMs} ms`,
+        failureTypes.readmitTimeout,
+      );
+    i.admin = 'ready';
+    fleet.options.afterReadmit?.(i, fleet);
+    return sampleAfter ? { sample: fleet.sample() } : {};
+  };
   const install = (fleet: FakeFleet, i: FakeInstance, version: string) => {
     if (!fleet.artifacts.has(version))
       throw ApplicationFailure.nonRetryable(
@@ -196,27 +207,24 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       on(service, 'takeOutOfRotation', instance).i.admin = 'drain';
       return { waitedMs: 0 };
     },
-    replaceOnHost({ service, instance, version, healthTimeoutMs }) {
+    replaceOnHost({ service, instance, version, healthTimeoutMs, loadBalanced }) {
       const { fleet, i } = on(service, 'replaceOnHost', instance);
+      // One activity for the whole step (activities/instance-step.ts): drain, host part, re-admission.
+      if (loadBalanced) i.admin = 'drain';
       install(fleet, i, version);
       const restarted = restart(fleet, i, version);
       check(i, instance, version, healthTimeoutMs);
-      return { ...restarted, healthMs: 1 };
+      if (!loadBalanced) return { ...restarted, healthMs: 1 };
+      const { sample } = readmitted(fleet, i, loadBalanced.readmitTimeoutMs, loadBalanced.sampleAfter);
+      return { ...restarted, healthMs: 1, drainMs: 0, readmitMs: 0, ...(sample ? { sample } : {}) };
     },
     waitForIdle({ service, instance }) {
       on(service, 'waitForIdle', instance);
       return { waitedMs: 0 };
     },
-    readmitInstance({ service, instance, timeoutMs }) {
+    readmitInstance({ service, instance, timeoutMs, sampleAfter }) {
       const { fleet, i } = on(service, 'readmitInstance', instance);
-      if (!fleet.up(i))
-        throw ApplicationFailure.nonRetryable(
-          `${service}/${instance} did not pass the load balancer's health check within ${timeoutMs} ms`,
-          failureTypes.readmitTimeout,
-        );
-      i.admin = 'ready';
-      fleet.options.afterReadmit?.(i, fleet);
-      return { waitedMs: 0 };
+      return { waitedMs: 0, ...readmitted(fleet, i, timeoutMs, sampleAfter) };
     },
     trafficSample({ service }) {
       return fleetOf(service, 'trafficSample').sample();

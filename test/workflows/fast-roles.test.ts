@@ -17,14 +17,28 @@ describe('service roles (fast, fake activities)', () => {
   });
   after(() => h.stop());
 
-  it('updates an api instance through the load balancer: take out of rotation, replace, readmit', async () => {
+  it('updates an api instance through the load balancer: taken out of rotation, replaced, readmitted in one step', async () => {
     const fleet = h.fleet({ instances: 2 });
-    const result = await (await h.deploy(fleet, { version: '2.0.0' })).result();
+    const handle = await h.deploy(fleet, { version: '2.0.0' });
+    const result = await handle.result();
     assert.equal(result.phase, 'succeeded');
     const [first] = fleet.instances;
+    // Its host's worker reaches the load balancer, so the whole step is one activity (activities/instance-step.ts).
     assert.deepEqual(
       changes(fleet).filter((c) => c.endsWith(` ${first?.name}`)),
-      [`takeOutOfRotation ${first?.name}`, `replaceOnHost ${first?.name}`, `readmitInstance ${first?.name}`],
+      [`replaceOnHost ${first?.name}`],
+    );
+    const history = await handle.fetchHistory();
+    const step = history.events?.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'replaceOnHost',
+    )?.activityTaskScheduledEventAttributes;
+    const input = JSON.parse(Buffer.from(step?.input?.payloads?.[0]?.data ?? []).toString()) as {
+      loadBalanced?: { drainTimeoutMs: number; readmitTimeoutMs: number };
+    };
+    assert.ok(input.loadBalanced, 'the step drains and readmits at the load balancer');
+    assert.equal(
+      fleet.instances.every((i) => i.admin === 'ready'),
+      true,
     );
     assert.ok(fleet.calls.includes('smokeTest'));
     assert.ok(!fleet.calls.some((c) => /^(quiesceInstance|confirmWorking|validateRole)/.test(c)));

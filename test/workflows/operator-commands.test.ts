@@ -102,7 +102,8 @@ describe('operator commands', () => {
       const batches = new Map<string, string[]>();
       for (const event of history.events ?? []) {
         const scheduled = event.activityTaskScheduledEventAttributes;
-        if (scheduled?.activityType?.name !== 'takeOutOfRotation') continue;
+        // One activity per instance step when its host's worker reaches the load balancer (activities/instance-step.ts).
+        if (scheduled?.activityType?.name !== 'replaceOnHost') continue;
         const input = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as {
           instance: string;
         };

@@ -1,0 +1,43 @@
+import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import type { TrafficSample } from '../domain/triggers.ts';
+import { fleetProblem } from './fleet-watch.ts';
+import type { DeploymentState } from './state.ts';
+
+/**
+ * The looks around a batch, since the `carried-batch-look` patch. Before it, every batch took a
+ * traffic sample and looked at the whole fleet before it began, and took a second sample after
+ * it: two Temporal round trips between two instances, plus the look itself. Now:
+ *
+ * - the after-batch sample is the next batch's before-sample (a batch of one gets it from its own
+ *   re-admission, read once the instance is back);
+ * - with no bake, the next batch's look at the rest of the fleet runs beside this batch's
+ *   re-admission (`lookAhead`): the batch's own instances are proven by then (ready on the new
+ *   version on their host) and re-admission proves them to the load balancer; the others are
+ *   looked at a few tens of milliseconds earlier than before the next batch. When the whole step
+ *   is one activity (workflows/load-balanced-step.ts) its re-admission is not seen, and the look
+ *   runs once the batch has ended;
+ * - with a bake, the look runs beside the after-sample, at the bake's end, as before.
+ *
+ * A pause between batches drops the carry, so a batch after a pause looks again.
+ */
+export interface BatchCarry {
+  fromBatch?: { sample: TrafficSample | undefined };
+}
+
+/** The next batch's look at every instance outside `batch`, started once the first of it is readmitted. */
+export function lookAhead(spec: DeploymentSpec, state: DeploymentState, batch: readonly DeploymentTarget[]) {
+  let look: Promise<string | undefined> | undefined;
+  const start = () => {
+    look ??= fleetProblem(spec, state, (i) => !batch.some((t) => t.instance === i.instance), { narrowServers: true });
+  };
+  return {
+    start,
+    /** Settles a look already under way (a failed batch starts none). */
+    settled: async () => void (await look),
+    /** The look's finding, starting it now if no instance of the batch reached re-admission. */
+    result: (): Promise<string | undefined> => {
+      start();
+      return look ?? Promise.resolve(undefined);
+    },
+  };
+}
