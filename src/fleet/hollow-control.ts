@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { HollowPorts, HollowRefusal } from './hollow-ports.ts';
+import { type HollowPorts, HollowRefusal } from './hollow-ports.ts';
 
 /**
  * The control channel of a hollow-instance process (docs/scale.md): loopback HTTP with JSON bodies,
@@ -15,9 +15,7 @@ import { HollowPorts, HollowRefusal } from './hollow-ports.ts';
  */
 
 const installBody = z.object({ instance: z.string().min(1), version: z.string().min(1) }).strict();
-const stopBody = z
-  .object({ timeoutMs: z.number().int().min(0).max(3_600_000) })
-  .strict();
+const stopBody = z.object({ timeoutMs: z.number().int().min(0).max(3_600_000) }).strict();
 const portPath = /^\/ports\/([^/]+)\/(\d{1,5})(?:\/(install|start|stop))?$/;
 
 export function hollowControlServer(ports: HollowPorts): Server {
@@ -46,7 +44,8 @@ async function handle(ports: HollowPorts, req: IncomingMessage, res: ServerRespo
   switch (action) {
     case 'install': {
       const parsed = installBody.safeParse(body);
-      if (!parsed.success) return send(res, 400, { error: `install needs { instance, version }: ${parsed.error.message}` });
+      if (!parsed.success)
+        return send(res, 400, { error: `install needs { instance, version }: ${parsed.error.message}` });
       return send(res, 200, ports.install(address, port, parsed.data.instance, parsed.data.version));
     }
     case 'start':

@@ -130,7 +130,11 @@ export async function createHollowFleet(options: HollowFleetOptions): Promise<Ho
 }
 
 /** Runs `body` over `items`, at most `width` at once. */
-export async function inBatches<T>(items: readonly T[], width: number, body: (item: T) => Promise<void>): Promise<void> {
+export async function inBatches<T>(
+  items: readonly T[],
+  width: number,
+  body: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(width, items.length) }, async () => {

@@ -9,7 +9,11 @@ import { hollowControlServer } from './hollow-control.ts';
 import { HollowPorts } from './hollow-ports.ts';
 
 const healthPaths = z
-  .object({ liveness: z.string().startsWith('/'), readiness: z.string().startsWith('/'), status: z.string().startsWith('/') })
+  .object({
+    liveness: z.string().startsWith('/'),
+    readiness: z.string().startsWith('/'),
+    status: z.string().startsWith('/'),
+  })
   .strict();
 const defaults = {
   liveness: '/api/health/liveness',

@@ -87,7 +87,14 @@ export class HollowPorts {
     if (p.listener) throw new HollowRefusal(`hollow instance ${address}:${port} is still stopping; stop it first`);
     const version = p.installedVersion;
     if (!version) throw new HollowRefusal(`hollow instance ${address}:${port} has no version installed`);
-    const listener: Listener = { server: createServer(), version, startedAt: Date.now(), stopping: false, inFlight: 0, served: 0 };
+    const listener: Listener = {
+      server: createServer(),
+      version,
+      startedAt: Date.now(),
+      stopping: false,
+      inFlight: 0,
+      served: 0,
+    };
     listener.server.on('request', (req, res) => this.answer(p, listener, req, res));
     // As the sample service: keep idle connections far longer than HAProxy's 5 s purge, so HAProxy
     // is always the side that closes one (no reuse-while-closing 502s).

@@ -25,7 +25,12 @@ export async function startHollowProcess({
   port = 0,
   health,
   startTimeoutMs = 20_000,
-}: { address?: string; port?: number; health?: HollowHealthPaths; startTimeoutMs?: number } = {}): Promise<HollowProcess> {
+}: {
+  address?: string;
+  port?: number;
+  health?: HollowHealthPaths;
+  startTimeoutMs?: number;
+} = {}): Promise<HollowProcess> {
   const here = fileURLToPath(import.meta.url);
   const main = here.replace(/hollow-process\.(ts|js)$/, 'hollow-main.$1');
   const child = spawn(
@@ -33,7 +38,7 @@ export async function startHollowProcess({
     [...process.execArgv, main, address, String(port), ...(health ? [JSON.stringify(health)] : [])],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const first = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer within ${startTimeoutMs} ms`)), startTimeoutMs);
     lines.once('line', (line) => (clearTimeout(timer), resolve(line)));
