@@ -224,10 +224,13 @@ async function run(
 
 const resultsPath = path.join(projectRoot, 'bench', 'results', 'scale.json');
 
-/** Merges one run into scale.json (a run of the same size is replaced). */
+/** Merges one run into `hollow` of scale.json (a run of the same size is replaced). */
 async function record(r: HollowScaleRun): Promise<void> {
-  const previous = JSON.parse(await readFile(resultsPath, 'utf8').catch(() => '{}')) as { runs?: HollowScaleRun[] };
-  const runs = [...(previous.runs ?? []).filter((o) => o.instances !== r.instances), r].sort(
+  // scale.json holds both benchmarks: this one under `hollow`, bench/scale.ts (fake fleet) under `fakeFleet`.
+  const both = JSON.parse(await readFile(resultsPath, 'utf8').catch(() => '{}')) as {
+    hollow?: { runs?: HollowScaleRun[] };
+  };
+  const runs = [...(both.hollow?.runs ?? []).filter((o) => o.instances !== r.instances), r].sort(
     (a, b) => a.instances - b.instances,
   );
   const scale = {
@@ -240,7 +243,7 @@ async function record(r: HollowScaleRun): Promise<void> {
     load: { tool: 'autocannon', connections: loadConnections, path: loadPath },
     runs,
   };
-  await writeFile(resultsPath, `${JSON.stringify(scale, null, 2)}\n`);
+  await writeFile(resultsPath, `${JSON.stringify({ ...both, hollow: scale }, null, 2)}\n`);
 }
 
 function flag(name: string, fallback: number): number {
