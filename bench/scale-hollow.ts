@@ -34,6 +34,8 @@ export interface HollowScaleRun {
   bakeSeconds: number;
   workflow: string;
   phase: string;
+  /** Why it did not succeed, when it did not. */
+  reason?: string;
   /** Every hollow instance reports the new version on its own port afterwards. */
   everyInstanceOnTarget: boolean;
   wallMs: number;
@@ -166,6 +168,7 @@ async function run(
     const wallMs = Math.round(performance.now() - started);
     clearInterval(rssTimer);
     const ids = await executionIds(handle);
+    const reason = (result as { reason?: string }).reason;
     if (result.phase === 'timed-out')
       await handle.terminate(`bench:scale limit of ${limitMs} ms reached`).catch(() => undefined);
     const served = await load.stop();
@@ -175,12 +178,18 @@ async function run(
       hollow: await cpuSeconds(fleet.hollow.pid),
       haproxy: await cpuSeconds(haproxyPid),
     };
-    const histories = await Promise.all(
-      ids.map(async (workflowId) => ({
-        workflowId,
-        events: (await temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [],
-      })),
-    );
+    // A part that never started (a deployment stopped before it) has no history.
+    const histories = (
+      await Promise.all(
+        ids.map(async (workflowId) => {
+          const history = await temporal.client.workflow
+            .getHandle(workflowId)
+            .fetchHistory()
+            .catch(() => undefined);
+          return history ? [{ workflowId, events: history.events ?? [] }] : [];
+        }),
+      )
+    ).flat();
     const lengths = histories.map((h) => h.events.length);
     const total = lengths.reduce((a, b) => a + b, 0);
     const versions = await fleet.runningVersions();
@@ -198,6 +207,7 @@ async function run(
       bakeSeconds,
       workflow: plan ? `stagedDeployment, ${plan.stages.length} segments` : 'rollingDeployment',
       phase: result.phase,
+      ...(reason && result.phase !== 'succeeded' ? { reason } : {}),
       everyInstanceOnTarget: versions.every((v) => v === '2.0.0'),
       wallMs,
       executions: lengths.length,
