@@ -4,7 +4,8 @@
 // worker in a process of its own. Records bench/results/scale.json: wall time, the largest history,
 // events per instance, the worker's CPU seconds and memory, requests served and failed, and where
 // the time went (from the histories).
-// Run: npm run bench:scale [-- <sizes…>] [-- --bake <s>]; each run is bounded (--limit <s>, 600 s).
+// Run: npm run bench:scale [-- <sizes…>] [--bake <s>] [--limit <s>] [--coalesce-lb-reads]; each run is
+// bounded (--limit, 600 s). --coalesce-lb-reads is an experiment, not the product (bench/lib/coalesced-lb-reads.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -32,6 +33,8 @@ export interface HollowScaleRun {
   instances: number;
   batchSize: number;
   bakeSeconds: number;
+  /** How the worker read HAProxy: as shipped, or the `--coalesce-lb-reads` experiment (docs/scale.md). */
+  lbReads: string;
   workflow: string;
   phase: string;
   /** Why it did not succeed, when it did not. */
@@ -81,9 +84,11 @@ async function startWorker(
   taskQueue: string,
   fleetFile: string,
   bundle: string,
+  coalesce: boolean,
 ): Promise<ChildProcess> {
   const script = path.join(projectRoot, 'bench', 'lib', 'scale-worker.ts');
-  const child = spawn(process.execPath, [...process.execArgv, script, address, taskQueue, fleetFile, bundle], {
+  const args = [script, address, taskQueue, fleetFile, bundle, ...(coalesce ? ['--coalesce-lb-reads'] : [])];
+  const child = spawn(process.execPath, [...process.execArgv, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -126,7 +131,7 @@ async function run(
   let worker: ChildProcess | undefined;
   let load: ReturnType<typeof startLoad> | undefined;
   try {
-    worker = await startWorker(temporal.address, taskQueue, fleet.fleetFile, bundle);
+    worker = await startWorker(temporal.address, taskQueue, fleet.fleetFile, bundle, coalesceLbReads);
     const haproxyPid = await haproxyPidOf(fleet);
     const frontendBefore = await fleet.lb.frontend(fleet.service);
     const cpu = {
@@ -205,6 +210,7 @@ async function run(
       instances,
       batchSize,
       bakeSeconds,
+      lbReads: coalesceLbReads ? 'coalesced (bench experiment, not the product)' : 'one dump per poll (as shipped)',
       workflow: plan ? `stagedDeployment, ${plan.stages.length} segments` : 'rollingDeployment',
       phase: result.phase,
       ...(reason && result.phase !== 'succeeded' ? { reason } : {}),
@@ -234,15 +240,16 @@ async function run(
 
 const resultsPath = path.join(projectRoot, 'bench', 'results', 'scale.json');
 
-/** Merges one run into `hollow` of scale.json (a run of the same size is replaced). */
+/** Merges one run into `hollow` of scale.json (a run of the same size and read mode is replaced). */
 async function record(r: HollowScaleRun): Promise<void> {
   // scale.json holds both benchmarks: this one under `hollow`, bench/scale.ts (fake fleet) under `fakeFleet`.
   const both = JSON.parse(await readFile(resultsPath, 'utf8').catch(() => '{}')) as {
     hollow?: { runs?: HollowScaleRun[] };
   };
-  const runs = [...(both.hollow?.runs ?? []).filter((o) => o.instances !== r.instances), r].sort(
-    (a, b) => a.instances - b.instances,
-  );
+  const runs = [
+    ...(both.hollow?.runs ?? []).filter((o) => o.instances !== r.instances || o.lbReads !== r.lbReads),
+    r,
+  ].sort((a, b) => a.instances - b.instances || a.lbReads.localeCompare(b.lbReads));
   const scale = {
     recordedAt: new Date().toISOString(),
     fleet:
@@ -270,6 +277,7 @@ const sizes = process.argv
   .map(Number);
 const bakeSeconds = flag('--bake', 1);
 const limitMs = flag('--limit', 600) * 1000;
+const coalesceLbReads = process.argv.includes('--coalesce-lb-reads');
 
 const temporal = await startBenchTemporal();
 const scratch = await mkdtemp(path.join(tmpdir(), 'zerodown-bench-scale-'));
