@@ -116,7 +116,9 @@ export async function createHollowFleet(options: HollowFleetOptions): Promise<Ho
       runningVersions: async () => {
         const versionsSeen: (string | undefined)[] = [];
         await inBatches(refs, 50, async (ref) => {
-          versionsSeen[refs.indexOf(ref)] = (await runtime.inspect(ref)).report?.version;
+          // An instance that does not answer reports nothing (undefined), as it would to a probe.
+          const view = await runtime.inspect(ref).catch(() => undefined);
+          versionsSeen[refs.indexOf(ref)] = view?.report?.version;
         });
         return versionsSeen;
       },

@@ -47,6 +47,8 @@ interface HollowPort {
   instance: string | undefined;
   installedVersion: string | undefined;
   listener: Listener | undefined;
+  /** The port's last control operation: starts and stops of one port run one after the other. */
+  queue: Promise<unknown>;
 }
 
 /** Longest `?delay=` an API request may ask for, as in the sample service's spirit (short, bounded). */
@@ -81,10 +83,14 @@ export class HollowPorts {
   }
 
   /** Listens on the port at the installed version; resolves once it accepts connections. Idempotent. */
-  async start(address: string, port: number): Promise<HollowPortView> {
+  start(address: string, port: number): Promise<HollowPortView> {
     const p = this.entry(address, port);
+    return serially(p, () => this.startNow(p));
+  }
+
+  private async startNow(p: HollowPort): Promise<HollowPortView> {
+    const { address, port } = p;
     if (p.listener && !p.listener.stopping) return this.view(address, port);
-    if (p.listener) throw new HollowRefusal(`hollow instance ${address}:${port} is still stopping; stop it first`);
     const version = p.installedVersion;
     if (!version) throw new HollowRefusal(`hollow instance ${address}:${port} has no version installed`);
     const listener: Listener = {
@@ -121,8 +127,13 @@ export class HollowPorts {
    */
   async stop(address: string, port: number, timeoutMs: number): Promise<HollowStopOutcome> {
     const p = this.ports.get(key(address, port));
-    const listener = p?.listener;
-    if (!p || !listener) return 'not-running';
+    if (!p) return 'not-running';
+    return serially(p, () => this.stopNow(p, timeoutMs));
+  }
+
+  private async stopNow(p: HollowPort, timeoutMs: number): Promise<HollowStopOutcome> {
+    const listener = p.listener;
+    if (!listener) return 'not-running';
     listener.stopping = true;
     const closed = new Promise<void>((resolve) => listener.server.close(() => resolve()));
     listener.server.closeIdleConnections();
@@ -160,7 +171,14 @@ export class HollowPorts {
     const k = key(address, port);
     let p = this.ports.get(k);
     if (!p) {
-      p = { address, port, instance: undefined, installedVersion: undefined, listener: undefined };
+      p = {
+        address,
+        port,
+        instance: undefined,
+        installedVersion: undefined,
+        listener: undefined,
+        queue: Promise.resolve(),
+      };
       this.ports.set(k, p);
     }
     return p;
@@ -196,6 +214,13 @@ export class HollowPorts {
     if (delay > 0) setTimeout(finish, delay);
     else finish();
   }
+}
+
+/** Runs `body` after the port's previous operation has settled (whatever its outcome). */
+function serially<T>(p: HollowPort, body: () => Promise<T>): Promise<T> {
+  const run = p.queue.then(body, body);
+  p.queue = run.catch(() => undefined);
+  return run;
 }
 
 function key(address: string, port: number): string {
