@@ -2,8 +2,10 @@
 // instance, and whether a 1,000-instance deployment keeps every execution under 10,000 events.
 // It runs the real workflows on a dev server of its own, over the in-memory fake fleet of the fast
 // workflow tests (test/helpers/fake-fleet.ts): no processes, no HAProxy, no load. It measures the
-// control plane's history and time only; the hollow instances the issue allows are not built.
-// Run: npm run bench -- --scale-only [-- sizes]   → `scale` in bench/results/latest.json, and scale.json
+// control plane's history and time only. bench/scale-hollow.ts (npm run bench:scale) deploys hollow
+// instances behind the real HAProxy under load.
+// Run: npm run bench -- --scale-only [-- sizes]   → `scale` in bench/results/latest.json, and
+// `fakeFleet` in scale.json
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -95,7 +97,10 @@ async function record(r: ScaleRun): Promise<void> {
   );
   const scale = { recordedAt: new Date().toISOString(), fleet: fleetNote, runs };
   await writeFile(jsonPath, `${JSON.stringify({ ...previous, scale }, null, 2)}\n`);
-  await writeFile(path.join(resultsDir, 'scale.json'), `${JSON.stringify(scale, null, 2)}\n`);
+  // scale.json holds both benchmarks: this one under `fakeFleet`, bench/scale-hollow.ts under `hollow`.
+  const scalePath = path.join(resultsDir, 'scale.json');
+  const both = JSON.parse(await readFile(scalePath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+  await writeFile(scalePath, `${JSON.stringify({ ...both, fakeFleet: scale }, null, 2)}\n`);
 }
 
 /**

@@ -2,7 +2,8 @@ import type { HealthConfig, ServiceRole } from '../domain/fleet-config.ts';
 
 /**
  * What zerodown needs from whatever runs a service's instances. Implementations:
- * local-runtime.ts (processes on this machine) and hook-runtime.ts (the user's own commands).
+ * local-runtime.ts (processes on this machine), hook-runtime.ts (the user's own commands) and,
+ * for the scale benchmark only, hollow-runtime.ts (many ports served by one process, docs/scale.md).
  * Every operation is idempotent: starting a running instance or stopping a stopped one is a no-op.
  */
 

@@ -76,7 +76,13 @@ export const hookRuntimeConfig = z
   })
   .strict();
 
-export const runtimeConfig = z.discriminatedUnion('type', [localRuntimeConfig, hookRuntimeConfig]);
+/**
+ * Hollow instances, for the scale benchmark only (docs/scale.md): one process serves every
+ * instance's port and is steered through its control channel at `control`.
+ */
+export const hollowRuntimeConfig = z.object({ type: z.literal('hollow'), control: listenAddress }).strict();
+
+export const runtimeConfig = z.discriminatedUnion('type', [localRuntimeConfig, hookRuntimeConfig, hollowRuntimeConfig]);
 
 /** The service's PostgreSQL, whose schema deployments migrate and verify (seed §6, §8.1). */
 export const databaseConfig = z
@@ -91,4 +97,5 @@ export type HealthConfig = z.infer<typeof healthConfig>;
 export type RuntimeConfig = z.infer<typeof runtimeConfig>;
 export type HookRuntimeConfig = z.infer<typeof hookRuntimeConfig>;
 export type LocalRuntimeConfig = z.infer<typeof localRuntimeConfig>;
+export type HollowRuntimeConfig = z.infer<typeof hollowRuntimeConfig>;
 export type DatabaseConfig = z.infer<typeof databaseConfig>;

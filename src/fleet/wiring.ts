@@ -3,6 +3,7 @@ import type { ServiceConfig } from '../domain/fleet-config.ts';
 import { roleSettingsJson } from '../domain/roles.ts';
 import { HAProxyLoadBalancer } from '../adapters/haproxy.ts';
 import { HookRuntime } from '../adapters/hook-runtime.ts';
+import { HollowRuntime } from '../adapters/hollow-runtime.ts';
 import type { LoadBalancer, ServerRef } from '../adapters/load-balancer.ts';
 import { LocalProcessRuntime } from '../adapters/local-runtime.ts';
 import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
@@ -30,6 +31,9 @@ export function runtimeFor(fleet: LoadedFleet, serviceName: string): InstanceRun
       return new LocalProcessRuntime({ stateDir, buildsRoot, publicKeyPath: publicKey, command: runtime.command });
     case 'hooks':
       return new HookRuntime({ hooks: runtime, buildsRoot, publicKeyPath: publicKey, stateDir });
+    case 'hollow':
+      // The scale benchmark's hollow instances only (docs/scale.md).
+      return new HollowRuntime({ control: runtime.control, buildsRoot, publicKeyPath: publicKey });
     default: {
       const unknown: never = runtime;
       throw new Error(`unknown runtime ${JSON.stringify(unknown)}`);
