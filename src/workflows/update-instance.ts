@@ -20,6 +20,8 @@ type Mode = 'update' | 'restore';
  * host), and re-admission is the third. Deployments started before the patch replay the six.
  * Since `overlapped-instance-steps` the install runs beside the drain, so three round trips remain
  * on the way of each instance, and the drained server's checks are held failing until re-admission.
+ * Since `one-activity-per-instance`, an instance whose host worker reaches the load balancer is
+ * replaced in one activity (workflows/load-balanced-step.ts); the three activities remain for the others.
  * Local activities would save the server round trip too, but they run only in the workflow's own
  * worker (host steps belong on the host's queue) and cannot heartbeat, so a worker killed mid-step
  * would be noticed only by their timeout: merged, heartbeating activities keep both properties.
