@@ -1,9 +1,9 @@
 /**
  * The test run: one Temporal dev server for every test file (unless TEMPORAL_ADDRESS names one),
  * the workflow bundle built once, then node's test runner over test/**\/*.test.ts, two files at a
- * time, the longest first (test/helpers/test-durations.ts). The run's scratch folder is also its
- * tests' TMPDIR; what a run killed from outside left running there is stopped by the next run
- * (test/helpers/run-leftovers.ts). At the end it prints the slowest files.
+ * time, the longest first (test/helpers/run-files.ts, test/helpers/test-durations.ts). The run's
+ * scratch folder is also its tests' TMPDIR; what a run killed from outside left running there is
+ * stopped by the next run (test/helpers/run-leftovers.ts). At the end it prints the slowest files.
  * Usage: npm test [-- file-or-folder ...]
  */
 import { spawn } from 'node:child_process';
@@ -77,20 +77,10 @@ async function main(): Promise<number> {
     env.ZERODOWN_TEST_WORKFLOW_BUNDLE = bundlePath;
 
     const durations = path.join(scratch, 'durations.json');
-    const reporters = [
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
-      `--test-reporter=${path.join(projectRoot, 'test', 'helpers', 'durations-reporter.mjs')}`,
-      `--test-reporter-destination=${durations}`,
-    ];
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', ...reporters, '--test-concurrency=2', ...files],
-      {
-        cwd: projectRoot,
-        env,
-        stdio: 'inherit',
-      },
+      ['--import', 'tsx', path.join(projectRoot, 'test', 'helpers', 'run-files.ts'), ...files],
+      { cwd: projectRoot, env: { ...env, ZERODOWN_TEST_DURATIONS: durations }, stdio: 'inherit' },
     );
     const code = await new Promise<number>((resolve) => child.once('exit', (exitCode) => resolve(exitCode ?? 1)));
     const slowest = recordDurations(durations, projectRoot).slice(0, 10);

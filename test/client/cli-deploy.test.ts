@@ -23,7 +23,8 @@ before(async () => {
 
 after(() => setup?.stop());
 
-describe('zerodown CLI against a running worker', { timeout: 300_000 }, () => {
+// Generous, like verify-cli's: at load average 20 the first case alone took 135 s and the 300 s this had ran out.
+describe('zerodown CLI against a running worker', { timeout: 900_000 }, () => {
   it('deploy follows a deployment to the end in plain lines, links the Web UI and exits 0; status, list and logs agree', async () => {
     const deployed = await cli(['deploy', service, '2.0.0', '--bake', '0', '--health-timeout', '10']);
     assert.equal(deployed.code, 0, deployed.stderr);

@@ -18,11 +18,14 @@ import { withWorker } from './temporal.ts';
  */
 
 /**
- * Requests per second of the analysis tests' load: far more than any window's minSamples needs,
- * while leaving the CPU to the worker in the same process (uncapped, the load generator alone kept
- * a core busy and stretched every workflow task past 5 s on a loaded machine).
+ * The analysis tests' load on the service's API through HAProxy: 4 clients at 200 requests/s in all,
+ * far more than any window's minSamples needs while leaving the CPU to the worker in the same process
+ * (uncapped, the load generator alone kept a core busy and stretched every workflow task past 5 s on a
+ * loaded machine). It lasts `durationSec` unless stopped: the tests stop it, and the 60 s default
+ * could end it mid-deployment on a loaded machine (a pause as inconclusive then failed the test).
  */
-export const analysisLoadRate = 200;
+export const startAnalysisLoad = (h: DeploymentHarness, durationSec = 600) =>
+  startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, { connections: 4, rate: 200, durationSec });
 
 /** The fleet file's analysis section, as if written there (the test fleet's file has none). */
 export function withAnalysis(h: DeploymentHarness, config: AnalysisConfigInput): void {
@@ -53,20 +56,16 @@ export interface LoadedDeployment {
 }
 
 /**
- * Deploys under load (`connections` clients on the service's API through HAProxy) with a worker of
+ * Deploys under load (startAnalysisLoad) with a worker of
  * the harness's own, waits for the deployment's end, and returns its result, final status and the
  * load's counts. `timeoutMs` bounds the wait: a deployment that pauses instead fails the test.
  */
 export async function deployUnderLoad(
   h: DeploymentHarness,
   request: Partial<DeployRequest> & { version: string },
-  { connections = 4, timeoutMs = 300_000 }: { connections?: number; timeoutMs?: number } = {},
+  { timeoutMs = 300_000 }: { timeoutMs?: number } = {},
 ): Promise<LoadedDeployment> {
-  const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
-    connections,
-    rate: analysisLoadRate,
-    durationSec: Math.ceil(timeoutMs / 1000) + 60,
-  });
+  const load = startAnalysisLoad(h, Math.ceil(timeoutMs / 1000) + 60);
   try {
     const ended = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
       const handle = await h.deploy(request);

@@ -5,10 +5,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { DeploymentStatus } from '../../src/domain/status.ts';
 import type { DeploymentResult, rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
-import { analysisLoadRate, withAnalysis } from '../helpers/analysis.ts';
+import { startAnalysisLoad, withAnalysis } from '../helpers/analysis.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { sleep } from '../helpers/local-fleet.ts';
-import { startLoad } from '../helpers/load.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
 /**
@@ -71,11 +70,7 @@ describe('analysis: no false rollbacks', () => {
     });
     t.after(() => h.cleanup());
     withAnalysis(h, quick);
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
-      connections: 4,
-      durationSec: 900,
-      rate: analysisLoadRate,
-    });
+    const load = startAnalysisLoad(h, 900);
     try {
       await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         for (let n = 1; n <= goodInARow; n++) {
@@ -174,12 +169,7 @@ describe('analysis: no false rollbacks', () => {
       memory: { enabled: false },
       watchSeconds: 3,
     });
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
-      connections: 4,
-      rate: analysisLoadRate,
-      // Stopped by the test; the 60 s default could end mid-deployment on a loaded machine.
-      durationSec: 600,
-    });
+    const load = startAnalysisLoad(h);
     let failedRequests = 0;
     try {
       const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {

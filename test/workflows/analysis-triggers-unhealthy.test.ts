@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { statusQuery } from '../../src/workflows/messages.ts';
-import { analysisLoadRate, badVersionFleet, failedRequests } from '../helpers/analysis.ts';
+import { startAnalysisLoad, badVersionFleet, failedRequests } from '../helpers/analysis.ts';
 import { waitForStatus } from '../helpers/deployment.ts';
-import { startLoad } from '../helpers/load.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
 /**
@@ -33,12 +32,7 @@ describe('analysis trigger: unhealthy, during the post-deployment watch', () => 
       },
     });
     t.after(() => h.cleanup());
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
-      connections: 4,
-      rate: analysisLoadRate,
-      // Stopped by the test; the 60 s default could end mid-deployment on a loaded machine.
-      durationSec: 600,
-    });
+    const load = startAnalysisLoad(h);
     try {
       await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 0 });

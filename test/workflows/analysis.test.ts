@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AnalysisConfigInput } from '../../src/domain/analysis-config.ts';
 import { statusQuery } from '../../src/workflows/messages.ts';
-import { analysisLoadRate, withAnalysis } from '../helpers/analysis.ts';
+import { startAnalysisLoad, withAnalysis } from '../helpers/analysis.ts';
 import { createDeploymentHarness, waitForStatus } from '../helpers/deployment.ts';
 import { recordHistory } from '../helpers/histories.ts';
-import { startLoad } from '../helpers/load.ts';
 import { withWorker } from '../helpers/temporal.ts';
 
 /**
@@ -31,12 +30,7 @@ describe('analysis during the bake', () => {
     });
     t.after(() => h.cleanup());
     withAnalysis(h, quick);
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
-      connections: 4,
-      rate: analysisLoadRate,
-      // Stopped by the test; the 60 s default could end mid-deployment on a loaded machine.
-      durationSec: 600,
-    });
+    const load = startAnalysisLoad(h);
     try {
       const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '2.0.0', bakeSeconds: 10 });
@@ -77,12 +71,7 @@ describe('analysis during the bake', () => {
     });
     t.after(() => h.cleanup());
     withAnalysis(h, quick);
-    const load = startLoad(`http://127.0.0.1:${h.fleet.frontendPort}/api/orders`, {
-      connections: 4,
-      rate: analysisLoadRate,
-      // Stopped by the test; the 60 s default could end mid-deployment on a loaded machine.
-      durationSec: 600,
-    });
+    const load = startAnalysisLoad(h);
     try {
       const { result, status } = await withWorker({ taskQueue: h.taskQueue, activities: h.activities }, async () => {
         const handle = await h.deploy({ version: '1.1.0', bakeSeconds: 3 });
