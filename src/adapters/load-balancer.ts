@@ -152,7 +152,10 @@ export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOpt
     lb,
     ref,
     { pollMs: 20, ...options },
-    (s) => s.admin === 'drain' && s.health === 'up' && s.checkPassing,
+    // Ready counts too: an earlier attempt that outlived its heartbeat timeout may still be running
+    // and put the server back after its own fresh checks (it was seen at 200 hollow instances,
+    // docs/scale.md). Health was forced down above, so "up" here still means fresh checks passed.
+    (s) => (s.admin === 'drain' || s.admin === 'ready') && s.health === 'up' && s.checkPassing,
     (s) =>
       `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
   );

@@ -98,7 +98,7 @@ export async function createHollowFleet(options: HollowFleetOptions): Promise<Ho
       await runtime.start(ref);
     });
     const files = haproxyFilesFor(fleet);
-    const config = largeFleetRuntimeApi(haproxyConfig(fleet.config, { statsSocket: files.socket }), files.socket);
+    const config = haproxyConfig(fleet.config, { statsSocket: files.socket });
     await checkConfig(files, config);
     cleanups.push(() => stopHAProxy(files));
     await startHAProxy(files, config);
@@ -129,17 +129,6 @@ export async function createHollowFleet(options: HollowFleetOptions): Promise<Ho
     await cleanup();
     throw error;
   }
-}
-
-/**
- * HAProxy's runtime API takes 10 connections at once by default (`stats maxconn`), and a full
- * socket backlog refuses the next with EAGAIN: a batch of 100 instance steps polling HAProxy at
- * once hit that (drain and readmit failed with "connect EAGAIN"). A large fleet needs more.
- */
-function largeFleetRuntimeApi(config: string, socket: string): string {
-  const line = `  stats socket ${socket} mode 600 level admin`;
-  if (!config.includes(`${line}\n`)) throw new Error('the generated HAProxy config has no stats socket line to extend');
-  return config.replace(`${line}\n`, `${line} backlog 1024\n  stats maxconn 200\n`);
 }
 
 /** Runs `body` over `items`, at most `width` at once. */
