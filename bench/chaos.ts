@@ -60,6 +60,22 @@ const killWorker =
     workers[slot] = startWorker();
   };
 
+/**
+ * A server restart closes the benchmark's client while one of its calls (a status query the run stopped
+ * waiting for) may still be retrying: its next retry throws from a timer, "Channel has been shut down".
+ * That call's answer was no longer wanted; any other uncaught error still ends the benchmark (after the
+ * results are written, below).
+ */
+let fatal: unknown;
+process.on('uncaughtException', (error) => {
+  if (error instanceof Error && error.message === 'Channel has been shut down') {
+    process.stderr.write('chaos: a call of the client closed by the server restart was abandoned\n');
+    return;
+  }
+  fatal = error;
+  process.stderr.write(`chaos: unexpected error, ending after this run: ${error.stack ?? String(error)}\n`);
+});
+
 const records: (RunRecord & { run: number; chaos: string })[] = [];
 const windows = new Map<Scenario, number>();
 async function run(chaos: string, scenario: Scenario, acts: (windowMs: number) => Chaos[]) {
@@ -82,7 +98,7 @@ try {
     const record = await run('none (calibration)', scenario, () => []);
     windows.set(scenario, record.wallMs);
   }
-  for (let kill = 1; kill <= kills; kill++) {
+  for (let kill = 1; kill <= kills && fatal === undefined; kill++) {
     const scenario = scenarios[(kill - 1) % scenarios.length]!;
     await run('worker SIGKILL', scenario, (w) => [
       { label: 'worker SIGKILL', atMs: uniform(0, w), act: killWorker(0) },
@@ -143,4 +159,5 @@ try {
   await writeFile(path.join(projectRoot, 'bench', 'results', 'chaos.json'), `${JSON.stringify(summary, null, 2)}\n`);
   const { records: _, ...headline } = summary;
   process.stdout.write(`${JSON.stringify(headline)}\nwrote bench/results/chaos.json\n`);
+  if (fatal !== undefined) process.exitCode = 1;
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { type DeploymentSnapshot, serviceArg, snapshotOf, withClient } from '../deployment-client.ts';
-import { failOnOutcome, followDeployment } from '../follow.ts';
 import { listDeployments, renderList } from '../listing.ts';
 import { envFlag, environmentFromFlags } from '../fleet-context.ts';
 import { jsonFlag, printJson } from '../options.ts';
@@ -59,13 +58,15 @@ export function statusCommand(program: Command): void {
       const name = serviceArg(service);
       await withClient(flags, async (dc) => {
         const snapshot = await snapshotOf(dc, name, 3_000, environmentFromFlags(flags));
-        if (flags.watch && snapshot.running) {
+        // Only --watch loads the live view (follow.ts): a one-off status starts without it.
+        const follow = flags.watch ? await import('../follow.ts') : undefined;
+        if (follow && snapshot.running) {
           if (!json)
             process.stdout.write(
               `Watching ${snapshot.workflowId} (run ${snapshot.runId}), started ${clock(snapshot.startTime.getTime())}\n\n`,
             );
           const handle = dc.client.workflow.getHandle<typeof rollingDeployment>(snapshot.workflowId, snapshot.runId);
-          await followDeployment(dc, handle, {
+          await follow.followDeployment(dc, handle, {
             service: name,
             version: snapshot.version ?? '?',
             workflowId: snapshot.workflowId,
@@ -78,8 +79,8 @@ export function statusCommand(program: Command): void {
         if (json) printJson(snapshot);
         else process.stdout.write(renderSnapshot(snapshot));
         // --watch on a finished deployment answers at once, with the exit code of how it ended.
-        if (flags.watch && snapshot.outcome)
-          failOnOutcome(name, snapshot.version ?? '?', snapshot.outcome, snapshot.url);
+        if (follow && snapshot.outcome)
+          follow.failOnOutcome(name, snapshot.version ?? '?', snapshot.outcome, snapshot.url);
       });
     });
 }
