@@ -7,7 +7,7 @@
  * Usage: npm test [-- file-or-folder ...]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -44,6 +44,9 @@ async function main(): Promise<number> {
   );
   for (const line of await stopLeftoversOfDeadRuns(tmpdir())) process.stderr.write(`test harness: ${line}\n`);
   const scratch = mkdtempSync(path.join(tmpdir(), scratchPrefix));
+  // As open as the system's temp folder (sticky, writable by all): tests that run a step as an
+  // unprivileged user (test/artifacts/fs-conditions.test.ts) need a TMPDIR that user can write.
+  chmodSync(scratch, 0o1777);
   claimScratch(scratch);
   // TMPDIR: every folder a test makes (fleets, releases, HAProxy configs) lies in this run's scratch folder.
   const env: NodeJS.ProcessEnv = { ...process.env, ZERODOWN_TEST_SCRATCH: scratch, TMPDIR: scratch };
