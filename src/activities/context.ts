@@ -6,7 +6,7 @@ import type { LoadedFleet } from '../fleet/fleet-file.ts';
 import { instanceRefs, loadBalancerFor, runtimeFor } from '../fleet/wiring.ts';
 import type { Logger } from 'pino';
 
-/** How often long activities heartbeat: several times within the 1 s heartbeat timeout (src/workflows/proxies.ts). */
+/** How often long activities heartbeat: several times within the 1.5 s heartbeat timeout (src/workflows/proxies.ts). */
 const heartbeatEveryMs = 250;
 
 /** What every activity factory receives: the fleet this worker serves and its logger. */

@@ -167,8 +167,10 @@ export async function connectWorker(settings: ConnectionSettings): Promise<Nativ
   };
   // Loaded here, not at the top: every CLI command imports this file, and the worker SDK (with its
   // native core) would add ~100 ms to each start. The package is CommonJS: its exports object is the
-  // default export, under Node and in the CLI's bundle alike (there, it is the only one).
-  const { NativeConnection } = (await import('@temporalio/worker')).default;
+  // default export under Node and in the CLI's bundle (there, it is the only one); under tsx's loader
+  // the named exports come without a default.
+  const sdk = await import('@temporalio/worker');
+  const { NativeConnection } = (sdk.default as typeof sdk | undefined) ?? sdk;
   try {
     return await NativeConnection.connect(options);
   } catch (error) {

@@ -21,13 +21,14 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
  * Every activity timeout and retry policy, in one place. Crash recovery is bounded by these: when
  * a worker dies mid-activity, Temporal runs the activity again only once its attempt has timed out.
  * So every activity that can take more than a moment heartbeats (every 250 ms, see
- * activities/context.ts) under a 1 s heartbeat timeout, and the quick ones (one runtime-API command,
+ * activities/context.ts) under a 1.5 s heartbeat timeout, and the quick ones (one runtime-API command,
  * one probe: milliseconds) get a 2 s start-to-close timeout. With the first retry 100 ms later, a killed
- * step is due again about 1.1 s after the kill (at most 2.1 s for a quick one), and runs as soon as a
+ * step is due again about 1.6 s after the kill (at most 2.1 s for a quick one), and runs as soon as a
  * worker polls: `npm run chaos` measures kill → step running again (bench/results/chaos.json), and
- * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss four heartbeats in a
- * row to lose its attempt, and a retried attempt is safe: every activity is idempotent. The generous
- * start-to-close timeouts of the long ones only bound a live but stuck attempt. Changing these values
+ * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss six heartbeats in a
+ * row to lose its attempt (1 s was tried: it lost live attempts on hosts' workers while the whole suite
+ * ran on two cores, where an event loop busy for a second is common), and a retried attempt is safe:
+ * every activity is idempotent. The generous start-to-close timeouts of the long ones only bound a live but stuck attempt. Changing these values
  * changes the attributes of the ScheduleActivityTask commands, not the commands: replay is unaffected.
  */
 const retry: ActivityOptions['retry'] = {
@@ -36,7 +37,7 @@ const retry: ActivityOptions['retry'] = {
   maximumInterval: '5s',
   maximumAttempts: 10,
 };
-const heartbeatTimeout = '1s';
+const heartbeatTimeout = '1500ms';
 const quickTimeout = '2s';
 const seconds = (n: number) => `${Math.ceil(n)}s`;
 /** Bounds installing an artifact (verifying every file's hash, or the user's install hook). */
