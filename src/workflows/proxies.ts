@@ -28,8 +28,9 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
  * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss six heartbeats in a
  * row to lose its attempt (1 s was tried: it lost live attempts on hosts' workers while the whole suite
  * ran on two cores, where an event loop busy for a second is common), and a retried attempt is safe:
- * every activity is idempotent. The generous start-to-close timeouts of the long ones only bound a live but stuck attempt. Changing these values
- * changes the attributes of the ScheduleActivityTask commands, not the commands: replay is unaffected.
+ * every activity is idempotent. The generous start-to-close timeouts of the long ones only bound a
+ * live but stuck attempt. Changing these values changes the attributes of the ScheduleActivityTask
+ * commands, not the commands: replay is unaffected.
  */
 const retry: ActivityOptions['retry'] = {
   initialInterval: '100ms',
