@@ -21,6 +21,7 @@ import { projectRoot } from '../src/paths.ts';
 import { statusQuery } from '../src/workflows/messages.ts';
 import { startLoad } from '../test/helpers/load.ts';
 import { type BenchTemporal, startBenchTemporal } from './lib/env.ts';
+import type { ScaleFigures } from './scale.ts';
 import { scaleWorkerTuning } from './lib/scale-worker-tuning.ts';
 import { type TimeBreakdown, timeBreakdown } from './lib/time-breakdown.ts';
 
@@ -29,25 +30,14 @@ const haproxySettings = { checkIntervalMs: 2000, fastCheckIntervalMs: 100, rise:
 const loadConnections = 16;
 const loadPath = '/api/orders?delay=5';
 
-export interface HollowScaleRun {
-  instances: number;
-  batchSize: number;
+export interface HollowScaleRun extends ScaleFigures {
   bakeSeconds: number;
   /** How the worker read HAProxy: as shipped, or the `--coalesce-lb-reads` experiment (docs/scale.md). */
   lbReads: string;
-  workflow: string;
-  phase: string;
   /** Why it did not succeed, when it did not. */
   reason?: string;
   /** Every hollow instance reports the new version on its own port afterwards. */
   everyInstanceOnTarget: boolean;
-  wallMs: number;
-  executions: number;
-  largestHistory: number;
-  parentHistory: number;
-  totalEvents: number;
-  eventsPerInstance: number;
-  workerCpuSeconds: number;
   workerPeakRssMiB: number;
   hollowCpuSeconds: number;
   haproxyCpuSeconds: number | undefined;

@@ -18,7 +18,8 @@ import { type BenchTemporal, startBenchTemporal, withBenchWorker } from './lib/e
 
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 
-export interface ScaleRun {
+/** What both scale benchmarks record of a deployment's run and its histories. */
+export interface ScaleFigures {
   instances: number;
   batchSize: number;
   /** `rollingDeployment` (one history) or `stagedDeployment` (segments as child workflows). */
@@ -31,6 +32,9 @@ export interface ScaleRun {
   totalEvents: number;
   eventsPerInstance: number;
   workerCpuSeconds: number;
+}
+
+export interface ScaleRun extends ScaleFigures {
   workerRssMiB: number;
 }
 

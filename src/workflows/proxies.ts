@@ -25,12 +25,10 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
  * one probe: milliseconds) get a 2 s start-to-close timeout. With the first retry 100 ms later, a killed
  * step is due again about 1.6 s after the kill (at most 2.1 s for a quick one), and runs as soon as a
  * worker polls: `npm run chaos` measures kill → step running again (bench/results/chaos.json), and
- * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss six heartbeats in a
- * row to lose its attempt (1 s was tried: it lost live attempts on hosts' workers while the whole suite
- * ran on two cores, where an event loop busy for a second is common), and a retried attempt is safe:
- * every activity is idempotent. The generous start-to-close timeouts of the long ones only bound a
- * live but stuck attempt. Changing these values changes the attributes of the ScheduleActivityTask
- * commands, not the commands: replay is unaffected.
+ * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss six heartbeats to
+ * lose its attempt (1 s lost live attempts on a loaded 2-core machine); a retry is safe: activities
+ * are idempotent. Long start-to-close timeouts only bound a stuck attempt. These values change the
+ * ScheduleActivityTask commands' attributes, not the commands: replay is unaffected.
  */
 const retry: ActivityOptions['retry'] = {
   initialInterval: '100ms',

@@ -87,6 +87,14 @@ describe('waves of regions on real hosts', () => {
     return { outcome, failed: served.errors + served.timeouts + served.non2xx, total: served.requests.total };
   }
 
+  /** Every instance's expected version: h1's (region eu) and h2's (region us). */
+  const onVersions = (eu: string, us: string) => ({
+    'api-h1-1': eu,
+    'api-h1-2': eu,
+    'api-h2-1': us,
+    'api-h2-2': us,
+  });
+
   async function versions(): Promise<Record<string, string | undefined>> {
     const seen: Record<string, string | undefined> = {};
     for (const i of instances()) seen[i.name] = await reportedVersion(i.address, i.port);
@@ -178,12 +186,7 @@ describe('waves of regions on real hosts', () => {
       `eu closed ${euClosed?.toISOString()}, us started ${usStarted.toISOString()}`,
     );
 
-    assert.deepEqual(await versions(), {
-      'api-h1-1': '2.0.0',
-      'api-h1-2': '2.0.0',
-      'api-h2-1': '2.0.0',
-      'api-h2-2': '2.0.0',
-    });
+    assert.deepEqual(await versions(), onVersions('2.0.0', '2.0.0'));
     await assertEveryServerServes('after the good version');
     assert.equal(failed, 0, 'failed requests');
     assert.ok(total > 100, `requests served: ${total}`);
@@ -227,12 +230,7 @@ describe('waves of regions on real hosts', () => {
     ]);
     assert.equal(status.previousVersion, '2.0.0');
     // Every instance ends on the version it ran before: eu restored by the parent, us by its own rollback.
-    assert.deepEqual(await versions(), {
-      'api-h1-1': '2.0.0',
-      'api-h1-2': '2.0.0',
-      'api-h2-1': '2.0.0',
-      'api-h2-2': '2.0.0',
-    });
+    assert.deepEqual(await versions(), onVersions('2.0.0', '2.0.0'));
     await assertEveryServerServes('after the rollback');
     assert.equal(failed, 0, 'failed requests');
     t.diagnostic(`bad version, default policy: ${total} requests, 0 failed; ${result.reason ?? ''}`);
@@ -250,12 +248,7 @@ describe('waves of regions on real hosts', () => {
       ['wave 1', 'kept', ['eu:succeeded']],
       ['wave 2', 'failed', ['us:rolled-back']],
     ]);
-    assert.deepEqual(await versions(), {
-      'api-h1-1': '3.0.0',
-      'api-h1-2': '3.0.0',
-      'api-h2-1': '2.0.0',
-      'api-h2-2': '2.0.0',
-    });
+    assert.deepEqual(await versions(), onVersions('3.0.0', '2.0.0'));
     await assertEveryServerServes('after keep-finished');
     assert.equal(failed, 0, 'failed requests');
     t.diagnostic(`bad version, keep-finished: ${total} requests, 0 failed`);
