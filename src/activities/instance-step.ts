@@ -1,8 +1,9 @@
 import { readmit, waitUntilIdle, type ServerState } from '../adapters/load-balancer.ts';
 import { failureTypes } from '../domain/errors.ts';
-import type { TrafficSample } from '../domain/triggers.ts';
+import type { InstanceExpectation, InstanceObservation, ServerObservation, TrafficSample } from '../domain/triggers.ts';
 import { serverRef } from '../fleet/wiring.ts';
 import { type ActivityDeps, heartbeater, instanceContext, loadBalancer, permanentAs } from './context.ts';
+import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import type { InstanceInput } from './load-balancer.ts';
 
 /**
@@ -24,12 +25,25 @@ export interface LoadBalancedStep {
   readmitTimeoutMs: number;
   /** Read the traffic sample once the instance is back (a batch of one's after-sample). */
   sampleAfter?: boolean;
+  /**
+   * Once the instance is back, look at these other instances (on this host) and their servers:
+   * the next batch's look at the fleet, taken here instead of in two more activities after the
+   * step (workflows/batch-looks.ts). Only observed here; the workflow judges.
+   */
+  lookAfter?: InstanceExpectation[];
+}
+
+/** What the step saw of the rest of the fleet once its instance was back (see `lookAfter`). */
+export interface StepLook {
+  instances: InstanceObservation[];
+  servers: ServerObservation[];
 }
 
 export interface LoadBalancedStepResult {
   drainMs: number;
   readmitMs: number;
   sample?: TrafficSample;
+  look?: StepLook;
 }
 
 type Parts = {
@@ -43,6 +57,8 @@ const serving = (s: ServerState | undefined) =>
 
 export function loadBalancedStep(deps: ActivityDeps) {
   const lb = loadBalancer(deps);
+  const hostChecks = createInstanceCheckActivities(deps);
+  const lbChecks = createLoadBalancerCheckActivities(deps);
 
   return async function run(
     { service, instance }: InstanceInput,
@@ -51,14 +67,29 @@ export function loadBalancedStep(deps: ActivityDeps) {
   ): Promise<LoadBalancedStepResult> {
     instanceContext(deps, service, instance);
     const ref = serverRef({ service, instance });
-    const sample = async () => {
-      if (!step.sampleAfter) return {};
-      const frontend = await lb.frontend(service);
-      return { sample: { total: frontend.figures.total, failed: frontend.figures.http5xx + frontend.requestErrors } };
+    // The sample and the look, read once the instance is back; the same fleet watch as the
+    // observeInstances and loadBalancerServers activities (activities/fleet-check.ts).
+    const afterwards = async (): Promise<Pick<LoadBalancedStepResult, 'sample' | 'look'>> => {
+      const expected = step.lookAfter;
+      const [frontend, look] = await Promise.all([
+        step.sampleAfter ? lb.frontend(service) : undefined,
+        expected && expected.length > 0
+          ? Promise.all([
+              hostChecks.observeInstances({ service, instances: expected }),
+              lbChecks.loadBalancerServers({ service, servers: expected.map((e) => e.instance) }),
+            ])
+          : undefined,
+      ]);
+      return {
+        ...(frontend
+          ? { sample: { total: frontend.figures.total, failed: frontend.figures.http5xx + frontend.requestErrors } }
+          : {}),
+        ...(look ? { look: { instances: look[0], servers: look[1] } } : {}),
+      };
     };
     // A retry after the step ended: the instance serves on the version, nothing to do again.
     if (serving(await lb.server(ref)) && (await parts.runsVersion()))
-      return { drainMs: 0, readmitMs: 0, ...(await sample()) };
+      return { drainMs: 0, readmitMs: 0, ...(await afterwards()) };
 
     const drainStarted = Date.now();
     let drainMs = 0;
@@ -76,6 +107,7 @@ export function loadBalancedStep(deps: ActivityDeps) {
     await permanentAs(failureTypes.readmitTimeout, () =>
       readmit(lb, ref, { timeoutMs: step.readmitTimeoutMs, onPoll: heartbeater() }),
     );
-    return { drainMs, readmitMs: Date.now() - readmitStarted, ...(await sample()) };
+    const readmitMs = Date.now() - readmitStarted;
+    return { drainMs, readmitMs, ...(await afterwards()) };
   };
 }

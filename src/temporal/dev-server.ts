@@ -45,6 +45,8 @@ function devServerArgs(options: DevServerOptions): string[] {
     path.join(options.stateDir, 'temporal.db'),
     '--log-level',
     'warn',
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
     ...customSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
 }

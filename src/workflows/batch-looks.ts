@@ -1,6 +1,8 @@
+import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
-import type { TrafficSample } from '../domain/triggers.ts';
-import { fleetProblem } from './fleet-watch.ts';
+import { type InstanceExpectation, type TrafficSample, fleetTrigger } from '../domain/triggers.ts';
+import type { StepLook } from '../activities/instance-step.ts';
+import { fleetProblem, lookExpectations } from './fleet-watch.ts';
 import type { DeploymentState } from './state.ts';
 
 /**
@@ -14,8 +16,11 @@ import type { DeploymentState } from './state.ts';
  *   re-admission (`lookAhead`): the batch's own instances are proven by then (ready on the new
  *   version on their host) and re-admission proves them to the load balancer; the others are
  *   looked at a few tens of milliseconds earlier than before the next batch. When the whole step
- *   is one activity (workflows/load-balanced-step.ts) its re-admission is not seen, and the look
- *   runs once the batch has ended;
+ *   is one activity (workflows/load-balanced-step.ts) its re-admission is not seen: since the
+ *   `look-in-step` patch that activity takes the look itself once its instance is back (a batch
+ *   of one whose fleet is all on the load balancer's worker, the one-machine default), which saves
+ *   the two activities and a workflow task between two instances; otherwise the look runs once
+ *   the batch has ended;
  * - with a bake, the look runs beside the after-sample, at the bake's end, as before.
  *
  * A pause between batches drops the carry, so a batch after a pause looks again.
@@ -24,14 +29,37 @@ export interface BatchCarry {
   fromBatch?: { sample: TrafficSample | undefined };
 }
 
+/** The look a one-activity step takes for the next batch: whom it expects, and where its finding goes. */
+export interface LookInStep {
+  expected: InstanceExpectation[];
+  seen(look: StepLook): void;
+}
+
 /** The next batch's look at every instance outside `batch`, started once the first of it is readmitted. */
 export function lookAhead(spec: DeploymentSpec, state: DeploymentState, batch: readonly DeploymentTarget[]) {
   let look: Promise<string | undefined> | undefined;
+  const outside = (i: { instance: string }) => !batch.some((t) => t.instance === i.instance);
   const start = () => {
-    look ??= fleetProblem(spec, state, (i) => !batch.some((t) => t.instance === i.instance), { narrowServers: true });
+    look ??= fleetProblem(spec, state, outside, { narrowServers: true });
   };
   return {
     start,
+    /**
+     * The look for the step itself to take (patched `look-in-step`), when the step is one activity
+     * on the worker that also runs every other instance: a batch of one, every instance on the load
+     * balancer's queue. Undefined otherwise; then `result` takes the look after the batch.
+     */
+    inStep(): LookInStep | undefined {
+      const oneWorker = spec.instances.every((t) => t.taskQueue === spec.loadBalancerTaskQueue);
+      if (batch.length !== 1 || !oneWorker || !patched('look-in-step')) return undefined;
+      const expected = lookExpectations(spec, state, outside);
+      return {
+        expected,
+        seen: ({ instances, servers }) => {
+          look ??= Promise.resolve(fleetTrigger(expected, instances, servers));
+        },
+      };
+    },
     /** Settles a look already under way (a failed batch starts none). */
     settled: async () => void (await look),
     /** The look's finding, starting it now if no instance of the batch reached re-admission. */

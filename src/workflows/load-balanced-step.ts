@@ -16,12 +16,13 @@ export function inOneActivity(spec: DeploymentSpec, target: DeploymentTarget, ho
 /**
  * Seed §5.1 for one instance in one activity. The status shows the instance draining (or
  * restoring) until the step ends; then its parts' timings and events are recorded. Its
- * re-admission cannot be seen from here, so the next batch's look (workflows/batch-looks.ts) runs
- * once the step has ended, as it did before, right before the next batch.
+ * re-admission cannot be seen from here, so the next batch's look (workflows/batch-looks.ts) is
+ * taken by the step itself once the instance is back when the batch asks for it (`lookInStep`),
+ * else it runs once the step has ended, right before the next batch.
  */
 export async function replaceInOneActivity(
   step: Step,
-  { sampleAfter }: AroundReadmission,
+  { sampleAfter, lookInStep }: AroundReadmission,
 ): Promise<{ readmitMs: number; sample: TrafficSample | undefined }> {
   const { spec, state, target, version, updating, host, ids, set, drained, healthy } = step;
   set({ state: updating ? 'draining' : 'restoring', changed: true });
@@ -34,8 +35,10 @@ export async function replaceInOneActivity(
       drainTimeoutMs: spec.drainTimeoutSeconds * 1000,
       readmitTimeoutMs: spec.healthTimeoutSeconds * 1000,
       ...(sampleAfter ? { sampleAfter } : {}),
+      ...(lookInStep ? { lookAfter: lookInStep.expected } : {}),
     },
   });
+  if (lookInStep && result.look) lookInStep.seen(result.look);
   const { drainMs = 0, readmitMs = 0, restartMs, healthMs, warning } = result;
   drained(drainMs);
   if (warning) {

@@ -56,8 +56,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
     // A part leaves approvals, signatures and notifications to its parent.
-    if (!stagedPart()) await loadGovernance(spec, state);
-    validated = await validateDeployment(spec, state);
+    validated = await validateDeployment(spec, state, stagedPart() ? undefined : () => loadGovernance(spec, state));
   } catch (error) {
     if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
     state.status = withCancellation(state.status);
@@ -74,7 +73,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     if (await approved(spec, state)) {
       await verificationBaseline(spec, state);
-      const carry: BatchCarry = {};
+      const carry = fromValidation(state);
       for (const [index, batch] of batches.entries()) {
         // A pause between batches makes what the last batch saw stale: the next one looks again.
         if (state.status.pauseRequestedBy) delete carry.fromBatch;
@@ -111,6 +110,16 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   }
   state.phase('succeeded', successStep(spec, state));
   return await finish(spec, state);
+}
+
+/**
+ * The first batch starts from validation's look and sample (workflows/validate.ts) when they are
+ * fresh: nothing long (an approval wait, a slow migration) came between. Otherwise it looks itself.
+ */
+function fromValidation(state: DeploymentState): BatchCarry {
+  const fresh = state.freshLook;
+  delete state.freshLook;
+  return fresh && Date.now() - fresh.at <= staleLookMs ? { fromBatch: { sample: fresh.sample } } : {};
 }
 
 /**
@@ -165,11 +174,13 @@ async function deployBatch(
   // With no bake, the next batch's look runs beside this one's re-admission (workflows/batch-looks.ts).
   const ahead = carrying && !last && spec.bakeSeconds === 0 ? lookAhead(spec, state, pending) : undefined;
   const sampleAfter = carrying && clients && pending.length === 1;
+  const lookInStep = ahead && clients ? ahead.inStep() : undefined;
   const results = await Promise.allSettled(
     pending.map((t) =>
       replaceInstance(spec, state, t, spec.version, 'update', {
         ...(ahead ? { readmitting: ahead.start } : {}),
         ...(sampleAfter ? { sampleAfter } : {}),
+        ...(lookInStep ? { lookInStep } : {}),
       }),
     ),
   );
@@ -230,6 +241,9 @@ async function deployBatch(
   if (looking) carry.fromBatch = { sample: after };
 }
 
+/** How old the post-deployment look may be when success is reported (a backfill beside it can take minutes). */
+const staleLookMs = 2000;
+
 /**
  * Post-deployment validation (seed §8.1): smoke tests through the load balancer, the database,
  * and last, since smoke tests through a load balancer that retries cannot see one dead instance,
@@ -239,20 +253,42 @@ async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): P
   if (ownsItsWork(spec)) {
     state.phase('verifying', `post-deployment checks of the ${spec.role}`);
     await verifyRole(spec, state, spec.version);
+  } else if (patched('verification-side-by-side')) {
+    // Patched: the smoke tests, the database check and the look at every instance are independent
+    // reads, so they run side by side (two Temporal round trips fewer); their findings count in the
+    // order they ran in before. Recorded deployments replay them one after the other.
+    state.phase('verifying', 'post-deployment smoke tests, database check and a look at every instance');
+    let lookedAt = 0;
+    const look = () => fleetProblem(spec, state).finally(() => (lookedAt = Date.now()));
+    const [smoke, database, unwhole] = await Promise.allSettled([
+      smokeTest(spec, state),
+      patched('database-checks') ? verifyDatabase(spec, state) : undefined,
+      patched('fleet-watch') ? look() : undefined,
+    ]);
+    for (const settled of [smoke, database, unwhole]) if (settled.status === 'rejected') throw settled.reason;
+    let problem = unwhole.status === 'fulfilled' ? unwhole.value : undefined;
+    // A long database check (a backfill) made the look stale: success is reported about the fleet as it is now.
+    if (!problem && lookedAt > 0 && Date.now() - lookedAt > staleLookMs) problem = await look();
+    if (problem) requestAutomaticRollback(state, `before reporting success: ${problem}`);
+    return;
   } else {
     state.phase('verifying', 'post-deployment smoke tests through the load balancer');
-    // The load balancer also serves a staged deployment's other parts: the parent smoke-tests the whole.
-    if (!stagedPart())
-      await validationActivities(spec.loadBalancerTaskQueue).smokeTest({
-        service: spec.service,
-        version: spec.version,
-        ...leftVersions(state),
-      });
+    await smokeTest(spec, state);
   }
   if (patched('database-checks')) await verifyDatabase(spec, state);
   if (!patched('fleet-watch')) return;
   const unwhole = await fleetProblem(spec, state);
   if (unwhole) requestAutomaticRollback(state, `before reporting success: ${unwhole}`);
+}
+
+/** The smoke tests through the load balancer, which also serves a staged deployment's other parts: the parent smoke-tests the whole. */
+async function smokeTest(spec: DeploymentSpec, state: DeploymentState): Promise<void> {
+  if (stagedPart()) return;
+  await validationActivities(spec.loadBalancerTaskQueue).smokeTest({
+    service: spec.service,
+    version: spec.version,
+    ...leftVersions(state),
+  });
 }
 
 function requestAutomaticRollback(state: DeploymentState, reason: string): void {

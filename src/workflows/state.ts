@@ -14,6 +14,7 @@ import {
 } from '../domain/status.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 import { Governance } from './governance.ts';
+import type { TrafficSample } from '../domain/triggers.ts';
 
 /**
  * The deployment's status inside the workflow. Every change goes through the pure functions of
@@ -25,6 +26,8 @@ export class DeploymentState {
   recorder?: { flush(): void; close(): Promise<void> };
   /** Who may approve and steer, and the webhooks told of phase changes (workflows/governance.ts). */
   readonly governance = new Governance();
+  /** Validation's look at the fleet and its traffic sample, for the first batch (workflows/validate.ts). */
+  freshLook?: { at: number; sample: TrafficSample | undefined };
 
   constructor(spec: DeploymentSpec, batches: number) {
     this.status = initialStatus({

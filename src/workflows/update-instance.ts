@@ -1,6 +1,7 @@
 import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
+import type { LookInStep } from './batch-looks.ts';
 import { failureMessage } from './failures.ts';
 import { hostSilenceTimeout, onLiveHost } from './host-failure.ts';
 import { inOneActivity, replaceInOneActivity } from './load-balanced-step.ts';
@@ -32,7 +33,7 @@ export async function replaceInstance(
   target: DeploymentTarget,
   version: string,
   mode: Mode,
-  { readmitting, sampleAfter }: AroundReadmission = {},
+  { readmitting, sampleAfter, lookInStep }: AroundReadmission = {},
 ): Promise<TrafficSample | undefined> {
   const step = stepOf(spec, state, target, version, mode);
   const started = Date.now();
@@ -44,7 +45,10 @@ export async function replaceInstance(
   }
 
   if (inOneActivity(spec, target, step.hostSilence)) {
-    const { readmitMs, sample } = await replaceInOneActivity(step, { ...(sampleAfter ? { sampleAfter } : {}) });
+    const { readmitMs, sample } = await replaceInOneActivity(step, {
+      ...(sampleAfter ? { sampleAfter } : {}),
+      ...(lookInStep ? { lookInStep } : {}),
+    });
     return replaced(step, started, readmitMs, sample);
   }
   if (patched('merged-instance-steps')) {
@@ -97,6 +101,11 @@ export interface AroundReadmission {
   readmitting?: () => void;
   /** Return the traffic sample read once the instance is back in rotation. */
   sampleAfter?: boolean;
+  /**
+   * The next batch's look, taken by the step itself once the instance is back, when the whole
+   * step is one activity (workflows/batch-looks.ts); ignored otherwise (`readmitting` starts it).
+   */
+  lookInStep?: LookInStep;
 }
 
 /** What both step sequences need: the activities, the ids that make a retry safe, the status setter. */

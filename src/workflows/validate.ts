@@ -3,7 +3,8 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
 import { failureTypes } from '../domain/errors.ts';
 import { withPreviousVersion } from '../domain/status.ts';
 import { applySchemaMigrations } from './database.ts';
-import { fleetProblem } from './fleet-watch.ts';
+import { type FleetLook, fleetProblem, judgeLook, lookAtFleet, lookExpectations, unlookable } from './fleet-watch.ts';
+import { ownsItsWork } from './role-steps.ts';
 import { checkGates } from './gates.ts';
 import { instanceActivities, loadBalancerActivities, validationActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
@@ -18,10 +19,15 @@ import type { DeploymentState } from './state.ts';
 export async function validateDeployment(
   spec: DeploymentSpec,
   state: DeploymentState,
+  /** Loads the service's policy (workflows/governance.ts); the caller ran it before when not patched. */
+  governance?: () => Promise<void>,
 ): Promise<'ready' | 'nothing-to-do'> {
-  // The environment's gates first (seed §3); recorded deployments from before them replay without.
-  if (patched('deployment-gates')) await checkGates(spec, state);
   const checks = validationActivities(spec.loadBalancerTaskQueue);
+  // Patched: one round of read-only checks, the look at the fleet among them (see `readOnlyChecks`).
+  const oneRound = patched(oneRoundPatch);
+  if (!oneRound) await governance?.();
+  // The environment's gates first (seed §3); recorded deployments from before them replay without.
+  if (!oneRound && patched('deployment-gates')) await checkGates(spec, state);
   const readVersions = () =>
     Promise.all(
       spec.instances.map(async (t) => ({
@@ -33,9 +39,12 @@ export async function validateDeployment(
       })),
     );
   let running: Awaited<ReturnType<typeof readVersions>>;
-  // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
-  // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
-  if (patched('validation-side-by-side')) {
+  let look: FleetLook | string | undefined;
+  if (oneRound) {
+    ({ running, look } = await readOnlyChecks(spec, state, { governance, readVersions }));
+  } else if (patched('validation-side-by-side')) {
+    // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
+    // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
     state.step(`verifying ${spec.service} ${spec.version} and its migrations, reading the version each instance runs`);
     const [artifact, migrations, versions] = await Promise.allSettled([
       checks.verifyArtifact({ service: spec.service, version: spec.version }),
@@ -86,10 +95,16 @@ export async function validateDeployment(
   state.status = withPreviousVersion(state.status, others[0]);
   for (const r of running) if (r.version === spec.version) state.instance(r.target.instance, { state: 'updated' });
 
-  if (patched('fleet-watch')) {
-    // Every instance, not just enough of them: a deployment starts only from a whole fleet.
-    state.step('checking that every instance runs, is ready and is UP at the load balancer');
-    const problem = await fleetProblem(spec, state);
+  if (look || patched('fleet-watch')) {
+    // Every instance, not just enough of them: a deployment starts only from a whole fleet. The
+    // one-round look expected no version: it is judged now against the versions read beside it.
+    if (!look) state.step('checking that every instance runs, is ready and is UP at the load balancer');
+    const problem =
+      typeof look === 'string'
+        ? look
+        : look
+          ? judgeLook(spec, state, { ...look, expected: lookExpectations(spec, state, () => true) })
+          : await fleetProblem(spec, state);
     if (problem) {
       throw ApplicationFailure.nonRetryable(
         `${problem}; a deployment starts only from a whole fleet: bring the instances back (zerodown fleet up, or restart them) and deploy again`,
@@ -104,6 +119,53 @@ export async function validateDeployment(
   // deployments from before this step replay without it.
   if (patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
   return 'ready';
+}
+
+const oneRoundPatch = 'validation-in-one-round';
+
+/**
+ * Since the `validation-in-one-round` patch, every read-only check before a deployment is one
+ * round of activities side by side: the service's policy, the gates, the artifact's signature,
+ * the migrations, each instance's version, the look at every instance and server, and the traffic
+ * sample the first batch compares against (kept on the state as a fresh look: the first batch
+ * starts from it when nothing long came between, workflows/batch-looks.ts). Before it they took
+ * five rounds one after the other and the first batch looked again. A failure is reported in the
+ * order the checks ran in before; nothing is changed before all of them passed. Recorded
+ * deployments replay their rounds.
+ */
+async function readOnlyChecks<T>(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  {
+    governance,
+    readVersions,
+  }: {
+    governance: (() => Promise<void>) | undefined;
+    readVersions: () => Promise<T[]>;
+  },
+): Promise<{ running: T[]; look: FleetLook | string }> {
+  const checks = validationActivities(spec.loadBalancerTaskQueue);
+  const clients = !ownsItsWork(spec);
+  state.step(
+    `checking the gates, verifying ${spec.service} ${spec.version} and its migrations, looking at every instance`,
+  );
+  const settled = await Promise.allSettled([
+    governance?.(),
+    checkGates(spec, state),
+    checks.verifyArtifact({ service: spec.service, version: spec.version }),
+    checks.verifyMigrations({ service: spec.service, version: spec.version }),
+    readVersions(),
+    lookAtFleet(spec, state).catch((error: unknown) => unlookable(error)),
+    clients
+      ? loadBalancerActivities(spec.loadBalancerTaskQueue, spec).trafficSample({ service: spec.service })
+      : undefined,
+  ]);
+  for (const one of settled) if (one.status === 'rejected') throw one.reason;
+  const [, , , , versions, looked, sample] = settled;
+  const running = versions?.status === 'fulfilled' ? (versions.value ?? []) : [];
+  const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
+  state.freshLook = { at: Date.now(), sample: sample?.status === 'fulfilled' ? sample.value : undefined };
+  return { running, look };
 }
 
 /** The check before the fleet watch: enough instances serve to keep serving while a batch is out. */
