@@ -21,8 +21,9 @@ describe('replay', () => {
   it('has the recorded histories of every kind of deployment, from before and after the merged steps', () => {
     const kinds = ['automatic-rollback', 'manual-rollback', 'normal-deployment', 'paused-and-resumed'];
     // The first generation predates the merged instance steps, the fleet watch and the no-op
-    // rule (patched); 2026-11-27 was recorded with them.
-    for (const generation of ['', '.2026-11-27'])
+    // rule (patched); 2026-11-27 was recorded with them; 2026-11-27b with one activity per
+    // instance, the look in the step and validation and verification in one round each.
+    for (const generation of ['', '.2026-11-27', '.2026-11-27b'])
       for (const kind of kinds) assert.ok(files.includes(`${kind}${generation}.json`), `${kind}${generation}.json`);
   });
 
