@@ -262,7 +262,8 @@ async function verifyDeployment(spec: DeploymentSpec, state: DeploymentState): P
     const look = () => fleetProblem(spec, state).finally(() => (lookedAt = Date.now()));
     const [smoke, database, unwhole] = await Promise.allSettled([
       smokeTest(spec, state),
-      patched('database-checks') ? verifyDatabase(spec, state) : undefined,
+      // A service validation found without a database has nothing to check.
+      state.withDatabase !== false && patched('database-checks') ? verifyDatabase(spec, state) : undefined,
       patched('fleet-watch') ? look() : undefined,
     ]);
     for (const settled of [smoke, database, unwhole]) if (settled.status === 'rejected') throw settled.reason;

@@ -28,6 +28,8 @@ export class DeploymentState {
   readonly governance = new Governance();
   /** Validation's look at the fleet and its traffic sample, for the first batch (workflows/validate.ts). */
   freshLook?: { at: number; sample: TrafficSample | undefined };
+  /** False when validation found that the service has no database: no database check after it. */
+  withDatabase?: boolean;
 
   constructor(spec: DeploymentSpec, batches: number) {
     this.status = initialStatus({

@@ -40,8 +40,9 @@ export async function validateDeployment(
     );
   let running: Awaited<ReturnType<typeof readVersions>>;
   let look: FleetLook | string | undefined;
+  let withDatabase = false;
   if (oneRound) {
-    ({ running, look } = await readOnlyChecks(spec, state, { governance, readVersions }));
+    ({ running, look, withDatabase } = await readOnlyChecks(spec, state, { governance, readVersions }));
   } else if (patched('validation-side-by-side')) {
     // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
     // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
@@ -117,7 +118,8 @@ export async function validateDeployment(
   }
   // Last, once every check passed and before any instance changes (seed §6.3). Patched: recorded
   // deployments from before this step replay without it.
-  if (patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
+  // One round knows already whether the service has a database: without one there is nothing to apply.
+  if (oneRound ? withDatabase : patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
   return 'ready';
 }
 
@@ -129,7 +131,8 @@ const oneRoundPatch = 'validation-in-one-round';
  * the migrations, each instance's version, the look at every instance and server, and the traffic
  * sample the first batch compares against (kept on the state as a fresh look: the first batch
  * starts from it when nothing long came between, workflows/batch-looks.ts). Before it they took
- * five rounds one after the other and the first batch looked again. A failure is reported in the
+ * five rounds one after the other and the first batch looked again; and a service without a
+ * database now skips the migrations' activity, which had nothing to apply. A failure is reported in the
  * order the checks ran in before; nothing is changed before all of them passed. Recorded
  * deployments replay their rounds.
  */
@@ -143,7 +146,7 @@ async function readOnlyChecks<T>(
     governance: (() => Promise<void>) | undefined;
     readVersions: () => Promise<T[]>;
   },
-): Promise<{ running: T[]; look: FleetLook | string }> {
+): Promise<{ running: T[]; look: FleetLook | string; withDatabase: boolean }> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   const clients = !ownsItsWork(spec);
   state.step(
@@ -161,11 +164,14 @@ async function readOnlyChecks<T>(
       : undefined,
   ]);
   for (const one of settled) if (one.status === 'rejected') throw one.reason;
-  const [, , , , versions, looked, sample] = settled;
+  const [, , , migrations, versions, looked, sample] = settled;
   const running = versions?.status === 'fulfilled' ? (versions.value ?? []) : [];
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
   state.freshLook = { at: Date.now(), sample: sample?.status === 'fulfilled' ? sample.value : undefined };
-  return { running, look };
+  // A service without a database verifies as `{ migrations: 0 }`, with no plan (activities/database.ts).
+  const withDatabase = migrations?.status === 'fulfilled' && migrations.value.pending !== undefined;
+  state.withDatabase = withDatabase;
+  return { running, look, withDatabase };
 }
 
 /** The check before the fleet watch: enough instances serve to keep serving while a batch is out. */
