@@ -56,7 +56,9 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
     // A part leaves approvals, signatures and notifications to its parent.
-    validated = await validateDeployment(spec, state, stagedPart() ? undefined : () => loadGovernance(spec, state));
+    // The policy first: its webhooks hear of validation before anything else (docs/approvals.md).
+    if (!stagedPart()) await loadGovernance(spec, state);
+    validated = await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
     state.status = withCancellation(state.status);

@@ -19,13 +19,10 @@ import type { DeploymentState } from './state.ts';
 export async function validateDeployment(
   spec: DeploymentSpec,
   state: DeploymentState,
-  /** Loads the service's policy (workflows/governance.ts); the caller ran it before when not patched. */
-  governance?: () => Promise<void>,
 ): Promise<'ready' | 'nothing-to-do'> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   // Patched: one round of read-only checks, the look at the fleet among them (see `readOnlyChecks`).
   const oneRound = patched(oneRoundPatch);
-  if (!oneRound) await governance?.();
   // The environment's gates first (seed §3); recorded deployments from before them replay without.
   if (!oneRound && patched('deployment-gates')) await checkGates(spec, state);
   const readVersions = () =>
@@ -42,7 +39,7 @@ export async function validateDeployment(
   let look: FleetLook | string | undefined;
   let withDatabase = false;
   if (oneRound) {
-    ({ running, look, withDatabase } = await readOnlyChecks(spec, state, { governance, readVersions }));
+    ({ running, look, withDatabase } = await readOnlyChecks(spec, state, readVersions));
   } else if (patched('validation-side-by-side')) {
     // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
     // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
@@ -127,11 +124,11 @@ const oneRoundPatch = 'validation-in-one-round';
 
 /**
  * Since the `validation-in-one-round` patch, every read-only check before a deployment is one
- * round of activities side by side: the service's policy, the gates, the artifact's signature,
+ * round of activities side by side: the gates, the artifact's signature,
  * the migrations, each instance's version, the look at every instance and server, and the traffic
  * sample the first batch compares against (kept on the state as a fresh look: the first batch
  * starts from it when nothing long came between, workflows/batch-looks.ts). Before it they took
- * five rounds one after the other and the first batch looked again; and a service without a
+ * four rounds one after the other and the first batch looked again; and a service without a
  * database now skips the migrations' activity, which had nothing to apply. A failure is reported in the
  * order the checks ran in before; nothing is changed before all of them passed. Recorded
  * deployments replay their rounds.
@@ -139,13 +136,7 @@ const oneRoundPatch = 'validation-in-one-round';
 async function readOnlyChecks<T>(
   spec: DeploymentSpec,
   state: DeploymentState,
-  {
-    governance,
-    readVersions,
-  }: {
-    governance: (() => Promise<void>) | undefined;
-    readVersions: () => Promise<T[]>;
-  },
+  readVersions: () => Promise<T[]>,
 ): Promise<{ running: T[]; look: FleetLook | string; withDatabase: boolean }> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   const clients = !ownsItsWork(spec);
@@ -153,7 +144,6 @@ async function readOnlyChecks<T>(
     `checking the gates, verifying ${spec.service} ${spec.version} and its migrations, looking at every instance`,
   );
   const settled = await Promise.allSettled([
-    governance?.(),
     checkGates(spec, state),
     checks.verifyArtifact({ service: spec.service, version: spec.version }),
     checks.verifyMigrations({ service: spec.service, version: spec.version }),
@@ -164,7 +154,7 @@ async function readOnlyChecks<T>(
       : undefined,
   ]);
   for (const one of settled) if (one.status === 'rejected') throw one.reason;
-  const [, , , migrations, versions, looked, sample] = settled;
+  const [, , migrations, versions, looked, sample] = settled;
   const running = versions?.status === 'fulfilled' ? (versions.value ?? []) : [];
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
   state.freshLook = { at: Date.now(), sample: sample?.status === 'fulfilled' ? sample.value : undefined };

@@ -98,7 +98,9 @@ describe('blue-green deployment', () => {
 
 /**
  * An Update sent while a (re)started worker's first workflow task is still failing or timing out (a
- * loaded machine) is refused with FAILED_PRECONDITION; the operator would simply send it again.
+ * loaded machine) is refused with FAILED_PRECONDITION, or its call outlives its deadline while the
+ * restarted worker is still starting; the operator would simply send it again. Sent again with the same
+ * update id, Temporal answers with the first one's outcome instead of running it twice.
  */
 async function settled<T>(send: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -107,7 +109,8 @@ async function settled<T>(send: () => Promise<T>, timeoutMs = 60_000): Promise<T
       return await send();
     } catch (error) {
       const text = `${String(error)} ${String((error as { cause?: unknown }).cause)}`;
-      if (!/FAILED_PRECONDITION|Workflow Task in failed state/.test(text) || Date.now() > deadline) throw error;
+      if (!/FAILED_PRECONDITION|Workflow Task in failed state|DEADLINE_EXCEEDED/.test(text) || Date.now() > deadline)
+        throw error;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
@@ -149,7 +152,9 @@ describe('blue-green crash survival', () => {
       assert.deepEqual(await h.versions('green'), ['2.0.0', '2.0.0'], 'the idle colour still runs the new version');
 
       workers.push(startWorkerProcess(args, env));
-      await settled(() => handle.executeUpdate(updates.resume, { args: [{ by: 'test' }] }));
+      await settled(() =>
+        handle.executeUpdate(updates.resume, { args: [{ by: 'test' }], updateId: 'resume-after-crash' }),
+      );
       const result = await handle.result();
       assert.equal(result.phase, 'succeeded');
       assert.equal(await h.live(), 'green');
