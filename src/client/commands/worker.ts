@@ -8,7 +8,8 @@ import { createLogger } from '../../logging.ts';
 import { scheduleRetention } from '../../records/schedule.ts';
 import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
-import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { envFlag } from '../environment-flag.ts';
 import { decimalOption, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const workerFlagsSchema = z.object({
