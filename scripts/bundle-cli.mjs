@@ -14,6 +14,7 @@
 // libpg-query's wasm). Packages that a bundled package imports are bundled with it.
 import path from 'node:path';
 import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import vm from 'node:vm';
@@ -69,12 +70,16 @@ function keepModuleLocations(src, dist, outdir) {
  */
 const bundlerOnly = new Set(['webpack', 'memfs', 'unionfs', 'swc-loader', 'source-map-loader', '@swc/core']);
 
+/** The workflow thread's script, bundled on its own beside the CLI (`bundleWorkflowThread`). */
+const workflowThreadFile = 'workflow-worker-thread.cjs';
+
 /**
- * The SDK's worker and native bridge find files beside themselves (`require.resolve('./…')`,
- * `__dirname`): the workflow thread's script, the native library. Pointed at node_modules, where they are.
+ * The SDK's worker and native bridge, and source-map, find files beside themselves (`require.resolve('./…')`,
+ * `__dirname`): the native library, source-map's wasm. Pointed at node_modules, where they are. The one
+ * exception is the workflow thread's script, which is pointed at its bundle beside the CLI's files.
  */
 function keepPackageFileLocations() {
-  const owners = /[\\/]node_modules[\\/]@temporalio[\\/](worker|core-bridge)[\\/].*\.js$/;
+  const owners = /[\\/]node_modules[\\/](@temporalio[\\/](worker|core-bridge)|source-map)[\\/].*\.js$/;
   return {
     name: 'keep-package-file-locations',
     setup(build) {
@@ -82,9 +87,10 @@ function keepPackageFileLocations() {
         const text = await readFile(args.path, 'utf8');
         const dir = path.dirname(args.path);
         const contents = text
-          .replace(
-            /require\.resolve\((['"])(\.{1,2}\/[^'"]+)\1\)/g,
-            (_, _q, rel) => `require.resolve(${JSON.stringify(path.join(dir, rel))})`,
+          .replace(/require\.resolve\((['"])(\.{1,2}\/[^'"]+)\1\)/g, (_, _q, rel) =>
+            rel === './workflow-worker-thread'
+              ? `require.resolve(${JSON.stringify(`./${workflowThreadFile}`)})`
+              : `require.resolve(${JSON.stringify(path.join(dir, rel))})`,
           )
           .replaceAll('__dirname', JSON.stringify(dir))
           .replaceAll('__filename', JSON.stringify(args.path));
@@ -92,6 +98,31 @@ function keepPackageFileLocations() {
       });
     },
   };
+}
+
+/**
+ * The thread a worker runs its workflows in starts from a script of the SDK's own: loaded from node_modules,
+ * it resolved and read a few hundred files, and built the protobuf definitions from their object literal,
+ * on the way to the workflow worker's first poll (after a crash, the workflow's next task waits for it).
+ * Bundled into one CommonJS file beside the CLI's (the main bundle's `require` resolves it there), with the
+ * same treatment of the definitions.
+ */
+async function bundleWorkflowThread(root, outdir) {
+  const requireHere = createRequire(path.join(root, 'package.json'));
+  const worker = path.dirname(requireHere.resolve('@temporalio/worker/package.json'));
+  const result = await esbuild.build({
+    entryPoints: [path.join(worker, 'lib', 'workflow', 'workflow-worker-thread.js')],
+    outfile: path.join(outdir, workflowThreadFile),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: true,
+    plugins: [keepPackageFileLocations(), protoDefinitionsAsJson()],
+    logLevel: 'warning',
+    metafile: true,
+  });
+  return result.metafile;
 }
 
 /**
@@ -201,5 +232,9 @@ export async function bundleCli(root, outdir = path.join(root, 'dist', 'cli')) {
     logLevel: 'warning',
     metafile: true,
   });
-  return result.metafile;
+  const thread = await bundleWorkflowThread(root, outdir);
+  return {
+    inputs: { ...result.metafile.inputs, ...thread.inputs },
+    outputs: { ...result.metafile.outputs, ...thread.outputs },
+  };
 }
