@@ -70,6 +70,36 @@ function keepModuleLocations(src, dist, outdir) {
  */
 const bundlerOnly = new Set(['webpack', 'memfs', 'unionfs', 'swc-loader', 'source-map-loader', '@swc/core']);
 
+/**
+ * The SDK's worker requires webpack, memfs and unionfs at its top (src/worker.ts never bundles when it runs
+ * compiled, so it never calls them): left as they were, every worker start loaded them from node_modules
+ * before its first poll. Each is replaced, for the SDK's worker only, by a stand-in that loads the real
+ * package on first use. The stand-in says it is an ES module so that the SDK's `__importStar` hands it
+ * over as it is instead of copying (and so loading) every export.
+ */
+function lazyBundlerPackages() {
+  const namespace = 'lazy-bundler-package';
+  return {
+    name: 'lazy-bundler-packages',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.namespace === namespace) return { path: args.path, external: true };
+        const fromSdkWorker = /[\\/]node_modules[\\/]@temporalio[\\/]worker[\\/]/.test(args.importer);
+        if (!fromSdkWorker || !bundlerOnly.has(packageName(args.path))) return undefined;
+        return { path: args.path, namespace };
+      });
+      build.onLoad({ filter: /.*/, namespace }, (args) => ({
+        contents: [
+          'let loaded;',
+          `const load = () => (loaded ??= require(${JSON.stringify(args.path)}));`,
+          "module.exports = new Proxy({}, { get: (_, key) => (key === '__esModule' ? true : load()[key]) });",
+        ].join('\n'),
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 /** The workflow thread's script, bundled on its own beside the CLI (`bundleWorkflowThread`). */
 const workflowThreadFile = 'workflow-worker-thread.cjs';
 
@@ -224,6 +254,7 @@ export async function bundleCli(root, outdir = path.join(root, 'dist', 'cli')) {
       js: "import { createRequire as __zerodownRequire } from 'node:module';\nconst require = __zerodownRequire(import.meta.url);",
     },
     plugins: [
+      lazyBundlerPackages(),
       onlyListedPackages(src),
       keepModuleLocations(src, dist, outdir),
       keepPackageFileLocations(),
