@@ -76,6 +76,8 @@ export interface WorkerSettings {
   shutdownGraceMs: number;
   workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'>;
   activities: object;
+  /** Work for once the workers poll (a restarted worker must not wait for it); a failure is logged. */
+  afterStart?: () => Promise<void>;
 }
 
 /**
@@ -125,6 +127,10 @@ export async function runWorker(
       { address: settings.connection.address, namespace: settings.connection.namespace, taskQueue: settings.taskQueue },
       'worker started',
     );
+    settings.afterStart?.().catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      logger.error({ error: message }, 'what follows the worker start failed; it is tried again at the next start');
+    });
     // When either stops (a signal stops both; a failure only one), the other stops too.
     const results = await Promise.allSettled(running.map((run) => run.finally(stopAll)));
     const failed = results.find((r) => r.status === 'rejected');

@@ -6,7 +6,7 @@ import type { DeploymentStatus } from '../domain/status.ts';
 import { promoteUpdate } from '../workflows/messages.ts';
 import type { rollingDeployment } from '../workflows/rolling-deployment.ts';
 import { describeDeployment, operatorName, serviceArg, withClient } from './deployment-client.ts';
-import { environmentFromFlags } from './fleet-context.ts';
+import { environmentFromFlags } from './environment-flag.ts';
 import { printJson } from './options.ts';
 import { terminalSafe } from './terminal-text.ts';
 

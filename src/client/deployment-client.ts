@@ -17,7 +17,6 @@ import { badInput, failureTypes, unreachable } from '../domain/errors.ts';
 import { serviceName } from '../domain/names.ts';
 import { phaseKey, versionKey } from '../domain/search-attributes.ts';
 import type { DeploymentStatus, Phase } from '../domain/status.ts';
-import { statusQuery } from '../workflows/messages.ts';
 import { stagesOfResult } from '../domain/waves-status.ts';
 import type { DeploymentResult, rollingDeployment } from '../workflows/rolling-deployment.ts';
 import { type ConnectionSettings, connectClient, connectionSettingsFrom } from '../temporal/connection.ts';
@@ -127,6 +126,8 @@ export async function queryStatus(
   handle: DeploymentHandle,
   timeoutMs = 3_000,
 ): Promise<DeploymentStatus | undefined> {
+  // Loaded here: the messages bring the workflow SDK along, which `zerodown status` without a service skips.
+  const { statusQuery } = await import('../workflows/messages.ts');
   try {
     return await dc.client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
   } catch {

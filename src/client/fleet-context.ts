@@ -1,6 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { badInput } from '../domain/errors.ts';
-import { defaultEnvironment, environmentName } from '../domain/gates.ts';
 import { resolve } from 'node:path';
 import {
   type FleetPaths,
@@ -34,26 +32,21 @@ export async function pathsFromFlags(flags: { fleet?: string }): Promise<FleetPa
   return defaultPaths(resolve('.'));
 }
 
-function fleetPath(flags: { fleet?: string }): string {
-  return flags.fleet ?? process.env.ZERODOWN_FLEET_FILE ?? defaultFleetFile;
+/**
+ * The fleet file when there is one. Without an explicit `--fleet` (or ZERODOWN_FLEET_FILE) a missing
+ * or broken ./fleet.yaml only means there are no records to read; a broken explicit one is reported.
+ */
+export async function optionalFleet(flags: { fleet?: string }): Promise<LoadedFleet | undefined> {
+  try {
+    return await fleetFromFlags(flags);
+  } catch (error) {
+    if (flags.fleet === undefined && process.env.ZERODOWN_FLEET_FILE === undefined) return undefined;
+    throw error;
+  }
 }
 
-/** Shared `--env` flag text: which environment of the fleet file. */
-export const envFlag = [
-  '--env <name>',
-  'environment of the fleet file, e.g. staging or production [env ZERODOWN_ENV; needed when the file has several]',
-] as const;
-
-/** The environment a command that reads no fleet file addresses: --env, else $ZERODOWN_ENV, else the default one. */
-export function environmentFromFlags(flags: { env?: unknown }): string {
-  const name = typeof flags.env === 'string' && flags.env ? flags.env : process.env.ZERODOWN_ENV || defaultEnvironment;
-  const parsed = environmentName.safeParse(name);
-  if (!parsed.success)
-    throw badInput(
-      `invalid environment "${name}": ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-      'E.g. --env production.',
-    );
-  return parsed.data;
+function fleetPath(flags: { fleet?: string }): string {
+  return flags.fleet ?? process.env.ZERODOWN_FLEET_FILE ?? defaultFleetFile;
 }
 
 /** Shared `--fleet` flag text. */

@@ -2,10 +2,8 @@ import { deploymentListQuery, type ListFilter } from '../domain/deployment-views
 import { unreachable } from '../domain/errors.ts';
 import { phaseKey, serviceKey, versionKey } from '../domain/search-attributes.ts';
 import { isTerminal } from '../domain/status.ts';
-import type { LoadedFleet } from '../fleet/fleet-file.ts';
 import type { RecordedDeployment } from '../records/reader.ts';
 import type { DeploymentClient } from './deployment-client.ts';
-import { fleetFromFlags } from './fleet-context.ts';
 import { seconds, table } from './render.ts';
 
 /** One deployment, as Temporal's visibility store or zerodown's records know it. */
@@ -25,19 +23,6 @@ export interface DeploymentRow {
   environment?: string;
   requestedBy?: string;
   reason?: string;
-}
-
-/**
- * The fleet file when there is one. Without an explicit `--fleet` (or ZERODOWN_FLEET_FILE) a missing
- * or broken ./fleet.yaml only means there are no records to read; a broken explicit one is reported.
- */
-export async function optionalFleet(flags: { fleet?: string }): Promise<LoadedFleet | undefined> {
-  try {
-    return await fleetFromFlags(flags);
-  } catch (error) {
-    if (flags.fleet === undefined && process.env.ZERODOWN_FLEET_FILE === undefined) return undefined;
-    throw error;
-  }
 }
 
 /** Recent deployments, newest first, found through zerodown's search attributes. */

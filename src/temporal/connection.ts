@@ -143,12 +143,21 @@ export async function connectClient(settings: ConnectionSettings, connectTimeout
   };
   let connection: Connection;
   try {
-    connection = await Connection.connect(options);
+    connection = Connection.lazy(options);
   } catch (error) {
     throw unreachable(`cannot reach Temporal at ${settings.address}: ${firstLine(error)}`, startHint);
   }
+  // The namespace check goes out beside the connection's own first call (what Connection.connect awaits)
+  // instead of after it: one round trip less at every start. A failure to connect is still the one reported.
+  const namespaceChecked = checkNamespace(connection, settings);
+  namespaceChecked.catch(() => undefined);
   try {
-    await checkNamespace(connection, settings);
+    try {
+      await connection.ensureConnected();
+    } catch (error) {
+      throw unreachable(`cannot reach Temporal at ${settings.address}: ${firstLine(error)}`, startHint);
+    }
+    await namespaceChecked;
   } catch (error) {
     await connection.close();
     throw error;
@@ -158,8 +167,6 @@ export async function connectClient(settings: ConnectionSettings, connectTimeout
 
 /** Opens the worker's native connection after the same checks as the client's. */
 export async function connectWorker(settings: ConnectionSettings): Promise<NativeConnection> {
-  const probe = await connectClient(settings);
-  await probe.close();
   const options: NativeConnectionOptions = {
     address: settings.address,
     tls: await tlsOptions(settings),
@@ -171,8 +178,19 @@ export async function connectWorker(settings: ConnectionSettings): Promise<Nativ
   // the named exports come without a default.
   const sdk = await import('@temporalio/worker');
   const { NativeConnection } = (sdk.default as typeof sdk | undefined) ?? sdk;
+  // The native connection is made (in the native core's own threads) while the probe checks the address and
+  // the namespace: a restarted worker polls that much sooner. The probe's clear errors still come first.
+  const native = NativeConnection.connect(options);
+  native.catch(() => undefined);
   try {
-    return await NativeConnection.connect(options);
+    const probe = await connectClient(settings);
+    await probe.close();
+  } catch (error) {
+    native.then((connection) => connection.close()).catch(() => undefined);
+    throw error;
+  }
+  try {
+    return await native;
   } catch (error) {
     throw unreachable(`cannot reach Temporal at ${settings.address}: ${firstLine(error)}`, startHint);
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -73,10 +74,22 @@ describe('the bundled CLI (scripts/bundle-cli.mjs)', () => {
       texts.some((text) => text.includes(`new URL(${JSON.stringify(twin)}, import.meta.url)`)),
       `sample-service.ts's import.meta.url is ${twin}`,
     );
-    const thread = path.join('@temporalio', 'worker', 'lib', 'workflow', 'workflow-worker-thread');
     assert.ok(
-      texts.some((text) => text.includes(JSON.stringify(thread).slice(1, -1))),
-      "the worker's thread script is resolved in node_modules",
+      texts.some((text) => text.includes('require.resolve("./workflow-worker-thread.cjs")')),
+      "the worker's thread script is resolved beside the CLI's files",
+    );
+  });
+
+  it("bundles the workflow thread's script into one file that loads nothing of the SDK from node_modules", () => {
+    const thread = Object.entries(meta.outputs).find(([file]) => file.endsWith('workflow-worker-thread.cjs'));
+    assert.ok(thread, 'workflow-worker-thread.cjs is an output');
+    const inputs = Object.keys(thread[1].inputs).map((input) => path.resolve(input));
+    for (const name of ['@temporalio/worker', '@temporalio/common', '@temporalio/proto', '@temporalio/workflow'])
+      assert.ok(inputs.some(inPackage(name)), `the thread bundles ${name}`);
+    assert.deepEqual(
+      thread[1].imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path),
+      [],
+      'the thread imports no package from node_modules',
     );
   });
 });

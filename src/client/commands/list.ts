@@ -6,16 +6,8 @@ import { withRecords } from '../../records/access.ts';
 import { recordedDeployments } from '../../records/reader.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { type DeploymentClient, openClient } from '../deployment-client.ts';
-import { fleetFlag } from '../fleet-context.ts';
-import {
-  type DeploymentRow,
-  listDeployments,
-  mergeRows,
-  optionalFleet,
-  recordedRow,
-  recordsQuery,
-  renderList,
-} from '../listing.ts';
+import { fleetFlag, optionalFleet } from '../fleet-context.ts';
+import { type DeploymentRow, listDeployments, mergeRows, recordedRow, recordsQuery, renderList } from '../listing.ts';
 import { decimalOption, jsonFlag, printJson } from '../options.ts';
 
 const listFlags = listFilter.extend({

@@ -16,8 +16,7 @@ import {
   queryStatus,
   serviceArg,
 } from '../deployment-client.ts';
-import { fleetFlag } from '../fleet-context.ts';
-import { optionalFleet } from '../listing.ts';
+import { fleetFlag, optionalFleet } from '../fleet-context.ts';
 import { jsonFlag, printJson } from '../options.ts';
 import { eventText } from '../render.ts';
 

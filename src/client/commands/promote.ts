@@ -10,7 +10,7 @@ import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { byFlag, decimalOption, jsonFlag, printJson, taskQueueFlag, taskQueueName } from '../options.ts';
 import { startWithGates } from './deploy.ts';
 import { promoteCanary } from '../canary-promote.ts';
-import { envFlag } from '../fleet-context.ts';
+import { envFlag } from '../environment-flag.ts';
 
 const promoteFlags = z.object({
   service: serviceName,

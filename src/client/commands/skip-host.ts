@@ -5,7 +5,7 @@ import { hostName } from '../../domain/names.ts';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { skipHostUpdate } from '../../workflows/messages.ts';
 import { describeDeployment, operatorName, serviceArg, withClient } from '../deployment-client.ts';
-import { envFlag, environmentFromFlags } from '../fleet-context.ts';
+import { envFlag, environmentFromFlags } from '../environment-flag.ts';
 import { byFlag, jsonFlag, printJson } from '../options.ts';
 import { terminalSafe } from '../terminal-text.ts';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { withConnectionOptions } from '../../temporal/connection.ts';
 import { type DeploymentSnapshot, serviceArg, snapshotOf, withClient } from '../deployment-client.ts';
 import { listDeployments, renderList } from '../listing.ts';
-import { envFlag, environmentFromFlags } from '../fleet-context.ts';
+import { envFlag, environmentFromFlags } from '../environment-flag.ts';
 import { jsonFlag, printJson } from '../options.ts';
 import { clock, renderFrame, renderOutcome } from '../render.ts';
 import { stagesFrame } from '../waves-view.ts';

@@ -16,7 +16,7 @@ import {
 } from '../deployment-client.ts';
 import { phaseKey, versionKey } from '../../domain/search-attributes.ts';
 import { byFlag, jsonFlag, printJson } from '../options.ts';
-import { envFlag, environmentFromFlags } from '../fleet-context.ts';
+import { envFlag, environmentFromFlags } from '../environment-flag.ts';
 import { defaultEnvironment } from '../../domain/gates.ts';
 import { terminalSafe } from '../terminal-text.ts';
 

@@ -7,7 +7,7 @@ import { withConnectionOptions } from '../../temporal/connection.ts';
 import { statusQuery } from '../../workflows/messages.ts';
 import type { rollingDeployment } from '../../workflows/rolling-deployment.ts';
 import { describeDeployment, operatorName, serviceArg, withClient } from '../deployment-client.ts';
-import { envFlag, environmentFromFlags } from '../fleet-context.ts';
+import { envFlag, environmentFromFlags } from '../environment-flag.ts';
 import { byFlag, jsonFlag, printJson } from '../options.ts';
 import { argsFor, sendCommand, signerFrom } from '../signed-commands.ts';
 import { terminalSafe } from '../terminal-text.ts';

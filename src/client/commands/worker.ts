@@ -8,7 +8,8 @@ import { createLogger } from '../../logging.ts';
 import { scheduleRetention } from '../../records/schedule.ts';
 import { runWorker, workflowCode } from '../../worker.ts';
 import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/connection.ts';
-import { envFlag, fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
+import { envFlag } from '../environment-flag.ts';
 import { decimalOption, taskQueueFlag, taskQueueName } from '../options.ts';
 
 const workerFlagsSchema = z.object({
@@ -48,7 +49,12 @@ export function workerCommand(program: Command): void {
       // Each environment has queues of its own: its worker runs its deployments and reaches its fleet.
       const taskQueue = environmentTaskQueue(options.taskQueue, fleet.environment);
       const deps = { fleet, logger };
-      if (!(host && host !== 'local') && fleet.config.records) await scheduleRetention(connection, taskQueue, logger);
+      // The retention schedule waits until the worker polls: a worker restarted after a crash takes up
+      // the interrupted deployment first.
+      const afterStart =
+        !(host && host !== 'local') && fleet.config.records
+          ? () => scheduleRetention(connection, taskQueue, logger)
+          : undefined;
       await runWorker(
         host && host !== 'local'
           ? {
@@ -64,6 +70,7 @@ export function workerCommand(program: Command): void {
               shutdownGraceMs: options.shutdownGrace * 1000,
               workflows: workflowCode(),
               activities: createActivities(deps),
+              ...(afterStart ? { afterStart } : {}),
             },
         logger,
       );
