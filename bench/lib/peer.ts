@@ -110,7 +110,7 @@ export async function ansibleDeploy(fleet: TestFleet, version: string): Promise<
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_LOCALHOST_WARNING: 'false',
     },
-    120_000,
+    300_000,
   );
 }
 
