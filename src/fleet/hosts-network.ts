@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { z } from 'zod';
-import { badInput } from '../domain/errors.ts';
+import { ZerodownError, badInput } from '../domain/errors.ts';
 
 /**
  * Test hosts on one machine (docs/hosts.md): each host is a network namespace joined to a bridge
@@ -77,6 +77,34 @@ export function hostsLayout(count: number, subnet: string = defaultHostsSubnet):
   };
 }
 
+/**
+ * A layout on a /24 `<prefix>.<first…last>` that no other layout on this machine holds. The claim is
+ * the layout's bridge: the kernel makes `ip link add` fail when the name exists, so two test files
+ * running at once can never pick the same hosts (picking by pid alone let two runs meet, and one's
+ * cleanup then stopped the other's processes). The search starts at an offset from the pid; a
+ * bridge left by a run that was killed only costs one step. networkDown releases the claim.
+ */
+export async function claimHostsLayout(
+  count: number,
+  { prefix = '10.213', first = 100, last = 199 }: { prefix?: string; first?: number; last?: number } = {},
+): Promise<HostsLayout> {
+  const span = last - first + 1;
+  for (let k = 0; k < span; k++) {
+    const layout = hostsLayout(count, `${prefix}.${first + ((process.pid + k) % span)}`);
+    try {
+      await ip('link', 'add', layout.bridge, 'type', 'bridge');
+      return layout;
+    } catch (error) {
+      if (!String((error as { stderr?: unknown }).stderr).includes('File exists')) throw error;
+    }
+  }
+  throw new ZerodownError(
+    'failed',
+    `no free test subnet: every bridge from ${prefix}.${first} to ${prefix}.${last} exists`,
+    'Remove the leftovers of killed runs with `ip link del <zdNNN-br>` (or scripts/hosts.sh down).',
+  );
+}
+
 export const allHosts = (layout: HostsLayout): TestHost[] => [layout.temporal, layout.loadBalancer, ...layout.hosts];
 
 async function ip(...args: string[]): Promise<string> {
@@ -91,10 +119,9 @@ async function exists(kind: 'link' | 'netns', name: string): Promise<boolean> {
 
 /** Creates the bridge, the namespaces and their links. Idempotent: what exists is left as it is. */
 export async function networkUp(layout: HostsLayout): Promise<void> {
-  if (!(await exists('link', layout.bridge))) {
-    await ip('link', 'add', layout.bridge, 'type', 'bridge');
-    await ip('addr', 'add', `${layout.gateway}/24`, 'dev', layout.bridge);
-  }
+  // The bridge may exist already, made empty by claimHostsLayout: `replace` gives it its address either way.
+  if (!(await exists('link', layout.bridge))) await ip('link', 'add', layout.bridge, 'type', 'bridge');
+  await ip('addr', 'replace', `${layout.gateway}/24`, 'dev', layout.bridge);
   await ip('link', 'set', layout.bridge, 'up');
   for (const host of allHosts(layout)) {
     if (!(await exists('netns', host.namespace))) await ip('netns', 'add', host.namespace);

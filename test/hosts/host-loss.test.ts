@@ -11,7 +11,7 @@ import {
 } from '../../src/domain/host-loss.ts';
 import { currentDetails } from '../../src/domain/deployment-views.ts';
 import { applyCommand, initialStatus, refusal, withPhase, type DeploymentStatus } from '../../src/domain/status.ts';
-import { hostsLayout } from '../../src/fleet/hosts-network.ts';
+import { claimHostsLayout, hostsLayout, networkDown } from '../../src/fleet/hosts-network.ts';
 
 const fresh = (): DeploymentStatus =>
   withPhase(
@@ -106,5 +106,23 @@ describe('the hosts layout (fleet/hosts-network.ts)', () => {
     assert.throws(() => hostsLayout(3, '10.213'), /hosts subnet: must be the first three octets of a \/24/);
     assert.throws(() => hostsLayout(3, '10.300.0'), /each octet must be at most 255/);
     assert.throws(() => hostsLayout(0), /hosts count: must be a whole number from 1 to 200/);
+  });
+
+  it('claims a subnet no other layout holds, and gives it back when the network goes down', async (t) => {
+    // A narrow range of its own (10.213.90-91), so this test cannot take a subnet from a running hosts test.
+    const range = { first: 90, last: 91 };
+    const a = await claimHostsLayout(1, range);
+    t.after(() => networkDown(a));
+    const b = await claimHostsLayout(1, range);
+    t.after(() => networkDown(b));
+    assert.notEqual(a.subnet, b.subnet, 'two claims at once get two subnets');
+    await assert.rejects(
+      claimHostsLayout(1, range),
+      /no free test subnet: every bridge from 10\.213\.90 to 10\.213\.91 exists/,
+    );
+    await networkDown(a);
+    const again = await claimHostsLayout(1, range);
+    t.after(() => networkDown(again));
+    assert.equal(again.subnet, a.subnet, 'a released subnet can be claimed again');
   });
 });

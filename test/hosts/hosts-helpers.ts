@@ -5,15 +5,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { type HostsFleet, type HostsFleetOptions, hostsDown, hostsUp } from '../../src/fleet/hosts-harness.ts';
-import { type HostsLayout, type TestHost, hostsLayout } from '../../src/fleet/hosts-network.ts';
+import { type HostsLayout, type TestHost, claimHostsLayout } from '../../src/fleet/hosts-network.ts';
 import type { SampleBehavior } from '../../src/fleet/sample-service.ts';
 import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
 
 /**
- * A many-hosts test's own hosts: a subnet of its own (10.213.<100-199>.0/24 from the pid, so two
- * test runs on one machine do not meet), its own folder and dev server. `cleanup` removes all of it.
+ * A many-hosts test's own hosts: a subnet of its own (a free 10.213.<100-199>.0/24, claimed through
+ * its bridge, so two test files running at once never meet), its own folder and dev server. `cleanup` removes all of it.
  */
 export interface HostsTest extends HostsFleet {
   client: Client;
@@ -25,9 +25,12 @@ export async function createHostsTest(
   versions: Record<string, SampleBehavior | undefined>,
   options: Partial<HostsFleetOptions> = {},
 ): Promise<HostsTest> {
-  const layout: HostsLayout = hostsLayout(hosts, `10.213.${100 + (process.pid % 100)}`);
   // Short: HAProxy's socket path lives inside it and Unix socket paths are limited to ~104 bytes.
   const dir = await mkdtemp(path.join(tmpdir(), 'zd-hosts-'));
+  const layout: HostsLayout = await claimHostsLayout(hosts).catch(async (error: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  });
   let up: HostsFleet;
   try {
     up = await hostsUp({
