@@ -75,16 +75,21 @@ export interface WorkerSettings {
   /** How long running activities may go on after SIGINT/SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
   workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'>;
-  activities: object;
+  /**
+   * Loads the activities: called once the workflow worker's thread is starting, so that their
+   * modules (the database driver, the SQL parser, the adapters) load while it does.
+   */
+  activities: () => Promise<object>;
   /** Work for once the workers poll (a restarted worker must not wait for it); a failure is logged. */
   afterStart?: () => Promise<void>;
 }
 
 /**
  * Connects, creates and runs the worker until a shutdown signal; running activities finish first.
- * Activities and workflows are served by two SDK workers on the same task queue: the activity
- * worker polls at once, while building the workflow bundle takes seconds (more on a busy host).
- * A worker restarted after a crash so takes up the interrupted activity without that delay.
+ * Activities and workflows are served by two SDK workers on the same task queue. Each is created as
+ * soon as it can be: the workflow worker's creation starts first, since its thread then loads the
+ * workflow bundle on the other core while this one loads the activities, so a worker restarted
+ * after a crash polls both queues sooner (docs/architecture.md, "Crash recovery").
  */
 export async function runWorker(
   settings: WorkerSettings,
@@ -100,22 +105,36 @@ export async function runWorker(
     ...recoveryTuning,
   };
   try {
-    const workers = [await Worker.create({ ...common, activities: settings.activities })];
-    const running = [workers[0]!.run()];
+    const creatingWorkflowWorker =
+      settings.workflows.workflowsPath || settings.workflows.workflowBundle
+        ? Worker.create({
+            ...common,
+            ...settings.workflows,
+            // workflowFailureErrorTypes stays unset on purpose: a non-determinism error then stalls the
+            // deployment (visible in the Web UI) instead of failing it half-applied; a fixed worker resumes it.
+          })
+        : undefined;
+    // Settled at once so that its failure is never unhandled while the activities load; awaited below.
+    creatingWorkflowWorker?.catch(() => undefined);
+    let activityWorker: Worker;
+    try {
+      activityWorker = await Worker.create({ ...common, activities: await settings.activities() });
+    } catch (error) {
+      // Nothing polls yet: the workflow worker, if it was made, was never run.
+      await creatingWorkflowWorker?.catch(() => undefined);
+      throw error;
+    }
+    const workers = [activityWorker];
+    const running = [activityWorker.run()];
     const stopAll = () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     };
     try {
-      if (settings.workflows.workflowsPath || settings.workflows.workflowBundle) {
-        const workflowWorker = await Worker.create({
-          ...common,
-          ...settings.workflows,
-          // workflowFailureErrorTypes stays unset on purpose: a non-determinism error then stalls the
-          // deployment (visible in the Web UI) instead of failing it half-applied; a fixed worker resumes it.
-        });
+      if (creatingWorkflowWorker) {
+        const workflowWorker = await creatingWorkflowWorker;
         workers.push(workflowWorker);
-        // A shutdown signal that came while the bundle was built stopped the activity worker only.
-        if (workers[0]!.getState() === 'RUNNING') running.push(workflowWorker.run());
+        // A shutdown signal that came while the bundle loaded stopped the activity worker only.
+        if (activityWorker.getState() === 'RUNNING') running.push(workflowWorker.run());
       }
     } catch (error) {
       // Leave nothing polling behind a worker that could not start.
@@ -124,7 +143,13 @@ export async function runWorker(
       throw error;
     }
     logger.info(
-      { address: settings.connection.address, namespace: settings.connection.namespace, taskQueue: settings.taskQueue },
+      {
+        address: settings.connection.address,
+        namespace: settings.connection.namespace,
+        taskQueue: settings.taskQueue,
+        // Since the process started: how soon a restarted worker takes up the work again.
+        startMs: Math.round(performance.now()),
+      },
       'worker started',
     );
     settings.afterStart?.().catch((error: unknown) => {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { createActivities, createHostActivities } from '../../activities/index.ts';
 import { environmentTaskQueue, hostTaskQueue } from '../../domain/deployment.ts';
 import { parseInput } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
@@ -11,6 +10,9 @@ import { connectionSettingsFrom, withConnectionOptions } from '../../temporal/co
 import { fleetFlag, fleetFromFlags } from '../fleet-context.ts';
 import { envFlag } from '../environment-flag.ts';
 import { decimalOption, taskQueueFlag, taskQueueName } from '../options.ts';
+
+/** Loaded once the workflow worker's thread is starting: see runWorker (src/worker.ts). */
+const activityModules = () => import('../../activities/index.ts');
 
 const workerFlagsSchema = z.object({
   taskQueue: taskQueueName,
@@ -62,14 +64,14 @@ export function workerCommand(program: Command): void {
               taskQueue: hostTaskQueue(host, taskQueue),
               shutdownGraceMs: options.shutdownGrace * 1000,
               workflows: {},
-              activities: createHostActivities(deps),
+              activities: async () => (await activityModules()).createHostActivities(deps),
             }
           : {
               connection,
               taskQueue,
               shutdownGraceMs: options.shutdownGrace * 1000,
               workflows: workflowCode(),
-              activities: createActivities(deps),
+              activities: async () => (await activityModules()).createActivities(deps),
               ...(afterStart ? { afterStart } : {}),
             },
         logger,
