@@ -89,7 +89,7 @@ export interface WorkerSettings {
  * Activities and workflows are served by two SDK workers on the same task queue. Each is created as
  * soon as it can be: the workflow worker's creation starts first, since its thread then loads the
  * workflow bundle on the other core while this one loads the activities, so a worker restarted
- * after a crash polls both queues sooner (docs/architecture.md, "Crash recovery").
+ * after a crash polls both queues sooner (docs/architecture.md, "The CLI and the worker, compiled").
  */
 export async function runWorker(
   settings: WorkerSettings,

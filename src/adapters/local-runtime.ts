@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ZerodownError, refused } from '../domain/errors.ts';
 import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
-import { isAlive, isPortFree, tail, terminate } from './processes.ts';
+import { findMarked, isAlive, isPortFree, tail, terminate } from './processes.ts';
 import type { InstanceRef, InstanceRuntime, RuntimeInstanceView, StopOptions, StopOutcome } from './runtime.ts';
 
 export interface LocalRuntimeOptions {
@@ -52,7 +52,8 @@ export class LocalProcessRuntime implements InstanceRuntime {
   }
 
   async start(ref: InstanceRef): Promise<RuntimeInstanceView> {
-    const running = await this.runningPid(ref);
+    // The pid file alone here: a start right after a stop (every restart) needs no search.
+    const running = await this.runningPid(ref, { search: false });
     if (running) return this.inspect(ref);
     const files = this.files(ref);
     const installed = await readRecord(files.installed, installRecord);
@@ -67,6 +68,8 @@ export class LocalProcessRuntime implements InstanceRuntime {
     const release = await verifiedRelease(this.options, ref, version, installed.release);
     if (release.name !== installed.release) await this.recordInstalled(ref, release);
     if (!(await isPortFree(ref.address, ref.port))) {
+      // The instance itself, started by a step that was cut off before it wrote the pid file.
+      if (await this.runningPid(ref)) return this.inspect(ref);
       throw refused(
         `port ${ref.address}:${ref.port} of instance ${ref.instance} is already in use by another process`,
         'Stop that process, or give the instance another port in the fleet file.',
@@ -169,9 +172,16 @@ export class LocalProcessRuntime implements InstanceRuntime {
     await activateRelease(this.options, ref, release.name, [running?.release]);
   }
 
-  private async runningPid(ref: InstanceRef): Promise<number | undefined> {
+  /**
+   * The instance's process: the one its pid file names, else one that carries its marker. The
+   * second finds an instance whose start was cut off between the spawn and the pid file (a worker
+   * killed right there): without it, the retried step would find the port taken by "another
+   * process" and fail, and the instance would run on, unseen, until someone killed it.
+   */
+  private async runningPid(ref: InstanceRef, { search = true } = {}): Promise<number | undefined> {
     const record = await readRecord(this.files(ref).pid, pidRecord);
-    return record && isAlive(record.pid, marker(ref)) ? record.pid : undefined;
+    if (record && isAlive(record.pid, marker(ref))) return record.pid;
+    return search ? findMarked(marker(ref)) : undefined;
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
@@ -23,6 +23,35 @@ export function isAlive(pid: number, marker?: string): boolean {
     // No /proc (not Linux), or the process has just gone: trust kill(0) alone.
   }
   return true;
+}
+
+/**
+ * The live process whose environment carries `marker`, found without a pid file: on Linux, read
+ * from /proc (a few milliseconds for a few hundred processes); elsewhere none is found. Where the
+ * marked process has started children (they inherit its environment), the topmost one is returned.
+ */
+export function findMarked(marker: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const marked = new Map<number, number>();
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so read after the last `)`.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z') marked.set(Number(entry), Number(ppid));
+    } catch {
+      // Gone while we looked, or not ours to read.
+    }
+  }
+  for (const [pid, ppid] of marked) if (!marked.has(ppid)) return pid;
+  return undefined;
 }
 
 /** Sends a signal, ignoring a process that has already gone. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, readdir, readlink, realpath, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -176,4 +176,27 @@ test('install reuses a verified release, replaces a corrupted one, and keeps onl
   assert.deepEqual(await names(), ['2.0.0', '3.0.0', 'current'], '1.0.0 is neither current, previous nor running');
   assert.match(await readlink(join(base, 'current')), /^2\.0\.0-/);
   await runtime.stop(ref, { timeoutMs: 5000 });
+});
+
+test('an instance whose pid file was never written (its worker killed right after the spawn) is still found, stopped and started again', async () => {
+  const [ref] = fleet.refs;
+  assert.ok(ref);
+  await runtime.install(ref, '1.0.0');
+  const started = await runtime.start(ref);
+  assert.ok(started.pid);
+  // What a worker SIGKILLed between spawning the instance and writing its pid file leaves behind.
+  await rm(runtime.files(ref).pid);
+  try {
+    const seen = await runtime.inspect(ref);
+    assert.deepEqual([seen.running, seen.pid, seen.report?.version], [true, started.pid, '1.0.0']);
+    // A retried start finds it instead of refusing its port as taken by another process.
+    assert.equal((await runtime.start(ref)).pid, started.pid);
+    await runtime.install(ref, '2.0.0');
+    const restarted = await runtime.restart(ref, { timeoutMs: 5000 });
+    assert.equal(isAlive(started.pid), false, 'the lost process was stopped');
+    assert.equal(restarted.report?.version, '2.0.0');
+  } finally {
+    await runtime.stop(ref, { timeoutMs: 5000 });
+  }
+  assert.equal((await runtime.inspect(ref)).running, false);
 });
