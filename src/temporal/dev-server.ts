@@ -47,6 +47,14 @@ function devServerArgs(options: DevServerOptions): string[] {
     'warn',
     '--dynamic-config-value',
     'system.enableActivityEagerExecution=true',
+    // One partition per task queue instead of four: a task waiting in a partition that the worker's
+    // one normal-queue poller is not polling waited up to ~2 s more after a worker restart (docs/architecture.md,
+    // "Crash recovery"). A deployment orchestrator's queues carry a few tasks a second, far below what
+    // partitions are for.
+    '--dynamic-config-value',
+    'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueWritePartitions=1',
     ...customSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
 }
