@@ -1,8 +1,8 @@
-import { parse } from 'libpg-query';
 import type pg from 'pg';
 import { badInput, refused } from '../domain/errors.ts';
 import type { BackfillSpec } from './declaration.ts';
 import { expandRecords, withClient } from './record.ts';
+import { sqlParser } from './sql-source.ts';
 
 /**
  * The backfill of an expand step (seed §6.2), in batches along a unique key. Each batch updates
@@ -121,6 +121,7 @@ async function batchStatements(client: pg.Client, spec: BackfillSpec): Promise<B
   const key = client.escapeIdentifier(spec.key);
   const where = spec.where ? ` AND (${spec.where})` : '';
   const probe = `UPDATE ${table} SET ${spec.set} WHERE ${key} <= $1${where}`;
+  const { parse } = await sqlParser();
   const parsed = await parse(probe).catch((error: Error) => {
     throw badInput(`backfill of ${spec.table}: "set" or "where" is not valid SQL: ${error.message}`);
   });

@@ -1,6 +1,6 @@
-import { type CreateFunctionStmt, type Node, parsePlPgSQL } from 'libpg-query';
+import type { CreateFunctionStmt, Node } from 'libpg-query';
 import type { Hit, Scope } from './lint-statements.ts';
-import { SqlSyntaxError } from './sql-source.ts';
+import { SqlSyntaxError, sqlParser } from './sql-source.ts';
 
 /**
  * Code inside a statement: DO blocks and the bodies of functions and procedures. A body is code
@@ -72,7 +72,7 @@ async function bodyHits(
 async function plpgsqlHits(text: string, bodyLine: number, scope: Scope, lint: Linter): Promise<Hit[]> {
   let tree: unknown;
   try {
-    tree = await parsePlPgSQL(text);
+    tree = await (await sqlParser()).parsePlPgSQL(text);
   } catch (error) {
     return [{ rule: 'opaque-code', target: `PL/pgSQL the parser cannot read: ${(error as Error).message}` }];
   }

@@ -1,4 +1,10 @@
-import { type Node, hasSqlDetails, parse } from 'libpg-query';
+import type { Node } from 'libpg-query';
+
+/**
+ * The SQL parser, loaded on first use: its WebAssembly takes about 100 ms of CPU to load, which every
+ * worker start paid before (a restarted worker then polled later), though only migrations use it.
+ */
+export const sqlParser = () => import('libpg-query');
 
 /**
  * A migration's SQL as the PostgreSQL parser splits it, with each statement's own source text and
@@ -48,6 +54,7 @@ export function lineIndex(bytes: Uint8Array, firstLine = 1): (offset: number) =>
 export async function sourceStatements(sql: string, firstLine = 1): Promise<SourceStatement[]> {
   const bytes = Buffer.from(sql, 'utf8');
   const lineAt = lineIndex(bytes, firstLine);
+  const { hasSqlDetails, parse } = await sqlParser();
   let raw;
   try {
     raw = (await parse(sql)).stmts ?? [];
