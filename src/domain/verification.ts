@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { DeploymentStatus, OperatorCommand } from './status.ts';
+import type { DeploymentStatus } from './status.ts';
+import type { OperatorCommand } from './operator-commands.ts';
 
 /**
  * Manual verification (docs/verification.md, seed §8.2): after the last batch and the

@@ -1,5 +1,5 @@
 import { log, setHandler } from '@temporalio/workflow';
-import { applyCommand, refusal, withIgnoredCommand, type OperatorCommand } from '../domain/status.ts';
+import { applyCommand, refusal, withIgnoredCommand, type OperatorCommand } from '../domain/operator-commands.ts';
 import {
   type CommandName,
   commandDescriptions,

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { signedRequest, type SignedRequest } from '../domain/approvals.ts';
 import { hostName } from '../domain/names.ts';
 import { anonymousOperator, commandDescription } from '../domain/deployment-views.ts';
-import type { DeploymentStatus, OperatorCommand } from '../domain/status.ts';
+import type { DeploymentStatus } from '../domain/status.ts';
+import type { OperatorCommand } from '../domain/operator-commands.ts';
 
 /**
  * Every message a deployment answers, shared by the workflow and the client. Operator commands

@@ -18,16 +18,13 @@ import type { VerificationActivities } from '../activities/verification.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
 /**
- * Every activity timeout and retry policy, in one place. Crash recovery is bounded by these: when
- * a worker dies mid-activity, Temporal runs the activity again only once its attempt has timed out.
- * So every activity that can take more than a moment heartbeats (every 250 ms, see
- * activities/context.ts) under a 1.5 s heartbeat timeout, and the quick ones (one runtime-API command,
- * one probe: milliseconds) get a 2 s start-to-close timeout. With the first retry 100 ms later, a killed
- * step is due again about 1.6 s after the kill (at most 2.1 s for a quick one), and runs as soon as a
- * worker polls: `npm run chaos` measures kill → step running again (bench/results/chaos.json), and
- * test/workflows/recovery.test.ts checks Temporal's side. A live worker must miss six heartbeats to
- * lose its attempt (1 s lost live attempts on a loaded 2-core machine); a retry is safe: activities
- * are idempotent. Long start-to-close timeouts only bound a stuck attempt. These values change the
+ * Every activity timeout and retry policy, in one place. They bound crash recovery (docs/architecture.md,
+ * "Crash recovery"): a killed worker's activity runs again only once its attempt timed out. So every
+ * activity that can take more than a moment heartbeats (every 250 ms, activities/context.ts) under a
+ * 1.5 s heartbeat timeout, and the quick ones (one runtime-API command, one probe) get a 2 s
+ * start-to-close timeout; with the first retry 100 ms later, a killed step is due again 1.6–2.1 s
+ * after the kill. A live worker must miss six heartbeats to lose its attempt (1 s lost live attempts
+ * on a loaded 2-core machine); a retry is safe, activities are idempotent. These values change the
  * ScheduleActivityTask commands' attributes, not the commands: replay is unaffected.
  */
 const retry: ActivityOptions['retry'] = {

@@ -37,9 +37,8 @@ export async function validateDeployment(
     );
   let running: Awaited<ReturnType<typeof readVersions>>;
   let look: FleetLook | string | undefined;
-  let withDatabase = false;
   if (oneRound) {
-    ({ running, look, withDatabase } = await readOnlyChecks(spec, state, readVersions));
+    ({ running, look } = await readOnlyChecks(spec, state, readVersions));
   } else if (patched('validation-side-by-side')) {
     // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
     // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
@@ -116,7 +115,8 @@ export async function validateDeployment(
   // Last, once every check passed and before any instance changes (seed §6.3). Patched: recorded
   // deployments from before this step replay without it.
   // One round knows already whether the service has a database: without one there is nothing to apply.
-  if (oneRound ? withDatabase : patched('apply-migrations')) await applySchemaMigrations(spec, state, others[0] ?? '');
+  if (oneRound ? state.withDatabase : patched('apply-migrations'))
+    await applySchemaMigrations(spec, state, others[0] ?? '');
   return 'ready';
 }
 
@@ -137,7 +137,7 @@ async function readOnlyChecks<T>(
   spec: DeploymentSpec,
   state: DeploymentState,
   readVersions: () => Promise<T[]>,
-): Promise<{ running: T[]; look: FleetLook | string; withDatabase: boolean }> {
+): Promise<{ running: T[]; look: FleetLook | string }> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   const clients = !ownsItsWork(spec);
   state.step(
@@ -159,9 +159,8 @@ async function readOnlyChecks<T>(
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
   state.freshLook = { at: Date.now(), sample: sample?.status === 'fulfilled' ? sample.value : undefined };
   // A service without a database verifies as `{ migrations: 0 }`, with no plan (activities/database.ts).
-  const withDatabase = migrations?.status === 'fulfilled' && migrations.value.pending !== undefined;
-  state.withDatabase = withDatabase;
-  return { running, look, withDatabase };
+  state.withDatabase = migrations?.status === 'fulfilled' && migrations.value.pending !== undefined;
+  return { running, look };
 }
 
 /** The check before the fleet watch: enough instances serve to keep serving while a batch is out. */

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planBatches, deploymentSpec, hostTaskQueue, rollbackBatchSize } from '../../src/domain/deployment.ts';
 import {
-  applyCommand,
   initialStatus,
-  refusal,
   withAutomaticRollback,
   withBatch,
   withCancellation,
@@ -17,6 +15,7 @@ import {
   withStep,
   type DeploymentStatus,
 } from '../../src/domain/status.ts';
+import { applyCommand, refusal } from '../../src/domain/operator-commands.ts';
 import { errorRateTrigger } from '../../src/domain/triggers.ts';
 
 const fresh = (): DeploymentStatus =>

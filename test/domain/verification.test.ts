@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyCommand, initialStatus, refusal, withPhase } from '../../src/domain/status.ts';
+import { initialStatus, withPhase } from '../../src/domain/status.ts';
+import { applyCommand, refusal } from '../../src/domain/operator-commands.ts';
 import {
   durationText,
   errorLinesSince,

@@ -10,7 +10,8 @@ import {
   withHostSkipped,
 } from '../../src/domain/host-loss.ts';
 import { currentDetails } from '../../src/domain/deployment-views.ts';
-import { applyCommand, initialStatus, refusal, withPhase, type DeploymentStatus } from '../../src/domain/status.ts';
+import { initialStatus, withPhase, type DeploymentStatus } from '../../src/domain/status.ts';
+import { applyCommand, refusal } from '../../src/domain/operator-commands.ts';
 import { claimHostsLayout, hostsLayout, networkDown } from '../../src/fleet/hosts-network.ts';
 
 const fresh = (): DeploymentStatus =>
