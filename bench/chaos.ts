@@ -6,6 +6,8 @@
 // instance's version, HAProxy's state (every server UP and ready) and the failed requests, and reads
 // from the history how long the interrupted step took to run again.
 // Run: npm run chaos [-- kills [restartEvery]]   → bench/results/chaos.json (restartEvery: 20 by default)
+//      npm run chaos -- 100 --rate=100   → the same at a load capped at 100 requests/s → chaos-rate-100.json
+// The load runs in a process of its own (bench/lib/load-process.mjs); uncapped, it keeps most of a core busy.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -27,10 +29,15 @@ import { startBenchTemporal } from './lib/env.ts';
 import { p50 } from './lib/stats.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 
-const kills = Math.max(1, Number(process.argv[2] ?? 20));
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+/** Requests per second over the load's connections (`--rate=N`); uncapped without it. */
+const rate =
+  Number(/^--rate=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--rate=')) ?? '')?.[1] ?? 0) || undefined;
+const resultsFile = rate ? `chaos-rate-${rate}.json` : 'chaos.json';
+const kills = Math.max(1, Number(args[0] ?? 20));
 /** The machine's load average (1, 5, 15 min) at the start: the timings depend on it (2 cores, shared). */
 const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
-const restartEvery = Math.max(1, Number(process.argv[3] ?? 20));
+const restartEvery = Math.max(1, Number(args[1] ?? 20));
 const temporal = await startBenchTemporal();
 const fleet = await createTestFleet({
   service: 'chaos',
@@ -44,9 +51,10 @@ const startWorker = () =>
   startWorkerProcess(['--fleet', fleet.fleetFile, '--task-queue', taskQueue, '--shutdown-grace', '1'], {
     TEMPORAL_ADDRESS: temporal.address,
   });
-const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/chaos?delay=5`, {
+const load = await startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/chaos?delay=5`, {
   connections: 6,
   maxSeconds: 3 * 3600,
+  ...(rate ? { rate } : {}),
 });
 const workers: WorkerProcess[] = [startWorker()];
 const ctx: RunContext = { client: () => temporal.client, fleet, taskQueue, load, current: '1.0.0' };
@@ -130,6 +138,7 @@ try {
   const summary = {
     recordedAt: new Date().toISOString(),
     loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+    load: { connections: 6, requestsPerSecond: rate ?? 'uncapped', process: 'its own (bench/lib/load-process.mjs)' },
     runs: chaosRuns.length,
     calibrationRuns: records.length - chaosRuns.length,
     workerKills: workerKills.length,
@@ -156,9 +165,9 @@ try {
     records,
   };
   await mkdir(path.join(projectRoot, 'bench', 'results'), { recursive: true });
-  await writeFile(path.join(projectRoot, 'bench', 'results', 'chaos.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFile(path.join(projectRoot, 'bench', 'results', resultsFile), `${JSON.stringify(summary, null, 2)}\n`);
   const { records: _, ...headline } = summary;
-  process.stdout.write(`${JSON.stringify(headline)}\nwrote bench/results/chaos.json\n`);
+  process.stdout.write(`${JSON.stringify(headline)}\nwrote bench/results/${resultsFile}\n`);
   // Exits here: a call of a client that a server restart replaced can keep retrying, and the process
   // waited on it after everything was recorded and stopped (seen once, 2026-11-27).
   process.exit(fatal === undefined ? 0 : 1);

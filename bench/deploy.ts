@@ -45,6 +45,12 @@ const checkIntervalMs = 1000;
 /** The fleet file's default `fastCheckIntervalMs`, HAProxy's fastinter and downinter. */
 const fastCheckIntervalMs = 50;
 const bucketMs = 250;
+/**
+ * The load's cap in requests per second over its 8 connections (`--rate=N`); without it, as fast as
+ * the fleet answers, which on this 2-core machine keeps the load generator on most of a core.
+ */
+const loadRate =
+  Number(/^--rate=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--rate=')) ?? '')?.[1] ?? 0) || undefined;
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
@@ -132,9 +138,10 @@ async function benchFleet(temporal: BenchTemporal, instances: number) {
   });
   const taskQueue = `bench-${instances}-${Date.now()}`;
   const activities = createActivities({ fleet: fleet.fleet, logger: pino({ level: 'silent' }) });
-  const load = startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=5`, {
+  const load = await startTimelineLoad(`http://127.0.0.1:${fleet.frontendPort}/api/bench?delay=5`, {
     connections: 8,
     bucketMs,
+    ...(loadRate ? { rate: loadRate } : {}),
   });
   try {
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -353,7 +360,7 @@ const previous = deployOnly
   : {};
 await writeFile(
   path.join(resultsDir, 'latest.json'),
-  `${JSON.stringify({ ...previous, recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, fastCheckIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false }, targets, results, peers, cliStart, ...(roles ? { roles } : {}), ...(triggers ? { triggers } : {}) }, null, 2)}\n`,
+  `${JSON.stringify({ ...previous, recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, fastCheckIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false, load: { connections: 8, requestsPerSecond: loadRate ?? 'unbounded', process: 'its own (bench/lib/load-process.mjs)' } }, targets, results, peers, cliStart, ...(roles ? { roles } : {}), ...(triggers ? { triggers } : {}) }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
   `| ${r.instances} | ${r.deployWallMs} | ${r.rollbackWallMs} (${r.rollbackInstances} inst.) | ${r.autoRollbackMs} | ${r.restartMsP50} | ${r.trafficShiftMsP50} | ${r.healthValidationMsP50} | ${r.drainToIdleMsP50} | ${r.readmitMsP50} | ${r.requestsServed} | ${r.requestsFailed} | ${r.overheadPerInstanceMs} | ${r.baselineWallMs} (×${r.wallRatioToBaseline}) | ${r.overheadVsBaselinePerInstanceMs} | ${r.overheadVsBaselineWithoutReadmitPerInstanceMs} | ${r.coldDeployWallMs} |`;

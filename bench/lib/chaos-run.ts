@@ -4,6 +4,7 @@ import type { DeploymentStatus } from '../../src/domain/status.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
 import type { TestFleet } from '../../test/helpers/local-fleet.ts';
 import { phaseAt, recoveryFromHistory, type InterruptedStep } from './recovery.ts';
+import type { LoadCounts } from './timeline-load.ts';
 
 /** The deployments the chaos run interrupts: their whole life, operator commands included. */
 export const scenarios = ['deploy', 'approval', 'manual-rollback', 'automatic-rollback'] as const;
@@ -22,7 +23,7 @@ export interface RunContext {
   client: () => Client;
   fleet: TestFleet;
   taskQueue: string;
-  load: { counts(): { served: number; failed: number } };
+  load: LoadCounts;
   /** The version every instance runs now. */
   current: string;
 }
@@ -82,7 +83,7 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
   const service = ctx.fleet.refs[0]!.service;
   const good = ctx.current === '1.0.0' ? '2.0.0' : '1.0.0';
   const target = scenario === 'automatic-rollback' ? failingVersion : good;
-  const before = ctx.load.counts();
+  const before = await ctx.load.counts();
   const started = Date.now();
   const handle = await startDeployment(ctx.client(), ctx.fleet.fleet, {
     service,
@@ -124,7 +125,7 @@ export async function chaosRun(ctx: RunContext, scenario: Scenario, windowMs: nu
   }
   const commandAnswer = await Promise.race([command, sleep(5000).then(() => 'no answer')]);
   const wallMs = Date.now() - started;
-  const after = ctx.load.counts();
+  const after = await ctx.load.counts();
 
   const expected =
     scenario === 'automatic-rollback' || (scenario === 'manual-rollback' && commandAnswer === 'accepted')

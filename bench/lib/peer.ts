@@ -4,6 +4,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { projectRoot } from '../../src/paths.ts';
 import type { TestFleet } from '../../test/helpers/local-fleet.ts';
+import type { LoadCounts } from './timeline-load.ts';
 
 /**
  * The peers of the benchmark, run end to end as their users run them, on the same fleet under the same
@@ -114,15 +115,10 @@ export async function ansibleDeploy(fleet: TestFleet, version: string): Promise<
   );
 }
 
-/** The load's running counts (bench/lib/timeline-load.ts). */
-interface LoadCounts {
-  counts(): { served: number; failed: number };
-}
-
 async function underLoad(load: LoadCounts, body: () => Promise<PeerRun>) {
-  const before = load.counts();
+  const before = await load.counts();
   const { wallMs } = await body();
-  const after = load.counts();
+  const after = await load.counts();
   return {
     wallMs: Math.round(wallMs),
     requestsServed: after.served - before.served,

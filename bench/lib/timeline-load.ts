@@ -1,4 +1,5 @@
-import autocannon from 'autocannon';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** Requests answered and failed in one time bucket. */
 export interface LoadBucket {
@@ -15,46 +16,69 @@ export interface LoadReport {
   startedAt: number;
 }
 
+/** The counts so far: the difference of two is what one window of the run served and failed. */
+export interface LoadCounts {
+  counts(): Promise<{ served: number; failed: number }>;
+}
+
+type FromChild =
+  | { type: 'started'; startedAt: number }
+  | { type: 'counts'; id: number; served: number; failed: number }
+  | ({ type: 'report' } & LoadReport);
+
 /**
- * Continuous load through the load balancer (loopback only), bounded by `maxSeconds`. Every
- * answer and error is counted in `bucketMs` buckets, so the timeline shows traffic under the
- * deployment. A failed request is an error, a timeout or any non-2xx answer.
+ * Continuous load through the load balancer (loopback only), bounded by `maxSeconds`, run by a
+ * process of its own (bench/lib/load-process.mjs) so that it never shares the measured worker's
+ * event loop. Every answer and error is counted in `bucketMs` buckets, so the timeline shows
+ * traffic under the deployment. A failed request is an error, a timeout or any non-2xx answer.
  */
-export function startTimelineLoad(url: string, { connections = 8, maxSeconds = 300, bucketMs = 250 } = {}) {
-  const startedAt = Date.now();
-  const buckets = new Map<number, LoadBucket>();
-  const bucket = () => {
-    const index = Math.floor((Date.now() - startedAt) / bucketMs);
-    let b = buckets.get(index);
-    if (!b) buckets.set(index, (b = { atMs: index * bucketMs, ok: 0, failed: 0 }));
-    return b;
-  };
-  let served = 0;
-  let failed = 0;
-  let resolveDone: () => void = () => {};
-  const done = new Promise<void>((resolve) => (resolveDone = resolve));
-  const instance = autocannon({ url, connections, duration: maxSeconds, timeout: 5 }, () => resolveDone());
-  instance.on('response', (_client: unknown, statusCode: number) => {
-    if (statusCode >= 200 && statusCode < 300) {
-      served++;
-      bucket().ok++;
-    } else {
-      failed++;
-      bucket().failed++;
-    }
+export async function startTimelineLoad(
+  url: string,
+  {
+    connections = 8,
+    maxSeconds = 300,
+    bucketMs = 250,
+    rate,
+  }: { connections?: number; maxSeconds?: number; bucketMs?: number; rate?: number } = {},
+) {
+  const child = fork(
+    fileURLToPath(new URL('./load-process.mjs', import.meta.url)),
+    [JSON.stringify({ url, connections, maxSeconds, bucketMs, rate })],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] },
+  );
+  const asked = new Map<number, (counts: { served: number; failed: number }) => void>();
+  let nextId = 0;
+  let last: LoadReport | undefined;
+  const ended = new Promise<LoadReport>((resolve, reject) => {
+    child.on('message', (message: FromChild) => {
+      if (message.type === 'counts') asked.get(message.id)?.({ served: message.served, failed: message.failed });
+      if (message.type === 'report') resolve((last = message));
+    });
+    child.once('exit', (code, signal) =>
+      last ? resolve(last) : reject(new Error(`the load process ended (${signal ?? code}) without its report`)),
+    );
   });
-  instance.on('reqError', () => {
-    failed++;
-    bucket().failed++;
+  ended.catch(() => undefined);
+  const startedAt = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: FromChild) =>
+      message.type === 'started' ? resolve(message.startedAt) : reject(new Error('the load process did not start')),
+    );
+    child.once('error', reject);
   });
   return {
     startedAt,
-    /** The counts so far: the difference of two is what one window of the run served and failed. */
-    counts: () => ({ served, failed }),
+    async counts(): Promise<{ served: number; failed: number }> {
+      if (last) return { served: last.served, failed: last.failed };
+      const id = nextId++;
+      const answer = new Promise<{ served: number; failed: number }>((resolve) => asked.set(id, resolve));
+      child.send({ type: 'counts', id });
+      const counts = await Promise.race([answer, ended.then((r) => ({ served: r.served, failed: r.failed }))]);
+      asked.delete(id);
+      return counts;
+    },
     async stop(): Promise<LoadReport> {
-      instance.stop();
-      await done;
-      return { served, failed, startedAt, buckets: [...buckets.values()].sort((a, b) => a.atMs - b.atMs) };
+      if (child.connected) child.send({ type: 'stop' });
+      return await ended;
     },
   };
 }
