@@ -16,6 +16,9 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 export interface InterruptedStep {
   step: string;
   recoveryMs: number | undefined;
+  /** The attempt that ran again, and why the one before it ended (an activity's only). */
+  attempt?: number;
+  lastFailure?: string;
 }
 
 export interface Recovery {
@@ -47,6 +50,8 @@ interface ActivityTrack {
   name: string;
   scheduledMs: number;
   startedMs?: number;
+  attempt?: number;
+  lastFailure?: string;
   closedMs?: number;
   /** Completed or failed by a worker (not timed out or cancelled by the server). */
   answered?: boolean;
@@ -63,8 +68,13 @@ export function recoveryFromHistory(events: readonly HistoryEvent[], killMs: num
       const name = event.activityTaskScheduledEventAttributes?.activityType?.name ?? 'activity';
       activities.set(String(event.eventId), { name, scheduledMs: at });
     } else if (eventType === E.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
-      const track = activities.get(String(event.activityTaskStartedEventAttributes?.scheduledEventId));
-      if (track) track.startedMs = at;
+      const started = event.activityTaskStartedEventAttributes;
+      const track = activities.get(String(started?.scheduledEventId));
+      if (track) {
+        track.startedMs = at;
+        if (started?.attempt) track.attempt = started.attempt;
+        if (started?.lastFailure?.message) track.lastFailure = started.lastFailure.message;
+      }
     } else if (activityClosed.has(eventType)) {
       const id = closedScheduledId(event);
       const track = id === undefined ? undefined : activities.get(id);
@@ -90,7 +100,12 @@ export function recoveryFromHistory(events: readonly HistoryEvent[], killMs: num
     // Started before and answered after: its worker survived (a server restart, the other of two workers).
     if (track.startedMs !== undefined && track.startedMs <= killMs && track.answered) continue;
     const resumed = track.startedMs !== undefined && track.startedMs > killMs ? track.startedMs : undefined;
-    interrupted.push({ step: track.name, recoveryMs: resumed === undefined ? undefined : resumed - killMs });
+    interrupted.push({
+      step: track.name,
+      recoveryMs: resumed === undefined ? undefined : resumed - killMs,
+      ...(track.attempt ? { attempt: track.attempt } : {}),
+      ...(track.lastFailure ? { lastFailure: track.lastFailure } : {}),
+    });
   }
   // The workflow's own next step: a workflow task in flight at the kill runs again on another worker; one that
   // falls due after it (a timer, an activity's result, an operator's command) may first wait on the dead

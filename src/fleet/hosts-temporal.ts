@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { ZerodownError, unreachable } from '../domain/errors.ts';
 import { customSearchAttributes } from '../domain/search-attributes.ts';
-import { ensureSearchAttributes } from '../temporal/dev-server.ts';
+import { devServerTuning, ensureSearchAttributes } from '../temporal/dev-server.ts';
 import { findTemporalBinary, noServerHint } from '../temporal/install.ts';
 import { type HostsLayout, inNamespace } from './hosts-network.ts';
 
@@ -49,6 +49,7 @@ export async function startTemporalHost(
       path.join(stateDir, 'temporal.db'),
       '--log-level',
       'warn',
+      ...devServerTuning,
       ...customSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
     ]);
     const child = spawn(program, args, { detached: true, stdio: ['ignore', log, log] });
