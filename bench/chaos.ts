@@ -27,12 +27,11 @@ import {
 } from './lib/chaos-run.ts';
 import { startBenchTemporal } from './lib/env.ts';
 import { p50 } from './lib/stats.ts';
-import { startTimelineLoad } from './lib/timeline-load.ts';
+import { rateFlag, startTimelineLoad } from './lib/timeline-load.ts';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 /** Requests per second over the load's connections (`--rate=N`); uncapped without it. */
-const rate =
-  Number(/^--rate=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--rate=')) ?? '')?.[1] ?? 0) || undefined;
+const rate = rateFlag();
 const resultsFile = rate ? `chaos-rate-${rate}.json` : 'chaos.json';
 const kills = Math.max(1, Number(args[0] ?? 20));
 /** The machine's load average (1, 5, 15 min) at the start: the timings depend on it (2 cores, shared). */

@@ -32,7 +32,7 @@ import { startBenchTemporal, withBenchWorker, type BenchTemporal } from './lib/e
 import { comparePeers, ensureAnsible } from './lib/peer.ts';
 import { deployPhases } from './lib/phases.ts';
 import { p50, round } from './lib/stats.ts';
-import { startTimelineLoad } from './lib/timeline-load.ts';
+import { rateFlag, startTimelineLoad } from './lib/timeline-load.ts';
 import { spansFrom, timelineSvg } from './lib/timeline-svg.ts';
 
 const sizes = process.argv
@@ -49,8 +49,7 @@ const bucketMs = 250;
  * The load's cap in requests per second over its 8 connections (`--rate=N`); without it, as fast as
  * the fleet answers, which on this 2-core machine keeps the load generator on most of a core.
  */
-const loadRate =
-  Number(/^--rate=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--rate=')) ?? '')?.[1] ?? 0) || undefined;
+const loadRate = rateFlag();
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {

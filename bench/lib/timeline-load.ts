@@ -16,6 +16,15 @@ export interface LoadReport {
   startedAt: number;
 }
 
+/**
+ * The `--rate=N` option of the benchmarks: the load's cap in requests per second over all its
+ * connections, or undefined (uncapped) without it.
+ */
+export function rateFlag(argv: readonly string[] = process.argv): number | undefined {
+  const value = /^--rate=(\d+)$/.exec(argv.find((a) => a.startsWith('--rate=')) ?? '')?.[1];
+  return Number(value ?? 0) || undefined;
+}
+
 /** The counts so far: the difference of two is what one window of the run served and failed. */
 export interface LoadCounts {
   counts(): Promise<{ served: number; failed: number }>;
@@ -59,12 +68,16 @@ export async function startTimelineLoad(
     );
   });
   ended.catch(() => undefined);
-  const startedAt = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message: FromChild) =>
-      message.type === 'started' ? resolve(message.startedAt) : reject(new Error('the load process did not start')),
-    );
-    child.once('error', reject);
-  });
+  const startedAt = await Promise.race([
+    new Promise<number>((resolve, reject) => {
+      child.once('message', (message: FromChild) =>
+        message.type === 'started' ? resolve(message.startedAt) : reject(new Error('the load process did not start')),
+      );
+      child.once('error', reject);
+    }),
+    // A process that dies before it starts must not leave the benchmark waiting.
+    ended.then(() => Promise.reject(new Error('the load process ended before it started'))),
+  ]);
   return {
     startedAt,
     async counts(): Promise<{ served: number; failed: number }> {
