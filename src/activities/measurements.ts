@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FrontendReading, InstanceReading, ServerReading } from '../domain/analysis-readings.ts';
 import type { TrafficFigures } from '../adapters/load-balancer.ts';
 import { type ActivityDeps, instanceContext, loadBalancer, withHeartbeats } from './context.ts';

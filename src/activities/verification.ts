@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/activity';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LocalProcessRuntime } from '../adapters/local-runtime.ts';
 import { errorLinesSince, type InstanceVerificationFigures, keptLogLines, shorten } from '../domain/verification.ts';
 import { type ActivityDeps, instanceContext, withHeartbeats } from './context.ts';

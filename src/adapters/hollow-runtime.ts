@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { verifyArtifact } from '../artifacts/manifest.ts';
 import { ZerodownError, refused, unreachable } from '../domain/errors.ts';
 import { readReport } from './instance-probe.ts';

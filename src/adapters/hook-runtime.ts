@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ZerodownError, badInput } from '../domain/errors.ts';
 import type { HookRuntimeConfig } from '../domain/fleet-config.ts';
 import { artifactDir } from '../artifacts/manifest.ts';

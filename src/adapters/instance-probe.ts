@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { InstanceRef, InstanceReport } from './runtime.ts';
 
 /**

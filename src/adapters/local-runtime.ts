@@ -3,7 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ZerodownError, refused } from '../domain/errors.ts';
 import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';

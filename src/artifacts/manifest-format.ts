@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { serviceName, version as versionSchema } from '../domain/names.ts';
 import { type Tree, type TreeEntry, linkTargetInTree, staysInside } from './tree.ts';
 

@@ -1,7 +1,7 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ZerodownError, badInput } from '../domain/errors.ts';
 import { serviceName, version as versionSchema } from '../domain/names.ts';
 import { keyId, loadPublicKey } from './keys.ts';

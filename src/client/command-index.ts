@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Help } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { allCommandFiles, buildProgram, commandFiles, programShell, type CommandFile } from './cli.ts';
 
 /**

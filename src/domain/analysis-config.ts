@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The fleet file's `analysis` section of a service: one entry per automatic rollback trigger of

@@ -1,6 +1,6 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { hexToBytes } from '@noble/curves/utils.js';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Approvals you can trust (docs/approvals.md): the fleet file names the operators whose ed25519

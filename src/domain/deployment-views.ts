@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Phase } from './status.ts';
 import { exitCodes, type FailureKind } from './errors.ts';
 import { serviceName } from './names.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defaultEnvironment, environmentName } from './gates.ts';
 import { analysisConfig } from './analysis-config.ts';
 import { blueGreenSpec } from './blue-green.ts';

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /**
  * The catalogue of failures zerodown reports to people. Each kind maps to one CLI exit code,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { approvalPolicyConfig } from './approvals.ts';
 import { analysisConfig } from './analysis-config.ts';
 import { blueGreenConfig } from './blue-green.ts';

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { blueGreenIssues } from './blue-green.ts';
 import { addressesClash } from './endpoints.ts';
 import type { FleetConfig, ServiceConfig } from './fleet-config.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The gates before a deployment (seed §3): what an environment requires of an artifact before any

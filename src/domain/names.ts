@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A service name: lower-case, safe in paths, HAProxy backend names and task queues. */
 export const serviceName = z

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { phases } from './deployment-views.ts';
 import type { DeploymentStatus, Phase } from './status.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The four kinds of service (seed §7) and what differs between them: their settings in the fleet

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What the fleet file says about a service's rollback and re-admission (docs/rollback.md): how to

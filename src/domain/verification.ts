@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DeploymentStatus } from './status.ts';
 import type { OperatorCommand } from './operator-commands.ts';
 

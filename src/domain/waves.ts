@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { deploymentSpec, planBatches, type DeploymentSpec, type DeploymentSpecInput } from './deployment.ts';
 import { hostName, instanceName } from './names.ts';
 import { mayTakeEveryInstance } from './roles.ts';

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type HollowPorts, HollowRefusal } from './hollow-ports.ts';
 
 /**

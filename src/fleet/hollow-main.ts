@@ -4,7 +4,7 @@
  * JSON line `{"control":"address:port","pid":…}` on stdout once the control channel listens. Stops
  * on SIGTERM or SIGINT, closing every port. Started by `startHollowProcess` (hollow-process.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hollowControlServer } from './hollow-control.ts';
 import { HollowPorts } from './hollow-ports.ts';
 

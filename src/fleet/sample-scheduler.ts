@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type BuiltArtifact, buildArtifact } from '../artifacts/build.ts';
 import { badInput, parseInput, unreachable } from '../domain/errors.ts';
 import type { SampleArtifactOptions } from './sample-service.ts';

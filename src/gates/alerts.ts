@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ProbeConfig } from '../domain/gates.ts';
 import { askProbe, describeAnswer } from './probe.ts';
 

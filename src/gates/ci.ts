@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { GateResult, ProbeConfig } from '../domain/gates.ts';
 import { type GateContext, probeValues } from './context.ts';
 import { askProbe, describeAnswer } from './probe.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { buildDir } from '../artifacts/manifest.ts';
 import type { GateResult } from '../domain/gates.ts';
 import type { GateContext } from './context.ts';

@@ -1,6 +1,6 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { badInput, formatIssues, refused } from '../domain/errors.ts';
 import { upSection } from './sql-source.ts';
 

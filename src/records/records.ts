@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What the workflow sends to be recorded: the run's row, the events since the last flush, and, at

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { badInput, formatIssues, unreachable } from '../domain/errors.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { z } from 'zod';
+import * as z from 'zod';
 import { failureTypes, formatIssues } from '../domain/errors.ts';
 import { serviceName } from '../domain/names.ts';
 import { databaseActivities } from './proxies.ts';

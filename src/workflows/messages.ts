@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { z } from 'zod';
+import * as z from 'zod';
 import { signedRequest, type SignedRequest } from '../domain/approvals.ts';
 import { hostName } from '../domain/names.ts';
 import { anonymousOperator, commandDescription } from '../domain/deployment-views.ts';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { badInput, parseInput } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { buildArtifact } from '../../artifacts/build.ts';

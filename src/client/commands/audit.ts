@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { badInput, parseInput } from '../../domain/errors.ts';
 import { serviceName } from '../../domain/names.ts';
 import { withRecords } from '../../records/access.ts';

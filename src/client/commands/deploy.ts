@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { badInput, parseInput } from '../../domain/errors.ts';
 import { durationText } from '../../domain/verification.ts';
 import { serviceName, version } from '../../domain/names.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseInput } from '../../domain/errors.ts';
 import { serviceName, version } from '../../domain/names.ts';
 import { type FleetStatus, fleetDown, fleetStatus, fleetUp } from '../../fleet/local-fleet.ts';

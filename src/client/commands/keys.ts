@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseInput } from '../../domain/errors.ts';
 import { generateOperatorKey, operatorKeyDir } from '../../approvals/operator-keys.ts';
 import { generateKeyPair } from '../../artifacts/keys.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { listFilter } from '../../domain/deployment-views.ts';
 import { parseInput, ZerodownError } from '../../domain/errors.ts';
 import { withRecords } from '../../records/access.ts';

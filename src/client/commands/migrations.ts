@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseInput, refused } from '../../domain/errors.ts';
 import { loadMigrationSet } from '../../migrations/declaration.ts';
 import { formatFindings } from '../../migrations/findings.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { environmentTaskQueue, hostTaskQueue } from '../../domain/deployment.ts';
 import { parseInput } from '../../domain/errors.ts';
 import { hostName } from '../../domain/names.ts';
