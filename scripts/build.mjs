@@ -47,23 +47,9 @@ const bundle = await bundleWorkflowCode({
   workflowsPath: path.join(dist, 'workflows', 'index.js'),
   logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
 });
-writeFileSync(path.join(dist, 'workflow-bundle.js'), withoutSourcesContent(bundle.code));
-
-/**
- * The bundle's inline source map without the copies of its sources (1.7 of its 5 MB): every worker
- * start decodes and parses that map, so a restarted worker polls about 150 ms sooner. Stack traces
- * still name each file and line (the files are in dist/); what is lost is the source text that the
- * enhanced stack-trace query (`__enhanced_stack_trace`, used by debuggers) would send along.
- */
-function withoutSourcesContent(code) {
-  // The SDK reads the map back the same way: the last such comment, its data after `base64,`.
-  const at = code.lastIndexOf('//# sourceMappingURL=data:');
-  const data = code.indexOf('base64,', at) + 'base64,'.length;
-  if (at < 0 || data < at) throw new Error('the workflow bundle has no inline source map');
-  const map = JSON.parse(Buffer.from(code.slice(data).trim(), 'base64').toString('utf8'));
-  delete map.sourcesContent;
-  return `${code.slice(0, data)}${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
-}
+// Its source map without the sources' text, and only ASCII (scripts/workflow-bundle.mjs says why).
+const { asciiOnly, withoutSourcesContent } = await import('./workflow-bundle.mjs');
+writeFileSync(path.join(dist, 'workflow-bundle.js'), asciiOnly(withoutSourcesContent(bundle.code)));
 
 // The CLI as a few bundled files (scripts/bundle-cli.mjs): bin/zerodown.js runs dist/cli/main.js.
 const { bundleCli } = await import('./bundle-cli.mjs');

@@ -15,6 +15,7 @@ import { ZerodownError } from '../src/domain/errors.ts';
 import { projectRoot } from '../src/paths.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
+import { asciiOnly } from './workflow-bundle.mjs';
 import {
   claimScratch,
   scratchPrefix,
@@ -76,7 +77,8 @@ async function main(): Promise<number> {
       logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
     });
     const bundlePath = path.join(scratch, 'workflow-bundle.js');
-    writeFileSync(bundlePath, bundle.code);
+    // As the build writes the workers' bundle: only ASCII (scripts/workflow-bundle.mjs).
+    writeFileSync(bundlePath, asciiOnly(bundle.code));
     env.ZERODOWN_TEST_WORKFLOW_BUNDLE = bundlePath;
 
     const durations = path.join(scratch, 'durations.json');

@@ -71,13 +71,21 @@ describe('the bundled CLI (scripts/bundle-cli.mjs)', () => {
       .filter((file) => file.endsWith('.js'))
       .map((file) => readFileSync(path.resolve(file), 'utf8'));
     assert.ok(
-      texts.some((text) => text.includes(`new URL(${JSON.stringify(twin)}, import.meta.url)`)),
+      // The bundle is written without layout (scripts/bundle-cli.mjs): no space after the comma.
+      texts.some((text) => text.includes(`new URL(${JSON.stringify(twin)},import.meta.url)`)),
       `sample-service.ts's import.meta.url is ${twin}`,
     );
     assert.ok(
       texts.some((text) => text.includes('require.resolve("./workflow-worker-thread.cjs")')),
       "the worker's thread script is resolved beside the CLI's files",
     );
+  });
+
+  it('writes every file in ASCII, so Node and V8 read each as a one-byte string', () => {
+    for (const file of Object.keys(meta.outputs).filter((f) => /\.c?js$/.test(f))) {
+      const at = readFileSync(path.resolve(file)).findIndex((byte) => byte > 0x7f);
+      assert.equal(at, -1, `${file} has a byte outside ASCII at ${at}`);
+    }
   });
 
   it("bundles the workflow thread's script into one file that loads nothing of the SDK from node_modules", () => {
