@@ -378,7 +378,7 @@ await writeFile(
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(row),
     '',
-    'The deployment measured is the worker’s second; its first is in the last column. A re-admission waits for the first check HAProxy runs after the hold, which comes when its steady check cycle next falls due (no runtime command brings it forward, docs/haproxy.md): the column without re-admissions takes that wait out of both sides.',
+    'The deployment measured is the worker’s second; its first is in the last column. A re-admission re-creates the server, so that its first fresh check comes within the fast interval, and waits for the steady check cycle only where HAProxy refuses that (docs/haproxy.md); the column without re-admissions takes them out of both sides.',
     '',
     `Readmit target: 2 × fast check interval + 50 ms = ${2 * fastCheckIntervalMs + 50} ms. Where the deployment's time went (workflow clock):`,
     '',

@@ -6,7 +6,18 @@ import { unreachable } from '../domain/errors.ts';
  * when HAProxy closes the socket. No maintained npm client exists, and this is all it takes.
  */
 export async function runtimeCommand(socketPath: string, command: string, timeoutMs = 5000): Promise<string> {
-  if (/[\n;]/.test(command)) throw new Error(`refusing a runtime API command with a newline or semicolon: ${command}`);
+  return runtimeCommands(socketPath, [command], timeoutMs);
+}
+
+/**
+ * Several commands in one line (HAProxy runs them one after the other, and answers with each
+ * answer in turn): what must happen without another client's command in between goes this way.
+ */
+export async function runtimeCommands(socketPath: string, commands: string[], timeoutMs = 5000): Promise<string> {
+  for (const command of commands)
+    if (/[\n;]/.test(command))
+      throw new Error(`refusing a runtime API command with a newline or semicolon: ${command}`);
+  const command = commands.join('; ');
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     const chunks: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { ZerodownError, badInput } from '../domain/errors.ts';
-import { parseStatCsv, runtimeCommand } from './haproxy-socket.ts';
+import { parseStatCsv, runtimeCommand, runtimeCommands } from './haproxy-socket.ts';
 import type {
   AdminState,
   FrontendState,
@@ -17,11 +17,23 @@ const namePattern = /^[A-Za-z0-9_.:-]+$/;
 /** Where held checks go: a port nothing serves, so a check fails at once (holdChecksFailing). */
 export const heldCheckPort = 1;
 
+/**
+ * How the config file made a server, for re-creating it at run time: its address, and the words after
+ * `check` (fleet/haproxy-config.ts `serverKeywords`). Unknown (undefined) for a server the fleet file
+ * does not describe this way, which then keeps the slower `restartChecks` path.
+ */
+export interface ServerSpec {
+  address: string;
+  port: number;
+  keywords: string;
+}
+
 /** The LoadBalancer for HAProxy, driven through its runtime API socket. */
 export class HAProxyLoadBalancer implements LoadBalancer {
   constructor(
     readonly socketPath: string,
     private readonly timeoutMs = 5000,
+    private readonly serverSpec: (ref: ServerRef) => ServerSpec | undefined = () => undefined,
   ) {}
 
   drain(ref: ServerRef): Promise<void> {
@@ -57,8 +69,54 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     await this.expectEmptyAnswer(`set server ${serverPath(ref)} check-port 0`);
   }
 
+  /**
+   * The server's checks start afresh, against the instance itself, and the first comes within the
+   * fast interval. HAProxy 2.6 has no command that moves a server's next check: after any change it
+   * still comes when the steady cycle falls due, up to a whole interval later (docs/haproxy.md). A
+   * server created at run time is first checked one `downinter` after it is added, so the server is
+   * deleted and added again, as the config file made it, in one command line: taken to maintenance
+   * (only such a server may be deleted), deleted, added with its id, weight, address and settings,
+   * its checks enabled, then drained with its health down, so it takes no traffic until `rise` of
+   * these fresh checks pass. Its counters start from zero, as after a reload.
+   *
+   * Where that is refused (a connection still attached, a server the fleet file does not describe
+   * this way), the checks are released from a hold and the health forced down instead: the same
+   * guarantee, at the pace of the steady cycle. The server always ends drained.
+   */
+  async restartChecks(ref: ServerRef): Promise<void> {
+    const path = serverPath(ref);
+    const spec = this.serverSpec(ref);
+    const runtime = spec && (await this.runtimeServers(ref.backend)).get(ref.server);
+    if (spec && runtime && !spec.address.includes(':')) {
+      const answer = await this.commandLine([
+        `set server ${path} state maint`,
+        `del server ${path}`,
+        `add server ${path} ${spec.address}:${spec.port} id ${runtime.id} weight ${runtime.weight} check ${spec.keywords}`,
+        `enable health ${path}`,
+        `set server ${path} state drain`,
+        `set server ${path} health down`,
+      ]);
+      if (/New server registered/.test(answer)) return;
+      // Deleted but not added back (its id taken meanwhile?): added again, drained, without the id.
+      if (/Server deleted/.test(answer)) {
+        await this.addDrained(ref, spec, runtime.weight);
+        return;
+      }
+    }
+    await this.drain(ref);
+    await this.releaseChecks(ref);
+    await this.resetHealth(ref);
+  }
+
   async server(ref: ServerRef): Promise<ServerState> {
-    const servers = await this.servers(ref.backend);
+    let servers = await this.servers(ref.backend);
+    // A server the fleet file describes but HAProxy lacks can only be one whose re-creation was cut
+    // off between its deletion and its addition (restartChecks): added back drained, never serving.
+    const spec = servers.some((s) => s.server === ref.server) ? undefined : this.serverSpec(ref);
+    if (spec) {
+      await this.addDrained(ref, spec);
+      servers = await this.servers(ref.backend);
+    }
     const found = servers.find((s) => s.server === ref.server);
     if (!found) {
       throw badInput(
@@ -85,25 +143,29 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const admin = parseAdminStates(state);
     const starting = startingServers(state);
     const held = heldServers(state);
-    return parseStatCsv(stat)
-      .filter((row) => row.pxname === backend && row.type === '2')
-      .map((row) => ({
-        backend,
-        server: row.svname ?? '',
-        admin: admin.get(row.svname ?? '') ?? 'ready',
-        status: row.status ?? '',
-        health: health(row.status ?? ''),
-        checkStatus: (row.check_status ?? '').replace(/^\* /, ''),
-        checkPassing: /^(\* )?L[4-7]OK$/.test(row.check_status ?? ''),
-        checkCode: row.check_code ? Number(row.check_code) : undefined,
-        currentSessions: num(row.scur),
-        queuedSessions: num(row.qcur),
-        figures: figures(row),
-        weight: num(row.weight),
-        rampingUp: starting.has(row.svname ?? ''),
-        secondsSinceChange: num(row.lastchg),
-        checksHeld: held.has(row.svname ?? ''),
-      }));
+    return (
+      parseStatCsv(stat)
+        .filter((row) => row.pxname === backend && row.type === '2')
+        // In the config's order: a server added at run time (restartChecks) is listed last by HAProxy.
+        .sort((a, b) => num(a.sid) - num(b.sid))
+        .map((row) => ({
+          backend,
+          server: row.svname ?? '',
+          admin: admin.get(row.svname ?? '') ?? 'ready',
+          status: row.status ?? '',
+          health: health(row.status ?? ''),
+          checkStatus: (row.check_status ?? '').replace(/^\* /, ''),
+          checkPassing: /^(\* )?L[4-7]OK$/.test(row.check_status ?? ''),
+          checkCode: row.check_code ? Number(row.check_code) : undefined,
+          currentSessions: num(row.scur),
+          queuedSessions: num(row.qcur),
+          figures: figures(row),
+          weight: num(row.weight),
+          rampingUp: starting.has(row.svname ?? ''),
+          secondsSinceChange: num(row.lastchg),
+          checksHeld: held.has(row.svname ?? ''),
+        }))
+    );
   }
 
   async frontend(name: string): Promise<FrontendState> {
@@ -176,9 +238,55 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     }
   }
 
+  /** Each server's id and runtime weight, from `show servers state` (srv_id, srv_uweight). */
+  private async runtimeServers(backend: string): Promise<Map<string, { id: number; weight: number }>> {
+    const answer = await this.command(`show servers state ${backend}`);
+    const servers = new Map<string, { id: number; weight: number }>();
+    for (const line of answer
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+      .slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [id, weight] = [Number(fields[2]), Number(fields[7])];
+      if (fields[3] !== undefined && Number.isInteger(id) && Number.isInteger(weight))
+        servers.set(fields[3], { id, weight });
+    }
+    return servers;
+  }
+
+  /**
+   * Adds the server back as the config makes it, then drains it with its health down: added at run
+   * time it starts in maintenance, so it takes no traffic until re-admission. One that exists
+   * already (added back by another caller) is left as it is.
+   */
+  private async addDrained(ref: ServerRef, spec: ServerSpec, weight?: number): Promise<void> {
+    const path = serverPath(ref);
+    const weighted = weight === undefined ? '' : ` weight ${weight}`;
+    const answer = await this.command(
+      `add server ${path} ${spec.address}:${spec.port}${weighted} check ${spec.keywords}`,
+    );
+    if (/Already exists/.test(answer)) return;
+    if (!/New server registered/.test(answer))
+      throw new ZerodownError(
+        'failed',
+        `HAProxy did not add back server ${path}: ${answer.trim()}`,
+        'Restart HAProxy from its config (zerodown fleet repair, or a reload), which lists every server.',
+      );
+    await this.commandLine([
+      `enable health ${path}`,
+      `set server ${path} state drain`,
+      `set server ${path} health down`,
+    ]);
+  }
+
   /** Sends one raw runtime API command and returns HAProxy's answer as it is. */
   command(command: string): Promise<string> {
     return runtimeCommand(this.socketPath, command, this.timeoutMs);
+  }
+
+  /** Sends several commands in one line (runtimeCommands) and returns HAProxy's answers as they are. */
+  private commandLine(commands: string[]): Promise<string> {
+    return runtimeCommands(this.socketPath, commands, this.timeoutMs);
   }
 
   private async setState(ref: ServerRef, state: AdminState): Promise<void> {

@@ -108,6 +108,13 @@ export interface LoadBalancer {
   holdChecksFailing(ref: ServerRef): Promise<void>;
   /** Points the health checks at the server itself again (undoes `holdChecksFailing`; a no-op otherwise). */
   releaseChecks(ref: ServerRef): Promise<void>;
+  /**
+   * For re-admission: leaves the server drained, its checks pointed at the instance (any hold
+   * released) and its past results forgotten, like `releaseChecks` then `resetHealth`, and, where
+   * the load balancer allows it, its next check due within the fast interval instead of whenever
+   * the steady cycle next falls due.
+   */
+  restartChecks(ref: ServerRef): Promise<void>;
   server(ref: ServerRef): Promise<ServerState>;
   servers(backend: string): Promise<ServerState[]>;
   frontend(name: string): Promise<FrontendState>;
@@ -142,11 +149,11 @@ export async function waitUntilIdle(lb: LoadBalancer, ref: ServerRef, options: W
 export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOptions): Promise<ServerState> {
   const current = await lb.server(ref);
   if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
-  await lb.drain(ref);
-  // Checks held failing while the instance was replaced go back to the instance first, then old
-  // results are forgotten: only checks that start after this can count (docs/haproxy.md).
-  await lb.releaseChecks(ref);
-  await lb.resetHealth(ref);
+  // Drained (no traffic, checks running), its checks pointed at the instance again (they were held
+  // failing while it was replaced) and old results forgotten: only checks that start after this can
+  // count, and the first comes within the fast interval where the load balancer allows it
+  // (docs/haproxy.md).
+  await lb.restartChecks(ref);
   // Fresh checks come every fast check interval (50 ms by default, docs/haproxy.md): poll finer than that.
   await pollServer(
     lb,

@@ -67,14 +67,29 @@ export function haproxyConfig(fleet: FleetConfig, options: HAProxyConfigOptions)
   ].join('\n');
 }
 
-function serviceSections(name: string, service: ServiceConfig): string[] {
-  const { frontend, health } = service;
-  if (!frontend) return [];
+/**
+ * The settings every server of an api service gets, beside its address and `check`: the check
+ * pace (`default-server` lines of its backend) and, when configured, the ramp-up. The same words
+ * re-create a server at run time (`add server`, which inherits nothing from `default-server`), so a
+ * re-created server is checked as the config's was (adapters/haproxy.ts, `restartChecks`).
+ */
+export function serverKeywords(service: Pick<ServiceConfig, 'health' | 'rampUp'>): { checks: string; rampUp?: string } {
+  const { health } = service;
   const interval = `${health.checkIntervalMs}ms`;
   // Steady checks keep the configured pace; while a server's health changes (after a restart, or
   // after re-admission forgets old results) checks run at the fast pace, so `rise` fresh passing
   // checks take ~rise × fast interval instead of rise × interval (docs/haproxy.md).
   const fast = `${Math.min(health.fastCheckIntervalMs, health.checkIntervalMs)}ms`;
+  return {
+    checks: `inter ${interval} fastinter ${fast} downinter ${fast} rise ${health.rise} fall ${health.fall} pool-purge-delay 5s`,
+    ...(service.rampUp.seconds > 0 ? { rampUp: `slowstart ${service.rampUp.seconds}s` } : {}),
+  };
+}
+
+function serviceSections(name: string, service: ServiceConfig): string[] {
+  const { frontend, health } = service;
+  if (!frontend) return [];
+  const keywords = serverKeywords(service);
   return [
     `frontend ${name}`,
     `  bind ${frontend.address}:${frontend.port}`,
@@ -86,10 +101,10 @@ function serviceSections(name: string, service: ServiceConfig): string[] {
     '  http-check expect status 200',
     // Idle server connections are purged every 5 s, far inside the instances' 65 s keep-alive,
     // so HAProxy is always the side that closes an idle connection (no reuse-while-closing 502s).
-    `  default-server inter ${interval} fastinter ${fast} downinter ${fast} rise ${health.rise} fall ${health.fall} pool-purge-delay 5s`,
+    `  default-server ${keywords.checks}`,
     // Seed §8.3: a server back UP after its health was reset at re-admission gets its share
     // gradually (measured to apply to zerodown's readmit, docs/rollback.md); default-server lines add up.
-    ...(service.rampUp.seconds > 0 ? [`  default-server slowstart ${service.rampUp.seconds}s`] : []),
+    ...(keywords.rampUp ? [`  default-server ${keywords.rampUp}`] : []),
     ...service.instances.map((i) => `  server ${i.name} ${i.address}:${i.port} check`),
     '',
   ];

@@ -1,13 +1,14 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ServiceConfig } from '../domain/fleet-config.ts';
 import { roleSettingsJson } from '../domain/roles.ts';
-import { HAProxyLoadBalancer } from '../adapters/haproxy.ts';
+import { HAProxyLoadBalancer, type ServerSpec } from '../adapters/haproxy.ts';
 import { HookRuntime } from '../adapters/hook-runtime.ts';
 import { HollowRuntime } from '../adapters/hollow-runtime.ts';
 import type { LoadBalancer, ServerRef } from '../adapters/load-balancer.ts';
 import { LocalProcessRuntime } from '../adapters/local-runtime.ts';
 import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
 import { type LoadedFleet, requireService } from './fleet-file.ts';
+import { serverKeywords } from './haproxy-config.ts';
 
 /**
  * The one place that turns fleet-file choices into adapters, so a new load balancer or runtime
@@ -18,8 +19,22 @@ import { type LoadedFleet, requireService } from './fleet-file.ts';
 export function loadBalancerFor(fleet: LoadedFleet): LoadBalancer {
   switch (fleet.config.loadBalancer.type) {
     case 'haproxy':
-      return new HAProxyLoadBalancer(fleet.paths.statsSocket);
+      return new HAProxyLoadBalancer(fleet.paths.statsSocket, undefined, (ref) => serverSpec(fleet, ref));
   }
+}
+
+/**
+ * How the generated config (fleet/haproxy-config.ts) makes the server of an instance of an api
+ * service, so HAProxy can re-create it at run time; none for the servers of a blue-green service's
+ * colours, which keep the slower way to fresh checks (adapters/haproxy.ts, `restartChecks`).
+ */
+function serverSpec(fleet: LoadedFleet, ref: ServerRef): ServerSpec | undefined {
+  const service = fleet.config.services[ref.backend];
+  if (!service || service.role !== 'api' || !service.frontend || service.blueGreen) return undefined;
+  const instance = service.instances.find((i) => i.name === ref.server);
+  if (!instance) return undefined;
+  const { checks, rampUp } = serverKeywords(service);
+  return { address: instance.address, port: instance.port, keywords: rampUp ? `${checks} ${rampUp}` : checks };
 }
 
 export function runtimeFor(fleet: LoadedFleet, serviceName: string): InstanceRuntime {
