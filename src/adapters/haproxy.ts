@@ -86,7 +86,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
   async restartChecks(ref: ServerRef): Promise<void> {
     const path = serverPath(ref);
     const spec = this.serverSpec(ref);
-    const runtime = spec && (await this.runtimeServers(ref.backend)).get(ref.server);
+    const runtime = spec && (await this.weights(ref.backend)).get(ref.server);
     if (spec && runtime && !spec.address.includes(':')) {
       const answer = await this.commandLine([
         `set server ${path} state maint`,
@@ -204,23 +204,24 @@ export class HAProxyLoadBalancer implements LoadBalancer {
   }
 
   /**
-   * Each server's runtime weight and its configured (initial) weight, from `show servers state`
-   * (fields srv_uweight and srv_iweight). Used by the canary (docs/canary.md).
+   * Each server's runtime weight, its configured (initial) weight and its id, from `show servers
+   * state` (fields srv_uweight, srv_iweight and srv_id). Used by the canary (docs/canary.md), and
+   * to re-create a server as it was (restartChecks).
    */
-  async weights(backend: string): Promise<Map<string, { weight: number; initial: number }>> {
+  async weights(backend: string): Promise<Map<string, { weight: number; initial: number; id: number }>> {
     checkName(backend);
     const answer = await this.command(`show servers state ${backend}`);
     if (/Can't find backend/i.test(answer))
       throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
-    const weights = new Map<string, { weight: number; initial: number }>();
+    const weights = new Map<string, { weight: number; initial: number; id: number }>();
     for (const line of answer
       .split('\n')
       .filter((l) => l.trim() !== '' && !l.startsWith('#'))
       .slice(1)) {
       const fields = line.trim().split(/\s+/);
-      const [weight, initial] = [Number(fields[7]), Number(fields[8])];
-      if (fields[3] !== undefined && Number.isInteger(weight) && Number.isInteger(initial))
-        weights.set(fields[3], { weight, initial });
+      const [id, weight, initial] = [Number(fields[2]), Number(fields[7]), Number(fields[8])];
+      if (fields[3] !== undefined && [id, weight, initial].every(Number.isInteger))
+        weights.set(fields[3], { weight, initial, id });
     }
     return weights;
   }
@@ -236,22 +237,6 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     for (const [server, weight] of Object.entries(weights)) {
       await this.expectEmptyAnswer(`set weight ${serverPath({ backend, server })} ${weight}`);
     }
-  }
-
-  /** Each server's id and runtime weight, from `show servers state` (srv_id, srv_uweight). */
-  private async runtimeServers(backend: string): Promise<Map<string, { id: number; weight: number }>> {
-    const answer = await this.command(`show servers state ${backend}`);
-    const servers = new Map<string, { id: number; weight: number }>();
-    for (const line of answer
-      .split('\n')
-      .filter((l) => l.trim() !== '' && !l.startsWith('#'))
-      .slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const [id, weight] = [Number(fields[2]), Number(fields[7])];
-      if (fields[3] !== undefined && Number.isInteger(id) && Number.isInteger(weight))
-        servers.set(fields[3], { id, weight });
-    }
-    return servers;
   }
 
   /**
