@@ -1,5 +1,6 @@
 import { ZerodownError, badInput } from '../domain/errors.ts';
 import { parseStatCsv, runtimeCommand, runtimeCommands } from './haproxy-socket.ts';
+import { figures, health, num, parseServersState } from './haproxy-readings.ts';
 import type {
   AdminState,
   FrontendState,
@@ -7,12 +8,8 @@ import type {
   ServerRef,
   ServerState,
   ServiceCounters,
-  TrafficFigures,
 } from './load-balancer.ts';
 
-/** Admin-state bits of `show servers state` (HAProxy's enum srv_admin). */
-const maintBits = 0x01 | 0x02 | 0x04 | 0x20;
-const drainBits = 0x08 | 0x10;
 const namePattern = /^[A-Za-z0-9_.:-]+$/;
 /** Where held checks go: a port nothing serves, so a check fails at once (holdChecksFailing). */
 export const heldCheckPort = 1;
@@ -87,7 +84,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const path = serverPath(ref);
     const spec = this.serverSpec(ref);
     const runtime = spec && (await this.weights(ref.backend)).get(ref.server);
-    if (spec && runtime && !spec.address.includes(':')) {
+    if (spec && runtime) {
       const answer = await this.commandLine([
         `set server ${path} state maint`,
         `del server ${path}`,
@@ -140,9 +137,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
         throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
       throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
     }
-    const admin = parseAdminStates(state);
-    const starting = startingServers(state);
-    const held = heldServers(state);
+    const lines = parseServersState(state);
     return (
       parseStatCsv(stat)
         .filter((row) => row.pxname === backend && row.type === '2')
@@ -151,7 +146,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
         .map((row) => ({
           backend,
           server: row.svname ?? '',
-          admin: admin.get(row.svname ?? '') ?? 'ready',
+          admin: lines.get(row.svname ?? '')?.admin ?? 'ready',
           status: row.status ?? '',
           health: health(row.status ?? ''),
           checkStatus: (row.check_status ?? '').replace(/^\* /, ''),
@@ -161,9 +156,9 @@ export class HAProxyLoadBalancer implements LoadBalancer {
           queuedSessions: num(row.qcur),
           figures: figures(row),
           weight: num(row.weight),
-          rampingUp: starting.has(row.svname ?? ''),
+          rampingUp: lines.get(row.svname ?? '')?.starting ?? false,
           secondsSinceChange: num(row.lastchg),
-          checksHeld: held.has(row.svname ?? ''),
+          checksHeld: lines.get(row.svname ?? '')?.checkPort === heldCheckPort,
         }))
     );
   }
@@ -213,17 +208,12 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const answer = await this.command(`show servers state ${backend}`);
     if (/Can't find backend/i.test(answer))
       throw badInput(`HAProxy has no backend named ${backend}`, 'Check the service name against the fleet file.');
-    const weights = new Map<string, { weight: number; initial: number; id: number }>();
-    for (const line of answer
-      .split('\n')
-      .filter((l) => l.trim() !== '' && !l.startsWith('#'))
-      .slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const [id, weight, initial] = [Number(fields[2]), Number(fields[7]), Number(fields[8])];
-      if (fields[3] !== undefined && [id, weight, initial].every(Number.isInteger))
-        weights.set(fields[3], { weight, initial, id });
-    }
-    return weights;
+    return new Map(
+      [...parseServersState(answer)].map(([name, line]) => [
+        name,
+        { weight: line.weight, initial: line.initialWeight, id: line.id },
+      ]),
+    );
   }
 
   /**
@@ -301,73 +291,4 @@ function serverPath(ref: ServerRef): string {
 /** Names go into runtime API commands, so nothing but name characters may pass. */
 function checkName(name: string): void {
   if (!namePattern.test(name)) throw badInput(`"${name}" is not a valid HAProxy backend or server name`);
-}
-
-function parseAdminStates(answer: string): Map<string, AdminState> {
-  const lines = answer.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  const states = new Map<string, AdminState>();
-  for (const line of lines.slice(1)) {
-    // Fields: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state …
-    const fields = line.trim().split(/\s+/);
-    const bits = Number(fields[6]);
-    if (fields[3] === undefined || Number.isNaN(bits)) continue;
-    states.set(fields[3], bits & maintBits ? 'maint' : bits & drainBits ? 'drain' : 'ready');
-  }
-  return states;
-}
-
-/**
- * Servers whose operational state is STARTING (srv_op_state 1): back up and still in `slowstart`,
- * so their weight is still growing (seed §8.3, docs/rollback.md).
- */
-function startingServers(answer: string): Set<string> {
-  const lines = answer.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  const starting = new Set<string>();
-  for (const line of lines.slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[3] !== undefined && fields[5] === '1') starting.add(fields[3]);
-  }
-  return starting;
-}
-
-/** Servers whose checks are held failing (srv_check_port is the held port; holdChecksFailing). */
-function heldServers(answer: string): Set<string> {
-  const lines = answer.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  const held = new Set<string>();
-  for (const line of lines.slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[3] !== undefined && fields[21] === String(heldCheckPort)) held.add(fields[3]);
-  }
-  return held;
-}
-
-/** HAProxy shows `UP 1/2`-style fractions while rise/fall counting is under way. */
-function health(status: string): ServerState['health'] {
-  if (/^(UP|DRAIN)$/.test(status)) return 'up';
-  if (status === 'DOWN' || status === 'NOLB') return 'down';
-  if (/^(UP|DOWN|DRAIN|NOLB) \d+\/\d+$/.test(status)) return 'changing';
-  if (status === 'no check') return 'unchecked';
-  return 'unknown';
-}
-
-function figures(row: Record<string, string>): TrafficFigures {
-  return {
-    total: num(row.req_tot) || num(row.stot),
-    http2xx: num(row.hrsp_2xx),
-    http4xx: num(row.hrsp_4xx),
-    http5xx: num(row.hrsp_5xx),
-    connectionErrors: num(row.econ),
-    responseErrors: num(row.eresp),
-    retries: num(row.wretr),
-    redispatches: num(row.wredis),
-    queueTimeMs: num(row.qtime),
-    connectTimeMs: num(row.ctime),
-    responseTimeMs: num(row.rtime),
-    totalTimeMs: num(row.ttime),
-  };
-}
-
-function num(value: string | undefined): number {
-  const n = Number(value);
-  return Number.isFinite(n) ? n : 0;
 }

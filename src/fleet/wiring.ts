@@ -26,13 +26,14 @@ export function loadBalancerFor(fleet: LoadedFleet): LoadBalancer {
 /**
  * How the generated config (fleet/haproxy-config.ts) makes the server of an instance of an api
  * service, so HAProxy can re-create it at run time; none for the servers of a blue-green service's
- * colours, which keep the slower way to fresh checks (adapters/haproxy.ts, `restartChecks`).
+ * colours (nor an IPv6 address), which keep the slower way to fresh checks (adapters/haproxy.ts, `restartChecks`).
  */
 function serverSpec(fleet: LoadedFleet, ref: ServerRef): ServerSpec | undefined {
   const service = fleet.config.services[ref.backend];
   if (!service || service.role !== 'api' || !service.frontend || service.blueGreen) return undefined;
   const instance = service.instances.find((i) => i.name === ref.server);
-  if (!instance) return undefined;
+  // `add server` takes `address:port`; an IPv6 address would need HAProxy's own notation, so not here.
+  if (!instance || instance.address.includes(':')) return undefined;
   const { checks, rampUp } = serverKeywords(service);
   return { address: instance.address, port: instance.port, keywords: rampUp ? `${checks} ${rampUp}` : checks };
 }
