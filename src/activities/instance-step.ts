@@ -1,4 +1,5 @@
 import { readmit, waitUntilIdle, type ServerState } from '../adapters/load-balancer.ts';
+import type { RuntimeInstanceView } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
 import type { InstanceExpectation, InstanceObservation, ServerObservation, TrafficSample } from '../domain/triggers.ts';
 import { serverRef } from '../fleet/wiring.ts';
@@ -26,9 +27,9 @@ export interface LoadBalancedStep {
   /** Read the traffic sample once the instance is back (a batch of one's after-sample). */
   sampleAfter?: boolean;
   /**
-   * Once the instance is back, look at these other instances (on this host) and their servers:
-   * the next batch's look at the fleet, taken here instead of in two more activities after the
-   * step (workflows/batch-looks.ts). Only observed here; the workflow judges.
+   * Beside the instance's re-admission, look at these other instances (on this host) and their
+   * servers: the next batch's look at the fleet, taken here instead of in two more activities
+   * after the step (workflows/batch-looks.ts). Only observed here; the workflow judges.
    */
   lookAfter?: InstanceExpectation[];
 }
@@ -48,8 +49,10 @@ export interface LoadBalancedStepResult {
 
 type Parts = {
   install: () => Promise<void>;
-  restartAndCheck: () => Promise<void>;
-  runsVersion: () => Promise<boolean>;
+  /** Restarts on the installed version (skipped when `seen` runs it already), then proves it healthy. */
+  restartAndCheck: (seen: RuntimeInstanceView) => Promise<void>;
+  /** What the instance's process runs now, as its status endpoint reports it. */
+  inspect: () => Promise<RuntimeInstanceView>;
 };
 
 const serving = (s: ServerState | undefined) =>
@@ -61,35 +64,41 @@ export function loadBalancedStep(deps: ActivityDeps) {
   const lbChecks = createLoadBalancerCheckActivities(deps);
 
   return async function run(
-    { service, instance }: InstanceInput,
+    { service, instance, version }: InstanceInput & { version: string },
     step: LoadBalancedStep,
     parts: Parts,
   ): Promise<LoadBalancedStepResult> {
     instanceContext(deps, service, instance);
     const ref = serverRef({ service, instance });
-    // The sample and the look, read once the instance is back; the same fleet watch as the
+    // The look at the other instances and their servers runs beside the re-admission (it does not
+    // touch them); the sample is read once the instance is back. The same fleet watch as the
     // observeInstances and loadBalancerServers activities (activities/fleet-check.ts).
-    const afterwards = async (): Promise<Pick<LoadBalancedStepResult, 'sample' | 'look'>> => {
+    const lookAtOthers = async (): Promise<StepLook | undefined> => {
       const expected = step.lookAfter;
-      const [frontend, look] = await Promise.all([
-        step.sampleAfter ? lb.frontend(service) : undefined,
-        expected && expected.length > 0
-          ? Promise.all([
-              hostChecks.observeInstances({ service, instances: expected }),
-              lbChecks.loadBalancerServers({ service, servers: expected.map((e) => e.instance) }),
-            ])
-          : undefined,
+      if (!expected || expected.length === 0) return undefined;
+      const [instances, servers] = await Promise.all([
+        hostChecks.observeInstances({ service, instances: expected }),
+        lbChecks.loadBalancerServers({ service, servers: expected.map((e) => e.instance) }),
       ]);
+      return { instances, servers };
+    };
+    const afterwards = async (
+      looking: Promise<StepLook | undefined>,
+    ): Promise<Pick<LoadBalancedStepResult, 'sample' | 'look'>> => {
+      const [frontend, look] = await Promise.all([step.sampleAfter ? lb.frontend(service) : undefined, looking]);
       return {
         ...(frontend
           ? { sample: { total: frontend.figures.total, failed: frontend.figures.http5xx + frontend.requestErrors } }
           : {}),
-        ...(look ? { look: { instances: look[0], servers: look[1] } } : {}),
+        ...(look ? { look } : {}),
       };
     };
-    // A retry after the step ended: the instance serves on the version, nothing to do again.
-    if (serving(await lb.server(ref)) && (await parts.runsVersion()))
-      return { drainMs: 0, readmitMs: 0, ...(await afterwards()) };
+    // A retry after the step ended: the instance serves on the version, nothing to do again. What
+    // the process runs is read once: the drain and the install leave it running as it is, so the
+    // restart decides from the same reading.
+    const [server, seen] = await Promise.all([lb.server(ref), parts.inspect()]);
+    const onVersion = seen.running && seen.report?.version === version && seen.report.ready;
+    if (serving(server) && onVersion) return { drainMs: 0, readmitMs: 0, ...(await afterwards(lookAtOthers())) };
 
     const drainStarted = Date.now();
     let drainMs = 0;
@@ -102,12 +111,15 @@ export function loadBalancedStep(deps: ActivityDeps) {
       }),
       parts.install(),
     ]);
-    await parts.restartAndCheck();
+    await parts.restartAndCheck(seen);
     const readmitStarted = Date.now();
+    const looking = lookAtOthers();
+    // Settled below; a failed re-admission must not leave it unhandled.
+    looking.catch(() => undefined);
     await permanentAs(failureTypes.readmitTimeout, () =>
       readmit(lb, ref, { timeoutMs: step.readmitTimeoutMs, onPoll: heartbeater() }),
     );
     const readmitMs = Date.now() - readmitStarted;
-    return { drainMs, readmitMs, ...(await afterwards()) };
+    return { drainMs, readmitMs, ...(await afterwards(looking)) };
   };
 }

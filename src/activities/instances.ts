@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { probeAnswer, waitForEndpoint, readReport } from '../adapters/instance-probe.ts';
-import type { StopOutcome } from '../adapters/runtime.ts';
+import type { RuntimeInstanceView, StopOutcome } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
 import { type ActivityDeps, heartbeater, instanceContext, permanentAs, withHeartbeats } from './context.ts';
 import { type LoadBalancedStep, type LoadBalancedStepResult, loadBalancedStep } from './instance-step.ts';
@@ -36,9 +36,13 @@ export function createInstanceActivities(deps: ActivityDeps) {
    * (a retry after the restart happened), nothing is restarted again. A process that does not
    * exit within the grace is killed; that is reported, never hidden in a long restart time.
    */
-  async function restartInstance({ service, instance, version, stopTimeoutMs }: RestartInput): Promise<RestartResult> {
+  async function restartInstance(
+    { service, instance, version, stopTimeoutMs }: RestartInput,
+    /** What the instance runs, when the caller has just read it (activities/instance-step.ts). */
+    seen?: RuntimeInstanceView,
+  ): Promise<RestartResult> {
     const { ref, runtime } = instanceContext(deps, service, instance);
-    const current = await runtime.inspect(ref);
+    const current = seen ?? (await runtime.inspect(ref));
     if (current.running && current.report?.version === version) return { restartMs: 0 };
     const started = Date.now();
     const stopped = await withHeartbeats(() =>
@@ -130,18 +134,17 @@ export function createInstanceActivities(deps: ActivityDeps) {
       const { service, instance, version, loadBalanced } = input;
       let restarted: RestartResult = { restartMs: 0 };
       let healthMs = 0;
-      const restartAndCheck = async () => {
-        restarted = await restartInstance(input);
+      const restartAndCheck = async (seen?: RuntimeInstanceView) => {
+        restarted = await restartInstance(input, seen);
         ({ healthMs } = await checkInstanceHealth({ service, instance, version, timeoutMs: input.healthTimeoutMs }));
       };
       if (loadBalanced) {
-        const whole = await runLoadBalanced({ service, instance }, loadBalanced, {
+        const whole = await runLoadBalanced({ service, instance, version }, loadBalanced, {
           install: () => installArtifact({ service, instance, version }),
           restartAndCheck,
-          runsVersion: async () => {
+          inspect: () => {
             const { ref, runtime } = instanceContext(deps, service, instance);
-            const current = await runtime.inspect(ref);
-            return current.running && current.report?.version === version && current.report.ready;
+            return runtime.inspect(ref);
           },
         });
         return { ...restarted, healthMs, ...whole };

@@ -17,8 +17,8 @@ import type { DeploymentState } from './state.ts';
  *   version on their host) and re-admission proves them to the load balancer; the others are
  *   looked at a few tens of milliseconds earlier than before the next batch. When the whole step
  *   is one activity (workflows/load-balanced-step.ts) its re-admission is not seen: since the
- *   `look-in-step` patch that activity takes the look itself once its instance is back (a batch
- *   of one whose fleet is all on the load balancer's worker, the one-machine default), which saves
+ *   `look-in-step` patch that activity takes the look itself beside its instance's re-admission (a
+ *   batch of one whose fleet is all on the load balancer's worker, the one-machine default), which saves
  *   the two activities and a workflow task between two instances; otherwise the look runs once
  *   the batch has ended;
  * - with a bake, the look runs beside the after-sample, at the bake's end, as before.

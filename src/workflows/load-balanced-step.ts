@@ -17,7 +17,7 @@ export function inOneActivity(spec: DeploymentSpec, target: DeploymentTarget, ho
  * Seed §5.1 for one instance in one activity. The status shows the instance draining (or
  * restoring) until the step ends; then its parts' timings and events are recorded. Its
  * re-admission cannot be seen from here, so the next batch's look (workflows/batch-looks.ts) is
- * taken by the step itself once the instance is back when the batch asks for it (`lookInStep`),
+ * taken by the step itself beside its re-admission when the batch asks for it (`lookInStep`),
  * else it runs once the step has ended, right before the next batch.
  */
 export async function replaceInOneActivity(

@@ -102,7 +102,7 @@ export interface AroundReadmission {
   /** Return the traffic sample read once the instance is back in rotation. */
   sampleAfter?: boolean;
   /**
-   * The next batch's look, taken by the step itself once the instance is back, when the whole
+   * The next batch's look, taken by the step itself beside its re-admission, when the whole
    * step is one activity (workflows/batch-looks.ts); ignored otherwise (`readmitting` starts it).
    */
   lookInStep?: LookInStep;
