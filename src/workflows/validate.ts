@@ -1,5 +1,5 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
-import type { DeploymentSpec } from '../domain/deployment.ts';
+import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import { failureTypes } from '../domain/errors.ts';
 import { withPreviousVersion } from '../domain/status.ts';
 import { applySchemaMigrations } from './database.ts';
@@ -25,9 +25,9 @@ export async function validateDeployment(
   const oneRound = patched(oneRoundPatch);
   // The environment's gates first (seed §3); recorded deployments from before them replay without.
   if (!oneRound && patched('deployment-gates')) await checkGates(spec, state);
-  const readVersions = () =>
+  const readVersions = (targets = spec.instances): Promise<RunningVersion[]> =>
     Promise.all(
-      spec.instances.map(async (t) => ({
+      targets.map(async (t) => ({
         target: t,
         ...(await instanceActivities(t.taskQueue, spec).inspectInstance({
           service: spec.service,
@@ -35,7 +35,7 @@ export async function validateDeployment(
         })),
       })),
     );
-  let running: Awaited<ReturnType<typeof readVersions>>;
+  let running: RunningVersion[];
   let look: FleetLook | string | undefined;
   if (oneRound) {
     ({ running, look } = await readOnlyChecks(spec, state, readVersions));
@@ -125,7 +125,8 @@ const oneRoundPatch = 'validation-in-one-round';
 /**
  * Since the `validation-in-one-round` patch, every read-only check before a deployment is one
  * round of activities side by side: the gates, the artifact's signature,
- * the migrations, each instance's version, the look at every instance and server, and the traffic
+ * the migrations, each instance's version (since `versions-from-look`, read by the look itself),
+ * the look at every instance and server, and the traffic
  * sample the first batch compares against (kept on the state as a fresh look: the first batch
  * starts from it when nothing long came between, workflows/batch-looks.ts). Before it they took
  * four rounds one after the other and the first batch looked again; and a service without a
@@ -133,13 +134,16 @@ const oneRoundPatch = 'validation-in-one-round';
  * order the checks ran in before; nothing is changed before all of them passed. Recorded
  * deployments replay their rounds.
  */
-async function readOnlyChecks<T>(
+async function readOnlyChecks(
   spec: DeploymentSpec,
   state: DeploymentState,
-  readVersions: () => Promise<T[]>,
-): Promise<{ running: T[]; look: FleetLook | string }> {
+  readVersions: (targets?: DeploymentTarget[]) => Promise<RunningVersion[]>,
+): Promise<{ running: RunningVersion[]; look: FleetLook | string }> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   const clients = !ownsItsWork(spec);
+  // Patched: the look at every instance reads the version each one reports, so the versions come
+  // from it instead of one more activity per instance beside it (see `versionsSeen`).
+  const fromLook = patched(versionsFromLookPatch);
   state.step(
     `checking the gates, verifying ${spec.service} ${spec.version} and its migrations, looking at every instance`,
   );
@@ -147,7 +151,7 @@ async function readOnlyChecks<T>(
     checkGates(spec, state),
     checks.verifyArtifact({ service: spec.service, version: spec.version }),
     checks.verifyMigrations({ service: spec.service, version: spec.version }),
-    readVersions(),
+    fromLook ? undefined : readVersions(),
     lookAtFleet(spec, state).catch((error: unknown) => unlookable(error)),
     clients
       ? loadBalancerActivities(spec.loadBalancerTaskQueue, spec).trafficSample({ service: spec.service })
@@ -155,12 +159,43 @@ async function readOnlyChecks<T>(
   ]);
   for (const one of settled) if (one.status === 'rejected') throw one.reason;
   const [, , migrations, versions, looked, sample] = settled;
-  const running = versions?.status === 'fulfilled' ? (versions.value ?? []) : [];
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
+  const running = fromLook
+    ? await versionsSeen(spec, look, readVersions)
+    : versions?.status === 'fulfilled'
+      ? (versions.value ?? [])
+      : [];
   state.freshLook = { at: Date.now(), sample: sample?.status === 'fulfilled' ? sample.value : undefined };
   // A service without a database verifies as `{ migrations: 0 }`, with no plan (activities/database.ts).
   state.withDatabase = migrations?.status === 'fulfilled' && migrations.value.pending !== undefined;
   return { running, look };
+}
+
+const versionsFromLookPatch = 'versions-from-look';
+
+/** An instance and the version its status endpoint reports (undefined: it does not answer). */
+interface RunningVersion {
+  target: DeploymentTarget;
+  version: string | undefined;
+}
+
+/**
+ * Each instance's version as the look saw it on its host: the same reading (the status endpoint,
+ * through the runtime) as the inspectInstance activity. The instances the look did not see (it
+ * failed, or a silent host was skipped) are read as before, one activity each.
+ */
+async function versionsSeen(
+  spec: DeploymentSpec,
+  look: FleetLook | string,
+  readVersions: (targets: DeploymentTarget[]) => Promise<RunningVersion[]>,
+): Promise<RunningVersion[]> {
+  const seen = new Map(typeof look === 'string' ? [] : look.seen.map((o) => [o.instance, o.version]));
+  const unseen = spec.instances.filter((t) => !seen.has(t.instance));
+  const read = unseen.length > 0 ? await readVersions(unseen) : [];
+  return spec.instances.map(
+    (target) =>
+      read.find((r) => r.target.instance === target.instance) ?? { target, version: seen.get(target.instance) },
+  );
 }
 
 /** The check before the fleet watch: enough instances serve to keep serving while a batch is out. */

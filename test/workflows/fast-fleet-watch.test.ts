@@ -70,6 +70,18 @@ describe('fleet watch (fast, fake activities)', () => {
     assert.deepEqual(versions(fleet.instances), ['1.0.0', '1.0.0', '1.0.0']);
   });
 
+  it('validates with one look at the fleet: the versions come from it, with no activity per instance', async () => {
+    const fleet = h.fleet({ instances: 4 });
+    const result = await (await h.deploy(fleet, { version: '2.0.0' })).result();
+    assert.equal(result.phase, 'succeeded');
+    assert.equal(result.previousVersion, '1.0.0', 'the version to roll back to was read from the look');
+    assert.deepEqual(
+      fleet.calls.filter((c) => c.startsWith('inspectInstance')),
+      [],
+    );
+    assert.ok(fleet.calls.includes('observeInstances'));
+  });
+
   it('ends a deploy of the version every instance already runs as a no-op that succeeds, touching nothing', async () => {
     const fleet = h.fleet({ instances: 3, version: '2.0.0' });
     const handle = await h.deploy(fleet, { version: '2.0.0', requireApproval: true });
