@@ -57,17 +57,8 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   try {
     // A part leaves approvals, signatures and notifications to its parent.
     // The policy first: its webhooks hear of validation before anything else (docs/approvals.md).
-    const governing = stagedPart() ? undefined : loadGovernance(spec, state);
-    // Patched: the policy is read beside validation's read-only checks, which wait for it before any
-    // of their findings counts (workflows/validate.ts): one Temporal round trip fewer before the
-    // first instance. Recorded deployments replay the policy's read, then validation.
-    if (governing && patched('policy-beside-validation')) {
-      governing.catch(() => undefined);
-      validated = await validateDeployment(spec, state, governing);
-    } else {
-      await governing;
-      validated = await validateDeployment(spec, state);
-    }
+    if (!stagedPart()) await loadGovernance(spec, state);
+    validated = await validateDeployment(spec, state);
   } catch (error) {
     if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
     state.status = withCancellation(state.status);

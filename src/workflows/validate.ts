@@ -19,8 +19,6 @@ import type { DeploymentState } from './state.ts';
 export async function validateDeployment(
   spec: DeploymentSpec,
   state: DeploymentState,
-  /** The service's policy being read (workflows/governance.ts): the read-only checks wait for it. */
-  governing?: Promise<void>,
 ): Promise<'ready' | 'nothing-to-do'> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   // Patched: one round of read-only checks, the look at the fleet among them (see `readOnlyChecks`).
@@ -40,7 +38,7 @@ export async function validateDeployment(
   let running: RunningVersion[];
   let look: FleetLook | string | undefined;
   if (oneRound) {
-    ({ running, look } = await readOnlyChecks(spec, state, readVersions, governing));
+    ({ running, look } = await readOnlyChecks(spec, state, readVersions));
   } else if (patched('validation-side-by-side')) {
     // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
     // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
@@ -126,8 +124,7 @@ const oneRoundPatch = 'validation-in-one-round';
 
 /**
  * Since the `validation-in-one-round` patch, every read-only check before a deployment is one
- * round of activities side by side (since `policy-beside-validation` with the read of the service's
- * policy, whose failure is reported first): the gates, the artifact's signature,
+ * round of activities side by side: the gates, the artifact's signature,
  * the migrations, each instance's version (since `versions-from-look`, read by the look itself),
  * the look at every instance and server, and the traffic
  * sample the first batch compares against (kept on the state as a fresh look: the first batch
@@ -141,7 +138,6 @@ async function readOnlyChecks(
   spec: DeploymentSpec,
   state: DeploymentState,
   readVersions: (targets?: DeploymentTarget[]) => Promise<RunningVersion[]>,
-  governing: Promise<void> | undefined,
 ): Promise<{ running: RunningVersion[]; look: FleetLook | string }> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   const clients = !ownsItsWork(spec);
@@ -151,9 +147,7 @@ async function readOnlyChecks(
   state.step(
     `checking the gates, verifying ${spec.service} ${spec.version} and its migrations, looking at every instance`,
   );
-  // The policy's read, when it runs beside: it ran before the checks, so its failure comes first.
   const settled = await Promise.allSettled([
-    governing,
     checkGates(spec, state),
     checks.verifyArtifact({ service: spec.service, version: spec.version }),
     checks.verifyMigrations({ service: spec.service, version: spec.version }),
@@ -164,7 +158,7 @@ async function readOnlyChecks(
       : undefined,
   ]);
   for (const one of settled) if (one.status === 'rejected') throw one.reason;
-  const [, , , migrations, versions, looked, sample] = settled;
+  const [, , migrations, versions, looked, sample] = settled;
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
   const running = fromLook
     ? await versionsSeen(spec, look, readVersions)
