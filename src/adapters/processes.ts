@@ -73,7 +73,15 @@ export async function waitForExit(pid: number, timeoutMs: number, marker?: strin
   return true;
 }
 
-/** SIGTERM, wait up to `timeoutMs`, then SIGKILL. Returns how it ended. */
+/**
+ * SIGTERM, wait up to `timeoutMs`, then SIGKILL. Returns how it ended, once the process is gone (or a
+ * zombie): by then the kernel has closed its files, its listening sockets among them.
+ *
+ * The waits do not look for the marker. A process on its way out loses its memory, and with it the
+ * environment /proc shows, before the kernel closes its files: judged by the marker, it looked gone
+ * while it still held its port, and the next start on that port was refused ("already in use"). The
+ * pid was checked as ours before the first signal; a second check guards the SIGKILL.
+ */
 export async function terminate(
   pid: number,
   timeoutMs: number,
@@ -81,9 +89,9 @@ export async function terminate(
 ): Promise<'not-running' | 'exited' | 'killed'> {
   if (!isAlive(pid, marker)) return 'not-running';
   signal(pid, 'SIGTERM');
-  if (await waitForExit(pid, timeoutMs, marker)) return 'exited';
-  signal(pid, 'SIGKILL');
-  await waitForExit(pid, 5000, marker);
+  if (await waitForExit(pid, timeoutMs)) return 'exited';
+  if (isAlive(pid, marker)) signal(pid, 'SIGKILL');
+  await waitForExit(pid, 5000);
   return 'killed';
 }
 
