@@ -169,14 +169,19 @@ describe('measurements from HAProxy and the instances', () => {
     t.diagnostic(
       `memory slopes under load (MiB/s): ${slopes.map((s, i) => `${names()[i]} (${sides[names()[i] ?? '']}) ${(s / mib).toFixed(2)}`).join(', ')}`,
     );
-    const [leaking, ...steady] = slopes;
-    assert.ok((leaking ?? 0) > 8 * mib, `the leaking version grows ${(leaking ?? 0) / mib} MiB/s`);
-    // Over these few seconds a busy good instance's heap moves by up to about 1 MiB/s with GC timing
-    // (0.45–1.04 MiB/s measured on this 2-core machine), so the reading must tell the 16 MiB/s leak
-    // apart from it by a wide margin; the engine itself judges memory over minutes, new against old.
+    const [leaking = 0, ...steady] = slopes;
+    assert.ok(leaking > 8 * mib, `the leaking version grows ${leaking / mib} MiB/s`);
+    // Over a few seconds under load a good instance's heap still moves with V8's young generation and
+    // GC timing: 0.05–1.6 MiB/s alone on this 2-core machine, up to 3 MiB/s with the rest of the test
+    // suite running beside it. The leaking instance grows by that much too, plus its 16 MiB/s. So the
+    // reading is judged as the engine judges memory (over minutes there): new against old, in the same
+    // window. The leak must stand at least 8 MiB/s above every good instance, which must stay below it.
     for (const s of steady) {
-      assert.ok(s < 2 * mib, `a good version grows ${s / mib} MiB/s`);
-      assert.ok(s * 8 < (leaking ?? 0), `the leak (${(leaking ?? 0) / mib} MiB/s) stands far above ${s / mib} MiB/s`);
+      assert.ok(s < 8 * mib, `a good version grows ${s / mib} MiB/s`);
+      assert.ok(
+        leaking - s > 8 * mib,
+        `the leak (${leaking / mib} MiB/s) stands at least 8 MiB/s above ${s / mib} MiB/s`,
+      );
     }
   });
 
