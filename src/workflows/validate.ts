@@ -124,11 +124,11 @@ const oneRoundPatch = 'validation-in-one-round';
 
 /**
  * Since the `validation-in-one-round` patch, every read-only check before a deployment is one
- * round of activities side by side: the gates, the artifact's signature,
- * the migrations, each instance's version (since `versions-from-look`, read by the look itself),
- * the look at every instance and server, and the traffic
- * sample the first batch compares against (kept on the state as a fresh look: the first batch
- * starts from it when nothing long came between, workflows/batch-looks.ts). Before it they took
+ * round of activities side by side: the gates, the artifact's signature, the migrations, each
+ * instance's version (since `versions-from-look`, read by the look itself), the look at every
+ * instance and server, and the traffic sample the first batch compares against (kept on the state
+ * as a fresh look: the first batch starts from it when nothing long came between,
+ * workflows/batch-looks.ts). Before it they took
  * four rounds one after the other and the first batch looked again; and a service without a
  * database now skips the migrations' activity, which had nothing to apply. A failure is reported in the
  * order the checks ran in before; nothing is changed before all of them passed. Recorded
