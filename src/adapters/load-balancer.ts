@@ -146,19 +146,21 @@ export async function waitUntilIdle(lb: LoadBalancer, ref: ServerRef, options: W
  * traffic before any check has run; instead drain it (checks run, no traffic), forget old check
  * results, wait until the load balancer's own fresh checks pass, and only then make it ready.
  */
-export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOptions): Promise<ServerState> {
+export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOptions): Promise<void> {
   const current = await lb.server(ref);
-  if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return current;
+  if (current.admin === 'ready' && current.health === 'up' && current.checkPassing) return;
   // Drained (no traffic, checks running), its checks pointed at the instance again (they were held
   // failing while it was replaced) and old results forgotten: only checks that start after this can
   // count, and the first comes within the fast interval where the load balancer allows it
   // (docs/haproxy.md).
   await lb.restartChecks(ref);
-  // Fresh checks come every fast check interval (50 ms by default, docs/haproxy.md): poll finer than that.
+  // Fresh checks come every fast check interval (50 ms by default, docs/haproxy.md): poll finer than
+  // that. Each poll is two short commands on HAProxy's socket; at 10 ms the pass is seen 5 ms sooner
+  // on average than at 20 ms.
   await pollServer(
     lb,
     ref,
-    { pollMs: 20, ...options },
+    { pollMs: 10, ...options },
     // Ready counts too: an earlier attempt that outlived its heartbeat timeout may still be running
     // and put the server back after its own fresh checks (it was seen at 200 hollow instances,
     // docs/scale.md). Health was forced down above, so "up" here still means fresh checks passed.
@@ -167,7 +169,6 @@ export async function readmit(lb: LoadBalancer, ref: ServerRef, options: WaitOpt
       `${ref.backend}/${ref.server} did not pass the load balancer's health check within ${options.timeoutMs} ms (status ${s.status}, last check ${s.checkStatus}${s.checkCode ? ` ${s.checkCode}` : ''}); it stays drained`,
   );
   await lb.ready(ref);
-  return lb.server(ref);
 }
 
 async function pollServer(

@@ -81,10 +81,26 @@ export async function signTree(
   };
 }
 
-/** Checks the artifact in the builds root: signature and every entry; throws a ZerodownError naming what is wrong. */
-export async function verifyArtifact(ref: ArtifactRef & { publicKeyPath: string }): Promise<VerifiedArtifact> {
-  const dir = await requireArtifactDir(ref);
-  return verifyArtifactDir(dir, { ...ref, label: `artifact ${ref.service} ${ref.version}` });
+/** Verifications of the builds root under way in this process, by artifact and key (see below). */
+const verifying = new Map<string, Promise<VerifiedArtifact>>();
+
+/**
+ * Checks the artifact in the builds root: signature and every entry; throws a ZerodownError naming
+ * what is wrong. Calls for the same artifact and key while one is under way share its result: a
+ * deployment's validation verifies the artifact twice at the same moment (the gates judge the
+ * evidence of a verified artifact, and the signature check runs beside them), and both read the
+ * same files at the same time. A call made after it ended verifies again.
+ */
+export function verifyArtifact(ref: ArtifactRef & { publicKeyPath: string }): Promise<VerifiedArtifact> {
+  const key = JSON.stringify([ref.buildsRoot, ref.service, ref.version, ref.publicKeyPath]);
+  const running = verifying.get(key);
+  if (running) return running;
+  const started = (async () => {
+    const dir = await requireArtifactDir(ref);
+    return verifyArtifactDir(dir, { ...ref, label: `artifact ${ref.service} ${ref.version}` });
+  })().finally(() => verifying.delete(key));
+  verifying.set(key, started);
+  return started;
 }
 
 /**

@@ -52,7 +52,8 @@ test('re-admission re-creates the server with its id, weight and place, drained 
   assert.deepEqual(await names(), order, 'listed in the same place');
   assert.equal((await lb.weights('api')).get(ref.instance)?.weight, 7, 'its runtime weight is kept');
 
-  const final = await readmit(lb, server(ref.instance), { timeoutMs: 5000 });
+  await readmit(lb, server(ref.instance), { timeoutMs: 5000 });
+  const final = await lb.server(server(ref.instance));
   assert.equal(final.admin, 'ready');
   assert.equal(final.status, 'UP');
   assert.equal(final.checkStatus, 'L7OK');
@@ -85,7 +86,8 @@ test('a server with a request still attached is not deleted: its checks restart 
   const finished = await slow;
   assert.equal(finished.status, 200);
   assert.equal(finished.body.instance, holder.instance);
-  const final = await readmit(lb, server(holder.instance), { timeoutMs: 5000 });
+  await readmit(lb, server(holder.instance), { timeoutMs: 5000 });
+  const final = await lb.server(server(holder.instance));
   assert.equal(final.admin, 'ready');
   assert.equal(final.status, 'UP');
 });
@@ -104,7 +106,8 @@ test('a server missing from HAProxy (its re-creation cut off) is added back drai
   const answered = await Promise.all(Array.from({ length: 10 }, () => get(fleet.frontendPort, '/api/quick')));
   assert.ok(answered.every((r) => r.status === 200 && r.body.instance !== ref.instance));
 
-  const final = await readmit(lb, server(ref.instance), { timeoutMs: 5000 });
+  await readmit(lb, server(ref.instance), { timeoutMs: 5000 });
+  const final = await lb.server(server(ref.instance));
   assert.equal(final.admin, 'ready');
   assert.equal(final.status, 'UP');
   await served(ref.instance);

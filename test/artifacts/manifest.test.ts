@@ -84,6 +84,21 @@ test('a single changed byte fails verification with a message naming the file', 
   await rejectsWith(verify('1.0.1'), 'refused', /artifact api 1\.0\.1 failed verification: build\/server\.js changed/);
 });
 
+test('verifications of one artifact at the same moment share one reading; a later one reads again', async () => {
+  const { dir: artifact } = await build('1.0.9');
+  const [first, second] = [verify('1.0.9'), verify('1.0.9')];
+  assert.equal(first, second, 'the second call joins the verification under way');
+  assert.equal((await first).fileCount, 6);
+  // Changed once both had ended: the next call verifies the files again and finds it.
+  const path = join(artifact, 'build', 'server.js');
+  await writeFile(path, 'tampered()\n');
+  await rejectsWith(verify('1.0.9'), 'refused', /build\/server\.js changed/);
+  // Another key is another verification, not the shared one.
+  const [trusted, other] = [verify('1.0.9'), verify('1.0.9', join(dir, 'no-such-key.pem'))];
+  assert.notEqual(trusted, other);
+  await Promise.allSettled([trusted, other]);
+});
+
 test('added, removed and re-signed-manifest tampering are all caught', async () => {
   const { dir: artifact } = await build('1.0.2');
   await writeFile(join(artifact, 'build', 'extra.js'), 'evil()\n');
