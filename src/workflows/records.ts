@@ -7,8 +7,8 @@ import { failureMessage } from './failures.ts';
 
 /**
  * Writes the deployment's records (seed §10, docs/records.md) as it goes: one activity per phase
- * change and one at the end, each carrying only the events since the last, so the history stays
- * small. A write that fails is retried by Temporal, and its events go again with the next flush;
+ * change (within a phase, at most one every few seconds) and one at the end, each carrying only the
+ * events since the last, so the history stays small. A write that fails is retried by Temporal, and its events go again with the next flush;
  * records never hold up or fail the deployment itself.
  */
 export class DeploymentRecorder {
@@ -18,6 +18,8 @@ export class DeploymentRecorder {
   private readonly unconfirmed = new Map<number, RecordEvent>();
   private readonly inFlight = new Set<number>();
   private readonly writes = new Set<Promise<void>>();
+  /** When the last write was sent (workflow time). */
+  private sentAt: number | undefined;
   private readonly record: RecordActivities['recordDeployment'];
 
   constructor(
@@ -38,6 +40,11 @@ export class DeploymentRecorder {
     this.collect();
     // Not awaited: the deployment goes on; close() waits for every write.
     void this.send();
+  }
+
+  /** The same, unless the last write was sent less than `ms` ago (workflow time). */
+  flushIfOlderThan(ms: number): void {
+    if (this.sentAt === undefined || Date.now() - this.sentAt >= ms) this.flush();
   }
 
   /** The last write, with how the run ended; waits for every write, even in a cancelled run. */
@@ -63,6 +70,7 @@ export class DeploymentRecorder {
   }
 
   private send(end?: RecordEnd): Promise<void> {
+    this.sentAt = Date.now();
     const seqs = [...this.unconfirmed.keys()].filter((seq) => !this.inFlight.has(seq));
     for (const seq of seqs) this.inFlight.add(seq);
     const input: RecordInput = {

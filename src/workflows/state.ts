@@ -17,14 +17,20 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
 import { Governance } from './governance.ts';
 import type { TrafficSample } from '../domain/triggers.ts';
 
+/** How stale the records may grow while a phase goes on, batch after batch (docs/records.md). */
+export const recordsEveryMs = 5_000;
+
 /**
  * The deployment's status inside the workflow. Every change goes through the pure functions of
  * domain/status.ts; phase changes also update the search attributes and the Web UI's details.
  */
 export class DeploymentState {
   status: DeploymentStatus;
-  /** The run's durable records (workflows/records.ts), when kept: written at every phase change. */
-  recorder?: { flush(): void; close(): Promise<void> };
+  /**
+   * The run's durable records (workflows/records.ts), when kept: written at every phase change,
+   * and within a phase (its batches) at most every `recordsEveryMs`.
+   */
+  recorder?: { flush(): void; flushIfOlderThan(ms: number): void; close(): Promise<void> };
   /** Who may approve and steer, and the webhooks told of phase changes (workflows/governance.ts). */
   readonly governance = new Governance();
   /** Validation's look at the fleet and its traffic sample, for the first batch (workflows/validate.ts). */
@@ -49,13 +55,22 @@ export class DeploymentState {
   }
 
   phase(phase: Phase, step: string): void {
+    // The same phase again: the next batch of a deployment, or of a rollback.
+    const repeated = this.status.phase === phase && !isTerminal(phase);
     this.status = withPhase(this.status, phase, step, Date.now());
-    upsertSearchAttributes([{ key: phaseKey, value: phase }]);
+    // Patched: a phase entered again (each batch after the first) changes neither the search
+    // attribute, which already holds it, nor the records at once: they are written when the phase
+    // really changes, and in between at most every `recordsEveryMs` (workflows/records.ts). One
+    // command, one activity and its workflow task fewer per batch, which on a busy machine ran
+    // beside the instance's restart. Recorded runs replay their per-batch writes.
+    const quiet = repeated && this.recorder !== undefined && patched('quiet-phase-repeats');
+    if (!quiet) upsertSearchAttributes([{ key: phaseKey, value: phase }]);
     this.publish();
     // Patched: the last phase goes to the records in the write that closes them, which the end of
     // the run makes right after (workflows/outcome.ts), not in a write of its own before it: one
     // Temporal round trip fewer at the end. Recorded runs replay their extra write.
-    if (!(this.recorder && isTerminal(phase) && patched('end-in-last-record'))) this.recorder?.flush();
+    if (quiet) this.recorder?.flushIfOlderThan(recordsEveryMs);
+    else if (!(this.recorder && isTerminal(phase) && patched('end-in-last-record'))) this.recorder?.flush();
     this.governance.notifier?.phaseChanged(this.status);
   }
 

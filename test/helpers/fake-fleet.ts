@@ -10,6 +10,7 @@ import { planFreeze } from '../../src/domain/rollback.ts';
 import type { GateResult } from '../../src/domain/gates.ts';
 import type { ServiceRole } from '../../src/domain/roles.ts';
 import { roleTriggers } from '../../src/domain/triggers.ts';
+import type { RecordInput } from '../../src/records/records.ts';
 
 /**
  * An in-memory fleet behind a stand-in for every activity, for fast workflow tests of rules that
@@ -63,6 +64,8 @@ export class FakeFleet {
   readonly artifacts: Set<string>;
   /** Every activity call, in order: `name instance?`. */
   readonly calls: string[] = [];
+  /** Each records write the workflow sent: how many events it carried, and whether it closed the run. */
+  readonly recordWrites: Array<{ events: number; end: boolean }> = [];
   private traffic = { total: 0, failed: 0 };
 
   constructor(readonly options: FakeFleetOptions = {}) {
@@ -372,7 +375,12 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       throw ApplicationFailure.nonRetryable('the fake fleet has no database', 'NoDatabase');
     },
     // Like a fleet file without `records`: nothing kept (test/records/ runs the real activities).
-    recordDeployment: () => ({ recorded: false, eventsWritten: 0 }),
+    recordDeployment: (input: RecordInput) => {
+      const fleet = fleets.get(input.deployment.service);
+      fleet?.calls.push('recordDeployment');
+      fleet?.recordWrites.push({ events: input.events?.length ?? 0, end: input.end !== undefined });
+      return { recorded: false, eventsWritten: 0 };
+    },
     archiveRecords: () => ({ recorded: false as const }),
     quiesceInstance({ service, instance }) {
       const { fleet, i } = on(service, 'quiesceInstance', instance);

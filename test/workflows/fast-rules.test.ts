@@ -42,6 +42,26 @@ describe('deployment rules (fast, fake activities)', () => {
     assert.equal(pauses.length, 1, 'no pause after the last batch');
   });
 
+  it('writes the records at phase changes, not at every batch of a phase, and still sends every event once', async () => {
+    const fleet = h.fleet({ instances: 4 });
+    const handle = await h.deploy(fleet, { version: '2.0.0' });
+    assert.equal((await handle.result()).phase, 'succeeded');
+    const status = await handle.query(statusQuery);
+    // The run's row; deploying (batch 1); verifying; the close. Batches 2-4 came well within 5 s of
+    // the write at batch 1 (src/workflows/state.ts, recordsEveryMs), so they wrote nothing.
+    assert.deepEqual(
+      fleet.recordWrites.map((w) => w.end),
+      [false, false, false, true],
+      `writes: ${JSON.stringify(fleet.recordWrites)}`,
+    );
+    assert.equal(
+      fleet.recordWrites.reduce((sum, w) => sum + w.events, 0),
+      status.events.length,
+      'every event of the log went in exactly one write',
+    );
+    assert.equal(status.events.filter((e) => e.kind === 'phase' && /^deploying/.test(e.message)).length, 4);
+  });
+
   it('refuses operator commands that do not apply, saying why, and an abort before approval changes nothing', async () => {
     const fleet = h.fleet({ instances: 3 });
     const handle = await h.deploy(fleet, { version: '2.0.0', requireApproval: true });
