@@ -11,6 +11,8 @@
 //      npm run bench -- --scale-only   → history events and wall time of 200 and 1,000 instances (bench/scale.ts)
 //      npm run bench -- --strategies-only   → only the strategies (bench/strategies.ts), merged the same way
 //      npm run bench -- --deploy-only [4 8 16]   → the fleets, peers and CLI start; roles, triggers, strategies kept
+//      npm run bench -- --rate=100 [4 8 16]   → the fleets, peers and CLI start under a load capped at 100 requests/s,
+//                                             into bench/results/deploy-rate-100.json and .md
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
@@ -50,6 +52,12 @@ const bucketMs = 250;
  * the fleet answers, which on this 2-core machine keeps the load generator on most of a core.
  */
 const loadRate = rateFlag();
+/**
+ * Where the run is recorded: latest.json and latest.md; with `--rate=N`, deploy-rate-N.json and
+ * deploy-rate-N.md beside them, so a run under a capped load (the issue's 100 req/s user, for one)
+ * never replaces the recorded run under the unbounded load.
+ */
+const outputName = loadRate ? `deploy-rate-${loadRate}` : 'latest';
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
@@ -306,7 +314,8 @@ if (process.argv.includes('--strategies-only')) {
 }
 
 // The fleets, peers and CLI start only; the roles, triggers and strategies recorded before are kept.
-const deployOnly = process.argv.includes('--deploy-only');
+// A run under a capped load (`--rate=N`) measures the fleets, peers and CLI start only.
+const deployOnly = process.argv.includes('--deploy-only') || loadRate !== undefined;
 ensureAnsible();
 const temporal = await startBenchTemporal();
 let roles: RolesBench | undefined;
@@ -323,7 +332,8 @@ try {
     results.push(result);
     peers.push(peerResult);
     process.stderr.write(`${JSON.stringify(result)}\n${JSON.stringify(peerResult)}\n`);
-    if (svg) await writeFile(path.join(resultsDir, `timeline-${instances}.svg`), svg);
+    if (svg)
+      await writeFile(path.join(resultsDir, `timeline-${instances}${loadRate ? `-rate-${loadRate}` : ''}.svg`), svg);
   }
   if (!deployOnly) {
     process.stderr.write('bench: roles…\n');
@@ -352,13 +362,13 @@ const targets = {
 };
 await mkdir(resultsDir, { recursive: true });
 const previous = deployOnly
-  ? (JSON.parse(await readFile(path.join(resultsDir, 'latest.json'), 'utf8').catch(() => '{}')) as Record<
+  ? (JSON.parse(await readFile(path.join(resultsDir, `${outputName}.json`), 'utf8').catch(() => '{}')) as Record<
       string,
       unknown
     >)
   : {};
 await writeFile(
-  path.join(resultsDir, 'latest.json'),
+  path.join(resultsDir, `${outputName}.json`),
   `${JSON.stringify({ ...previous, recordedAt: new Date().toISOString(), machine, settings: { checkIntervalMs, fastCheckIntervalMs, rise: 2, batchSize: 1, bakeSeconds: 0, haproxyRetries: false, load: { connections: 8, requestsPerSecond: loadRate ?? 'unbounded', process: 'its own (bench/lib/load-process.mjs)' } }, targets, results, peers, cliStart, ...(roles ? { roles } : {}), ...(triggers ? { triggers } : {}) }, null, 2)}\n`,
 );
 const row = (r: (typeof results)[number]) =>
@@ -366,11 +376,11 @@ const row = (r: (typeof results)[number]) =>
 const phaseRow = ({ instances, phases: p }: (typeof results)[number]) =>
   `| ${instances} | ${p?.validateMs ?? '–'} | ${p?.inStepOverheadMsP50 ?? '–'} | ${p?.betweenInstancesMsP50 ?? '–'} | ${p?.finishMs ?? '–'} |`;
 // In --deploy-only, the recorded roles, triggers and strategies (from "Roles (" on) are kept as they are.
-const previousMd = deployOnly ? await readFile(path.join(resultsDir, 'latest.md'), 'utf8').catch(() => '') : '';
+const previousMd = deployOnly ? await readFile(path.join(resultsDir, `${outputName}.md`), 'utf8').catch(() => '') : '';
 await writeFile(
-  path.join(resultsDir, 'latest.md'),
+  path.join(resultsDir, `${outputName}.md`),
   [
-    `Recorded ${new Date().toISOString()} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; HAProxy check interval ${checkIntervalMs} ms, fast interval ${fastCheckIntervalMs} ms, rise 2, retries off; load average ${loadavg()
+    `Recorded ${new Date().toISOString()} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; HAProxy check interval ${checkIntervalMs} ms, fast interval ${fastCheckIntervalMs} ms, rise 2, retries off; load ${loadRate ? `capped at ${loadRate} requests/s` : 'unbounded'} over 8 connections; load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')} at the end.`,
     '',
@@ -408,4 +418,4 @@ if (!deployOnly) {
   process.stderr.write('bench: strategies…\n');
   await recordStrategies(resultsDir, await benchStrategies());
 }
-process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/latest.json and latest.md\n`);
+process.stdout.write(`${results.map(row).join('\n')}\nwrote bench/results/${outputName}.json and ${outputName}.md\n`);
