@@ -116,9 +116,11 @@ function grpcCode(error: unknown): number | undefined {
 }
 
 /** Proves the namespace exists, so a typo fails here in one line instead of deep in a worker. */
-async function checkNamespace(connection: Connection, settings: ConnectionSettings): Promise<void> {
+async function checkNamespace(connection: Connection, settings: ConnectionSettings, deadline: number): Promise<void> {
   try {
-    await connection.workflowService.describeNamespace({ namespace: settings.namespace });
+    await connection.withDeadline(deadline, () =>
+      connection.workflowService.describeNamespace({ namespace: settings.namespace }),
+    );
   } catch (error) {
     if (grpcCode(error) === 5) {
       throw badInput(
@@ -149,7 +151,12 @@ export async function connectClient(settings: ConnectionSettings, connectTimeout
   }
   // The namespace check goes out beside the connection's own first call (what Connection.connect awaits)
   // instead of after it: one round trip less at every start. A failure to connect is still the one reported.
-  const namespaceChecked = checkNamespace(connection, settings);
+  // The check has the connection's deadline. When no server answers, the SDK retries the check on a
+  // timer that does not look whether the connection was closed meanwhile, and a retry on a closed
+  // connection throws from that timer and ends the process; so a failed connection is closed only
+  // once the check has settled. (`zerodown demo` on a machine with no server running found none,
+  // started one, and was then ended by the check's retry.)
+  const namespaceChecked = checkNamespace(connection, settings, Date.now() + connectTimeoutMs);
   namespaceChecked.catch(() => undefined);
   try {
     try {
@@ -159,7 +166,10 @@ export async function connectClient(settings: ConnectionSettings, connectTimeout
     }
     await namespaceChecked;
   } catch (error) {
-    await connection.close();
+    void namespaceChecked
+      .catch(() => undefined)
+      .then(() => connection.close())
+      .catch(() => undefined);
     throw error;
   }
   return connection;

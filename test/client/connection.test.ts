@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exitCodes } from '../../src/domain/errors.ts';
+import { exitCodes, ZerodownError } from '../../src/domain/errors.ts';
+import { connectClient } from '../../src/temporal/connection.ts';
 import { runCli } from '../helpers/cli.ts';
 import { freePort } from '../helpers/ports.ts';
 import { temporalAddress } from '../helpers/temporal.ts';
@@ -23,6 +24,26 @@ describe('connection settings', () => {
       new RegExp(`^zerodown: cannot reach Temporal at 127\\.0\\.0\\.1:${closedPort}`),
     );
     assert.match(result.stderr, /zerodown server start/);
+  });
+
+  it('a process that goes on after finding no server is not ended by the failed connection later', async () => {
+    // `zerodown demo` finds no server, starts one and goes on; the SDK's retry of the namespace check
+    // on the failed connection used to fire after that connection was closed, throwing from a timer.
+    const closedPort = await freePort();
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', record);
+    try {
+      await assert.rejects(
+        connectClient({ address: `127.0.0.1:${closedPort}`, namespace: 'default' }, 500),
+        (error: unknown) => error instanceof ZerodownError && error.kind === 'unreachable',
+      );
+      // Longer than the check's deadline and the SDK's retry backoff after it.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+    } finally {
+      process.off('uncaughtException', record);
+    }
+    assert.deepEqual(uncaught.map(String), []);
   });
 
   it('a namespace that does not exist is named, with what to do', async () => {
