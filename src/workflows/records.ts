@@ -8,8 +8,8 @@ import { failureMessage } from './failures.ts';
 /**
  * Writes the deployment's records (seed §10, docs/records.md) as it goes: one activity per phase
  * change (within a phase, at most one every few seconds) and one at the end, each carrying only the
- * events since the last, so the history stays small. A write that fails is retried by Temporal, and its events go again with the next flush;
- * records never hold up or fail the deployment itself.
+ * events since the last, so the history stays small. A write that fails is retried by Temporal, and
+ * its events go again with the next flush; records never hold up or fail the deployment itself.
  */
 export class DeploymentRecorder {
   private nextSeq = 0;
