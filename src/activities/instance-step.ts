@@ -6,6 +6,7 @@ import { serverRef } from '../fleet/wiring.ts';
 import { type ActivityDeps, heartbeater, instanceContext, loadBalancer, permanentAs } from './context.ts';
 import { createInstanceCheckActivities, createLoadBalancerCheckActivities } from './fleet-check.ts';
 import type { InstanceInput } from './load-balancer.ts';
+import { createValidationActivities } from './validation.ts';
 
 /**
  * What `replaceOnHost` also does when the instance's host worker is the one that reaches the load
@@ -27,14 +28,24 @@ export interface LoadBalancedStep {
   /** Read the traffic sample once the instance is back (a batch of one's after-sample). */
   sampleAfter?: boolean;
   /**
-   * Beside the instance's re-admission, look at these other instances (on this host) and their
-   * servers: the next batch's look at the fleet, taken here instead of in two more activities
-   * after the step (workflows/batch-looks.ts). Only observed here; the workflow judges.
+   * Look at these instances (on this host) and their servers: beside the instance's re-admission
+   * (then they are the others: the next batch's look at the fleet, taken here instead of in two
+   * more activities after the step, workflows/batch-looks.ts), or with `smokeAfter` once the
+   * instance is back (then the step's own instance is among them). Only observed here; the
+   * workflow judges.
    */
   lookAfter?: InstanceExpectation[];
+  /**
+   * Once the instance is back, run the post-deployment smoke tests through the load balancer (the
+   * `smokeTest` activity's, after the sample is read) beside the look (`lookAfter`, every
+   * instance): the last step of a deployment takes the checks before success itself instead of
+   * one more round of activities after it (workflows/post-deployment.ts). `alsoAccepted` as for
+   * `smokeTest`.
+   */
+  smokeAfter?: { alsoAccepted?: string[] };
 }
 
-/** What the step saw of the rest of the fleet once its instance was back (see `lookAfter`). */
+/** What the step saw of the fleet (see `lookAfter`). */
 export interface StepLook {
   instances: InstanceObservation[];
   servers: ServerObservation[];
@@ -45,6 +56,8 @@ export interface LoadBalancedStepResult {
   readmitMs: number;
   sample?: TrafficSample;
   look?: StepLook;
+  /** With `smokeAfter`: the smoke tests passed, or what failed. Only observed here; the workflow judges. */
+  smoke?: { passed: number } | { problem: string };
 }
 
 type Parts = {
@@ -62,6 +75,7 @@ export function loadBalancedStep(deps: ActivityDeps) {
   const lb = loadBalancer(deps);
   const hostChecks = createInstanceCheckActivities(deps);
   const lbChecks = createLoadBalancerCheckActivities(deps);
+  const validation = createValidationActivities(deps);
 
   return async function run(
     { service, instance, version }: InstanceInput & { version: string },
@@ -71,9 +85,10 @@ export function loadBalancedStep(deps: ActivityDeps) {
     instanceContext(deps, service, instance);
     const ref = serverRef({ service, instance });
     // The look at the other instances and their servers runs beside the re-admission (it does not
-    // touch them); the sample is read once the instance is back. The same fleet watch as the
-    // observeInstances and loadBalancerServers activities (activities/fleet-check.ts).
-    const lookAtOthers = async (): Promise<StepLook | undefined> => {
+    // touch them), or with the smoke tests once the instance is back; the sample is read once the
+    // instance is back. The same fleet watch as the observeInstances and loadBalancerServers
+    // activities (activities/fleet-check.ts).
+    const lookAround = async (): Promise<StepLook | undefined> => {
       const expected = step.lookAfter;
       if (!expected || expected.length === 0) return undefined;
       const [instances, servers] = await Promise.all([
@@ -82,15 +97,31 @@ export function loadBalancedStep(deps: ActivityDeps) {
       ]);
       return { instances, servers };
     };
+    // The smoke tests go through the load balancer after the sample is read, so that it counts the
+    // clients' requests alone; a failure is reported, not thrown: it is not this step's to fail.
+    const smoke = async (): Promise<LoadBalancedStepResult['smoke']> => {
+      if (!step.smokeAfter) return undefined;
+      try {
+        return await validation.smokeTest({ service, version, ...step.smokeAfter });
+      } catch (error) {
+        return { problem: error instanceof Error ? error.message : String(error) };
+      }
+    };
     const afterwards = async (
       looking: Promise<StepLook | undefined>,
-    ): Promise<Pick<LoadBalancedStepResult, 'sample' | 'look'>> => {
-      const [frontend, look] = await Promise.all([step.sampleAfter ? lb.frontend(service) : undefined, looking]);
+    ): Promise<Pick<LoadBalancedStepResult, 'sample' | 'look' | 'smoke'>> => {
+      const sampled = step.sampleAfter ? lb.frontend(service) : undefined;
+      const smoked = (async () => {
+        await sampled;
+        return await smoke();
+      })();
+      const [frontend, look, smokeResult] = await Promise.all([sampled, looking, smoked]);
       return {
         ...(frontend
           ? { sample: { total: frontend.figures.total, failed: frontend.figures.http5xx + frontend.requestErrors } }
           : {}),
         ...(look ? { look } : {}),
+        ...(smokeResult ? { smoke: smokeResult } : {}),
       };
     };
     // A retry after the step ended: the instance serves on the version, nothing to do again. What
@@ -98,7 +129,7 @@ export function loadBalancedStep(deps: ActivityDeps) {
     // restart decides from the same reading.
     const [server, seen] = await Promise.all([lb.server(ref), parts.inspect()]);
     const onVersion = seen.running && seen.report?.version === version && seen.report.ready;
-    if (serving(server) && onVersion) return { drainMs: 0, readmitMs: 0, ...(await afterwards(lookAtOthers())) };
+    if (serving(server) && onVersion) return { drainMs: 0, readmitMs: 0, ...(await afterwards(lookAround())) };
 
     const drainStarted = Date.now();
     let drainMs = 0;
@@ -113,13 +144,13 @@ export function loadBalancedStep(deps: ActivityDeps) {
     ]);
     await parts.restartAndCheck(seen);
     const readmitStarted = Date.now();
-    const looking = lookAtOthers();
+    const beside = step.smokeAfter ? undefined : lookAround();
     // Settled below; a failed re-admission must not leave it unhandled.
-    looking.catch(() => undefined);
+    beside?.catch(() => undefined);
     await permanentAs(failureTypes.readmitTimeout, () =>
       readmit(lb, ref, { timeoutMs: step.readmitTimeoutMs, onPoll: heartbeater() }),
     );
     const readmitMs = Date.now() - readmitStarted;
-    return { drainMs, readmitMs, ...(await afterwards(looking)) };
+    return { drainMs, readmitMs, ...(await afterwards(beside ?? lookAround())) };
   };
 }

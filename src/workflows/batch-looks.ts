@@ -29,11 +29,19 @@ export interface BatchCarry {
   fromBatch?: { sample: TrafficSample | undefined };
 }
 
-/** The look a one-activity step takes for the next batch: whom it expects, and where its finding goes. */
+/**
+ * The look a one-activity step takes for the next batch (or, for the last one, for the
+ * post-deployment checks, workflows/post-deployment.ts): whom it expects, and where its finding goes.
+ */
 export interface LookInStep {
   expected: InstanceExpectation[];
-  seen(look: StepLook): void;
+  /** Also run the smoke tests once the instance is back (the last step only). */
+  smoke?: { alsoAccepted?: string[] };
+  seen(look: StepLook, smoke?: StepSmoke): void;
 }
+
+/** The smoke tests a step ran (`LookInStep.smoke`): passed, or what failed. */
+export type StepSmoke = { passed: number } | { problem: string };
 
 /** The next batch's look at every instance outside `batch`, started once the first of it is readmitted. */
 export function lookAhead(spec: DeploymentSpec, state: DeploymentState, batch: readonly DeploymentTarget[]) {

@@ -36,9 +36,12 @@ export async function replaceInOneActivity(
       readmitTimeoutMs: spec.healthTimeoutSeconds * 1000,
       ...(sampleAfter ? { sampleAfter } : {}),
       ...(lookInStep ? { lookAfter: lookInStep.expected } : {}),
+      ...(lookInStep?.smoke ? { smokeAfter: lookInStep.smoke } : {}),
     },
   });
-  if (lookInStep && result.look) lookInStep.seen(result.look);
+  // A fleet of one has no others to look at; its smoke tests still count.
+  if (lookInStep && (result.look || result.smoke))
+    lookInStep.seen(result.look ?? { instances: [], servers: [] }, result.smoke);
   const { drainMs = 0, readmitMs = 0, restartMs, healthMs, warning } = result;
   drained(drainMs);
   if (warning) {

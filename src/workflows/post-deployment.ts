@@ -1,8 +1,11 @@
-import { log, patched } from '@temporalio/workflow';
-import type { DeploymentSpec } from '../domain/deployment.ts';
+import { ApplicationFailure, log, patched } from '@temporalio/workflow';
+import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
+import { failureTypes } from '../domain/errors.ts';
 import { withAutomaticRollback } from '../domain/status.ts';
+import { fleetTrigger } from '../domain/triggers.ts';
+import type { LookInStep } from './batch-looks.ts';
 import { verifyDatabase } from './database.ts';
-import { fleetProblem } from './fleet-watch.ts';
+import { fleetProblem, lookExpectations } from './fleet-watch.ts';
 import { leftVersions } from './host-failure.ts';
 import { validationActivities } from './proxies.ts';
 import { ownsItsWork, verifyRole } from './role-steps.ts';
@@ -25,14 +28,26 @@ export async function verifyDeployment(spec: DeploymentSpec, state: DeploymentSt
     // Patched: the smoke tests, the database check and the look at every instance are independent
     // reads, so they run side by side (two Temporal round trips fewer); their findings count in the
     // order they ran in before. Recorded deployments replay them one after the other.
-    state.phase('verifying', 'post-deployment smoke tests, database check and a look at every instance');
-    let lookedAt = 0;
+    const inStep = state.checkedInLastStep;
+    delete state.checkedInLastStep;
+    // What the last step saw, when it took the smoke tests and the look itself (`checksInLastStep`)
+    // and nothing long came between (a pause after the last batch).
+    const taken = inStep && Date.now() - inStep.at <= staleLookMs ? inStep : undefined;
+    // A service validation found without a database has nothing to check.
+    const withDatabase = state.withDatabase !== false && patched('database-checks');
+    state.phase(
+      'verifying',
+      taken
+        ? `post-deployment smoke tests and look at every instance, taken by the last step${withDatabase ? '; database check' : ''}`
+        : 'post-deployment smoke tests, database check and a look at every instance',
+      { withNextRecord: Boolean(taken) && !withDatabase },
+    );
+    let lookedAt = taken?.at ?? 0;
     const look = () => fleetProblem(spec, state).finally(() => (lookedAt = Date.now()));
     const [smoke, database, unwhole] = await Promise.allSettled([
-      smokeTest(spec, state),
-      // A service validation found without a database has nothing to check.
-      state.withDatabase !== false && patched('database-checks') ? verifyDatabase(spec, state) : undefined,
-      patched('fleet-watch') ? look() : undefined,
+      taken ? smokeFinding(taken.smokeProblem) : smokeTest(spec, state),
+      withDatabase ? verifyDatabase(spec, state) : undefined,
+      taken ? taken.problem : patched('fleet-watch') ? look() : undefined,
     ]);
     for (const settled of [smoke, database, unwhole]) if (settled.status === 'rejected') throw settled.reason;
     let problem = unwhole.status === 'fulfilled' ? unwhole.value : undefined;
@@ -48,6 +63,51 @@ export async function verifyDeployment(spec: DeploymentSpec, state: DeploymentSt
   if (!patched('fleet-watch')) return;
   const unwhole = await fleetProblem(spec, state);
   if (unwhole) requestAutomaticRollback(state, `before reporting success: ${unwhole}`);
+}
+
+/** The failure the smokeTest activity would have thrown for what the last step's smoke tests found. */
+function smokeFinding(problem: string | undefined): Promise<void> {
+  return problem
+    ? Promise.reject(ApplicationFailure.nonRetryable(problem, failureTypes.smokeTestFailed))
+    : Promise.resolve();
+}
+
+/**
+ * The post-deployment checks taken by the last step itself (patch `checks-in-last-step`): when the
+ * last batch is one instance replaced in one activity on the worker that also runs every other
+ * instance (workflows/load-balanced-step.ts), that activity runs the smoke tests once its instance
+ * is back, and beside them the same look at every instance (its own on the new version) and
+ * server. Saves a round of activities and two workflow tasks between the last instance and
+ * success. Undefined when that does not apply, or when webhooks hear of the phases (see below);
+ * `verifyDeployment` then takes the checks as before.
+ */
+export function checksInLastStep(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+  batch: readonly DeploymentTarget[],
+): LookInStep | undefined {
+  const oneWorker = spec.instances.every((t) => t.taskQueue === spec.loadBalancerTaskQueue);
+  // With webhooks, `verifying` must not begin and end in one workflow task: its delivery and the
+  // next phase's would start together and could reach the receiver in either order.
+  const notified = state.governance.notifier !== undefined;
+  if (batch.length !== 1 || !oneWorker || ownsItsWork(spec) || stagedPart() || notified) return undefined;
+  if (!patched('checks-in-last-step')) return undefined;
+  const expected = lookExpectations(spec, state, () => true).map((e) =>
+    batch.some((t) => t.instance === e.instance) ? { ...e, version: spec.version } : e,
+  );
+  return {
+    expected,
+    smoke: leftVersions(state),
+    seen: ({ instances, servers }, smoke) => {
+      // A step that did not run them (none does today) leaves the checks to `verifyDeployment`.
+      if (!smoke) return;
+      state.checkedInLastStep = {
+        at: Date.now(),
+        problem: fleetTrigger(expected, instances, servers),
+        smokeProblem: smoke && 'problem' in smoke ? smoke.problem : undefined,
+      };
+    },
+  };
 }
 
 /** The smoke tests through the load balancer, which also serves a staged deployment's other parts: the parent smoke-tests the whole. */

@@ -27,7 +27,7 @@ import { type BatchCarry, lookAhead } from './batch-looks.ts';
 import { replaceInstance } from './update-instance.ts';
 import { validateDeployment } from './validate.ts';
 import { awaitVerification, verificationBaseline } from './verification.ts';
-import { requestAutomaticRollback, staleLookMs, verifyDeployment } from './post-deployment.ts';
+import { checksInLastStep, requestAutomaticRollback, staleLookMs, verifyDeployment } from './post-deployment.ts';
 
 export type { DeploymentResult } from './outcome.ts';
 
@@ -176,7 +176,14 @@ async function deployBatch(
   // With no bake, the next batch's look runs beside this one's re-admission (workflows/batch-looks.ts).
   const ahead = carrying && !last && spec.bakeSeconds === 0 ? lookAhead(spec, state, pending) : undefined;
   const sampleAfter = carrying && clients && pending.length === 1;
-  const lookInStep = ahead && clients ? ahead.inStep() : undefined;
+  // With no bake, the last batch's step takes the post-deployment smoke tests and look itself when
+  // it can (workflows/post-deployment.ts).
+  const lookInStep =
+    ahead && clients
+      ? ahead.inStep()
+      : carrying && last && spec.bakeSeconds === 0
+        ? checksInLastStep(spec, state, pending)
+        : undefined;
   const results = await Promise.allSettled(
     pending.map((t) =>
       replaceInstance(spec, state, t, spec.version, 'update', {

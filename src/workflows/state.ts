@@ -37,6 +37,8 @@ export class DeploymentState {
   freshLook?: { at: number; sample: TrafficSample | undefined };
   /** False when validation found that the service has no database: no database check after it. */
   withDatabase?: boolean;
+  /** What the last step saw for the post-deployment checks, when it took them (workflows/post-deployment.ts). */
+  checkedInLastStep?: { at: number; problem: string | undefined; smokeProblem: string | undefined };
 
   constructor(spec: DeploymentSpec, batches: number) {
     this.status = initialStatus({
@@ -54,7 +56,12 @@ export class DeploymentState {
     this.publish();
   }
 
-  phase(phase: Phase, step: string): void {
+  /**
+   * `withNextRecord`: the phase ends in this same workflow task (its checks are already done), so
+   * its records go with the next write, made right after, instead of in a write of their own that
+   * the next one would have to wait for (workflows/records.ts).
+   */
+  phase(phase: Phase, step: string, { withNextRecord = false }: { withNextRecord?: boolean } = {}): void {
     // The same phase again: the next batch of a deployment, or of a rollback.
     const repeated = this.status.phase === phase && !isTerminal(phase);
     this.status = withPhase(this.status, phase, step, Date.now());
@@ -70,7 +77,8 @@ export class DeploymentState {
     // the run makes right after (workflows/outcome.ts), not in a write of its own before it: one
     // Temporal round trip fewer at the end. Recorded runs replay their extra write.
     if (quiet) this.recorder?.flushIfOlderThan(recordsEveryMs);
-    else if (!(this.recorder && isTerminal(phase) && patched('end-in-last-record'))) this.recorder?.flush();
+    else if (!withNextRecord && !(this.recorder && isTerminal(phase) && patched('end-in-last-record')))
+      this.recorder?.flush();
     this.governance.notifier?.phaseChanged(this.status);
   }
 

@@ -199,6 +199,60 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       );
   };
 
+  const observed = (fleet: FakeFleet, instances: { instance: string }[]) =>
+    instances.map(({ instance }) => {
+      const i = fleet.instance(instance);
+      // A fake worker reports the figures of docs/roles.md: the live view shows them.
+      const figures =
+        fleet.options.role === 'worker'
+          ? { roleStatus: { processed: 7, failed: 0, active: 1, consuming: !i.quiesced } }
+          : {};
+      return i.running
+        ? {
+            instance,
+            running: true,
+            ready: i.ready,
+            ...(i.ready ? {} : { readiness: '503' }),
+            version: i.version,
+            ...figures,
+          }
+        : { instance, running: false, ready: false, version: undefined };
+    });
+  const smoked = (fleet: FakeFleet, version: string) => {
+    const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i));
+    const wrong = serving.find((i) => i.version !== version);
+    if (serving.length === 0 || wrong)
+      throw ApplicationFailure.nonRetryable(
+        `smoke test failed: ${wrong ? `${wrong.name} reports ${wrong.version}` : 'nothing serves'}`,
+        failureTypes.smokeTestFailed,
+      );
+    return { passed: 10 };
+  };
+  /** What a one-activity step looks at and smoke-tests once its instance is back (activities/instance-step.ts). */
+  const afterStep = (
+    fleet: FakeFleet,
+    version: string,
+    { lookAfter, smokeAfter }: { lookAfter?: { instance: string }[]; smokeAfter?: object },
+  ) => {
+    const look =
+      lookAfter && lookAfter.length > 0
+        ? {
+            instances: observed(fleet, lookAfter),
+            servers: servers(fleet).filter((s) => lookAfter.some((e) => e.instance === s.server)),
+          }
+        : undefined;
+    let smoke: { passed: number } | { problem: string } | undefined;
+    if (smokeAfter) {
+      fleet.calls.push('smokeTest in step');
+      try {
+        smoke = smoked(fleet, version);
+      } catch (error) {
+        smoke = { problem: (error as Error).message };
+      }
+    }
+    return { ...(look ? { look } : {}), ...(smoke ? { smoke } : {}) };
+  };
+
   const faked = asActivities({
     servicePolicy({ service }) {
       return fleetOf(service, 'servicePolicy').options.policy ?? { webhooks: [] };
@@ -219,7 +273,14 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       check(i, instance, version, healthTimeoutMs);
       if (!loadBalanced) return { ...restarted, healthMs: 1 };
       const { sample } = readmitted(fleet, i, loadBalanced.readmitTimeoutMs, loadBalanced.sampleAfter);
-      return { ...restarted, healthMs: 1, drainMs: 0, readmitMs: 0, ...(sample ? { sample } : {}) };
+      return {
+        ...restarted,
+        healthMs: 1,
+        drainMs: 0,
+        readmitMs: 0,
+        ...(sample ? { sample } : {}),
+        ...afterStep(fleet, version, loadBalanced),
+      };
     },
     waitForIdle({ service, instance }) {
       on(service, 'waitForIdle', instance);
@@ -272,15 +333,7 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       return { migrations: 0 };
     },
     smokeTest({ service, version }) {
-      const fleet = fleetOf(service, 'smokeTest');
-      const serving = fleet.instances.filter((i) => i.admin === 'ready' && fleet.up(i));
-      const wrong = serving.find((i) => i.version !== version);
-      if (serving.length === 0 || wrong)
-        throw ApplicationFailure.nonRetryable(
-          `smoke test failed: ${wrong ? `${wrong.name} reports ${wrong.version}` : 'nothing serves'}`,
-          failureTypes.smokeTestFailed,
-        );
-      return { passed: 10 };
+      return smoked(fleetOf(service, 'smokeTest'), version);
     },
     archiveDeploymentLog({ status }) {
       fleetOf(status.service, 'archiveDeploymentLog');
@@ -303,25 +356,7 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       return { version: i.running ? i.version : undefined, running: i.running, installedVersion: i.installed };
     },
     observeInstances({ service, instances }) {
-      const fleet = fleetOf(service, 'observeInstances');
-      return instances.map(({ instance }) => {
-        const i = fleet.instance(instance);
-        // A fake worker reports the figures of docs/roles.md: the live view shows them.
-        const figures =
-          fleet.options.role === 'worker'
-            ? { roleStatus: { processed: 7, failed: 0, active: 1, consuming: !i.quiesced } }
-            : {};
-        return i.running
-          ? {
-              instance,
-              running: true,
-              ready: i.ready,
-              ...(i.ready ? {} : { readiness: '503' }),
-              version: i.version,
-              ...figures,
-            }
-          : { instance, running: false, ready: false, version: undefined };
-      });
+      return observed(fleetOf(service, 'observeInstances'), instances);
     },
     // The analysis's measurements: the fake keeps no counters, so every reading is a source error.
     readLoadBalancerCounters({ service }) {

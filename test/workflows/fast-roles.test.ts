@@ -40,7 +40,10 @@ describe('service roles (fast, fake activities)', () => {
       fleet.instances.every((i) => i.admin === 'ready'),
       true,
     );
-    assert.ok(fleet.calls.includes('smokeTest'));
+    assert.ok(
+      fleet.calls.some((c) => c.startsWith('smokeTest')),
+      'the smoke tests ran, in the last step or after it',
+    );
     assert.ok(!fleet.calls.some((c) => /^(quiesceInstance|confirmWorking|validateRole)/.test(c)));
   });
 

@@ -47,11 +47,13 @@ describe('deployment rules (fast, fake activities)', () => {
     const handle = await h.deploy(fleet, { version: '2.0.0' });
     assert.equal((await handle.result()).phase, 'succeeded');
     const status = await handle.query(statusQuery);
-    // The run's row; deploying (batch 1); verifying; the close. Batches 2-4 came well within 5 s of
-    // the write at batch 1 (src/workflows/state.ts, recordsEveryMs), so they wrote nothing.
+    // The run's row; deploying (batch 1); the close. Batches 2-4 came well within 5 s of the write
+    // at batch 1 (src/workflows/state.ts, recordsEveryMs), so they wrote nothing; the last step took
+    // the post-deployment checks (src/workflows/post-deployment.ts), so verifying, over at once,
+    // went with the close.
     assert.deepEqual(
       fleet.recordWrites.map((w) => w.end),
-      [false, false, false, true],
+      [false, false, true],
       `writes: ${JSON.stringify(fleet.recordWrites)}`,
     );
     assert.equal(
@@ -60,6 +62,28 @@ describe('deployment rules (fast, fake activities)', () => {
       'every event of the log went in exactly one write',
     );
     assert.equal(status.events.filter((e) => e.kind === 'phase' && /^deploying/.test(e.message)).length, 4);
+  });
+
+  it('takes the checks before success in the last step, and rolls back on its failed smoke test, naming it', async () => {
+    const good = h.fleet({ instances: 3 });
+    assert.equal((await (await h.deploy(good, { version: '2.0.0' })).result()).phase, 'succeeded');
+    assert.ok(good.calls.includes('smokeTest in step'), good.calls.join(', '));
+    assert.ok(!good.calls.includes('smokeTest'), 'no smoke test of its own after the last step');
+
+    // Once the last instance is back, the first one answers for 1.0.0 again (someone restarted it by hand).
+    const bad = h.fleet({
+      instances: 3,
+      afterReadmit: (i, f) => {
+        if (i.name === f.instances[2]!.name && i.installed === '2.0.0') f.instances[0]!.version = '1.0.0';
+      },
+    });
+    const result = await (await h.deploy(bad, { version: '2.0.0' })).result();
+    assert.equal(result.phase, 'rolled-back');
+    assert.match(result.reason ?? '', /^smoke test failed: \S+-1 reports 1\.0\.0$/);
+    assert.deepEqual(
+      bad.instances.map((i) => i.version),
+      ['1.0.0', '1.0.0', '1.0.0'],
+    );
   });
 
   it('refuses operator commands that do not apply, saying why, and an abort before approval changes nothing', async () => {
