@@ -1,3 +1,4 @@
+import { activityInfo } from '@temporalio/activity';
 import { readmit, waitUntilIdle, type ServerState } from '../adapters/load-balancer.ts';
 import type { RuntimeInstanceView } from '../adapters/runtime.ts';
 import { failureTypes } from '../domain/errors.ts';
@@ -124,16 +125,24 @@ export function loadBalancedStep(deps: ActivityDeps) {
         ...(smokeResult ? { smoke: smokeResult } : {}),
       };
     };
-    // A retry after the step ended: the instance serves on the version, nothing to do again. What
-    // the process runs is read once: the drain and the install leave it running as it is, so the
-    // restart decides from the same reading.
-    const [server, seen] = await Promise.all([lb.server(ref), parts.inspect()]);
-    const onVersion = seen.running && seen.report?.version === version && seen.report.ready;
-    if (serving(server) && onVersion) return { drainMs: 0, readmitMs: 0, ...(await afterwards(lookAround())) };
+    // What the process runs is read once: the drain and the install leave it running as it is, so
+    // the restart decides from the same reading. A retry reads it first, with the load balancer's
+    // view of the server: when the step had ended (the instance serves on the version) there is
+    // nothing to do again. A first attempt finds its instance as the deployment left it, serving
+    // its old version or drained by a failed step (validation and the batches skip instances
+    // already updated), so it reads beside the drain instead of before it.
+    let reading: Promise<RuntimeInstanceView>;
+    if (activityInfo().attempt > 1) {
+      const [server, seen] = await Promise.all([lb.server(ref), parts.inspect()]);
+      const onVersion = seen.running && seen.report?.version === version && seen.report.ready;
+      if (serving(server) && onVersion) return { drainMs: 0, readmitMs: 0, ...(await afterwards(lookAround())) };
+      reading = Promise.resolve(seen);
+    } else reading = parts.inspect();
 
     const drainStarted = Date.now();
     let drainMs = 0;
-    await Promise.all([
+    const [seen] = await Promise.all([
+      reading,
       permanentAs(failureTypes.drainTimeout, async () => {
         await lb.drain(ref);
         await lb.holdChecksFailing(ref);

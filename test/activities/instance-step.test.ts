@@ -33,8 +33,9 @@ const step = (version: string, healthTimeoutMs = 5000) => ({
 });
 type StepInput = ReturnType<typeof step>;
 type StepResult = Awaited<ReturnType<ReturnType<typeof activities>['replaceOnHost']>>;
-const replace = (input: StepInput): Promise<StepResult> =>
-  new MockActivityEnvironment(undefined, { logger: quiet }).run<
+/** One attempt of the step (a retry is attempt 2 and later: activities/instance-step.ts reads first then). */
+const replace = (input: StepInput, attempt = 1): Promise<StepResult> =>
+  new MockActivityEnvironment({ attempt }, { logger: quiet }).run<
     [StepInput],
     StepResult,
     (i: StepInput) => Promise<StepResult>
@@ -76,7 +77,7 @@ describe('one-activity instance step', () => {
   });
 
   it('a retry after the step had ended finds the instance serving on the version and changes nothing', async () => {
-    const result = await replace(step('2.0.0'));
+    const { value: result, seen } = await watching(() => replace(step('2.0.0'), 2));
     assert.deepEqual(
       { restartMs: result.restartMs, drainMs: result.drainMs, readmitMs: result.readmitMs },
       {
@@ -85,6 +86,22 @@ describe('one-activity instance step', () => {
         readmitMs: 0,
       },
     );
+    assert.ok(
+      seen.every((s) => s.admin === 'ready'),
+      'never taken out of rotation',
+    );
+  });
+
+  it('a first attempt on an instance already on the version drains and readmits it, without a restart', async () => {
+    const { value: result, seen } = await watching(() => replace(step('2.0.0')));
+    assert.equal(result.restartMs, 0, 'not restarted');
+    assert.ok(
+      seen.some((s) => s.admin === 'drain'),
+      'drained, as any first attempt',
+    );
+    const now = await server();
+    assert.equal(now.admin, 'ready');
+    assert.equal(now.status, 'UP');
   });
 
   it('a version that fails readiness fails the step and stays out of rotation, held, until it is restored', async () => {
