@@ -1,4 +1,4 @@
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LoadBalancer } from '../adapters/load-balancer.ts';
 import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
 import { ZerodownError, type FailureKind, type FailureType } from '../domain/errors.ts';
@@ -8,6 +8,31 @@ import type { Logger } from 'pino';
 
 /** How often long activities heartbeat: several times within the 1.5 s heartbeat timeout (src/workflows/proxies.ts). */
 const heartbeatEveryMs = 250;
+
+/**
+ * Heartbeats begin once an attempt has run this long. Each one is a call to the Temporal server,
+ * and most steps (an instance replaced in under 400 ms on a fast fleet) need none: a killed
+ * worker's attempt is timed out by the server from its start when it never heartbeated, just as
+ * from its last heartbeat, so the step runs again as soon as before. A live attempt keeps 1.1 s of
+ * the 1.5 s timeout before its first heartbeat.
+ */
+const quietStartMs = 400;
+const firstBeat = new WeakMap<Context, number>();
+
+/**
+ * Heartbeats the current activity, unless it began less than `quietStartMs` ago. When it began is
+ * when this first ran for it, or, if that is later, when the server scheduled its attempt: an
+ * activity whose first heartbeat comes late in a long call still heartbeats at once, and a worker
+ * whose clock runs behind the server's waits at most `quietStartMs` more.
+ */
+function beat(details?: unknown): void {
+  const context = Context.current();
+  const now = Date.now();
+  let first = firstBeat.get(context);
+  if (first === undefined) firstBeat.set(context, (first = now));
+  const quiet = now - first < quietStartMs && now - context.info.currentAttemptScheduledTimestampMs < quietStartMs;
+  if (!quiet) context.heartbeat(details);
+}
 
 /** What every activity factory receives: the fleet this worker serves and its logger. */
 export interface ActivityDeps {
@@ -42,7 +67,7 @@ export function heartbeater(details?: () => unknown): () => void {
     const now = Date.now();
     if (now - last < heartbeatEveryMs) return;
     last = now;
-    heartbeat(details?.());
+    beat(details?.());
   };
 }
 
@@ -75,8 +100,8 @@ export async function permanentAs<T>(
  * under two seconds and the step runs again elsewhere.
  */
 export async function withHeartbeats<T>(body: () => Promise<T>): Promise<T> {
-  heartbeat();
-  const timer = setInterval(() => heartbeat(), heartbeatEveryMs);
+  beat();
+  const timer = setInterval(() => beat(), heartbeatEveryMs);
   try {
     return await body();
   } finally {
