@@ -139,7 +139,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     }
     const lines = parseServersState(state);
     return (
-      parseStatCsv(stat)
+      parseStatCsv(stat, backend)
         .filter((row) => row.pxname === backend && row.type === '2')
         // In the config's order: a server added at run time (restartChecks) is listed last by HAProxy.
         .sort((a, b) => num(a.sid) - num(b.sid))
@@ -167,7 +167,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     checkName(name);
     const stat = await this.command('show stat -1 1 -1');
     const row = stat.startsWith('# ')
-      ? parseStatCsv(stat).find((r) => r.pxname === name && r.svname === 'FRONTEND')
+      ? parseStatCsv(stat, name).find((r) => r.pxname === name && r.svname === 'FRONTEND')
       : undefined;
     if (!row) throw badInput(`HAProxy has no frontend named ${name}`, 'Check the service name against the fleet file.');
     return {
@@ -186,7 +186,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const stat = await this.command('show stat -1 5 -1');
     if (!stat.startsWith('# '))
       throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
-    const rows = parseStatCsv(stat).filter((row) => row.pxname === service);
+    const rows = parseStatCsv(stat, service).filter((row) => row.pxname === service);
     const frontend = rows.find((row) => row.svname === 'FRONTEND');
     if (!frontend)
       throw badInput(`HAProxy has no frontend named ${service}`, 'Check the service name against the fleet file.');

@@ -29,6 +29,15 @@ describe('show stat CSV', () => {
     assert.deepEqual(row, { status: 'DRAIN', svname: 'api-3', pxname: 'api', scur: '2' });
   });
 
+  it("keeps only the named proxy's rows when asked, wherever its column is", () => {
+    const csv = '# status,svname,pxname,scur\nUP,web-1,web,1\nDRAIN,api-3,api,2\nUP,api-4,api-old,0\n';
+    assert.deepEqual(
+      parseStatCsv(csv, 'api').map((r) => r.svname),
+      ['api-3'],
+    );
+    assert.equal(parseStatCsv(csv).length, 3);
+  });
+
   it('gives missing trailing fields as empty strings and skips blank lines', () => {
     const rows = parseStatCsv('# pxname,svname,scur,qcur\n\napi,api-1\n\n');
     assert.deepEqual(rows, [{ pxname: 'api', svname: 'api-1', scur: '', qcur: '' }]);
