@@ -59,9 +59,9 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowsPath' | 'workflowB
  * waits on that worker's sticky queue until this timeout (10 s by default) before any other
  * worker may take it; 1 s keeps recovery within seconds, and a live worker that is merely slow
  * (it did not poll its sticky queue within 1 s) only loses its cache for that run and replays it.
- * Heartbeats go out at least every 200 ms, well inside the 1 s heartbeat timeouts of
- * workflows/proxies.ts (by default the SDK sends them only every 80 % of the timeout, too close to
- * it on a loaded machine).
+ * Heartbeats go out at least every 200 ms once an activity sends them (activities/context.ts), well
+ * inside the 1.5 s heartbeat timeouts of workflows/proxies.ts (by default the SDK sends them only
+ * every 80 % of the timeout, too close to it on a loaded machine).
  */
 export const recoveryTuning = {
   stickyQueueScheduleToStartTimeout: '1s',
