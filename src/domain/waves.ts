@@ -178,7 +178,8 @@ export const partWorkflowId = (parentId: string, stage: number, part: string, re
 /**
  * History events one rolling deployment spends, measured on the fast fake fleet
  * (test/workflows/scale-measure.test.ts, docs/scale.md): about 131 + 12.6 per instance + 30.1 per
- * batch. A rollback spends the instances' share again. `partEvents` is the budget of one part.
+ * batch on 2026-11-27; today's steps spend less (docs/scale.md), so these err towards smaller
+ * parts. A rollback spends the instances' share again. `partEvents` is the budget of one part.
  */
 export const historyCost = { fixed: 350, perInstance: 12.6, perBatch: 30.1, partEvents: 5000 } as const;
 

@@ -26,8 +26,9 @@ describe('history size of one rolling deployment (fast, fake activities)', () =>
       const { historyLength } = await handle.describe();
       const perInstance = historyLength / instances;
       process.stdout.write(`# scale-measure ${JSON.stringify({ instances, batchSize, historyLength, perInstance })}\n`);
-      // Each instance takes at least its three activities (three events each).
-      assert.ok(perInstance >= 9 && perInstance < 60, `${perInstance} events per instance`);
+      // Each instance takes at least its one activity (three events: src/workflows/load-balanced-step.ts)
+      // and its share of the workflow tasks around it; the looks between batches go into the steps.
+      assert.ok(perInstance >= 5 && perInstance < 60, `${perInstance} events per instance`);
     });
   }
 });
