@@ -34,19 +34,20 @@ export async function verifyDeployment(spec: DeploymentSpec, state: DeploymentSt
     // and nothing long came between (a pause after the last batch).
     const taken = inStep && Date.now() - inStep.at <= staleLookMs ? inStep : undefined;
     // A service validation found without a database has nothing to check.
-    const withDatabase = state.withDatabase !== false && patched('database-checks');
+    const mayHaveDatabase = state.withDatabase !== false;
     state.phase(
       'verifying',
       taken
-        ? `post-deployment smoke tests and look at every instance, taken by the last step${withDatabase ? '; database check' : ''}`
+        ? `post-deployment smoke tests and look at every instance, taken by the last step${mayHaveDatabase ? '; database check' : ''}`
         : 'post-deployment smoke tests, database check and a look at every instance',
-      { withNextRecord: Boolean(taken) && !withDatabase },
+      { withNextRecord: Boolean(taken) && !mayHaveDatabase },
     );
     let lookedAt = taken?.at ?? 0;
     const look = () => fleetProblem(spec, state).finally(() => (lookedAt = Date.now()));
+    // The commands in the order recorded runs made them: the phase's, the smoke tests', then the patches'.
     const [smoke, database, unwhole] = await Promise.allSettled([
       taken ? smokeFinding(taken.smokeProblem) : smokeTest(spec, state),
-      withDatabase ? verifyDatabase(spec, state) : undefined,
+      mayHaveDatabase && patched('database-checks') ? verifyDatabase(spec, state) : undefined,
       taken ? taken.problem : patched('fleet-watch') ? look() : undefined,
     ]);
     for (const settled of [smoke, database, unwhole]) if (settled.status === 'rejected') throw settled.reason;
