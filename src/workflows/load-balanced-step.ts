@@ -39,7 +39,7 @@ export async function replaceInOneActivity(
       ...(lookInStep?.smoke ? { smokeAfter: lookInStep.smoke } : {}),
     },
   });
-  // A fleet of one has no others to look at; its smoke tests still count.
+  // A step with nobody to look at returns no look; smoke tests it ran still count.
   if (lookInStep && (result.look || result.smoke))
     lookInStep.seen(result.look ?? { instances: [], servers: [] }, result.smoke);
   const { drainMs = 0, readmitMs = 0, restartMs, healthMs, warning } = result;
