@@ -112,10 +112,7 @@ export function loadBalancedStep(deps: ActivityDeps) {
       looking: Promise<StepLook | undefined>,
     ): Promise<Pick<LoadBalancedStepResult, 'sample' | 'look' | 'smoke'>> => {
       const sampled = step.sampleAfter ? lb.frontend(service) : undefined;
-      const smoked = (async () => {
-        await sampled;
-        return await smoke();
-      })();
+      const smoked = Promise.resolve(sampled).then(smoke);
       const [frontend, look, smokeResult] = await Promise.all([sampled, looking, smoked]);
       return {
         ...(frontend

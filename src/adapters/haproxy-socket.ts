@@ -74,8 +74,8 @@ function socketError(socketPath: string, error: NodeJS.ErrnoException): Error {
 
 /**
  * Parses `show stat` CSV by header name (column positions change between HAProxy versions). With
- * `proxy`, only that proxy's rows (`pxname`; a name holds no comma): a reading polled every few
- * milliseconds then builds the rows of one service, not of every service.
+ * `proxy`, only that proxy's rows (`pxname`; a name holds no comma; no such column, no rows): a
+ * reading polled every few milliseconds then builds the rows of one service, not of every service.
  */
 export function parseStatCsv(csv: string, proxy?: string): Array<Record<string, string>> {
   const lines = csv.split('\n').filter((line) => line.trim() !== '');
@@ -83,7 +83,7 @@ export function parseStatCsv(csv: string, proxy?: string): Array<Record<string, 
   if (!header?.startsWith('# ')) throw new Error(`unexpected "show stat" answer: ${csv.slice(0, 200)}`);
   const names = header.slice(2).split(',');
   const at = names.indexOf('pxname');
-  const rows = proxy === undefined || at < 0 ? lines : lines.filter((line) => line.split(',', at + 1)[at] === proxy);
+  const rows = proxy === undefined ? lines : lines.filter((line) => at >= 0 && line.split(',', at + 1)[at] === proxy);
   return rows.map((line) => {
     const values = line.split(',');
     return Object.fromEntries(names.map((name, i) => [name, values[i] ?? '']));

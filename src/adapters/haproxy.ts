@@ -140,7 +140,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const lines = parseServersState(state);
     return (
       parseStatCsv(stat, backend)
-        .filter((row) => row.pxname === backend && row.type === '2')
+        .filter((row) => row.type === '2')
         // In the config's order: a server added at run time (restartChecks) is listed last by HAProxy.
         .sort((a, b) => num(a.sid) - num(b.sid))
         .map((row) => ({
@@ -166,9 +166,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
   async frontend(name: string): Promise<FrontendState> {
     checkName(name);
     const stat = await this.command('show stat -1 1 -1');
-    const row = stat.startsWith('# ')
-      ? parseStatCsv(stat, name).find((r) => r.pxname === name && r.svname === 'FRONTEND')
-      : undefined;
+    const row = stat.startsWith('# ') ? parseStatCsv(stat, name).find((r) => r.svname === 'FRONTEND') : undefined;
     if (!row) throw badInput(`HAProxy has no frontend named ${name}`, 'Check the service name against the fleet file.');
     return {
       frontend: name,
@@ -186,7 +184,7 @@ export class HAProxyLoadBalancer implements LoadBalancer {
     const stat = await this.command('show stat -1 5 -1');
     if (!stat.startsWith('# '))
       throw new ZerodownError('failed', `unexpected answer from HAProxy to "show stat": ${stat.slice(0, 200)}`);
-    const rows = parseStatCsv(stat, service).filter((row) => row.pxname === service);
+    const rows = parseStatCsv(stat, service);
     const frontend = rows.find((row) => row.svname === 'FRONTEND');
     if (!frontend)
       throw badInput(`HAProxy has no frontend named ${service}`, 'Check the service name against the fleet file.');

@@ -1,7 +1,7 @@
 import { patched } from '@temporalio/workflow';
 import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import { type InstanceExpectation, type TrafficSample, fleetTrigger } from '../domain/triggers.ts';
-import type { StepLook } from '../activities/instance-step.ts';
+import type { LoadBalancedStepResult, StepLook } from '../activities/instance-step.ts';
 import { fleetProblem, lookExpectations } from './fleet-watch.ts';
 import type { DeploymentState } from './state.ts';
 
@@ -41,7 +41,7 @@ export interface LookInStep {
 }
 
 /** The smoke tests a step ran (`LookInStep.smoke`): passed, or what failed. */
-export type StepSmoke = { passed: number } | { problem: string };
+export type StepSmoke = NonNullable<LoadBalancedStepResult['smoke']>;
 
 /** The next batch's look at every instance outside `batch`, started once the first of it is readmitted. */
 export function lookAhead(spec: DeploymentSpec, state: DeploymentState, batch: readonly DeploymentTarget[]) {

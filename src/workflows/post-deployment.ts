@@ -105,7 +105,7 @@ export function checksInLastStep(
       state.checkedInLastStep = {
         at: Date.now(),
         problem: fleetTrigger(expected, instances, servers),
-        smokeProblem: smoke && 'problem' in smoke ? smoke.problem : undefined,
+        smokeProblem: 'problem' in smoke ? smoke.problem : undefined,
       };
     },
   };

@@ -36,6 +36,11 @@ describe('show stat CSV', () => {
       ['api-3'],
     );
     assert.equal(parseStatCsv(csv).length, 3);
+    assert.deepEqual(
+      parseStatCsv('# svname,scur\nweb-1,1\n', 'api'),
+      [],
+      'no pxname column: no row is known to be its',
+    );
   });
 
   it('gives missing trailing fields as empty strings and skips blank lines', () => {
