@@ -14,6 +14,7 @@ import { createInstanceMeasurementActivities, createLoadBalancerMeasurementActiv
 import { createRoleValidationActivities } from './role-validation.ts';
 import { createRoleActivities } from './roles.ts';
 import { createValidationActivities } from './validation.ts';
+import { createValidationRoundActivities } from './validation-round.ts';
 import { createVerificationActivities } from './verification.ts';
 import type { ActivityDeps } from './context.ts';
 
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLoadBalancerActivities(deps),
     ...createCanaryActivities(deps),
     ...createValidationActivities(deps),
+    ...createValidationRoundActivities(deps),
     ...createInstanceActivities(deps),
     ...createDatabaseActivities(deps),
     ...createLoadBalancerCheckActivities(deps),
@@ -70,3 +72,4 @@ export type { RoleValidationActivities } from './role-validation.ts';
 export type { BlueGreenActivities } from './blue-green.ts';
 export type { BlueGreenInstanceActivities } from './blue-green-instances.ts';
 export type { VerificationActivities } from './verification.ts';
+export type { ValidationRoundActivities } from './validation-round.ts';

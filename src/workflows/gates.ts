@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 import { failureTypes } from '../domain/errors.ts';
-import { refusalMessage, refusedGates } from '../domain/gates.ts';
+import { type GateReport, refusalMessage, refusedGates } from '../domain/gates.ts';
 import { withGateReport } from '../domain/status.ts';
 import { gateActivities } from './proxies.ts';
 import type { DeploymentState } from './state.ts';
@@ -18,6 +18,11 @@ export async function checkGates(spec: DeploymentSpec, state: DeploymentState): 
     version: spec.version,
     environment: spec.environment,
   });
+  judgeGates(state, report);
+}
+
+/** Puts the gates' report on the status; throws the refusal when a gate refused. */
+export function judgeGates(state: DeploymentState, report: GateReport): void {
   state.status = withGateReport(state.status, report, Date.now());
   if (refusedGates(report).length > 0)
     throw ApplicationFailure.nonRetryable(refusalMessage(report), failureTypes.gateRefused, report);

@@ -6,6 +6,7 @@ import type {
   InstanceActivities,
   LoadBalancerActivities,
   ValidationActivities,
+  ValidationRoundActivities,
 } from '../activities/index.ts';
 import type { InstanceCheckActivities, LoadBalancerCheckActivities } from '../activities/fleet-check.ts';
 import type { CacheActivities } from '../activities/cache.ts';
@@ -170,6 +171,19 @@ export function fleetCheckActivities(taskQueue: string, hostSilence?: string) {
 /** The gates before a deployment: external CI and alert sources may take a while to answer; they heartbeat. */
 export function gateActivities(taskQueue: string) {
   return proxyActivities<GateActivities>({ taskQueue, startToCloseTimeout: '10 minutes', heartbeatTimeout, retry });
+}
+
+/**
+ * Every read-only check before a deployment in one activity (activities/validation-round.ts): it
+ * evaluates the gates too, so it has their bound; it heartbeats throughout.
+ */
+export function validationRoundActivities(taskQueue: string) {
+  return proxyActivities<ValidationRoundActivities>({
+    taskQueue,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout,
+    retry,
+  });
 }
 
 /** The service's approval policy and webhooks: one quick read of the worker's fleet file. */

@@ -5,8 +5,15 @@ import { withPreviousVersion } from '../domain/status.ts';
 import { applySchemaMigrations } from './database.ts';
 import { type FleetLook, fleetProblem, judgeLook, lookAtFleet, lookExpectations, unlookable } from './fleet-watch.ts';
 import { ownsItsWork } from './role-steps.ts';
-import { checkGates } from './gates.ts';
-import { instanceActivities, loadBalancerActivities, validationActivities } from './proxies.ts';
+import { checkGates, judgeGates } from './gates.ts';
+import type { PartFailure, PartOutcome } from '../activities/validation-round.ts';
+import type { TrafficSample } from '../domain/triggers.ts';
+import {
+  instanceActivities,
+  loadBalancerActivities,
+  validationActivities,
+  validationRoundActivities,
+} from './proxies.ts';
 import type { DeploymentState } from './state.ts';
 
 /**
@@ -147,17 +154,21 @@ async function readOnlyChecks(
   state.step(
     `checking the gates, verifying ${spec.service} ${spec.version} and its migrations, looking at every instance`,
   );
-  const settled = await Promise.allSettled([
-    checkGates(spec, state),
-    checks.verifyArtifact({ service: spec.service, version: spec.version }),
-    checks.verifyMigrations({ service: spec.service, version: spec.version }),
-    fromLook ? undefined : readVersions(),
-    lookAtFleet(spec, state).catch((error: unknown) => unlookable(error)),
-    clients
-      ? loadBalancerActivities(spec.loadBalancerTaskQueue, spec).trafficSample({ service: spec.service })
-      : undefined,
-  ]);
-  for (const one of settled) if (one.status === 'rejected') throw one.reason;
+  const oneWorker = spec.instances.every((t) => t.taskQueue === spec.loadBalancerTaskQueue);
+  const settled =
+    fromLook && oneWorker && patched('validation-in-one-activity')
+      ? await checksInOneActivity(spec, state)
+      : await Promise.allSettled([
+          checkGates(spec, state),
+          checks.verifyArtifact({ service: spec.service, version: spec.version }),
+          checks.verifyMigrations({ service: spec.service, version: spec.version }),
+          fromLook ? undefined : readVersions(),
+          lookAtFleet(spec, state).catch((error: unknown) => unlookable(error)),
+          clients
+            ? loadBalancerActivities(spec.loadBalancerTaskQueue, spec).trafficSample({ service: spec.service })
+            : undefined,
+        ]);
+  for (const one of settled) if (one?.status === 'rejected') throw one.reason;
   const [, , migrations, versions, looked, sample] = settled;
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
   const running = fromLook
@@ -172,6 +183,69 @@ async function readOnlyChecks(
 }
 
 const versionsFromLookPatch = 'versions-from-look';
+
+/**
+ * Since the `validation-in-one-activity` patch, when one worker runs the whole fleet (the default)
+ * the read-only round is one activity (activities/validation-round.ts) instead of five or six side
+ * by side, each of which woke the workflow as it ended. It returns each part's outcome; they are
+ * judged here exactly as the separate activities' results were, in the same order.
+ */
+async function checksInOneActivity(
+  spec: DeploymentSpec,
+  state: DeploymentState,
+): Promise<
+  [
+    PromiseSettledResult<void>,
+    PromiseSettledResult<unknown>,
+    PromiseSettledResult<{ migrations: number; pending?: unknown }>,
+    undefined,
+    PromiseSettledResult<FleetLook | string>,
+    PromiseSettledResult<TrafficSample> | undefined,
+  ]
+> {
+  const clients = !ownsItsWork(spec);
+  const expected = lookExpectations(spec, state, () => true);
+  const round = await validationRoundActivities(spec.loadBalancerTaskQueue).validationRound({
+    service: spec.service,
+    version: spec.version,
+    environment: spec.environment,
+    gates: true,
+    look: expected,
+    servers: clients,
+    sample: clients,
+  });
+  const settle = <T>(part: PartOutcome<T>): PromiseSettledResult<T> =>
+    'ok' in part ? { status: 'fulfilled', value: part.ok } : { status: 'rejected', reason: failureOf(part.failed) };
+  const gates = round.gates ? settle(round.gates) : undefined;
+  let judged: PromiseSettledResult<void> = { status: 'fulfilled', value: undefined };
+  if (gates?.status === 'rejected') judged = gates;
+  else if (gates) {
+    try {
+      judgeGates(state, gates.value);
+    } catch (error) {
+      judged = { status: 'rejected', reason: error };
+    }
+  }
+  const look: PromiseSettledResult<FleetLook | string> = {
+    status: 'fulfilled',
+    value:
+      'ok' in round.look
+        ? { expected, seen: round.look.ok.instances, servers: round.look.ok.servers }
+        : `the fleet could not be checked: ${round.look.failed.message}`,
+  };
+  return [
+    judged,
+    settle(round.artifact),
+    settle(round.migrations),
+    undefined,
+    look,
+    round.sample ? settle(round.sample) : undefined,
+  ];
+}
+
+/** A part's permanent failure, as its own activity's failure carried it. */
+const failureOf = (f: PartFailure) =>
+  ApplicationFailure.create({ message: f.message, type: f.type, nonRetryable: true, details: f.details });
 
 /** An instance and the version its status endpoint reports (undefined: it does not answer). */
 interface RunningVersion {

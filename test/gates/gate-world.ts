@@ -15,7 +15,7 @@ import { loadFleetFile, type LoadedFleet } from '../../src/fleet/fleet-file.ts';
 import { closeRecordsPools } from '../../src/records/database.ts';
 import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
-import { FakeFleet, fakeActivities } from '../helpers/fake-fleet.ts';
+import { FakeFleet, fakeActivities, withRound } from '../helpers/fake-fleet.ts';
 import { freePort } from '../helpers/ports.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import {
@@ -160,11 +160,12 @@ export async function createGateWorld(name: string): Promise<GateWorld> {
         namespace: temporalNamespace,
         workflowBundle: workflowBundle(),
         taskQueue: `${taskQueue}.${env}`,
-        activities: {
+        // The real gates, also inside the one-activity validation round.
+        activities: withRound({
           ...fakeActivities(fakes),
           ...createRecordActivities({ fleet, logger }),
           ...createGateActivities({ fleet, logger }),
-        },
+        }),
         shutdownGraceTime: '1s',
       });
     }),

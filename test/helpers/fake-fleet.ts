@@ -11,6 +11,7 @@ import type { GateResult } from '../../src/domain/gates.ts';
 import type { ServiceRole } from '../../src/domain/roles.ts';
 import { roleTriggers } from '../../src/domain/triggers.ts';
 import type { RecordInput } from '../../src/records/records.ts';
+import { type RoundParts, validationRoundOf } from '../../src/activities/validation-round.ts';
 
 /**
  * An in-memory fleet behind a stand-in for every activity, for fast workflow tests of rules that
@@ -138,13 +139,20 @@ type Immediate<T> = {
 };
 
 /** Each answer (or throw) delivered as an activity's settled promise. */
-function asActivities(immediate: Immediate<Activities>): Activities {
+function asActivities(immediate: Omit<Immediate<Activities>, 'validationRound'>): Omit<Activities, 'validationRound'> {
   return Object.fromEntries(
     Object.entries(immediate).map(([name, answer]) => [
       name,
       (...args: unknown[]) => Promise.resolve().then(() => (answer as (...a: unknown[]) => unknown)(...args)),
     ]),
-  ) as Activities;
+  ) as Omit<Activities, 'validationRound'>;
+}
+
+/** Adds the one-activity validation round (activities/validation-round.ts) over `activities`' own parts. */
+export function withRound<T extends RoundParts>(
+  activities: T,
+): T & { validationRound: ReturnType<typeof validationRoundOf> } {
+  return { ...activities, validationRound: validationRoundOf(activities) };
 }
 
 /** Activities over every fake fleet in `fleets`, found by service name; one worker serves them all. */
@@ -253,7 +261,7 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
     return { ...(look ? { look } : {}), ...(smoke ? { smoke } : {}) };
   };
 
-  const faked = asActivities({
+  const parts: Omit<Immediate<Activities>, 'validationRound'> = {
     servicePolicy({ service }) {
       return fleetOf(service, 'servicePolicy').options.policy ?? { webhooks: [] };
     },
@@ -445,6 +453,9 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
       fleetOf(service, 'probeStorage');
       return { checks: [] };
     },
-  });
-  return { ...faked, ...createNotifyActivities() };
+  };
+  const faked = asActivities(parts);
+  // The read-only round in one activity (activities/validation-round.ts) over these fakes, each part
+  // recorded as its own call. A world that replaces some of them builds it again with `withRound`.
+  return withRound({ ...faked, ...createNotifyActivities() });
 }

@@ -4,7 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { startPreparedDeployment } from '../../src/client/deployments.ts';
 import type { DeploymentSpecInput } from '../../src/domain/deployment.ts';
 import type { rollingDeployment } from '../../src/workflows/rolling-deployment.ts';
-import { FakeFleet, type FakeFleetOptions, fakeActivities } from './fake-fleet.ts';
+import { FakeFleet, type FakeFleetOptions, fakeActivities, withRound } from './fake-fleet.ts';
 import { temporalAddress, temporalNamespace, testClient, uniqueTaskQueue, workflowBundle } from './temporal.ts';
 
 /**
@@ -32,7 +32,8 @@ export async function startFastHarness(name: string, activities: object = {}): P
     namespace: temporalNamespace,
     workflowBundle: workflowBundle(),
     taskQueue,
-    activities: { ...fakeActivities(fleets), ...activities },
+    // The validation round calls the replaced activities too.
+    activities: withRound({ ...fakeActivities(fleets), ...activities }),
     shutdownGraceTime: '1s',
   });
   const running = worker.run();

@@ -10,7 +10,7 @@ import type { DeploymentStatus } from '../../src/domain/status.ts';
 import { type DevServerOptions, startDevServer, stopDevServer } from '../../src/temporal/dev-server.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
 import { runCli } from '../helpers/cli.ts';
-import { FakeFleet, fakeActivities } from '../helpers/fake-fleet.ts';
+import { FakeFleet, fakeActivities, withRound } from '../helpers/fake-fleet.ts';
 import { freePort } from '../helpers/ports.ts';
 import { uniqueTaskQueue, workflowBundle } from '../helpers/temporal.ts';
 import { recordsFixture, type RecordsFixture } from './records-fleet.ts';
@@ -56,7 +56,7 @@ describe('records outlive Temporal', { timeout: 400_000 }, () => {
         namespace: 'default',
         workflowBundle: workflowBundle(),
         taskQueue,
-        activities: { ...fakeActivities(fleets), ...fixture.activities },
+        activities: withRound({ ...fakeActivities(fleets), ...fixture.activities }),
         shutdownGraceTime: '1s',
       });
       runId = await worker.runUntil(async () => {

@@ -64,6 +64,20 @@ describe('deployment rules (fast, fake activities)', () => {
     assert.equal(status.events.filter((e) => e.kind === 'phase' && /^deploying/.test(e.message)).length, 4);
   });
 
+  it('takes the read-only checks before a deployment in one activity when one worker runs the whole fleet', async () => {
+    const fleet = h.fleet({ instances: 3 });
+    const handle = await h.deploy(fleet, { version: '2.0.0' });
+    assert.equal((await handle.result()).phase, 'succeeded');
+    const scheduled = ((await handle.fetchHistory()).events ?? []).flatMap(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+    );
+    assert.equal(scheduled.filter((name) => name === 'validationRound').length, 1, scheduled.join(', '));
+    for (const part of ['evaluateGates', 'verifyArtifact', 'verifyMigrations', 'inspectInstance'])
+      assert.ok(!scheduled.includes(part), `${part} ran inside the round, not as an activity of its own`);
+    for (const part of ['evaluateGates', 'verifyArtifact', 'verifyMigrations', 'observeInstances', 'trafficSample'])
+      assert.ok(fleet.calls.includes(part), `the round ran ${part}: ${fleet.calls.join(', ')}`);
+  });
+
   it('takes the checks before success in the last step, and rolls back on its failed smoke test, naming it', async () => {
     const good = h.fleet({ instances: 3 });
     assert.equal((await (await h.deploy(good, { version: '2.0.0' })).result()).phase, 'succeeded');
@@ -160,6 +174,15 @@ describe('deployment rules (fast, fake activities)', () => {
       version: '3.0.0',
       setup: (_: FakeFleet) => {},
       message: /no signed artifact of \S+ 3\.0\.0/,
+    },
+    {
+      // Both fail in the one round: the artifact is reported, as when it was checked first.
+      name: 'the artifact does not verify and an instance is out of the load balancer',
+      version: '3.0.0',
+      setup: (f: FakeFleet) => {
+        f.instances[1]!.admin = 'maint';
+      },
+      message: /: no signed artifact of \S+ 3\.0\.0$/,
     },
     {
       name: 'instances run different versions',

@@ -24,8 +24,9 @@ describe('replay', () => {
     // rule (patched); 2026-11-27 was recorded with them; 2026-11-27b with one activity per
     // instance, the look in the step and validation and verification in one round each; 2026-11-28
     // with the versions from the look, the last phase in the last record and quiet phase repeats;
-    // 2026-11-28b with the checks before success taken by the last step.
-    for (const generation of ['', '.2026-11-27', '.2026-11-27b', '.2026-11-28', '.2026-11-28b'])
+    // 2026-11-28b with the checks before success taken by the last step; 2026-11-28c with the
+    // read-only checks before a deployment in one activity.
+    for (const generation of ['', '.2026-11-27', '.2026-11-27b', '.2026-11-28', '.2026-11-28b', '.2026-11-28c'])
       for (const kind of kinds) assert.ok(files.includes(`${kind}${generation}.json`), `${kind}${generation}.json`);
   });
 
