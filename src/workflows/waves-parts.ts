@@ -5,6 +5,7 @@ import {
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -44,19 +45,33 @@ export const publish = (state: DeploymentState) => setCurrentDetails(currentDeta
 export class Steering {
   private seen: { pause?: string; rollback: boolean; abort: boolean };
   private adopted?: string;
+  /** Every pause this run passed on to its parts or took over from one. */
+  private readonly handled = new Set<string>();
 
   constructor(private readonly state: DeploymentState) {
     this.seen = { rollback: false, abort: false };
     setHandler(partProgressSignal, (progress) => {
       state.status = withPartProgress(state.status, progress);
       const pause = progress.pauseRequestedBy;
-      if (pause && !state.status.pauseRequestedBy && !state.rollbackOrAbortRequested) {
+      if (pause && !state.status.pauseRequestedBy && !state.rollbackOrAbortRequested && !this.echo(pause)) {
         state.status = { ...state.status, pauseRequestedBy: pause };
         this.adopted = pause;
         this.seen.pause = pause;
+        this.handled.add(pause);
       }
       publish(state);
     });
+  }
+
+  /**
+   * Whether a part's report carries a pause this run already handled and has resumed since: the
+   * part reported before the resume reached it (a report and the resume cross, each a signal), so
+   * taking it over would pause the run again with no one to resume it. A pause a part asks for
+   * itself (a planned pause, an inconclusive analysis) names a batch or a reason of its own, never
+   * one handled before. Patched: recorded runs took such a report over.
+   */
+  private echo(pause: string): boolean {
+    return this.handled.has(pause) && patched('part-pause-echo');
   }
 
   pending(): boolean {
@@ -79,6 +94,7 @@ export class Steering {
         signalPart(id, 'rollback', { by: s.rollback?.by ?? 'zerodown', reason: s.rollback?.reason ?? '' }),
       );
     else if (s.pauseRequestedBy && s.pauseRequestedBy !== this.seen.pause) {
+      this.handled.add(s.pauseRequestedBy);
       this.state.phase('paused', `paused by ${s.pauseRequestedBy}: run \`zerodown resume ${s.service}\``);
       if (s.pauseRequestedBy !== this.adopted)
         sends.push((id) => signalPart(id, 'pause', { by: s.pauseRequestedBy ?? '' }));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { estimatedEvents, planSegments, segmentSize, stagedPlan } from '../../src/domain/waves.ts';
 import { statusQuery, updates } from '../../src/workflows/messages.ts';
+import { partProgressSignal } from '../../src/workflows/segments-report.ts';
 import { waitForStatus } from '../helpers/deployment.ts';
 import { type StagedHarness, historyLengths, startStagedHarness } from './waves-harness.ts';
 
@@ -10,6 +11,15 @@ import { type StagedHarness, historyLengths, startStagedHarness } from './waves-
  * a child rolling deployment, while the parent keeps the one id, the status and the steering.
  * Small segments here make a 30-instance fleet cross the split on the fast fake fleet.
  */
+/** The run's result, or undefined when it has not ended within `ms` (a test that cannot hang). */
+function resultWithin<R>(handle: { result(): Promise<R> }, ms: number): Promise<R | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    handle.result(),
+    new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 describe('segments of a big deployment (fast, fake activities)', () => {
   let h: StagedHarness;
   before(async () => {
@@ -46,7 +56,8 @@ describe('segments of a big deployment (fast, fake activities)', () => {
     const paused = await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
     assert.equal(paused.pauseRequestedBy, 'carol');
     await handle.executeUpdate(updates.resume, { args: [{ by: 'carol' }] });
-    const result = await handle.result();
+    const result = await resultWithin(handle, 120_000);
+    assert.ok(result, `still ${(await handle.query(statusQuery)).phase} two minutes later`);
     assert.equal(result.phase, 'succeeded');
     assert.ok(fleet.instances.every((i) => i.version === '2.0.0'));
     assert.ok(result.instances.every((i) => i.state === 'updated' && i.version === '2.0.0'));
@@ -57,6 +68,33 @@ describe('segments of a big deployment (fast, fake activities)', () => {
       // Each part holds its own twelve instances or fewer; the parent holds stages and reports, not activities.
       assert.ok(length <= estimatedEvents(12, 3), `${id}: ${length} events`);
     }
+  });
+
+  it('goes on after a resume when a part’s report sent while it was paused reaches the parent only after it', async () => {
+    const fleet = h.fleet({ instances: 40 });
+    const spec = h.spec(fleet, 1, { version: '2.0.0', batchSize: 3 });
+    const handle = await h.start(planSegments(spec, 10));
+    await waitForStatus(handle, (s) => (s.stages?.current ?? 0) === 1, 120_000);
+    await handle.executeUpdate(updates.pause, { args: [{ by: 'carol' }] });
+    await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
+    await handle.executeUpdate(updates.resume, { args: [{ by: 'carol' }] });
+    const part = (await handle.query(statusQuery)).stages?.stages[1]?.parts[0];
+    assert.ok(part, 'the second segment runs');
+    // The report a part sends when it pauses, crossing the resume: it still names the operator's pause.
+    await handle.signal(partProgressSignal, {
+      workflowId: part.workflowId,
+      phase: 'paused',
+      step: 'paused by carol',
+      batch: part.batch,
+      batches: part.batches,
+      previousVersion: '1.0.0',
+      pauseRequestedBy: 'carol',
+      instances: [],
+    });
+    const ended = await resultWithin(handle, 60_000);
+    assert.ok(ended, `still ${(await handle.query(statusQuery)).phase} a minute later`);
+    assert.equal(ended.phase, 'succeeded');
+    assert.ok(fleet.instances.every((i) => i.version === '2.0.0'));
   });
 
   it('rolls back every segment, the finished ones too, when an operator asks the one id in the middle', async () => {
