@@ -104,6 +104,33 @@ export function isPortFree(address: string, port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Ports below the kernel's ephemeral range (32768–60999 by default on Linux), from which it never
+ * picks the local port of an outgoing connection. A listening port that the OS hands out comes from
+ * that range instead, and once its server closes for a restart any new connection on the machine
+ * (a health check, a probe, the load) may take it as its source port meanwhile, so the restarted
+ * process finds its port "already in use".
+ */
+const lowPort = 20_000;
+const highPort = 32_000;
+const handedOut = new Set<number>();
+
+/**
+ * `n` loopback ports below the ephemeral range that were free a moment ago, never one this process
+ * handed out before (for local fleets, benchmarks and tests; a fleet file names its own ports).
+ */
+export async function freeLoopbackPorts(n: number): Promise<number[]> {
+  const found: number[] = [];
+  for (let tries = 0; found.length < n && tries < n * 20 + 200; tries++) {
+    const port = lowPort + Math.floor(Math.random() * (highPort - lowPort));
+    if (handedOut.has(port) || !(await isPortFree('127.0.0.1', port))) continue;
+    handedOut.add(port);
+    found.push(port);
+  }
+  if (found.length < n) throw new Error(`fewer than ${n} free loopback ports between ${lowPort} and ${highPort}`);
+  return found;
+}
+
 /** The last lines of a log file, for error messages about a process that died. */
 export async function tail(path: string, lines = 8): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');

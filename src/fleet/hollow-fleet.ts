@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '../artifacts/keys.ts';
 import type { LoadBalancer } from '../adapters/load-balancer.ts';
+import { freeLoopbackPorts } from '../adapters/processes.ts';
 import type { InstanceRef, InstanceRuntime } from '../adapters/runtime.ts';
 import { type LoadedFleet, loadFleetFile } from './fleet-file.ts';
 import { haproxyConfig } from './haproxy-config.ts';
@@ -59,7 +59,7 @@ export async function createHollowFleet(options: HollowFleetOptions): Promise<Ho
   try {
     const hollow = await startHollowProcess();
     cleanups.push(() => hollow.stop());
-    const [frontendPort = 0, ...ports] = await freePortsOutsideEphemeral(instances + 1);
+    const [frontendPort = 0, ...ports] = await freeLoopbackPorts(instances + 1);
     const fleetFile = join(dir, 'fleet.yaml');
     await writeFile(
       fleetFile,
@@ -146,27 +146,4 @@ export async function inBatches<T>(
       }
     }),
   );
-}
-
-/**
- * `n` free loopback ports below the kernel's ephemeral range (32768 and up here): a hollow port
- * closed for its restart must not be taken meanwhile as the source port of one of the thousands of
- * outgoing connections (health checks, load) the benchmark makes.
- */
-async function freePortsOutsideEphemeral(n: number): Promise<number[]> {
-  const low = 20_000;
-  const high = 32_000;
-  const start = low + Math.floor(Math.random() * (high - low - n * 2));
-  const found: number[] = [];
-  for (let port = start; port < high && found.length < n; port++) if (await isFree(port)) found.push(port);
-  if (found.length < n) throw new Error(`fewer than ${n} free loopback ports between ${start} and ${high}`);
-  return found;
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }

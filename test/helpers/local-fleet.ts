@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '../../src/artifacts/keys.ts';
 import type { LoadBalancer } from '../../src/adapters/load-balancer.ts';
+import { freeLoopbackPorts } from '../../src/adapters/processes.ts';
 import type { InstanceRef, InstanceRuntime } from '../../src/adapters/runtime.ts';
 import { type LoadedFleet, loadFleetFile } from '../../src/fleet/fleet-file.ts';
 import { fleetDown, fleetUp } from '../../src/fleet/local-fleet.ts';
@@ -125,26 +125,13 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   return testFleet;
 }
 
-/** `n` distinct loopback ports that were free a moment ago (all held open together, so no repeats). */
+/**
+ * `n` distinct loopback ports that were free a moment ago, below the kernel's ephemeral range: a
+ * restarted instance's port must not be taken meanwhile as another connection's source port
+ * (src/adapters/processes.ts, `freeLoopbackPorts`).
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-      servers.push(server);
-    }
-    return servers.map((s) => {
-      const address = s.address();
-      if (typeof address !== 'object' || !address) throw new Error('no port');
-      return address.port;
-    });
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
+  return await freeLoopbackPorts(n);
 }
 
 /** One GET through a fresh connection; resolves with status and parsed JSON body. */

@@ -27,6 +27,18 @@ describe('segments of a big deployment (fast, fake activities)', () => {
   });
   after(() => h.stop());
 
+  /** A deployment in segments of `segment`, paused by carol while its second segment runs, then resumed. */
+  async function pausedAndResumedInSegment2(instances: number, segment: number) {
+    const fleet = h.fleet({ instances });
+    const spec = h.spec(fleet, 1, { version: '2.0.0', batchSize: 3 });
+    const handle = await h.start(planSegments(spec, segment));
+    await waitForStatus(handle, (s) => (s.stages?.current ?? 0) === 1, 120_000);
+    await handle.executeUpdate(updates.pause, { args: [{ by: 'carol' }] });
+    const paused = await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
+    await handle.executeUpdate(updates.resume, { args: [{ by: 'carol' }] });
+    return { fleet, handle, paused };
+  }
+
   it('plans a thousand instances into parts that each stay within their budget, and small fleets as one', () => {
     for (const batchSize of [1, 10, 100]) {
       const instances = Array.from({ length: 1000 }, (_, i) => ({ instance: `i-${i}`, host: 'local', taskQueue: 'q' }));
@@ -48,14 +60,8 @@ describe('segments of a big deployment (fast, fake activities)', () => {
   });
 
   it('deploys every instance in segments, each execution within its budget, and pauses and resumes by the one id', async () => {
-    const fleet = h.fleet({ instances: 30 });
-    const spec = h.spec(fleet, 1, { version: '2.0.0', batchSize: 3 });
-    const handle = await h.start(planSegments(spec, 12));
-    await waitForStatus(handle, (s) => (s.stages?.current ?? 0) === 1, 120_000);
-    await handle.executeUpdate(updates.pause, { args: [{ by: 'carol' }] });
-    const paused = await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
+    const { fleet, handle, paused } = await pausedAndResumedInSegment2(30, 12);
     assert.equal(paused.pauseRequestedBy, 'carol');
-    await handle.executeUpdate(updates.resume, { args: [{ by: 'carol' }] });
     const result = await resultWithin(handle, 120_000);
     assert.ok(result, `still ${(await handle.query(statusQuery)).phase} two minutes later`);
     assert.equal(result.phase, 'succeeded');
@@ -71,13 +77,7 @@ describe('segments of a big deployment (fast, fake activities)', () => {
   });
 
   it('goes on after a resume when a part’s report sent while it was paused reaches the parent only after it', async () => {
-    const fleet = h.fleet({ instances: 40 });
-    const spec = h.spec(fleet, 1, { version: '2.0.0', batchSize: 3 });
-    const handle = await h.start(planSegments(spec, 10));
-    await waitForStatus(handle, (s) => (s.stages?.current ?? 0) === 1, 120_000);
-    await handle.executeUpdate(updates.pause, { args: [{ by: 'carol' }] });
-    await waitForStatus(handle, (s) => s.phase === 'paused', 60_000);
-    await handle.executeUpdate(updates.resume, { args: [{ by: 'carol' }] });
+    const { fleet, handle } = await pausedAndResumedInSegment2(40, 10);
     const part = (await handle.query(statusQuery)).stages?.stages[1]?.parts[0];
     assert.ok(part, 'the second segment runs');
     // The report a part sends when it pauses, crossing the resume: it still names the operator's pause.
