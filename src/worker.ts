@@ -60,7 +60,7 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowsPath' | 'workflowB
  * worker may take it; 1 s keeps recovery within seconds, and a live worker that is merely slow
  * (it did not poll its sticky queue within 1 s) only loses its cache for that run and replays it.
  * Heartbeats go out at least every 200 ms once an activity sends them (activities/context.ts), well
- * inside the 1.5 s heartbeat timeouts of workflows/proxies.ts (by default the SDK sends them only
+ * inside the 1.5 s heartbeat timeouts of workflows/activity-policy.ts (by default the SDK sends them only
  * every 80 % of the timeout, too close to it on a loaded machine).
  */
 export const recoveryTuning = {

@@ -6,7 +6,7 @@ import type { LoadedFleet } from '../fleet/fleet-file.ts';
 import { instanceRefs, loadBalancerFor, runtimeFor } from '../fleet/wiring.ts';
 import type { Logger } from 'pino';
 
-/** How often long activities heartbeat: several times within the 1.5 s heartbeat timeout (src/workflows/proxies.ts). */
+/** How often long activities heartbeat: several times within the 1.5 s heartbeat timeout (src/workflows/activity-policy.ts). */
 const heartbeatEveryMs = 250;
 
 /**
@@ -60,7 +60,7 @@ export function loadBalancer(deps: ActivityDeps): LoadBalancer {
   return loadBalancerFor(deps.fleet);
 }
 
-/** Heartbeats at most every 250 ms while a long wait polls (heartbeat timeouts: workflows/proxies.ts). */
+/** Heartbeats at most every 250 ms while a long wait polls (heartbeat timeouts: workflows/activity-policy.ts). */
 export function heartbeater(details?: () => unknown): () => void {
   let last = 0;
   return () => {
@@ -96,7 +96,7 @@ export async function permanentAs<T>(
 
 /**
  * Heartbeats every 250 ms while `body` runs, for adapter calls that cannot report progress: with
- * the short heartbeat timeouts of workflows/proxies.ts, a worker killed mid-call is noticed in
+ * the short heartbeat timeouts of workflows/activity-policy.ts, a worker killed mid-call is noticed in
  * under two seconds and the step runs again elsewhere.
  */
 export async function withHeartbeats<T>(body: () => Promise<T>): Promise<T> {

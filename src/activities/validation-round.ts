@@ -12,11 +12,9 @@ import {
   type LoadBalancerCheckActivities,
 } from './fleet-check.ts';
 import { createGateActivities, type GateActivities } from './gates.ts';
+import type { LoadBalancerActivities, ValidationActivities } from './index.ts';
 import { createLoadBalancerActivities } from './load-balancer.ts';
 import { createValidationActivities } from './validation.ts';
-
-type LoadBalancerActivities = ReturnType<typeof createLoadBalancerActivities>;
-type ValidationActivities = ReturnType<typeof createValidationActivities>;
 
 /** A permanent failure of one part of the round, as its own activity would have failed. */
 export interface PartFailure {
@@ -32,17 +30,17 @@ export interface ValidationRoundInput {
   service: string;
   version: string;
   environment: string;
-  /** Evaluate the environment's gates (the `evaluateGates` activity's work). */
-  gates: boolean;
-  /** The instances to observe (all on this worker) and whether to read their servers too. */
+  /** The instances to observe, all on this worker. */
   look: InstanceExpectation[];
-  servers: boolean;
-  /** Read the traffic sample the first batch compares against. */
-  sample: boolean;
+  /**
+   * The service has clients behind the load balancer (not a worker, scheduler or listener): read
+   * its servers there and the traffic sample the first batch compares against.
+   */
+  balanced: boolean;
 }
 
 export interface ValidationRoundResult {
-  gates?: PartOutcome<GateReport>;
+  gates: PartOutcome<GateReport>;
   artifact: PartOutcome<{ fileCount: number }>;
   migrations: PartOutcome<{ migrations: number } & Partial<MigrationPlan>>;
   look: PartOutcome<{ instances: InstanceObservation[]; servers?: ServerObservation[] }>;
@@ -93,17 +91,17 @@ export function validationRoundOf(parts: RoundParts) {
     const lastAttempt = maximumAttempts > 0 && info.attempt >= maximumAttempts;
     const settled = await withHeartbeats(() =>
       Promise.allSettled([
-        input.gates ? parts.evaluateGates({ service, version, environment }) : undefined,
+        parts.evaluateGates({ service, version, environment }),
         parts.verifyArtifact({ service, version }),
         parts.verifyMigrations({ service, version }),
         (async () => {
           const [instances, servers] = await Promise.all([
             input.look.length > 0 ? parts.observeInstances({ service, instances: input.look }) : [],
-            input.servers ? parts.loadBalancerServers({ service }) : undefined,
+            input.balanced ? parts.loadBalancerServers({ service }) : undefined,
           ]);
           return { instances, ...(servers ? { servers } : {}) };
         })(),
-        input.sample ? parts.trafficSample({ service }) : undefined,
+        input.balanced ? parts.trafficSample({ service }) : undefined,
       ]),
     );
     const passing = settled.find(
@@ -112,11 +110,11 @@ export function validationRoundOf(parts: RoundParts) {
     if (passing) throw passing.reason;
     const [gateReport, artifact, migrations, look, sample] = settled;
     return {
-      ...(input.gates ? { gates: outcome(gateReport as PromiseSettledResult<GateReport>) } : {}),
+      gates: outcome(gateReport),
       artifact: outcome(artifact),
       migrations: outcome(migrations),
       look: outcome(look),
-      ...(input.sample ? { sample: outcome(sample as PromiseSettledResult<TrafficSample>) } : {}),
+      ...(input.balanced ? { sample: outcome(sample as PromiseSettledResult<TrafficSample>) } : {}),
     };
   };
 }

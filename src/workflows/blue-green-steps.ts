@@ -4,7 +4,8 @@ import type { DeploymentSpec } from '../domain/deployment.ts';
 import { withAutomaticRollback } from '../domain/status.ts';
 import { errorRateTrigger } from '../domain/triggers.ts';
 import { failureMessage } from './failures.ts';
-import { blueGreenActivities, blueGreenSlotActivities, loadBalancerActivities } from './proxies.ts';
+import { loadBalancerActivities } from './proxies.ts';
+import { blueGreenActivities, blueGreenSlotActivities } from './strategy-proxies.ts';
 import type { DeploymentState } from './state.ts';
 
 /* The named steps of a blue-green deployment (workflows/blue-green.ts reads as their sequence). */

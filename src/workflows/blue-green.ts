@@ -14,7 +14,8 @@ import { failureMessage, validationFailure } from './failures.ts';
 import { approved, loadGovernance } from './governance.ts';
 import { registerHandlers } from './handlers.ts';
 import { type DeploymentResult, fail, finish } from './outcome.ts';
-import { blueGreenActivities, blueGreenSlotActivities, validationActivities } from './proxies.ts';
+import { validationActivities } from './proxies.ts';
+import { blueGreenActivities, blueGreenSlotActivities } from './strategy-proxies.ts';
 import { DeploymentRecorder } from './records.ts';
 import { DeploymentState } from './state.ts';
 

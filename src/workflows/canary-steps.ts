@@ -6,7 +6,7 @@ import type { DeploymentSpec, DeploymentTarget } from '../domain/deployment.ts';
 import { withError } from '../domain/status.ts';
 import { analyseBake } from './analysis.ts';
 import type { WeightKeeper } from './canary-weights.ts';
-import { canaryActivities } from './proxies.ts';
+import { canaryActivities } from './strategy-proxies.ts';
 import type { DeploymentState } from './state.ts';
 
 /** What every step needs: the spec, the state, who is canary and who is stable, the weight keeper. */

@@ -1,7 +1,7 @@
 import { CancellationScope, condition, isCancellation, log } from '@temporalio/workflow';
 import { withCanary } from '../domain/canary-status.ts';
 import { failureMessage } from './failures.ts';
-import { canaryActivities } from './proxies.ts';
+import { canaryActivities } from './strategy-proxies.ts';
 import type { DeploymentState } from './state.ts';
 
 /**

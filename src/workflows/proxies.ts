@@ -1,6 +1,5 @@
-import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type {
-  CanaryActivities,
   DatabaseActivities,
   GateActivities,
   InstanceActivities,
@@ -14,31 +13,16 @@ import type { GovernanceActivities } from '../activities/governance.ts';
 import type { NotifyActivities } from '../activities/notify.ts';
 import type { InstanceMeasurementActivities, LoadBalancerMeasurementActivities } from '../activities/measurements.ts';
 import type { RoleActivities, RoleValidationActivities } from '../activities/index.ts';
-import type { BlueGreenActivities, BlueGreenInstanceActivities } from '../activities/index.ts';
 import type { VerificationActivities } from '../activities/verification.ts';
 import type { DeploymentSpec } from '../domain/deployment.ts';
 
-/**
- * Every activity timeout and retry policy, in one place. They bound crash recovery (docs/architecture.md,
- * "Crash recovery"): a killed worker's activity runs again only once its attempt timed out. So every
- * activity that can take more than a moment heartbeats (every 250 ms, activities/context.ts) under a
- * 1.5 s heartbeat timeout, and the quick ones (one runtime-API command, one probe) get a 2 s
- * start-to-close timeout; with the first retry 100 ms later, a killed step is due again 1.6–2.1 s
- * after the kill. A live worker must miss six heartbeats to lose its attempt (1 s lost live attempts
- * on a loaded 2-core machine); a retry is safe, activities are idempotent. These values change the
- * ScheduleActivityTask commands' attributes, not the commands: replay is unaffected.
+import { heartbeatTimeout, installSeconds, quickTimeout, retry, seconds } from './activity-policy.ts';
+
+/*
+ * The activities of a rolling deployment, each with its timeouts (the shared retry policy and
+ * heartbeat timeout, and why: activity-policy.ts); the deployment strategies' own are in
+ * strategy-proxies.ts.
  */
-const retry: ActivityOptions['retry'] = {
-  initialInterval: '100ms',
-  backoffCoefficient: 2,
-  maximumInterval: '5s',
-  maximumAttempts: 10,
-};
-const heartbeatTimeout = '1500ms';
-const quickTimeout = '2s';
-const seconds = (n: number) => `${Math.ceil(n)}s`;
-/** Bounds installing an artifact (verifying every file's hash, or the user's install hook). */
-const installSeconds = 120;
 
 export function loadBalancerActivities(taskQueue: string, spec: DeploymentSpec) {
   const quick = proxyActivities<LoadBalancerActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
@@ -246,39 +230,6 @@ export function roleValidationActivities(taskQueue: string) {
   });
 }
 
-/**
- * Blue-green (docs/blue-green.md): the colour map, preview and swap at the load balancer (one or
- * two runtime commands: quick), the waits for the idle colour (heartbeating), and the slots on
- * their hosts' queues (start and prove healthy, or stop: heartbeating).
- */
-export function blueGreenActivities(taskQueue: string, spec: DeploymentSpec) {
-  const quick = proxyActivities<BlueGreenActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
-  const waiting = proxyActivities<BlueGreenActivities>({
-    taskQueue,
-    startToCloseTimeout: seconds(spec.healthTimeoutSeconds + 15),
-    heartbeatTimeout,
-    retry,
-  });
-  return {
-    liveColour: quick.liveColour,
-    swapLiveColour: quick.swapLiveColour,
-    colourProblem: quick.colourProblem,
-    waitForColourUp: waiting.waitForColourUp,
-    previewSmokeTest: waiting.previewSmokeTest,
-  };
-}
-
-export function blueGreenSlotActivities(taskQueue: string, spec: DeploymentSpec) {
-  const quick = proxyActivities<BlueGreenInstanceActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
-  const waiting = proxyActivities<BlueGreenInstanceActivities>({
-    taskQueue,
-    startToCloseTimeout: seconds(installSeconds + spec.drainTimeoutSeconds + spec.healthTimeoutSeconds + 15),
-    heartbeatTimeout,
-    retry,
-  });
-  return { startSlot: waiting.startSlot, stopSlot: waiting.stopSlot, inspectSlot: quick.inspectSlot };
-}
-
 /** Manual verification's look at the instances on their host (docs/verification.md): a status probe and a log read each. */
 export function verificationActivities(taskQueue: string) {
   return proxyActivities<VerificationActivities>({
@@ -287,27 +238,4 @@ export function verificationActivities(taskQueue: string) {
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 3 },
   });
-}
-
-/**
- * The canary's weights (docs/canary.md): setting and reading them is one runtime-API command; a
- * hold polls HAProxy for up to a minute and heartbeats, so a lost worker's hold is taken up again
- * within about 1 s while the weights stay where they are in HAProxy.
- */
-export function canaryActivities(taskQueue: string) {
-  const quick = proxyActivities<CanaryActivities>({ taskQueue, startToCloseTimeout: quickTimeout, retry });
-  const holding = proxyActivities<CanaryActivities>({
-    taskQueue,
-    startToCloseTimeout: '2 minutes',
-    heartbeatTimeout,
-    // A new step's weights are set only once the old hold has stopped (it could set the old ones again).
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    // No attempt limit: the hold is only ever ended by the workflow (a new step, or the canary's end).
-    retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '5s' },
-  });
-  return {
-    setCanaryWeights: quick.setCanaryWeights,
-    canaryReading: quick.canaryReading,
-    holdCanaryWeights: holding.holdCanaryWeights,
-  };
 }

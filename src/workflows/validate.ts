@@ -203,42 +203,37 @@ async function checksInOneActivity(
     PromiseSettledResult<TrafficSample> | undefined,
   ]
 > {
-  const clients = !ownsItsWork(spec);
   const expected = lookExpectations(spec, state, () => true);
   const round = await validationRoundActivities(spec.loadBalancerTaskQueue).validationRound({
     service: spec.service,
     version: spec.version,
     environment: spec.environment,
-    gates: true,
     look: expected,
-    servers: clients,
-    sample: clients,
+    balanced: !ownsItsWork(spec),
   });
   const settle = <T>(part: PartOutcome<T>): PromiseSettledResult<T> =>
     'ok' in part ? { status: 'fulfilled', value: part.ok } : { status: 'rejected', reason: failureOf(part.failed) };
-  const gates = round.gates ? settle(round.gates) : undefined;
-  let judged: PromiseSettledResult<void> = { status: 'fulfilled', value: undefined };
-  if (gates?.status === 'rejected') judged = gates;
-  else if (gates) {
+  // The gates' report goes on the status whatever the other parts found, as `checkGates` put it.
+  const gates = settle(round.gates);
+  let judged: PromiseSettledResult<void> =
+    gates.status === 'rejected' ? gates : { status: 'fulfilled', value: undefined };
+  if (gates.status === 'fulfilled') {
     try {
       judgeGates(state, gates.value);
     } catch (error) {
       judged = { status: 'rejected', reason: error };
     }
   }
-  const look: PromiseSettledResult<FleetLook | string> = {
-    status: 'fulfilled',
-    value:
-      'ok' in round.look
-        ? { expected, seen: round.look.ok.instances, servers: round.look.ok.servers }
-        : `the fleet could not be checked: ${round.look.failed.message}`,
-  };
+  const look =
+    'ok' in round.look
+      ? { expected, seen: round.look.ok.instances, servers: round.look.ok.servers }
+      : `the fleet could not be checked: ${round.look.failed.message}`;
   return [
     judged,
     settle(round.artifact),
     settle(round.migrations),
     undefined,
-    look,
+    { status: 'fulfilled', value: look },
     round.sample ? settle(round.sample) : undefined,
   ];
 }

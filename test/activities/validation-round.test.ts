@@ -19,10 +19,8 @@ const input: ValidationRoundInput = {
   service: 'api',
   version: '2.0.0',
   environment: 'default',
-  gates: true,
   look: [{ instance: 'api-1', version: undefined }],
-  servers: true,
-  sample: true,
+  balanced: true,
 };
 /** One attempt of the round, the retry policy allowing `maximumAttempts`. */
 const attempt = (
@@ -84,21 +82,14 @@ describe('the validation round in one activity', () => {
     assert.deepEqual(result.artifact, { ok: { fileCount: 3 } });
     assert.deepEqual(result.sample, { ok: { total: 10, failed: 0 } });
     assert.ok('ok' in result.look && result.look.ok.servers?.[0]?.server === 'api-1');
-    assert.ok(result.gates && 'ok' in result.gates);
+    assert.ok('ok' in result.gates);
   });
 
-  it('leaves out what it is not asked for: no gates, no servers and no sample for a role without clients', async () => {
+  it('reads no servers and no sample for a role without clients behind the load balancer', async () => {
     const { parts: p, calls } = parts();
-    const result = await attempt(validationRoundOf(p), 1, 10, {
-      ...input,
-      gates: false,
-      servers: false,
-      sample: false,
-    });
-    assert.ok(
-      !calls.includes('evaluateGates') && !calls.includes('loadBalancerServers') && !calls.includes('trafficSample'),
-    );
-    assert.equal(result.gates, undefined);
+    const result = await attempt(validationRoundOf(p), 1, 10, { ...input, balanced: false });
+    assert.ok(!calls.includes('loadBalancerServers') && !calls.includes('trafficSample'), calls.join(', '));
+    assert.ok(calls.includes('evaluateGates') && calls.includes('observeInstances'), calls.join(', '));
     assert.equal(result.sample, undefined);
     assert.ok('ok' in result.look && result.look.ok.servers === undefined);
   });
