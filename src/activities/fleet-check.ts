@@ -18,18 +18,16 @@ import { type ActivityDeps, instanceContext, loadBalancer, withHeartbeats } from
  */
 
 /**
- * Looks again while `problem` holds, at most `looks` times in all, `pauseMs` apart, heartbeating
- * throughout (a probe of a hung instance waits for its own timeout).
+ * Looks again while `problem` holds, at most `looks` times in all, `pauseMs` apart. The caller
+ * heartbeats meanwhile (a probe of a hung instance waits for its own timeout).
  */
 async function confirmed<T>(observe: () => Promise<T>, problem: (seen: T) => boolean, looks = 4, pauseMs = 250) {
-  return await withHeartbeats(async () => {
-    let seen = await observe();
-    for (let look = 1; look < looks && problem(seen); look++) {
-      await sleep(pauseMs);
-      seen = await observe();
-    }
-    return seen;
-  });
+  let seen = await observe();
+  for (let look = 1; look < looks && problem(seen); look++) {
+    await sleep(pauseMs);
+    seen = await observe();
+  }
+  return seen;
 }
 
 /** The role figures a non-api instance reports, when it reports any (docs/roles.md). */
@@ -44,7 +42,10 @@ function roleStatusOf(raw: Record<string, unknown> | undefined): { roleStatus?: 
 export function createInstanceCheckActivities(deps: ActivityDeps) {
   const observe = async (service: string, instance: string): Promise<InstanceObservation> => {
     const { ref, runtime } = instanceContext(deps, service, instance);
-    const state = await runtime.inspect(ref);
+    // What runs, then whether it is ready (what is installed is not needed here). One after the
+    // other: beside a re-admission (activities/instance-step.ts) the look adds as little load at
+    // once as it can.
+    const state = await runtime.inspect(ref, { installed: false });
     if (!state.running) return { instance, running: false, ready: false, version: undefined };
     const readiness = await probe(ref, 'readiness');
     return {
@@ -66,11 +67,13 @@ export function createInstanceCheckActivities(deps: ActivityDeps) {
       service: string;
       instances: InstanceExpectation[];
     }): Promise<InstanceObservation[]> {
-      return await Promise.all(
-        instances.map((expected) =>
-          confirmed(
-            () => observe(service, expected.instance),
-            (seen) => seen.running && instanceProblems(expected, seen).length > 0,
+      return await withHeartbeats(() =>
+        Promise.all(
+          instances.map((expected) =>
+            confirmed(
+              () => observe(service, expected.instance),
+              (seen) => seen.running && instanceProblems(expected, seen).length > 0,
+            ),
           ),
         ),
       );
@@ -102,9 +105,11 @@ export function createLoadBalancerCheckActivities(deps: ActivityDeps) {
       servers?: string[];
     }): Promise<ServerObservation[]> {
       const wanted = (all: ServerObservation[]) => (only ? all.filter((s) => only.includes(s.server)) : all);
-      return await confirmed(
-        async () => wanted(await observe(service)),
-        (servers) => servers.some((s) => serverProblem(s) !== undefined),
+      return await withHeartbeats(() =>
+        confirmed(
+          async () => wanted(await observe(service)),
+          (servers) => servers.some((s) => serverProblem(s) !== undefined),
+        ),
       );
     },
   };

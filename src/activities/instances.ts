@@ -42,7 +42,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
     seen?: RuntimeInstanceView,
   ): Promise<RestartResult> {
     const { ref, runtime } = instanceContext(deps, service, instance);
-    const current = seen ?? (await runtime.inspect(ref));
+    const current = seen ?? (await runtime.inspect(ref, { installed: false }));
     if (current.running && current.report?.version === version) return { restartMs: 0 };
     const started = Date.now();
     const stopped = await withHeartbeats(() =>
@@ -144,7 +144,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
           restartAndCheck,
           inspect: () => {
             const { ref, runtime } = instanceContext(deps, service, instance);
-            return runtime.inspect(ref);
+            return runtime.inspect(ref, { installed: false });
           },
         });
         return { ...restarted, healthMs, ...whole };

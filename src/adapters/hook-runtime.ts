@@ -8,7 +8,7 @@ import { artifactDir } from '../artifacts/manifest.ts';
 import { activateRelease, prepareRelease, releasesDir, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { instanceEnv } from './local-runtime.ts';
-import type { InstanceRef, InstanceRuntime, RuntimeInstanceView, StopOptions } from './runtime.ts';
+import type { InspectOptions, InstanceRef, InstanceRuntime, RuntimeInstanceView, StopOptions } from './runtime.ts';
 
 export interface HookRuntimeOptions {
   hooks: HookRuntimeConfig;
@@ -94,12 +94,12 @@ export class HookRuntime implements InstanceRuntime {
     return this.start(ref);
   }
 
-  async inspect(ref: InstanceRef): Promise<RuntimeInstanceView> {
+  async inspect(ref: InstanceRef, { installed = true }: InspectOptions = {}): Promise<RuntimeInstanceView> {
     const report = await readReport(ref);
     const live = report ? true : (await waitForEndpoint(ref, 'liveness', { timeoutMs: 500 })).ok;
     return {
       instance: ref.instance,
-      installedVersion: await this.installedVersion(ref),
+      installedVersion: installed ? await this.installedVersion(ref) : undefined,
       running: live,
       pid: undefined,
       report,

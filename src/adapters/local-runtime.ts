@@ -8,7 +8,14 @@ import { ZerodownError, refused } from '../domain/errors.ts';
 import { type Release, activateRelease, prepareRelease, verifiedRelease } from '../artifacts/release.ts';
 import { readReport, waitForEndpoint } from './instance-probe.ts';
 import { findMarked, isAlive, isPortFree, tail, terminate } from './processes.ts';
-import type { InstanceRef, InstanceRuntime, RuntimeInstanceView, StopOptions, StopOutcome } from './runtime.ts';
+import type {
+  InspectOptions,
+  InstanceRef,
+  InstanceRuntime,
+  RuntimeInstanceView,
+  StopOptions,
+  StopOutcome,
+} from './runtime.ts';
 
 export interface LocalRuntimeOptions {
   /**
@@ -135,10 +142,15 @@ export class LocalProcessRuntime implements InstanceRuntime {
     return this.start(ref);
   }
 
-  async inspect(ref: InstanceRef): Promise<RuntimeInstanceView> {
+  async inspect(
+    ref: InstanceRef,
+    { installed: withInstalled = true }: InspectOptions = {},
+  ): Promise<RuntimeInstanceView> {
     const files = this.files(ref);
-    const pid = await this.runningPid(ref);
-    const installed = await readRecord(files.installed, installRecord);
+    const [pid, installed] = await Promise.all([
+      this.runningPid(ref),
+      withInstalled ? readRecord(files.installed, installRecord) : undefined,
+    ]);
     return {
       instance: ref.instance,
       installedVersion: installed?.version,

@@ -43,6 +43,16 @@ export interface RuntimeInstanceView {
   report: InstanceReport | undefined;
 }
 
+/** What `inspect` reads besides the process and what it reports. */
+export interface InspectOptions {
+  /**
+   * Read what is installed (the default). False leaves `installedVersion` undefined: the fleet
+   * watch and a restart's decision need only what runs, and a runtime may pay for the install
+   * record (a file read, or a hook's).
+   */
+  installed?: boolean;
+}
+
 export interface StopOptions {
   /** How long to wait for a graceful exit before killing the instance. */
   timeoutMs: number;
@@ -67,5 +77,5 @@ export interface InstanceRuntime {
   /** Stop, then start the installed version. */
   restart(ref: InstanceRef, options: StopOptions): Promise<RuntimeInstanceView>;
   /** What is installed and running; the version is read back from the instance itself. */
-  inspect(ref: InstanceRef): Promise<RuntimeInstanceView>;
+  inspect(ref: InstanceRef, options?: InspectOptions): Promise<RuntimeInstanceView>;
 }

@@ -98,13 +98,17 @@ export interface PreparedDeployment {
  */
 export async function prepareDeployment(fleet: LoadedFleet, request: DeployRequest): Promise<PreparedDeployment> {
   const spec = buildSpec(fleet, request);
-  await verifyArtifact({
-    buildsRoot: fleet.paths.buildsRoot,
-    service: spec.service,
-    version: spec.version,
-    publicKeyPath: fleet.paths.publicKey,
-  });
-  return { spec, alreadyRunning: await runsEverywhere(fleet, spec) };
+  // Side by side: the instances' answers are only read, and a failed artifact check discards them.
+  const [, alreadyRunning] = await Promise.all([
+    verifyArtifact({
+      buildsRoot: fleet.paths.buildsRoot,
+      service: spec.service,
+      version: spec.version,
+      publicKeyPath: fleet.paths.publicKey,
+    }),
+    runsEverywhere(fleet, spec),
+  ]);
+  return { spec, alreadyRunning };
 }
 
 /**

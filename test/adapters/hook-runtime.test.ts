@@ -84,6 +84,11 @@ test('start, validate, restart on a new version and stop go through the hooks, a
   const started = await hooks.start(ref());
   assert.equal(started.running, true);
   assert.equal(started.report?.version, '1.0.0');
+  const runningOnly = await hooks.inspect(ref(), { installed: false });
+  assert.deepEqual(
+    [runningOnly.running, runningOnly.report?.version, runningOnly.installedVersion],
+    [true, '1.0.0', undefined],
+  );
   await hooks.install(ref(), '1.1.0');
   const restarted = await hooks.restart(ref(), { timeoutMs: 5000 });
   assert.equal(restarted.report?.version, '1.1.0');

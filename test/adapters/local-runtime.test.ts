@@ -32,6 +32,12 @@ test('start, stop and restart are idempotent, and the running version is read ba
 
   await runtime.install(ref, '2.0.0');
   assert.equal((await runtime.inspect(ref)).report?.version, '1.0.0', 'install alone does not change what runs');
+  const runningOnly = await runtime.inspect(ref, { installed: false });
+  assert.deepEqual(
+    [runningOnly.running, runningOnly.pid, runningOnly.report?.version, runningOnly.installedVersion],
+    [true, first.pid, '1.0.0', undefined],
+    'without the install record: what runs, and nothing read of what is installed',
+  );
   const restarted = await runtime.restart(ref, { timeoutMs: 5000 });
   assert.notEqual(restarted.pid, first.pid);
   assert.equal(restarted.report?.version, '2.0.0');
