@@ -56,9 +56,17 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
   let validated: Awaited<ReturnType<typeof validateDeployment>> | undefined;
   try {
     // A part leaves approvals, signatures and notifications to its parent.
-    // The policy first: its webhooks hear of validation before anything else (docs/approvals.md).
-    if (!stagedPart()) await loadGovernance(spec, state);
-    validated = await validateDeployment(spec, state);
+    const governing = stagedPart() ? undefined : loadGovernance(spec, state);
+    // Patched: the service's policy is read beside validation's read-only round, which judges
+    // nothing before the policy came and its webhooks' "validating" deliveries started (docs/approvals.md):
+    // one Temporal round trip fewer before the first instance. Recorded deployments read the policy first.
+    if (governing && patched('policy-beside-round')) {
+      governing.catch(() => undefined);
+      validated = await validateDeployment(spec, state, governing);
+    } else {
+      await governing;
+      validated = await validateDeployment(spec, state);
+    }
   } catch (error) {
     if (!isCancellation(error)) return await fail(spec, state, validationFailure(error));
     state.status = withCancellation(state.status);

@@ -26,10 +26,14 @@ import type { DeploymentState } from './state.ts';
 export async function validateDeployment(
   spec: DeploymentSpec,
   state: DeploymentState,
+  /** The service's policy being read (workflows/governance.ts), to wait for beside the read-only round. */
+  governing?: Promise<void>,
 ): Promise<'ready' | 'nothing-to-do'> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   // Patched: one round of read-only checks, the look at the fleet among them (see `readOnlyChecks`).
   const oneRound = patched(oneRoundPatch);
+  // Only the one round waits for the policy beside it; every run that reads it so has that round.
+  if (!oneRound) await governing;
   // The environment's gates first (seed §3); recorded deployments from before them replay without.
   if (!oneRound && patched('deployment-gates')) await checkGates(spec, state);
   const readVersions = (targets = spec.instances): Promise<RunningVersion[]> =>
@@ -45,7 +49,7 @@ export async function validateDeployment(
   let running: RunningVersion[];
   let look: FleetLook | string | undefined;
   if (oneRound) {
-    ({ running, look } = await readOnlyChecks(spec, state, readVersions));
+    ({ running, look } = await readOnlyChecks(spec, state, readVersions, governing));
   } else if (patched('validation-side-by-side')) {
     // Patched: the three read-only checks run side by side (two Temporal round trips fewer); a
     // failure is still reported in the order they ran in before. Recorded deployments replay in turn.
@@ -145,6 +149,7 @@ async function readOnlyChecks(
   spec: DeploymentSpec,
   state: DeploymentState,
   readVersions: (targets?: DeploymentTarget[]) => Promise<RunningVersion[]>,
+  governing: Promise<void> | undefined,
 ): Promise<{ running: RunningVersion[]; look: FleetLook | string }> {
   const checks = validationActivities(spec.loadBalancerTaskQueue);
   const clients = !ownsItsWork(spec);
@@ -155,6 +160,7 @@ async function readOnlyChecks(
     `checking the gates, verifying ${spec.service} ${spec.version} and its migrations, looking at every instance`,
   );
   const oneWorker = spec.instances.every((t) => t.taskQueue === spec.loadBalancerTaskQueue);
+  const policy = governing ? policyHeard(governing, state) : undefined;
   const settled =
     fromLook && oneWorker && patched('validation-in-one-activity')
       ? await checksInOneActivity(spec, state)
@@ -168,6 +174,9 @@ async function readOnlyChecks(
             ? loadBalancerActivities(spec.loadBalancerTaskQueue, spec).trafficSample({ service: spec.service })
             : undefined,
         ]);
+  // The policy's read ran first before it went beside the round: its failure is reported first.
+  const read = await policy;
+  if (read?.status === 'rejected') throw read.reason;
   for (const one of settled) if (one?.status === 'rejected') throw one.reason;
   const [, , migrations, versions, looked, sample] = settled;
   const look = looked?.status === 'fulfilled' ? looked.value : 'the fleet could not be checked';
@@ -183,6 +192,23 @@ async function readOnlyChecks(
 }
 
 const versionsFromLookPatch = 'versions-from-look';
+
+/**
+ * The service's policy read beside the round (patch `policy-beside-round`): once it came, its
+ * webhooks were told of validation; nothing the round found is judged (a failure would enter the
+ * next phase) before those deliveries have started, so the next phase's cannot overtake them. Two
+ * started in one workflow task raced, and a receiver saw "deploying" before "validating"
+ * (test/notify/webhooks.test.ts). Without webhooks nothing is waited for.
+ */
+async function policyHeard(governing: Promise<void>, state: DeploymentState): Promise<PromiseSettledResult<void>> {
+  try {
+    await governing;
+  } catch (error) {
+    return { status: 'rejected', reason: error };
+  }
+  await state.governance.notifier?.started();
+  return { status: 'fulfilled', value: undefined };
+}
 
 /**
  * Since the `validation-in-one-activity` patch, when one worker runs the whole fleet (the default)

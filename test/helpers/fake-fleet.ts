@@ -55,6 +55,8 @@ export interface FakeFleetOptions {
   afterReadmit?: (instance: FakeInstance, fleet: FakeFleet) => void;
   /** The approval policy and webhooks the worker's fleet file would give (default: none). */
   policy?: ServicePolicy;
+  /** The fleet file's policy does not read: servicePolicy fails with this message, as for a bad operator key. */
+  policyProblem?: string;
   /** Manual verification (docs/verification.md): latency each version's instances report, and their log's error lines. */
   verification?: { latency?: Record<string, { p50Ms: number; p99Ms: number }>; logErrors?: Record<string, string[]> };
 }
@@ -263,7 +265,9 @@ export function fakeActivities(fleets: Map<string, FakeFleet>): Activities & Not
 
   const parts: Omit<Immediate<Activities>, 'validationRound'> = {
     servicePolicy({ service }) {
-      return fleetOf(service, 'servicePolicy').options.policy ?? { webhooks: [] };
+      const { options } = fleetOf(service, 'servicePolicy');
+      if (options.policyProblem) throw ApplicationFailure.nonRetryable(options.policyProblem, 'ApprovalPolicyInvalid');
+      return options.policy ?? { webhooks: [] };
     },
     drainInstance({ service, instance }) {
       on(service, 'drainInstance', instance).i.admin = 'drain';

@@ -78,6 +78,33 @@ describe('deployment rules (fast, fake activities)', () => {
       assert.ok(fleet.calls.includes(part), `the round ran ${part}: ${fleet.calls.join(', ')}`);
   });
 
+  it("reads the service's policy beside the read-only round, and reports a policy that does not read before the round's findings", async () => {
+    const fleet = h.fleet({ instances: 3 });
+    const handle = await h.deploy(fleet, { version: '2.0.0' });
+    assert.equal((await handle.result()).phase, 'succeeded');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const at = (name: string) =>
+      events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
+    const policyScheduled = at('servicePolicy');
+    const policyDone = events.findIndex(
+      (e) =>
+        Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(events[policyScheduled]?.eventId),
+    );
+    assert.ok(policyScheduled >= 0 && policyDone > policyScheduled, 'the policy was read');
+    assert.ok(
+      at('validationRound') > policyScheduled && at('validationRound') < policyDone,
+      'the round was scheduled in the same workflow task as the policy read, not after it came',
+    );
+
+    // A bad policy and a missing artifact: the policy's failure is the one reported, as when it was read first.
+    const bad = h.fleet({ instances: 3, policyProblem: 'services.api.approvals.operators[0]: no such key file' });
+    const failed = await h.deploy(bad, { version: '3.0.0' });
+    const failure = await failureOf(failed);
+    assert.match(failure, /^validation failed, nothing was changed: .*no such key file/);
+    assert.doesNotMatch(failure, /artifact/);
+    assert.deepEqual(changes(bad), [], 'no instance was touched');
+  });
+
   it('takes the checks before success in the last step, and rolls back on its failed smoke test, naming it', async () => {
     const good = h.fleet({ instances: 3 });
     assert.equal((await (await h.deploy(good, { version: '2.0.0' })).result()).phase, 'succeeded');

@@ -25,8 +25,17 @@ describe('replay', () => {
     // instance, the look in the step and validation and verification in one round each; 2026-11-28
     // with the versions from the look, the last phase in the last record and quiet phase repeats;
     // 2026-11-28b with the checks before success taken by the last step; 2026-11-28c with the
-    // read-only checks before a deployment in one activity.
-    for (const generation of ['', '.2026-11-27', '.2026-11-27b', '.2026-11-28', '.2026-11-28b', '.2026-11-28c'])
+    // read-only checks before a deployment in one activity; 2026-11-28d with the service's policy
+    // read beside them.
+    for (const generation of [
+      '',
+      '.2026-11-27',
+      '.2026-11-27b',
+      '.2026-11-28',
+      '.2026-11-28b',
+      '.2026-11-28c',
+      '.2026-11-28d',
+    ])
       for (const kind of kinds) assert.ok(files.includes(`${kind}${generation}.json`), `${kind}${generation}.json`);
   });
 
