@@ -123,7 +123,7 @@ export async function rollingDeployment(input: DeploymentSpecInput): Promise<Dep
 }
 
 /**
- * The first batch starts from validation's look and sample (workflows/validate.ts) when they are
+ * The first batch starts from validation's look and sample (workflows/read-only-round.ts) when they are
  * fresh: nothing long (an approval wait, a slow migration) came between. Otherwise it looks itself.
  */
 function fromValidation(state: DeploymentState): BatchCarry {

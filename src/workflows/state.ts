@@ -33,7 +33,7 @@ export class DeploymentState {
   recorder?: { flush(): void; flushIfOlderThan(ms: number): void; close(): Promise<void> };
   /** Who may approve and steer, and the webhooks told of phase changes (workflows/governance.ts). */
   readonly governance = new Governance();
-  /** Validation's look at the fleet and its traffic sample, for the first batch (workflows/validate.ts). */
+  /** Validation's look at the fleet and its traffic sample, for the first batch (workflows/read-only-round.ts). */
   freshLook?: { at: number; sample: TrafficSample | undefined };
   /** False when validation found that the service has no database: no database check after it. */
   withDatabase?: boolean;

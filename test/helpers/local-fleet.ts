@@ -125,14 +125,8 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   return testFleet;
 }
 
-/**
- * `n` distinct loopback ports that were free a moment ago, below the kernel's ephemeral range: a
- * restarted instance's port must not be taken meanwhile as another connection's source port
- * (src/adapters/processes.ts, `freeLoopbackPorts`).
- */
-export async function freePorts(n: number): Promise<number[]> {
-  return await freeLoopbackPorts(n);
-}
+/** `n` distinct loopback ports below the kernel's ephemeral range (src/adapters/processes.ts says why). */
+export const freePorts = freeLoopbackPorts;
 
 /** One GET through a fresh connection; resolves with status and parsed JSON body. */
 export async function get(
