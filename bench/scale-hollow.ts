@@ -18,6 +18,7 @@ import { startStagedDeployment } from '../src/client/waves-start.ts';
 import { stagedPlan } from '../src/domain/waves.ts';
 import { createHollowFleet, type HollowFleet } from '../src/fleet/hollow-fleet.ts';
 import { projectRoot } from '../src/paths.ts';
+import { workflowBundleOptions } from '../src/temporal/workflow-bundle.ts';
 import { statusQuery } from '../src/workflows/messages.ts';
 import { startLoad } from '../test/helpers/load.ts';
 import { type BenchTemporal, startBenchTemporal } from './lib/env.ts';
@@ -274,7 +275,7 @@ const scratch = await mkdtemp(path.join(tmpdir(), 'zerodown-bench-scale-'));
 try {
   const bundle = path.join(scratch, 'workflow-bundle.js');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: path.join(projectRoot, 'src', 'workflows', 'index.ts'),
+    ...workflowBundleOptions(path.join(projectRoot, 'src', 'workflows', 'index.ts')),
     logger: new DefaultLogger('WARN'),
   });
   await writeFile(bundle, code);

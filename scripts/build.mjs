@@ -43,8 +43,9 @@ writeFileSync(path.join(dist, 'client/command-index.json'), `${JSON.stringify(aw
 
 // The workflow code, bundled once here instead of at every worker start (src/worker.ts picks it up).
 const { bundleWorkflowCode } = await import('@temporalio/worker');
+const { workflowBundleOptions } = await import(path.join(dist, 'temporal', 'workflow-bundle.js'));
 const bundle = await bundleWorkflowCode({
-  workflowsPath: path.join(dist, 'workflows', 'index.js'),
+  ...workflowBundleOptions(path.join(dist, 'workflows', 'index.js')),
   logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
 });
 // Its source map without the sources' text, and only ASCII (scripts/workflow-bundle.mjs says why).

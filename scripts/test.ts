@@ -14,6 +14,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { ZerodownError } from '../src/domain/errors.ts';
 import { projectRoot } from '../src/paths.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
+import { workflowBundleOptions } from '../src/temporal/workflow-bundle.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { asciiOnly } from './workflow-bundle.mjs';
 import {
@@ -73,7 +74,7 @@ async function main(): Promise<number> {
       process.stderr.write(`test harness: Temporal dev server at ${server.address}, Web UI ${server.uiUrl}\n`);
     }
     const bundle = await bundleWorkflowCode({
-      workflowsPath: path.join(projectRoot, 'test', 'fixtures', 'workflows.ts'),
+      ...workflowBundleOptions(path.join(projectRoot, 'test', 'fixtures', 'workflows.ts')),
       logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
     });
     const bundlePath = path.join(scratch, 'workflow-bundle.js');

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { connectWorker, type ConnectionSettings } from './temporal/connection.ts';
+import { workflowBundleOptions } from './temporal/workflow-bundle.ts';
 import { createLogger } from './logging.ts';
 
 const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
@@ -49,10 +50,16 @@ export const workflowsPath = fileURLToPath(new URL(`./workflows/index${compiled 
  * compiled, so a restarted worker polls within a second instead of bundling for several; else the
  * sources, bundled at start.
  */
-export function workflowCode(): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+export function workflowCode(): WorkflowCode {
   const bundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
-  return compiled && existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
+  if (compiled && existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  // The worker bundles the sources with the options every bundle is made with (src/temporal/workflow-bundle.ts).
+  const { preloadModules } = workflowBundleOptions(workflowsPath);
+  return { workflowsPath, bundlerOptions: { preloadModules } };
 }
+
+/** Workflow code for a worker: a prebuilt bundle, or sources with what their bundling takes. */
+export type WorkflowCode = Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle' | 'bundlerOptions'>;
 
 /**
  * Worker settings that bound crash recovery. A workflow task queued for a worker that was killed
@@ -74,7 +81,7 @@ export interface WorkerSettings {
   taskQueue: string;
   /** How long running activities may go on after SIGINT/SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
-  workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'>;
+  workflows: WorkflowCode;
   /**
    * Loads the activities: called once the workflow worker's thread is starting, so that their
    * modules (the database driver, the SQL parser, the adapters) load while it does.

@@ -11,6 +11,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { startDevServer } from '../../src/temporal/dev-server.ts';
+import { workflowBundleOptions } from '../../src/temporal/workflow-bundle.ts';
 import { projectRoot } from '../../src/paths.ts';
 import { recoveryTuning } from '../../src/worker.ts';
 import { freePort } from '../../test/helpers/ports.ts';
@@ -67,7 +68,7 @@ export async function withBenchWorker<T>(
   body: () => Promise<T>,
 ): Promise<T> {
   bundle ??= await bundleWorkflowCode({
-    workflowsPath: path.join(projectRoot, 'src', 'workflows', 'index.ts'),
+    ...workflowBundleOptions(path.join(projectRoot, 'src', 'workflows', 'index.ts')),
     logger: new DefaultLogger('WARN'),
   });
   const connection = await NativeConnection.connect({ address });

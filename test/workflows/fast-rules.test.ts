@@ -127,6 +127,18 @@ describe('deployment rules (fast, fake activities)', () => {
     );
   });
 
+  it('keeps no stack frames in the sandbox (src/workflows/sandbox-setup.ts), and the stack trace query still answers', async () => {
+    const fleet = h.fleet({ instances: 2 });
+    const handle = await h.deploy(fleet, { version: '2.0.0', requireApproval: true });
+    await waitForStatus(handle, (s) => s.phase === 'awaiting-approval', 10_000);
+    // What the Web UI's "Stack Trace" tab asks: with the SDK's default it names the awaiting functions.
+    const stacks = await handle.query<string>('__stack_trace');
+    assert.equal(typeof stacks, 'string');
+    assert.doesNotMatch(stacks, /\bat \S+/, `no frames: ${stacks}`);
+    await handle.executeUpdate(updates.abort, { args: [{ by: 'erin', reason: 'only looking' }] });
+    assert.equal((await handle.result()).phase, 'aborted');
+  });
+
   it('refuses operator commands that do not apply, saying why, and an abort before approval changes nothing', async () => {
     const fleet = h.fleet({ instances: 3 });
     const handle = await h.deploy(fleet, { version: '2.0.0', requireApproval: true });
