@@ -88,9 +88,11 @@ export async function pageText(page: Page): Promise<string> {
 
 /**
  * Loads `url` again until `pattern` is in the main content's text (the UI shows a run's current
- * details as they were when the page loaded); returns that text.
+ * details as they were when the page loaded); returns that text. The bound is generous: on a loaded
+ * 2-core machine the page, the server and the worker answering the details' query all wait for a core,
+ * and 30 s was once not enough in a full test run.
  */
-export async function textWhen(page: Page, url: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+export async function textWhen(page: Page, url: string, pattern: RegExp, timeoutMs = 90_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let text = '';
   for (;;) {
