@@ -19,6 +19,7 @@ import { recoveryTuning } from '../src/worker.ts';
 import { createTestFleet } from '../test/helpers/local-fleet.ts';
 import { startBenchTemporal } from './lib/env.ts';
 import { p50 } from './lib/stats.ts';
+import { eventMs } from './lib/time-breakdown.ts';
 import { startTimelineLoad } from './lib/timeline-load.ts';
 
 const E = proto.temporal.api.enums.v1.EventType;
@@ -27,9 +28,6 @@ const variants = [
   { name: 'shipped', env: {} },
   { name: 'sdkDefaultStackTraces', env: { ZERODOWN_WORKFLOW_STACK_TRACES: '1' } },
 ] as const;
-
-const eventMs = (event: temporal.api.history.v1.IHistoryEvent) =>
-  Number(event.eventTime?.seconds ?? 0) * 1000 + Math.floor((event.eventTime?.nanos ?? 0) / 1e6);
 
 /** The workflow tasks' summed time and the first one's, from a finished run's history (ms). */
 function workflowTasks(events: temporal.api.history.v1.IHistoryEvent[]): { sumMs: number; firstMs: number } {

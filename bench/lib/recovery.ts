@@ -1,4 +1,5 @@
 import proto, { type temporal } from '@temporalio/proto';
+import { eventMs } from './time-breakdown.ts';
 
 /**
  * How long a crash held a deployment up, read from its Temporal history: from the kill to the
@@ -26,12 +27,6 @@ export interface Recovery {
   recoveryMs: number | undefined;
   interrupted: InterruptedStep[];
 }
-
-const eventMs = (event: HistoryEvent): number => {
-  const time = event.eventTime;
-  if (!time) return Number.NaN;
-  return Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6);
-};
 
 const E = proto.temporal.api.enums.v1.EventType;
 const activityClosed = new Set([

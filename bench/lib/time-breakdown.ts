@@ -11,7 +11,8 @@ import { percentile } from './stats.ts';
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const E = proto.temporal.api.enums.v1.EventType;
 
-const eventMs = (event: HistoryEvent): number => {
+/** An event's time in ms since the epoch (NaN without one). */
+export const eventMs = (event: HistoryEvent): number => {
   const time = event.eventTime;
   return time ? Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6) : Number.NaN;
 };
